@@ -1,0 +1,114 @@
+import { z } from 'zod';
+
+/**
+ * Runtime configuration, parsed once from the environment. A bad value fails
+ * at start with the variable's name and the value it had; nothing falls back
+ * silently.
+ */
+export interface Config {
+  readonly redisUrl: string;
+  /** Namespace for every Redis key (ledger and BullMQ); hash-tagged for Cluster. */
+  readonly prefix: string;
+  readonly xApiBaseUrl: string;
+  readonly xTimeoutMs: number;
+  readonly accountsFile: string | undefined;
+  readonly logLevel: string;
+  readonly boardPort: number;
+  readonly boardUser: string | undefined;
+  readonly boardPassword: string | undefined;
+  /** Default deadline = scheduledAt + this, when a request names none. */
+  readonly deadlineWindowMs: number;
+  /** How long ledger records are kept after their last change. */
+  readonly retentionMs: number;
+  readonly workerConcurrency: number;
+  /** Wait after an ambiguous attempt before "not on the timeline" counts as proof. */
+  readonly settleWindowMs: number;
+  readonly reconcileIntervalMs: number;
+}
+
+const positiveInt = z
+  .string()
+  .trim()
+  .regex(/^\d+$/, 'must be a positive integer')
+  .transform(Number)
+  .refine((n) => Number.isSafeInteger(n) && n > 0, 'must be a positive integer');
+
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .trim()
+    .refine((s) => {
+      try {
+        return protocols.includes(new URL(s).protocol);
+      } catch {
+        return false;
+      }
+    }, `must be a URL (${protocols.join(' or ')})`);
+
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+const schema = z.object({
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  XACTLY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.{}-]+$/, 'must be letters, digits, _ . - (optionally one {hash tag})')
+    .default('xactly'),
+  X_API_BASE_URL: url(['http:', 'https:']).default('https://api.x.com'),
+  X_TIMEOUT_MS: positiveInt.default(10_000),
+  XACTLY_ACCOUNTS_FILE: z.string().min(1).optional(),
+  LOG_LEVEL: logLevel.default('info'),
+  BOARD_PORT: positiveInt.refine((n) => n < 65536, 'must be a TCP port').default(3000),
+  BOARD_USER: z.string().min(1).optional(),
+  BOARD_PASSWORD: z.string().min(1).optional(),
+  XACTLY_DEADLINE_WINDOW_MS: positiveInt.default(15 * 60_000),
+  XACTLY_RETENTION_DAYS: positiveInt.default(30),
+  XACTLY_CONCURRENCY: positiveInt.default(20),
+  XACTLY_SETTLE_WINDOW_MS: positiveInt.default(60_000),
+  XACTLY_RECONCILE_INTERVAL_MS: positiveInt.default(30_000),
+});
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  override name = 'ConfigError';
+}
+
+/** Secrets are never echoed back in an error message. */
+const SECRET_VARS = new Set(['BOARD_PASSWORD', 'REDIS_URL']);
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset", as in most shells' `VAR= cmd`.
+  const raw = Object.fromEntries(
+    Object.keys(schema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
+  );
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]);
+      const got = SECRET_VARS.has(name) ? '(hidden)' : JSON.stringify(raw[name]);
+      return `${name} ${issue.message} (got ${got})`;
+    });
+    throw new ConfigError(lines.join('; '));
+  }
+  const e = parsed.data;
+  if (e.XACTLY_SETTLE_WINDOW_MS <= e.X_TIMEOUT_MS) {
+    throw new ConfigError(
+      `XACTLY_SETTLE_WINDOW_MS must be longer than X_TIMEOUT_MS (got ${e.XACTLY_SETTLE_WINDOW_MS} <= ${e.X_TIMEOUT_MS})`,
+    );
+  }
+  return Object.freeze({
+    redisUrl: e.REDIS_URL,
+    prefix: e.XACTLY_PREFIX,
+    xApiBaseUrl: e.X_API_BASE_URL.replace(/\/+$/, ''),
+    xTimeoutMs: e.X_TIMEOUT_MS,
+    accountsFile: e.XACTLY_ACCOUNTS_FILE,
+    logLevel: e.LOG_LEVEL,
+    boardPort: e.BOARD_PORT,
+    boardUser: e.BOARD_USER,
+    boardPassword: e.BOARD_PASSWORD,
+    deadlineWindowMs: e.XACTLY_DEADLINE_WINDOW_MS,
+    retentionMs: e.XACTLY_RETENTION_DAYS * 24 * 3_600_000,
+    workerConcurrency: e.XACTLY_CONCURRENCY,
+    settleWindowMs: e.XACTLY_SETTLE_WINDOW_MS,
+    reconcileIntervalMs: e.XACTLY_RECONCILE_INTERVAL_MS,
+  });
+}

@@ -1,0 +1,172 @@
+import { createHash } from 'node:crypto';
+import twitterText from 'twitter-text';
+import { z } from 'zod';
+
+/**
+ * A publish request as the producer sends it, and its validated form.
+ * Every rejection names the field and the reason; nothing here talks to
+ * Redis or X.
+ */
+export type PostKind = 'post' | 'reply' | 'dm';
+
+export interface PublishRequestInput {
+  slotId: string;
+  postId: string;
+  accountId: string;
+  kind: PostKind;
+  text: string;
+  inReplyToTweetId?: string;
+  recipientId?: string;
+  scheduledAt?: string;
+  deadline?: string;
+}
+
+/** A request that passed validation, with times resolved to epoch ms. */
+export interface PublishRequest {
+  readonly slotId: string;
+  readonly postId: string;
+  readonly accountId: string;
+  readonly kind: PostKind;
+  readonly text: string;
+  readonly inReplyToTweetId?: string;
+  readonly recipientId?: string;
+  readonly scheduledAt: number;
+  readonly deadline: number;
+  /** Hash of the payload as the producer gave it: same key + other fingerprint = conflict. */
+  readonly fingerprint: string;
+}
+
+export interface FieldError {
+  readonly field: string;
+  readonly reason: string;
+}
+
+export type Validation =
+  | { readonly ok: true; readonly request: PublishRequest }
+  | { readonly ok: false; readonly errors: readonly FieldError[] };
+
+export const MAX_POST_WEIGHT = 280;
+export const MAX_DM_CHARS = 10_000;
+const MAX_ID_CHARS = 200;
+
+const id = (what: string) =>
+  z
+    .string({ error: (i) => (i.input === undefined ? 'is required' : `must be a string`) })
+    .min(1, `must not be empty`)
+    .max(MAX_ID_CHARS, `must be at most ${MAX_ID_CHARS} characters`)
+    // eslint-disable-next-line no-control-regex
+    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), `${what} must not contain control characters`);
+
+const xId = z
+  .string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
+  .regex(/^[1-9]\d{0,19}$/, 'must be a numeric X id');
+
+const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO-8601 date-time with a time zone, e.g. 2026-01-31T09:00:00Z' });
+
+const schema = z
+  .object({
+    slotId: id('slotId'),
+    postId: id('postId'),
+    accountId: z
+      .string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -'),
+    kind: z.enum(['post', 'reply', 'dm'], { error: 'must be one of post, reply, dm' }),
+    text: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }),
+    inReplyToTweetId: xId.optional(),
+    recipientId: xId.optional(),
+    scheduledAt: isoTime.optional(),
+    deadline: isoTime.optional(),
+  })
+  .strict();
+
+function textErrors(kind: PostKind, text: string): string | undefined {
+  if (text.trim().length === 0) return 'must not be empty or whitespace-only';
+  if (kind === 'dm') {
+    const chars = [...text].length;
+    return chars > MAX_DM_CHARS ? `is ${chars} characters; a DM allows ${MAX_DM_CHARS}` : undefined;
+  }
+  const weight = twitterText.parseTweet(text).weightedLength;
+  return weight > MAX_POST_WEIGHT
+    ? `is ${weight} weighted characters; X allows ${MAX_POST_WEIGHT} (URLs count 23, emoji and CJK 2)`
+    : undefined;
+}
+
+export function fingerprintOf(input: PublishRequestInput): string {
+  // Only what the producer said, in a fixed order: defaults derived at
+  // enqueue time (like "now") must not turn a retry into a conflict.
+  const canonical = JSON.stringify([
+    input.accountId,
+    input.kind,
+    input.text,
+    input.inReplyToTweetId ?? null,
+    input.recipientId ?? null,
+    input.scheduledAt === undefined ? null : Date.parse(input.scheduledAt),
+    input.deadline === undefined ? null : Date.parse(input.deadline),
+  ]);
+  return createHash('sha256').update(canonical).digest('base64url').slice(0, 22);
+}
+
+export interface ValidateOptions {
+  readonly now: number;
+  readonly deadlineWindowMs: number;
+  readonly knownAccount?: (accountId: string) => boolean;
+}
+
+export function validateRequest(raw: unknown, opts: ValidateOptions): Validation {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, errors: [{ field: '(request)', reason: 'must be a JSON object' }] };
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      errors: parsed.error.issues.map((i) =>
+        i.code === 'unrecognized_keys'
+          ? { field: i.keys.join(','), reason: 'is not a known field' }
+          : { field: i.path.join('.') || '(request)', reason: i.message },
+      ),
+    };
+  }
+  const input = parsed.data;
+  const errors: FieldError[] = [];
+  const textError = textErrors(input.kind, input.text);
+  if (textError) errors.push({ field: 'text', reason: textError });
+  if (input.kind === 'reply' && input.inReplyToTweetId === undefined)
+    errors.push({ field: 'inReplyToTweetId', reason: 'is required for a reply' });
+  if (input.kind !== 'reply' && input.inReplyToTweetId !== undefined)
+    errors.push({ field: 'inReplyToTweetId', reason: `is only allowed for a reply, not a ${input.kind}` });
+  if (input.kind === 'dm' && input.recipientId === undefined)
+    errors.push({ field: 'recipientId', reason: 'is required for a dm' });
+  if (input.kind !== 'dm' && input.recipientId !== undefined)
+    errors.push({ field: 'recipientId', reason: `is only allowed for a dm, not a ${input.kind}` });
+  if (opts.knownAccount && !opts.knownAccount(input.accountId))
+    errors.push({ field: 'accountId', reason: `unknown account "${input.accountId}"` });
+
+  const scheduledAt = input.scheduledAt === undefined ? opts.now : Date.parse(input.scheduledAt);
+  const deadline =
+    input.deadline === undefined ? scheduledAt + opts.deadlineWindowMs : Date.parse(input.deadline);
+  // A deadline already in the past is not malformed: a re-enqueue of a key
+  // that went out must still answer "sent", and a new one fails as expired.
+  if (deadline <= scheduledAt) errors.push({ field: 'deadline', reason: 'must be after scheduledAt' });
+  if (errors.length > 0) return { ok: false, errors };
+
+  return {
+    ok: true,
+    request: {
+      slotId: input.slotId,
+      postId: input.postId,
+      accountId: input.accountId,
+      kind: input.kind,
+      text: input.text,
+      ...(input.inReplyToTweetId !== undefined && { inReplyToTweetId: input.inReplyToTweetId }),
+      ...(input.recipientId !== undefined && { recipientId: input.recipientId }),
+      scheduledAt,
+      deadline,
+      fingerprint: fingerprintOf(input),
+    },
+  };
+}
+
+export function formatFieldErrors(errors: readonly FieldError[]): string {
+  return errors.map((e) => `${e.field}: ${e.reason}`).join('; ');
+}

@@ -1,0 +1,176 @@
+import type { Redis, Cluster } from 'ioredis';
+import type { Transition } from '../domain/decide.js';
+import type { PublishRequest } from '../domain/request.js';
+import { ledgerKeys, type LedgerKeys } from './keys.js';
+import { type AuditEvent, type PostRecord, type PostState, parseRecord } from './record.js';
+import { CLAIM, REGISTER, SETTLE } from './scripts.js';
+
+export type RedisClient = Redis | Cluster;
+
+export type RegisterResult =
+  | { readonly verdict: 'new' }
+  | { readonly verdict: 'exists'; readonly record: PostRecord }
+  | { readonly verdict: 'conflict'; readonly record: PostRecord };
+
+export type ClaimVerdict = 'missing' | 'claimed' | 'early' | 'expired' | 'held' | 'sent' | 'failed';
+export type ClaimResult =
+  | { readonly verdict: 'missing' }
+  | { readonly verdict: Exclude<ClaimVerdict, 'missing'>; readonly record: PostRecord };
+
+
+export interface SettleResult {
+  readonly verdict: 'ok' | 'stale' | 'missing';
+  readonly state: PostState | '';
+  readonly attempt: number;
+}
+
+export interface LedgerOptions {
+  readonly prefix: string;
+  readonly retentionMs: number;
+  /** Grace after a queued key's due time before reconciliation asks where its job went. */
+  readonly lostJobGraceMs?: number;
+  readonly auditMax?: number;
+}
+
+type LedgerRedis = RedisClient & {
+  xactlyRegister(...args: (string | number)[]): Promise<string[]>;
+  xactlyClaim(...args: (string | number)[]): Promise<string[]>;
+  xactlySettle(...args: (string | number)[]): Promise<string[]>;
+};
+
+/**
+ * The claim ledger: one record per key, which outlives BullMQ's jobs and is
+ * the only authority on whether a key may call X.
+ */
+export class Ledger {
+  readonly keys: LedgerKeys;
+  private readonly redis: LedgerRedis;
+  private readonly retentionMs: number;
+  private readonly lostJobGraceMs: number;
+  private readonly auditMax: number;
+
+  constructor(redis: RedisClient, opts: LedgerOptions) {
+    this.keys = ledgerKeys(opts.prefix);
+    this.retentionMs = opts.retentionMs;
+    this.lostJobGraceMs = opts.lostJobGraceMs ?? 60_000;
+    this.auditMax = opts.auditMax ?? 50;
+    const r = redis as LedgerRedis;
+    if (typeof r.xactlyRegister !== 'function') {
+      r.defineCommand('xactlyRegister', { numberOfKeys: 4, lua: REGISTER });
+      r.defineCommand('xactlyClaim', { numberOfKeys: 3, lua: CLAIM });
+      r.defineCommand('xactlySettle', { numberOfKeys: 3, lua: SETTLE });
+    }
+    this.redis = r;
+  }
+
+  /** Register many keys in one round trip (a pipeline of atomic scripts). */
+  async registerMany(entries: readonly { request: PublishRequest; keyId: string; jobId: string }[], now: number): Promise<RegisterResult[]> {
+    if (entries.length === 0) return [];
+    const pipeline = this.redis.pipeline() as unknown as {
+      xactlyRegister(...args: (string | number)[]): void;
+      exec(): Promise<[Error | null, unknown][] | null>;
+    };
+    for (const { request: r, keyId, jobId } of entries) {
+      const payload: (string | number)[] = [
+        'slotId', r.slotId, 'postId', r.postId, 'accountId', r.accountId, 'kind', r.kind, 'text', r.text,
+        'scheduledAt', r.scheduledAt, 'deadline', r.deadline,
+      ];
+      if (r.inReplyToTweetId) payload.push('inReplyToTweetId', r.inReplyToTweetId);
+      if (r.recipientId) payload.push('recipientId', r.recipientId);
+      pipeline.xactlyRegister(
+        this.keys.record(keyId), this.keys.audit(keyId), this.keys.due, this.keys.index,
+        now, r.fingerprint, keyId, jobId,
+        Math.max(now, r.deadline) + this.retentionMs,
+        r.scheduledAt + this.lostJobGraceMs,
+        this.auditMax,
+        ...payload,
+      );
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, reply], i) => {
+      if (err) throw err;
+      const [verdict, ...pairs] = reply as string[];
+      if (verdict === 'new') return { verdict: 'new' };
+      const record = parseRecord(entries[i]!.keyId, pairs);
+      if (!record) throw new Error(`ledger returned an empty record for ${entries[i]!.keyId}`);
+      return { verdict: verdict as 'exists' | 'conflict', record };
+    });
+  }
+
+  async claim(keyId: string, jobId: string, leaseMs: number, now: number): Promise<ClaimResult> {
+    const [verdict, ...pairs] = await this.redis.xactlyClaim(
+      this.keys.record(keyId), this.keys.audit(keyId), this.keys.due,
+      now, leaseMs, keyId, jobId, this.auditMax, this.retentionMs,
+    );
+    if (verdict === 'missing') return { verdict: 'missing' };
+    const record = parseRecord(keyId, pairs);
+    if (!record) return { verdict: 'missing' };
+    return { verdict: verdict as Exclude<ClaimVerdict, 'missing'>, record };
+  }
+
+  /**
+   * Move a key out of `claimed`/`ambiguous`, fenced by attempt. `events` are
+   * written to the audit trail ahead of the transition event.
+   */
+  async settle(keyId: string, attempt: number, t: Transition, now: number, events: readonly Omit<AuditEvent, 'at'>[] = []): Promise<SettleResult> {
+    const fields: (string | number)[] = [];
+    let due = 0;
+    let event: Omit<AuditEvent, 'at'>;
+    switch (t.to) {
+      case 'sent':
+        fields.push('tweetId', t.tweetId, 'attemptEndedAt', now);
+        event = { event: 'sent', attempt, tweetId: t.tweetId };
+        break;
+      case 'failed':
+        fields.push('reason', t.reason, 'detail', t.detail, 'attemptEndedAt', now);
+        event = { event: 'failed', attempt, reason: t.reason, detail: t.detail };
+        break;
+      case 'ambiguous':
+        fields.push('detail', t.cause, 'attemptEndedAt', now);
+        due = t.recheckAt;
+        event = { event: 'ambiguous', attempt, cause: t.cause, recheckAt: t.recheckAt };
+        break;
+      case 'queued':
+        fields.push('detail', t.cause, 'attemptEndedAt', now, 'notBefore', t.retryAt);
+        if (t.jobId) fields.push('jobId', t.jobId);
+        due = t.retryAt + this.lostJobGraceMs;
+        event = { event: 'released', attempt, cause: t.cause, retryAt: t.retryAt };
+        break;
+    }
+    const audit = [...events, event].map((e) => JSON.stringify({ at: now, ...e }));
+    const [verdict, state, current] = await this.redis.xactlySettle(
+      this.keys.record(keyId), this.keys.audit(keyId), this.keys.due,
+      now, attempt, t.to, keyId, due, this.auditMax, this.retentionMs, audit.length, ...audit, ...fields,
+    );
+    return { verdict: verdict as SettleResult['verdict'], state: (state ?? '') as PostState | '', attempt: Number(current) };
+  }
+
+  async get(keyId: string): Promise<PostRecord | undefined> {
+    const h = (await this.redis.hgetall(this.keys.record(keyId))) as Record<string, string>;
+    return parseRecord(keyId, h);
+  }
+
+  /** Oldest event first. */
+  async auditTrail(keyId: string): Promise<AuditEvent[]> {
+    const raw = await this.redis.lrange(this.keys.audit(keyId), 0, -1);
+    return raw.reverse().map((s) => JSON.parse(s) as AuditEvent);
+  }
+
+  /** Keys in creation order, optionally filtered; skips records past retention. */
+  async *list(filter: { state?: PostState; accountId?: string } = {}, batch = 200): AsyncGenerator<PostRecord> {
+    for (let start = 0; ; start += batch) {
+      const ids = await this.redis.zrange(this.keys.index, String(start), String(start + batch - 1));
+      if (ids.length === 0) return;
+      const pipeline = this.redis.pipeline();
+      for (const id of ids) pipeline.hgetall(this.keys.record(id));
+      const replies = (await pipeline.exec()) ?? [];
+      for (let i = 0; i < ids.length; i++) {
+        const record = parseRecord(ids[i]!, (replies[i]?.[1] ?? {}) as Record<string, string>);
+        if (!record) continue;
+        if (filter.state && record.state !== filter.state) continue;
+        if (filter.accountId && record.accountId !== filter.accountId) continue;
+        yield record;
+      }
+    }
+  }
+}

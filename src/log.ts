@@ -1,0 +1,29 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * Every field that can hold a credential, wherever it sits in a log object.
+ * Redaction is configuration, not something each call site must remember.
+ */
+export const REDACT_PATHS = [
+  'auth', '*.auth', '*.*.auth',
+  'appKey', 'appSecret', 'accessToken', 'accessSecret', 'refreshToken', 'password',
+  '*.appKey', '*.appSecret', '*.accessToken', '*.accessSecret', '*.refreshToken', '*.password',
+  'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization',
+  'boardPassword', '*.boardPassword',
+];
+
+export function createLogger(opts: { level?: string; name?: string } = {}, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      name: opts.name ?? 'xactly',
+      level: opts.level ?? 'info',
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      // Error objects from HTTP clients carry the signed request; log only
+      // what we chose to extract, never `err` wholesale.
+      serializers: { err: (e: unknown) => (e instanceof Error ? { type: e.name, message: e.message } : e) },
+    },
+    destination,
+  );
+}

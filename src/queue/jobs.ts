@@ -1,0 +1,32 @@
+import type { JobsOptions } from 'bullmq';
+import type { PostKind } from '../domain/request.js';
+
+/**
+ * What a publish job carries: the key and enough to read it on the board.
+ * Never credentials: the worker resolves the account id itself. The ledger
+ * record, not the job, is the source of truth for the payload.
+ */
+export interface PublishJobData {
+  readonly keyId: string;
+  readonly slotId: string;
+  readonly postId: string;
+  readonly accountId: string;
+  readonly kind: PostKind;
+  readonly text: string;
+  readonly scheduledAt: string;
+}
+
+export type PublishJobResult =
+  | { readonly outcome: 'sent'; readonly tweetId: string; readonly attempt: number }
+  | { readonly outcome: 'ambiguous'; readonly attempt: number; readonly cause: string }
+  | { readonly outcome: 'skipped'; readonly state: string; readonly attempt: number };
+
+/** BullMQ's dedupe lasts only while the job exists; the ledger outlives it. */
+export const PUBLISH_JOB_OPTIONS: JobsOptions = Object.freeze({
+  removeOnComplete: { age: 24 * 3600, count: 10_000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
+  // Retries here cover infrastructure errors (Redis hiccups); X outcomes are
+  // handled by the processor through the ledger, never by blind retries.
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1_000 },
+});

@@ -1,0 +1,141 @@
+import { Queue } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import { jobIdFor, keyId as keyIdOf, type PostKey } from '../domain/key.js';
+import { type FieldError, formatFieldErrors, type PublishRequest, validateRequest } from '../domain/request.js';
+import { Ledger, type RedisClient } from '../ledger/ledger.js';
+import { QUEUE_NAMES } from '../ledger/keys.js';
+import type { PostRecord } from '../ledger/record.js';
+import { PUBLISH_JOB_OPTIONS, type PublishJobData } from './jobs.js';
+
+export type EnqueueResult =
+  | { readonly status: 'queued'; readonly key: PostKey; readonly jobId: string }
+  /** Same key and payload, already queued or in flight. */
+  | { readonly status: 'duplicate'; readonly key: PostKey; readonly state: string }
+  | { readonly status: 'sent'; readonly key: PostKey; readonly tweetId: string }
+  | { readonly status: 'failed'; readonly key: PostKey; readonly reason: string; readonly detail?: string }
+  | { readonly status: 'conflict'; readonly key: PostKey; readonly error: PayloadConflictError }
+  | { readonly status: 'invalid'; readonly key?: Partial<PostKey>; readonly errors: readonly FieldError[] };
+
+/** Same key, different payload: the producer must pick a new key or fix the payload. */
+export class PayloadConflictError extends Error {
+  readonly code = 'PAYLOAD_CONFLICT';
+  override name = 'PayloadConflictError';
+  constructor(readonly key: PostKey, readonly state: string) {
+    super(`key (${key.slotId}, ${key.postId}) was already enqueued with a different payload (state ${state})`);
+  }
+}
+
+export class InvalidRequestError extends Error {
+  readonly code = 'INVALID_REQUEST';
+  override name = 'InvalidRequestError';
+  constructor(readonly errors: readonly FieldError[]) {
+    super(`invalid publish request: ${formatFieldErrors(errors)}`);
+  }
+}
+
+export interface ProducerOptions {
+  /** An ioredis instance (shared, not closed by the producer) or options / a URL. */
+  readonly connection: RedisClient | RedisOptions | string;
+  readonly prefix?: string;
+  readonly deadlineWindowMs?: number;
+  readonly retentionMs?: number;
+  /** Reject unknown account ids at enqueue time. */
+  readonly knownAccount?: (accountId: string) => boolean;
+  readonly clock?: () => number;
+}
+
+export interface Producer {
+  /** Enqueue one request; throws InvalidRequestError or PayloadConflictError. */
+  enqueue(request: unknown): Promise<Exclude<EnqueueResult, { status: 'invalid' | 'conflict' }>>;
+  /** Enqueue many in two round trips; one result per input, in order; never throws for bad items. */
+  enqueueMany(requests: readonly unknown[]): Promise<EnqueueResult[]>;
+  readonly ledger: Ledger;
+  readonly queue: Queue<PublishJobData>;
+  close(): Promise<void>;
+}
+
+function toRedis(connection: ProducerOptions['connection']): { client: RedisClient; owned: boolean } {
+  if (typeof connection === 'string') return { client: new Redis(connection, { maxRetriesPerRequest: null }), owned: true };
+  if (connection instanceof Redis || (connection as { isCluster?: boolean }).isCluster) return { client: connection as RedisClient, owned: false };
+  return { client: new Redis({ ...(connection as RedisOptions), maxRetriesPerRequest: null }), owned: true };
+}
+
+export function jobDataOf(keyId: string, r: Pick<PostRecord, 'slotId' | 'postId' | 'accountId' | 'kind' | 'text' | 'scheduledAt'>): PublishJobData {
+  return {
+    keyId, slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind, text: r.text,
+    scheduledAt: new Date(r.scheduledAt).toISOString(),
+  };
+}
+
+export function createProducer(opts: ProducerOptions): Producer {
+  const { client, owned } = toRedis(opts.connection);
+  const prefix = opts.prefix ?? 'xactly';
+  const clock = opts.clock ?? Date.now;
+  const deadlineWindowMs = opts.deadlineWindowMs ?? 15 * 60_000;
+  const ledger = new Ledger(client, { prefix, retentionMs: opts.retentionMs ?? 30 * 24 * 3_600_000 });
+  const queue = new Queue<PublishJobData>(QUEUE_NAMES.publish, {
+    connection: client as never,
+    prefix: ledger.keys.bullPrefix,
+    defaultJobOptions: PUBLISH_JOB_OPTIONS,
+  });
+
+  async function enqueueMany(raw: readonly unknown[]): Promise<EnqueueResult[]> {
+    const now = clock();
+    const results: (EnqueueResult | undefined)[] = new Array(raw.length);
+    const valid: { index: number; request: PublishRequest; keyId: string; jobId: string }[] = [];
+    raw.forEach((item, index) => {
+      const v = validateRequest(item, { now, deadlineWindowMs, knownAccount: opts.knownAccount });
+      if (!v.ok) {
+        const r = (typeof item === 'object' && item !== null ? item : {}) as Partial<PostKey>;
+        const key = typeof r.slotId === 'string' && typeof r.postId === 'string' ? { slotId: r.slotId, postId: r.postId } : undefined;
+        results[index] = { status: 'invalid', ...(key && { key }), errors: v.errors };
+        return;
+      }
+      const k = { slotId: v.request.slotId, postId: v.request.postId };
+      valid.push({ index, request: v.request, keyId: keyIdOf(k), jobId: jobIdFor(k) });
+    });
+
+    const registered = await ledger.registerMany(valid, now);
+    const jobs: { name: string; data: PublishJobData; opts: { jobId: string; delay: number } }[] = [];
+    registered.forEach((reg, i) => {
+      const { index, request, keyId } = valid[i]!;
+      const key = { slotId: request.slotId, postId: request.postId };
+      if (reg.verdict === 'conflict') {
+        results[index] = { status: 'conflict', key, error: new PayloadConflictError(key, reg.record.state) };
+        return;
+      }
+      const record = reg.verdict === 'new' ? undefined : reg.record;
+      if (record === undefined || record.state === 'queued') {
+        // Re-adding a queued key's current job is a no-op while the job
+        // exists, and brings it back if it was lost between ledger and queue.
+        const jobId = record?.jobId ?? valid[i]!.jobId;
+        const due = record ? Math.max(record.scheduledAt, record.notBefore ?? 0) : request.scheduledAt;
+        jobs.push({ name: request.kind, data: jobDataOf(keyId, record ?? request), opts: { jobId, delay: Math.max(0, due - now) } });
+        results[index] = record ? { status: 'duplicate', key, state: record.state } : { status: 'queued', key, jobId };
+        return;
+      }
+      if (record.state === 'sent') results[index] = { status: 'sent', key, tweetId: record.tweetId ?? '' };
+      else if (record.state === 'failed')
+        results[index] = { status: 'failed', key, reason: record.reason ?? 'unknown', ...(record.detail && { detail: record.detail }) };
+      else results[index] = { status: 'duplicate', key, state: record.state };
+    });
+    if (jobs.length > 0) await queue.addBulk(jobs);
+    return results as EnqueueResult[];
+  }
+
+  return {
+    ledger,
+    queue,
+    enqueueMany,
+    async enqueue(request) {
+      const [result] = await enqueueMany([request]);
+      if (result!.status === 'invalid') throw new InvalidRequestError(result!.errors);
+      if (result!.status === 'conflict') throw result!.error;
+      return result!;
+    },
+    async close() {
+      await queue.close();
+      if (owned) await client.quit();
+    },
+  };
+}
