@@ -1,0 +1,125 @@
+/**
+ * How X rewrites the text it was sent. The fake applies these rewrites so the
+ * publisher's matcher is tested against the same differences it meets on X:
+ * t.co-wrapped URLs, HTML-escaped `& < >`, a reply's `@handle ` prefix and
+ * truncation of long posts into `note_tweet`.
+ */
+import twitterText from 'twitter-text';
+
+/** Display length after which X truncates `text` and carries the whole post in `note_tweet`. */
+export const MAX_POST_CHARS = 280;
+/** Every t.co link X hands out is exactly this long (what twitter-text weighs URLs at). */
+export const TCO_URL_LENGTH = 23;
+
+export interface UrlEntity {
+  /** Code-point indices into the text the entity is returned with. */
+  start: number;
+  end: number;
+  url: string;
+  expanded_url: string;
+  display_url: string;
+}
+
+export interface RenderedBody {
+  text: string;
+  /** Indices relative to `text`. */
+  urls: UrlEntity[];
+}
+
+export interface RenderedPost {
+  text: string;
+  displayTextRange: [number, number];
+  /** Indices relative to `text` (only entities still visible after truncation). */
+  urls: UrlEntity[];
+  /** Present only when `text` was truncated; holds the whole rendered body without the reply prefix. */
+  noteTweet?: RenderedBody;
+}
+
+export function codePointLength(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+const TCO_PREFIX = 'https://t.co/';
+const TCO_SLUG_LENGTH = TCO_URL_LENGTH - TCO_PREFIX.length;
+
+/** Deterministic t.co link for the n-th URL the server has wrapped. */
+export function tcoUrl(n: number): string {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`bad t.co counter: ${n}`);
+  let slug = '';
+  let rest = n;
+  do {
+    slug = BASE62.charAt(rest % 62) + slug;
+    rest = Math.floor(rest / 62);
+  } while (rest > 0);
+  return TCO_PREFIX + slug.padStart(TCO_SLUG_LENGTH, '0');
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** X stores scheme-less links ("example.com") as http:// links. */
+export function expandUrl(url: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `http://${url}`;
+}
+
+export function displayUrl(url: string): string {
+  const bare = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  const cps = Array.from(bare);
+  return cps.length > 26 ? `${cps.slice(0, 25).join('')}…` : bare;
+}
+
+/**
+ * Rewrite a post or DM body: URLs → t.co, then (optionally) HTML-escape the
+ * rest. Escaping happens after URL extraction so `&` inside a query string
+ * neither breaks the URL nor shifts the entity indices.
+ */
+export function renderBody(sent: string, opts: { escape: boolean; nextTco: () => string }): RenderedBody {
+  // twitter-text reports UTF-16 indices; X reports code points, so the output
+  // indices are counted while building the text.
+  const found = twitterText.extractUrlsWithIndices(sent);
+  const urls: UrlEntity[] = [];
+  let text = '';
+  let cpLen = 0;
+  let pos = 0;
+  const append = (piece: string): void => {
+    text += piece;
+    cpLen += codePointLength(piece);
+  };
+  for (const { url, indices } of found) {
+    const [from, to] = indices;
+    const plain = sent.slice(pos, from);
+    append(opts.escape ? escapeHtml(plain) : plain);
+    const tco = opts.nextTco();
+    const start = cpLen;
+    append(tco);
+    const expanded = expandUrl(url);
+    urls.push({ start, end: cpLen, url: tco, expanded_url: expanded, display_url: displayUrl(expanded) });
+    pos = to;
+  }
+  const tail = sent.slice(pos);
+  append(opts.escape ? escapeHtml(tail) : tail);
+  return { text, urls };
+}
+
+/**
+ * Assemble the text X returns for a post: `@handle ` prefix for replies to
+ * someone else, then the body, truncated with '…' when it is too long.
+ */
+export function renderPost(body: RenderedBody, replyPrefix = ''): RenderedPost {
+  const prefixLen = codePointLength(replyPrefix);
+  const bodyCps = Array.from(body.text);
+  const truncated = bodyCps.length > MAX_POST_CHARS;
+  const keep = MAX_POST_CHARS - 3;
+  const visibleBody = truncated ? `${bodyCps.slice(0, keep).join('')}…` : body.text;
+  const text = replyPrefix + visibleBody;
+  const urls = body.urls
+    .filter((u) => !truncated || u.end <= keep)
+    .map((u) => ({ ...u, start: u.start + prefixLen, end: u.end + prefixLen }));
+  const post: RenderedPost = { text, displayTextRange: [prefixLen, codePointLength(text)], urls };
+  if (truncated) post.noteTweet = { text: body.text, urls: body.urls.map((u) => ({ ...u })) };
+  return post;
+}

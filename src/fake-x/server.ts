@@ -1,0 +1,570 @@
+/**
+ * A fake X API v2 over plain HTTP on loopback, driven by the real
+ * twitter-api-v2 client (via a URL-rewriting plugin). It keeps the ground
+ * truth of what was really created, so tests and chaos runs can check the
+ * exactly-once promise against it, and it injects the failures that make
+ * publishing ambiguous: lost responses, resets, 5xx, truncated 201s, 429s.
+ */
+import http from 'node:http';
+import type { Socket } from 'node:net';
+
+import { FaultPlan, faultCommits, type FaultKind, type FaultMatch } from './faults.js';
+import {
+  BadRequest,
+  DM_EVENT_FIELDS,
+  TWEET_FIELDS,
+  checkKnownParams,
+  decodePageToken,
+  isNumericId,
+  isoMs,
+  paginate,
+  parseFields,
+  parseIdParam,
+  parseMaxResults,
+  parseTimeWindow,
+} from './lookup.js';
+import { renderBody, renderPost, tcoUrl, type RenderedBody, type RenderedPost, type UrlEntity } from './render.js';
+
+export type { FaultKind, FaultMatch } from './faults.js';
+export { ALL_FAULT_KINDS } from './faults.js';
+
+export interface FakeAccount {
+  userId: string;
+  username: string;
+  /** OAuth 1.0a access tokens or OAuth 2.0 bearer tokens that authenticate as this user. */
+  tokens: string[];
+}
+
+export interface FakeXOptions {
+  accounts: FakeAccount[];
+  port?: number;
+  host?: string;
+  timelineLagMs?: number;
+  duplicateContentCheck?: boolean;
+  faultRate?: number;
+  faultKinds?: FaultKind[];
+  seed?: number;
+  rateLimitResetSec?: number;
+  clock?: () => number;
+}
+
+export interface CreatedItem {
+  kind: 'post' | 'dm';
+  id: string;
+  authorId: string;
+  /** As sent, before X's rewrites. */
+  text: string;
+  createdAt: number;
+  inReplyToTweetId?: string;
+  recipientId?: string;
+  dmConversationId?: string;
+}
+
+export interface RequestRecord {
+  method: string;
+  path: string;
+  userId?: string;
+  fault?: FaultKind;
+  status?: number;
+}
+
+export interface FakeX {
+  url: string;
+  port: number;
+  created(): CreatedItem[];
+  requests(): RequestRecord[];
+  injectNext(fault: FaultKind, match?: FaultMatch): void;
+  faultsInjected(): Record<string, number>;
+  setTimelineLag(ms: number): void;
+  setDuplicateContentCheck(on: boolean): void;
+  setFaultRate(rate: number): void;
+  close(): Promise<void>;
+}
+
+interface StoredPost {
+  item: CreatedItem;
+  idBig: bigint;
+  rendered: RenderedPost;
+  conversationId: string;
+  inReplyToUserId?: string;
+}
+
+interface StoredDm {
+  item: CreatedItem;
+  idBig: bigint;
+  rendered: RenderedBody;
+  participants: [string, string];
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const RATE_WINDOW_MS = 15 * 60 * 1000;
+const TIMELINE_REACH = 3200;
+const MAX_BODY_BYTES = 1 << 20;
+/** Twitter's snowflake epoch; ids embed their creation time like real ones. */
+const SNOWFLAKE_EPOCH = 1288834974657n;
+
+const DUPLICATE_DETAIL = 'You are not allowed to create a Tweet with duplicate content.';
+const INVALID_REQUEST_TYPE = 'https://api.twitter.com/2/problems/invalid-request';
+
+type Route =
+  | { name: 'me' }
+  | { name: 'createTweet' }
+  | { name: 'timeline'; userId: string }
+  | { name: 'sendDm'; participantId: string }
+  | { name: 'dmEvents'; participantId: string };
+
+/** Per-user limits X documents for these endpoints (only reported in headers; real 429s come from faults). */
+const LIMITS: Record<Route['name'], number> = {
+  me: 75,
+  createTweet: 100,
+  timeline: 900,
+  sendDm: 200,
+  dmEvents: 300,
+};
+
+function matchRoute(method: string, path: string): Route | undefined {
+  if (method === 'GET' && path === '/2/users/me') return { name: 'me' };
+  if (method === 'POST' && path === '/2/tweets') return { name: 'createTweet' };
+  let m = /^\/2\/users\/([^/]+)\/tweets$/.exec(path);
+  if (method === 'GET' && m?.[1]) return { name: 'timeline', userId: decodeURIComponent(m[1]) };
+  m = /^\/2\/dm_conversations\/with\/([^/]+)\/(messages|dm_events)$/.exec(path);
+  if (m?.[1]) {
+    const participantId = decodeURIComponent(m[1]);
+    if (method === 'POST' && m[2] === 'messages') return { name: 'sendDm', participantId };
+    if (method === 'GET' && m[2] === 'dm_events') return { name: 'dmEvents', participantId };
+  }
+  return undefined;
+}
+
+/** OAuth 1.0a (signature not checked, only oauth_token) or OAuth 2.0 bearer. */
+export function tokenFromAuthorization(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (bearer?.[1]) return bearer[1];
+  if (!/^OAuth\s/i.test(header)) return undefined;
+  const tok = /(?:^OAuth\s+|,)\s*oauth_token="([^"]*)"/i.exec(header);
+  if (!tok?.[1]) return undefined;
+  try {
+    return decodeURIComponent(tok[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function isLoopbackV4(host: string): boolean {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+class HttpProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail: string,
+    readonly type = 'about:blank',
+    readonly errors?: { message: string; parameters?: Record<string, string[]> }[],
+  ) {
+    super(detail);
+  }
+}
+
+function invalidRequest(message: string, parameter?: string): HttpProblem {
+  const parameters = parameter ? { [parameter]: [] as string[] } : undefined;
+  return new HttpProblem(400, 'Invalid Request', 'One or more parameters to your request was invalid.', INVALID_REQUEST_TYPE, [
+    parameters ? { message, parameters } : { message },
+  ]);
+}
+
+export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
+  const host = opts.host ?? '127.0.0.1';
+  // Chaos runs send real-looking traffic: never expose it beyond loopback.
+  if (!isLoopbackV4(host)) throw new Error(`fake X only listens on 127.0.0.0/8, not ${host}`);
+  const clock = opts.clock ?? Date.now;
+  const rateLimitResetSec = opts.rateLimitResetSec ?? 2;
+  let timelineLagMs = opts.timelineLagMs ?? 0;
+  let duplicateCheck = opts.duplicateContentCheck ?? true;
+  const plan = new FaultPlan({ seed: opts.seed ?? 1, rate: opts.faultRate ?? 0, kinds: opts.faultKinds ?? [] });
+
+  const accountsById = new Map<string, FakeAccount>();
+  const accountsByToken = new Map<string, FakeAccount>();
+  for (const a of opts.accounts) {
+    if (!isNumericId(a.userId)) throw new Error(`account userId must be numeric: ${a.userId}`);
+    if (accountsById.has(a.userId)) throw new Error(`duplicate account userId: ${a.userId}`);
+    accountsById.set(a.userId, a);
+    for (const t of a.tokens) {
+      if (accountsByToken.has(t)) throw new Error(`token used by two accounts: ${t}`);
+      accountsByToken.set(t, a);
+    }
+  }
+
+  const posts: StoredPost[] = [];
+  const postsById = new Map<string, StoredPost>();
+  const dms: StoredDm[] = [];
+  const createdLog: CreatedItem[] = [];
+  const requestLog: RequestRecord[] = [];
+  const faultCounts: Record<string, number> = {};
+  const hanging = new Set<Socket>();
+  const windows = new Map<string, { start: number; used: number }>();
+  let lastId = 0n;
+  let tcoCounter = 0;
+  const nextTco = (): string => tcoUrl(++tcoCounter);
+
+  // Snowflake-shaped so ids both increase and decode to their creation time,
+  // like X's; bumped by one when the clock stalls or goes backwards.
+  const nextId = (now: number): bigint => {
+    const fromClock = (BigInt(Math.floor(now)) - SNOWFLAKE_EPOCH) << 22n;
+    lastId = fromClock > lastId ? fromClock : lastId + 1n;
+    return lastId;
+  };
+
+  const visible = (createdAt: number, now: number): boolean => createdAt + timelineLagMs <= now;
+
+  const rateHeaders = (key: string, limit: number, now: number): Record<string, string> => {
+    const start = Math.floor(now / RATE_WINDOW_MS) * RATE_WINDOW_MS;
+    let w = windows.get(key);
+    if (!w || w.start !== start) {
+      w = { start, used: 0 };
+      windows.set(key, w);
+    }
+    w.used++;
+    // Never report 0 left: the fake doesn't enforce limits, and a client that
+    // honours "0 remaining" would otherwise sleep out a 15-minute window.
+    const remaining = Math.max(1, limit - w.used);
+    return {
+      'x-rate-limit-limit': String(limit),
+      'x-rate-limit-remaining': String(remaining),
+      'x-rate-limit-reset': String(Math.floor((start + RATE_WINDOW_MS) / 1000)),
+    };
+  };
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(500, { 'content-type': 'application/problem+json' });
+        res.end(JSON.stringify({ title: 'Internal Server Error', detail: String(err), type: 'about:blank', status: 500 }));
+      } else {
+        res.destroy();
+      }
+    });
+  });
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const now = clock();
+    const method = req.method ?? 'GET';
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const record: RequestRecord = { method, path: url.pathname };
+    requestLog.push(record);
+    const route = matchRoute(method, url.pathname);
+    const token = tokenFromAuthorization(req.headers.authorization);
+    const account = token === undefined ? undefined : accountsByToken.get(token);
+    if (account) record.userId = account.userId;
+    let headers = rateHeaders(`${account?.userId ?? 'anon'}:${route?.name ?? 'none'}`, route ? LIMITS[route.name] : 300, now);
+
+    const send = (status: number, body: unknown, extraHeaders: Record<string, string> = {}): void => {
+      record.status = status;
+      const payload = JSON.stringify(body);
+      const contentType = status >= 400 ? 'application/problem+json' : 'application/json; charset=utf-8';
+      res.writeHead(status, { ...headers, ...extraHeaders, 'content-type': contentType, 'content-length': String(Buffer.byteLength(payload)) });
+      res.end(payload);
+    };
+    const sendProblem = (p: HttpProblem): void => {
+      const body: Record<string, unknown> = { title: p.title, detail: p.detail, type: p.type, status: p.status };
+      if (p.errors) body.errors = p.errors;
+      send(p.status, body);
+    };
+
+    try {
+      if (!route) throw new HttpProblem(404, 'Not Found Error', `Unknown route ${method} ${url.pathname}`, 'about:blank');
+      if (!account) throw new HttpProblem(401, 'Unauthorized', 'Unauthorized');
+      switch (route.name) {
+        case 'me':
+          checkKnownParams(url.searchParams, ['expansions', 'tweet.fields', 'user.fields']);
+          return send(200, { data: { id: account.userId, name: account.username, username: account.username } });
+        case 'timeline':
+          return send(200, timeline(route.userId, url.searchParams, now));
+        case 'dmEvents':
+          return send(200, dmEvents(account, route.participantId, url.searchParams, now));
+        case 'createTweet':
+        case 'sendDm': {
+          const body = await readJson(req);
+          const write =
+            route.name === 'createTweet'
+              ? prepareTweet(account, body, now)
+              : prepareDm(account, route.participantId, body);
+          const fault = plan.next({ path: url.pathname, text: write.text });
+          if (fault) {
+            record.fault = fault;
+            faultCounts[fault] = (faultCounts[fault] ?? 0) + 1;
+          }
+          const success = fault === undefined || faultCommits(fault) ? write.commit(clock()) : undefined;
+          if (!fault) return send(201, success);
+          return applyFault(fault, success);
+        }
+      }
+    } catch (err) {
+      if (err instanceof HttpProblem) return sendProblem(err);
+      if (err instanceof BadRequest) return sendProblem(invalidRequest(err.message, err.parameter));
+      throw err;
+    }
+
+    function applyFault(fault: FaultKind, success: unknown): void {
+      switch (fault) {
+        case 'hang-before-commit':
+        case 'commit-then-hang': {
+          // Keep the socket so close() can end it; the client only gets out via its own timeout.
+          const socket = req.socket;
+          hanging.add(socket);
+          socket.once('close', () => hanging.delete(socket));
+          return;
+        }
+        case 'commit-then-reset':
+        case 'reset-before-commit':
+          req.socket.destroy();
+          return;
+        case '5xx-with-commit':
+        case '5xx-without-commit':
+          return sendProblem(new HttpProblem(503, 'Service Unavailable', 'Service Unavailable'));
+        case '429': {
+          const reset = Math.ceil(clock() / 1000) + rateLimitResetSec;
+          headers = { ...headers, 'x-rate-limit-remaining': '0', 'x-rate-limit-reset': String(reset) };
+          return sendProblem(new HttpProblem(429, 'Too Many Requests', 'Too Many Requests'));
+        }
+        case 'truncated-201': {
+          record.status = 201;
+          const full = Buffer.from(JSON.stringify(success));
+          // Announce the full length but deliver half: the client must see a
+          // 2xx status it cannot parse, like a connection dropped mid-body.
+          res.writeHead(201, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(full.length + 1) });
+          res.write(full.subarray(0, Math.floor(full.length / 2)), () => req.socket.destroy());
+          return;
+        }
+      }
+    }
+  }
+
+  interface PreparedWrite {
+    text: string;
+    commit(now: number): unknown;
+  }
+
+  function prepareTweet(author: FakeAccount, body: Record<string, unknown>, now: number): PreparedWrite {
+    const text = body.text;
+    if (typeof text !== 'string' || text.trim() === '') {
+      // X refuses a post without content; whitespace-only text is no content.
+      throw invalidRequest('Post text must not be empty.', 'text');
+    }
+    let target: StoredPost | undefined;
+    if (body.reply !== undefined) {
+      const reply = body.reply as { in_reply_to_tweet_id?: unknown } | null;
+      const targetId = reply?.in_reply_to_tweet_id;
+      if (typeof targetId !== 'string' || !isNumericId(targetId)) {
+        throw invalidRequest('reply.in_reply_to_tweet_id must be a numeric string.', 'reply.in_reply_to_tweet_id');
+      }
+      target = postsById.get(targetId);
+      if (!target) throw invalidRequest('The post you are replying to does not exist.', 'reply.in_reply_to_tweet_id');
+    }
+    if (duplicateCheck) {
+      const dup = posts.some((p) => p.item.authorId === author.userId && p.item.text === text && p.item.createdAt > now - DAY_MS);
+      if (dup) throw new HttpProblem(403, 'Forbidden', DUPLICATE_DETAIL);
+    }
+    return {
+      text,
+      commit: (at) => {
+        const idBig = nextId(at);
+        const id = idBig.toString();
+        const targetAuthor = target ? accountsById.get(target.item.authorId) : undefined;
+        const prefix = targetAuthor && targetAuthor.userId !== author.userId ? `@${targetAuthor.username} ` : '';
+        const rendered = renderPost(renderBody(text, { escape: true, nextTco }), prefix);
+        const item: CreatedItem = { kind: 'post', id, authorId: author.userId, text, createdAt: at };
+        if (target) item.inReplyToTweetId = target.item.id;
+        const stored: StoredPost = { item, idBig, rendered, conversationId: target?.conversationId ?? id };
+        if (target) stored.inReplyToUserId = target.item.authorId;
+        posts.push(stored);
+        postsById.set(id, stored);
+        createdLog.push(item);
+        return { data: { id, text: rendered.text, edit_history_tweet_ids: [id] } };
+      },
+    };
+  }
+
+  function prepareDm(sender: FakeAccount, participantId: string, body: Record<string, unknown>): PreparedWrite {
+    if (!isNumericId(participantId)) throw invalidRequest(`The \`participant_id\` value [${participantId}] is not valid`, 'participant_id');
+    if (participantId === sender.userId) throw invalidRequest('You cannot send a direct message to yourself.', 'participant_id');
+    const text = body.text;
+    if (typeof text !== 'string' || text.trim() === '') throw invalidRequest('Message text must not be empty.', 'text');
+    const participants = [sender.userId, participantId].sort(compareIds) as [string, string];
+    const dmConversationId = participants.join('-');
+    return {
+      text,
+      commit: (at) => {
+        const idBig = nextId(at);
+        const id = idBig.toString();
+        // DMs get t.co links like posts, but no HTML escaping.
+        const rendered = renderBody(text, { escape: false, nextTco });
+        const item: CreatedItem = { kind: 'dm', id, authorId: sender.userId, text, createdAt: at, recipientId: participantId, dmConversationId };
+        dms.push({ item, idBig, rendered, participants });
+        createdLog.push(item);
+        return { data: { dm_conversation_id: dmConversationId, dm_event_id: id } };
+      },
+    };
+  }
+
+  function timeline(userId: string, q: URLSearchParams, now: number): unknown {
+    checkKnownParams(q, [
+      'since_id', 'until_id', 'max_results', 'pagination_token', 'exclude', 'start_time', 'end_time',
+      'expansions', 'tweet.fields', 'media.fields', 'poll.fields', 'place.fields', 'user.fields',
+    ]);
+    if (!isNumericId(userId)) throw new BadRequest(`The \`id\` query parameter value [${userId}] is not valid`, 'id');
+    const maxResults = parseMaxResults(q, 5, 100, 10);
+    const fields = parseFields(q, 'tweet.fields', TWEET_FIELDS);
+    const sinceId = parseIdParam(q, 'since_id');
+    const untilId = parseIdParam(q, 'until_id');
+    const { from, toExclusive } = parseTimeWindow(q);
+    const exclude = new Set((q.get('exclude') ?? '').split(',').filter(Boolean));
+    for (const e of exclude) if (e !== 'replies' && e !== 'retweets') throw new BadRequest(`The \`exclude\` query parameter value [${e}] is not one of [replies,retweets]`, 'exclude');
+    const startAt = decodePageToken(q);
+    if (!accountsById.has(userId)) {
+      // X answers 200 with an errors array for an unknown user.
+      return {
+        errors: [{
+          value: userId, detail: `Could not find user with id: [${userId}].`, title: 'Not Found Error',
+          resource_type: 'user', parameter: 'id', resource_id: userId, type: 'https://api.twitter.com/2/problems/resource-not-found',
+        }],
+      };
+    }
+    const reachable = posts
+      .filter((p) => p.item.authorId === userId && visible(p.item.createdAt, now))
+      .sort((a, b) => compareBig(b.idBig, a.idBig))
+      .slice(0, TIMELINE_REACH);
+    const matching = reachable.filter(
+      (p) =>
+        (sinceId === undefined || p.idBig > sinceId) &&
+        (untilId === undefined || p.idBig < untilId) &&
+        (from === undefined || p.item.createdAt >= from) &&
+        (toExclusive === undefined || p.item.createdAt < toExclusive) &&
+        !(exclude.has('replies') && p.item.inReplyToTweetId !== undefined),
+    );
+    const { page, nextToken } = paginate(matching, maxResults, startAt);
+    if (page.length === 0) return { meta: { result_count: 0 } };
+    const meta: Record<string, unknown> = {
+      result_count: page.length,
+      newest_id: page[0]?.item.id,
+      oldest_id: page[page.length - 1]?.item.id,
+    };
+    if (nextToken) meta.next_token = nextToken;
+    return { data: page.map((p) => postView(p, fields)), meta };
+  }
+
+  function dmEvents(caller: FakeAccount, participantId: string, q: URLSearchParams, now: number): unknown {
+    checkKnownParams(q, ['dm_event.fields', 'event_types', 'expansions', 'max_results', 'media.fields', 'pagination_token', 'tweet.fields', 'user.fields']);
+    if (!isNumericId(participantId)) throw new BadRequest(`The \`participant_id\` value [${participantId}] is not valid`, 'participant_id');
+    const maxResults = parseMaxResults(q, 1, 100, 100);
+    const fields = parseFields(q, 'dm_event.fields', DM_EVENT_FIELDS);
+    const types = (q.get('event_types') ?? 'MessageCreate').split(',');
+    const startAt = decodePageToken(q);
+    const pair = [caller.userId, participantId].sort(compareIds).join('-');
+    const matching = types.includes('MessageCreate')
+      ? dms
+          .filter((d) => d.item.dmConversationId === pair && visible(d.item.createdAt, now))
+          .sort((a, b) => compareBig(b.idBig, a.idBig))
+      : [];
+    const { page, nextToken } = paginate(matching, maxResults, startAt);
+    if (page.length === 0) return { meta: { result_count: 0 } };
+    const meta: Record<string, unknown> = { result_count: page.length };
+    if (nextToken) meta.next_token = nextToken;
+    return { data: page.map((d) => dmView(d, fields)), meta };
+  }
+
+  return new Promise<FakeX>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      if (addr === null || typeof addr === 'string') return reject(new Error('fake X: unexpected server address'));
+      const port = addr.port;
+      let closing: Promise<void> | undefined;
+      resolve({
+        url: `http://${host}:${port}`,
+        port,
+        created: () => createdLog.map((i) => ({ ...i })),
+        requests: () => requestLog.map((r) => ({ ...r })),
+        injectNext: (fault, match) => plan.injectNext(fault, match),
+        faultsInjected: () => ({ ...faultCounts }),
+        setTimelineLag: (ms) => {
+          if (!Number.isFinite(ms) || ms < 0) throw new Error(`timeline lag must be >= 0, got ${ms}`);
+          timelineLagMs = ms;
+        },
+        setDuplicateContentCheck: (on) => {
+          duplicateCheck = on;
+        },
+        setFaultRate: (rate) => plan.setRate(rate),
+        close: () => {
+          closing ??= new Promise<void>((done) => {
+            for (const s of hanging) s.destroy();
+            hanging.clear();
+            server.close(() => done());
+            server.closeAllConnections();
+          });
+          return closing;
+        },
+      });
+    });
+  });
+}
+
+function postView(p: StoredPost, fields: Set<string>): Record<string, unknown> {
+  const { item, rendered } = p;
+  const out: Record<string, unknown> = { id: item.id, text: rendered.text, edit_history_tweet_ids: [item.id] };
+  if (fields.has('created_at')) out.created_at = isoMs(item.createdAt);
+  if (fields.has('author_id')) out.author_id = item.authorId;
+  if (fields.has('conversation_id')) out.conversation_id = p.conversationId;
+  if (fields.has('in_reply_to_user_id') && p.inReplyToUserId) out.in_reply_to_user_id = p.inReplyToUserId;
+  if (fields.has('entities') && rendered.urls.length > 0) out.entities = { urls: rendered.urls };
+  if (fields.has('display_text_range')) out.display_text_range = rendered.displayTextRange;
+  if (fields.has('referenced_tweets') && item.inReplyToTweetId) out.referenced_tweets = [{ type: 'replied_to', id: item.inReplyToTweetId }];
+  if (fields.has('note_tweet') && rendered.noteTweet) out.note_tweet = withEntities({ text: rendered.noteTweet.text }, rendered.noteTweet.urls);
+  return out;
+}
+
+function dmView(d: StoredDm, fields: Set<string>): Record<string, unknown> {
+  const { item, rendered } = d;
+  const out: Record<string, unknown> = { id: item.id, event_type: 'MessageCreate', text: rendered.text };
+  if (fields.has('created_at')) out.created_at = isoMs(item.createdAt);
+  if (fields.has('sender_id')) out.sender_id = item.authorId;
+  if (fields.has('dm_conversation_id')) out.dm_conversation_id = item.dmConversationId;
+  if (fields.has('participant_ids')) out.participant_ids = [...d.participants];
+  if (fields.has('entities') && rendered.urls.length > 0) out.entities = { urls: rendered.urls };
+  return out;
+}
+
+function withEntities(o: Record<string, unknown>, urls: UrlEntity[]): Record<string, unknown> {
+  return urls.length > 0 ? { ...o, entities: { urls } } : o;
+}
+
+function compareBig(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Numeric order for ids of different lengths (string sort would put "10" before "9"). */
+function compareIds(a: string, b: string): number {
+  return compareBig(BigInt(a), BigInt(b));
+}
+
+async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > MAX_BODY_BYTES) throw new HttpProblem(413, 'Payload Too Large', 'Request body too large');
+    chunks.push(buf);
+  }
+  const raw = Buffer.concat(chunks).toString('utf8');
+  let parsed: unknown;
+  try {
+    parsed = raw === '' ? {} : JSON.parse(raw);
+  } catch {
+    throw invalidRequest('Request body is not valid JSON.');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalidRequest('Request body must be a JSON object.');
+  return parsed as Record<string, unknown>;
+}

@@ -1,0 +1,501 @@
+import http from 'node:http';
+
+import {
+  ApiPartialResponseError,
+  ApiRequestError,
+  ApiResponseError,
+  TwitterApi,
+  type ITwitterApiClientPlugin,
+} from 'twitter-api-v2';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import {
+  ALL_FAULT_KINDS,
+  FaultPlan,
+  renderBody,
+  renderPost,
+  startFakeX,
+  tcoUrl,
+  type FakeX,
+  type FakeXOptions,
+  type FaultKind,
+} from '../src/fake-x/index.js';
+
+const ALICE = { userId: '1001', username: 'alice', tokens: ['alice-oauth1', 'alice-bearer'] };
+const BOB = { userId: '1002', username: 'bob', tokens: ['bob-oauth1'] };
+const T0 = Date.parse('2026-01-01T00:00:00.000Z');
+const HANG_TIMEOUT_MS = 300;
+
+// twitter-api-v2 has no base-URL setting: rewrite before OAuth signing.
+const rewrite = (base: string, timeout: number): ITwitterApiClientPlugin => ({
+  onBeforeRequestConfig({ params }) {
+    params.url = String(params.url).replace('https://api.x.com', base);
+    params.timeout = timeout;
+  },
+});
+
+const running: FakeX[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((fx) => fx.close()));
+});
+
+async function fake(opts: Partial<FakeXOptions> = {}): Promise<FakeX> {
+  const fx = await startFakeX({ accounts: [ALICE, BOB], ...opts });
+  running.push(fx);
+  return fx;
+}
+
+function oauth1(fx: FakeX, accessToken = 'alice-oauth1', timeout = 5000): TwitterApi {
+  return new TwitterApi(
+    { appKey: 'k', appSecret: 's', accessToken, accessSecret: 'x' },
+    { httpAgent: new http.Agent(), plugins: [rewrite(fx.url, timeout)] },
+  );
+}
+
+function bearer(fx: FakeX, token: string, timeout = 5000): TwitterApi {
+  return new TwitterApi(token, { httpAgent: new http.Agent(), plugins: [rewrite(fx.url, timeout)] });
+}
+
+/** A manually driven clock so visibility lag and time windows need no sleeps. */
+function manualClock(start = T0): { now: () => number; advance: (ms: number) => void } {
+  let t = start;
+  return { now: () => t, advance: (ms) => void (t += ms) };
+}
+
+async function failure(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/** The library keeps the socket error in _options.error; the requestError getter reads a key that is never set. */
+function requestCause(err: unknown): NodeJS.ErrnoException {
+  return (err as { _options: { error: NodeJS.ErrnoException } })._options.error;
+}
+
+interface TimelineBody {
+  data?: { id: string; text: string; created_at?: string; entities?: unknown; display_text_range?: [number, number]; referenced_tweets?: unknown; note_tweet?: { text: string }; author_id?: string }[];
+  meta: { result_count: number; newest_id?: string; oldest_id?: string; next_token?: string };
+}
+
+describe('render helpers', () => {
+  it('makes 23-character t.co links from a counter', () => {
+    expect(tcoUrl(1)).toBe('https://t.co/0000000001');
+    expect(tcoUrl(62)).toBe('https://t.co/0000000010');
+    expect(tcoUrl(123456789)).toHaveLength(23);
+  });
+
+  it('counts entity indices in code points of the escaped text', () => {
+    let n = 0;
+    const body = renderBody('😀 a&b https://example.com/x?a=1&b=2 <ok>', { escape: true, nextTco: () => tcoUrl(++n) });
+    expect(body.text).toBe('😀 a&amp;b https://t.co/0000000001 &lt;ok&gt;');
+    expect(body.urls).toEqual([
+      { start: 10, end: 33, url: 'https://t.co/0000000001', expanded_url: 'https://example.com/x?a=1&b=2', display_url: 'example.com/x?a=1&b=2' },
+    ]);
+    expect(Array.from(body.text).slice(10, 33).join('')).toBe('https://t.co/0000000001');
+  });
+
+  it('truncates long posts to 277 code points plus an ellipsis', () => {
+    const body = renderBody('é'.repeat(300), { escape: true, nextTco: () => tcoUrl(0) });
+    const post = renderPost(body, '@bob ');
+    expect(Array.from(post.text)).toHaveLength(5 + 278);
+    expect(post.text.endsWith('é…')).toBe(true);
+    expect(post.displayTextRange).toEqual([5, 283]);
+    expect(post.noteTweet?.text).toBe('é'.repeat(300));
+  });
+});
+
+describe('fake X: posting', () => {
+  it('creates a post and returns X-rendered text with t.co links', async () => {
+    const fx = await fake();
+    const client = oauth1(fx);
+    const res = await client.v2.tweet('Read https://example.com/a?x=1&y=2 & <enjoy>');
+    expect(res.data.text).toBe('Read https://t.co/0000000001 &amp; &lt;enjoy&gt;');
+    expect(res.data.id).toMatch(/^\d{19}$/);
+    expect((res.data as { edit_history_tweet_ids?: string[] }).edit_history_tweet_ids).toEqual([res.data.id]);
+    expect(fx.created()).toEqual([
+      { kind: 'post', id: res.data.id, authorId: ALICE.userId, text: 'Read https://example.com/a?x=1&y=2 & <enjoy>', createdAt: expect.any(Number) },
+    ]);
+
+    const tl = await client.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`, { 'tweet.fields': 'entities,created_at,author_id' });
+    expect(tl.data?.[0]).toMatchObject({
+      id: res.data.id,
+      text: res.data.text,
+      author_id: ALICE.userId,
+      entities: { urls: [{ start: 5, end: 28, url: 'https://t.co/0000000001', expanded_url: 'https://example.com/a?x=1&y=2' }] },
+    });
+    expect(fx.requests().map((r) => [r.method, r.path, r.userId, r.status])).toEqual([
+      ['POST', '/2/tweets', ALICE.userId, 201],
+      ['GET', `/2/users/${ALICE.userId}/tweets`, ALICE.userId, 200],
+    ]);
+  });
+
+  it('authenticates OAuth 2 bearer tokens and rejects unknown tokens with 401', async () => {
+    const fx = await fake();
+    const me = await bearer(fx, 'alice-bearer').v2.me();
+    expect(me.data).toMatchObject({ id: ALICE.userId, username: 'alice' });
+
+    const err = await failure(oauth1(fx, 'nobody').v2.tweet('hello'));
+    expect(err).toBeInstanceOf(ApiResponseError);
+    expect((err as ApiResponseError).code).toBe(401);
+    expect((err as ApiResponseError).data.title).toBe('Unauthorized');
+    expect((err as ApiResponseError).rateLimit?.limit).toBeGreaterThan(0);
+    expect(fx.created()).toEqual([]);
+  });
+
+  it('answers 403 duplicate content for the same text, switchable off', async () => {
+    const fx = await fake();
+    const client = oauth1(fx);
+    await client.v2.tweet('same words');
+    const err = await failure(client.v2.tweet('same words'));
+    expect(err).toBeInstanceOf(ApiResponseError);
+    expect((err as ApiResponseError).code).toBe(403);
+    expect((err as ApiResponseError).data).toMatchObject({
+      title: 'Forbidden',
+      type: 'about:blank',
+      detail: 'You are not allowed to create a Tweet with duplicate content.',
+    });
+    // Another author may say the same thing.
+    await oauth1(fx, 'bob-oauth1').v2.tweet('same words');
+
+    fx.setDuplicateContentCheck(false);
+    await client.v2.tweet('same words');
+    expect(fx.created().map((c) => c.authorId)).toEqual([ALICE.userId, BOB.userId, ALICE.userId]);
+  });
+
+  it('rejects empty text and replies to unknown posts with 400', async () => {
+    const fx = await fake();
+    const client = oauth1(fx);
+    for (const call of [client.v2.tweet('   '), client.v2.tweet('hi', { reply: { in_reply_to_tweet_id: '1234567890' } })]) {
+      const err = await failure(call);
+      expect(err).toBeInstanceOf(ApiResponseError);
+      expect((err as ApiResponseError).code).toBe(400);
+      expect((err as ApiResponseError).data.title).toBe('Invalid Request');
+    }
+    expect(fx.created()).toEqual([]);
+  });
+
+  it('prefixes replies to someone else with @handle and reports display_text_range', async () => {
+    const fx = await fake();
+    const alice = oauth1(fx);
+    const bob = oauth1(fx, 'bob-oauth1');
+    const root = await bob.v2.tweet('root post');
+    const reply = await alice.v2.tweet('nice & true', { reply: { in_reply_to_tweet_id: root.data.id } });
+    expect(reply.data.text).toBe('@bob nice &amp; true');
+    const self = await alice.v2.tweet('thread continues', { reply: { in_reply_to_tweet_id: reply.data.id } });
+    expect(self.data.text).toBe('thread continues');
+    expect(fx.created()[1]).toMatchObject({ inReplyToTweetId: root.data.id, text: 'nice & true' });
+
+    const tl = await alice.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`, { 'tweet.fields': 'display_text_range,referenced_tweets' });
+    expect(tl.data).toEqual([
+      { id: self.data.id, text: 'thread continues', edit_history_tweet_ids: [self.data.id], display_text_range: [0, 16], referenced_tweets: [{ type: 'replied_to', id: reply.data.id }] },
+      { id: reply.data.id, text: '@bob nice &amp; true', edit_history_tweet_ids: [reply.data.id], display_text_range: [5, 20], referenced_tweets: [{ type: 'replied_to', id: root.data.id }] },
+    ]);
+  });
+
+  it('truncates long posts and returns the whole text in note_tweet only when asked', async () => {
+    const fx = await fake();
+    const client = oauth1(fx);
+    const long = `${'x'.repeat(290)} https://example.com`;
+    const res = await client.v2.tweet(long);
+    expect(Array.from(res.data.text)).toHaveLength(278);
+    const plain = await client.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`);
+    expect(plain.data?.[0]?.note_tweet).toBeUndefined();
+    const withNote = await client.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`, { 'tweet.fields': 'note_tweet' });
+    expect(withNote.data?.[0]?.note_tweet?.text).toBe(`${'x'.repeat(290)} https://t.co/0000000001`);
+  });
+});
+
+describe('fake X: timeline lookups', () => {
+  it('pages newest first with max_results, next_token, since_id and start_time', async () => {
+    const clock = manualClock();
+    const fx = await fake({ clock: clock.now });
+    const client = oauth1(fx);
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      ids.push((await client.v2.tweet(`post ${i}`)).data.id);
+      clock.advance(1000);
+    }
+    const sorted = [...ids].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+    expect(sorted).toEqual(ids);
+
+    const seen: string[] = [];
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const page: TimelineBody = await client.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`, {
+        max_results: 5,
+        'tweet.fields': 'created_at',
+        ...(token ? { pagination_token: token } : {}),
+      });
+      seen.push(...(page.data ?? []).map((t) => t.id));
+      expect(page.meta.result_count).toBe(page.data?.length);
+      expect(page.meta.newest_id).toBe(page.data?.[0]?.id);
+      token = page.meta.next_token;
+      pages++;
+    } while (token);
+    expect(pages).toBe(3);
+    expect(seen).toEqual([...ids].reverse());
+
+    const since = await client.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`, { since_id: ids[9] as string, max_results: 5 });
+    expect(since.data?.map((t) => t.id)).toEqual([ids[11], ids[10]]);
+
+    const started = await client.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`, {
+      start_time: new Date(T0 + 10_000).toISOString(),
+      'tweet.fields': 'created_at',
+    });
+    expect(started.data?.map((t) => t.created_at)).toEqual(['2026-01-01T00:00:11.000Z', '2026-01-01T00:00:10.000Z']);
+
+    // The library's own paginator works against the fake too.
+    const paginator = await client.v2.userTimeline(ALICE.userId, { max_results: 5 });
+    expect(paginator.tweets.map((t) => t.id)).toEqual([...ids].reverse().slice(0, 5));
+    await paginator.fetchNext();
+    expect(paginator.tweets).toHaveLength(10);
+  });
+
+  it('returns meta only for an empty timeline and 400 for out-of-range max_results', async () => {
+    const fx = await fake();
+    const client = oauth1(fx);
+    const empty = await client.v2.get<TimelineBody>(`users/${BOB.userId}/tweets`);
+    expect(empty).toEqual({ meta: { result_count: 0 } });
+    for (const max_results of [4, 101]) {
+      const err = await failure(client.v2.get(`users/${BOB.userId}/tweets`, { max_results }));
+      expect((err as ApiResponseError).code).toBe(400);
+    }
+  });
+
+  it('hides posts until the timeline lag has passed', async () => {
+    const clock = manualClock();
+    const fx = await fake({ clock: clock.now, timelineLagMs: 30_000 });
+    const client = oauth1(fx);
+    const post = await client.v2.tweet('eventually visible');
+    expect(fx.created()).toHaveLength(1);
+    expect((await client.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`)).meta.result_count).toBe(0);
+    clock.advance(29_999);
+    expect((await client.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`)).meta.result_count).toBe(0);
+    clock.advance(1);
+    expect((await client.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`)).data?.[0]?.id).toBe(post.data.id);
+
+    fx.setTimelineLag(60_000);
+    expect((await client.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`)).meta.result_count).toBe(0);
+  });
+});
+
+describe('fake X: direct messages', () => {
+  it('sends a DM and lists the conversation newest first, after the lag', async () => {
+    const clock = manualClock();
+    const fx = await fake({ clock: clock.now, timelineLagMs: 1000 });
+    const alice = oauth1(fx);
+    const bob = oauth1(fx, 'bob-oauth1');
+    const sent = (await alice.v2.sendDmToParticipant(BOB.userId, { text: 'hi bob, see https://example.com & more' })) as unknown as {
+      data: { dm_conversation_id: string; dm_event_id: string };
+    };
+    expect(sent.data.dm_conversation_id).toBe('1001-1002');
+    clock.advance(500);
+    await bob.v2.sendDmToParticipant(ALICE.userId, { text: 'hi alice' });
+
+    type DmBody = { data?: { id: string; text: string; event_type: string; sender_id?: string; created_at?: string; dm_conversation_id?: string }[]; meta: { result_count: number; next_token?: string } };
+    const fields = { 'dm_event.fields': 'created_at,sender_id,dm_conversation_id,entities' };
+    const early = await alice.v2.get<DmBody>(`dm_conversations/with/${BOB.userId}/dm_events`, fields);
+    expect(early).toEqual({ meta: { result_count: 0 } });
+
+    clock.advance(1000);
+    const events = await bob.v2.get<DmBody>(`dm_conversations/with/${ALICE.userId}/dm_events`, fields);
+    expect(events.data?.map((e) => [e.text, e.sender_id, e.event_type])).toEqual([
+      ['hi alice', BOB.userId, 'MessageCreate'],
+      ['hi bob, see https://t.co/0000000001 & more', ALICE.userId, 'MessageCreate'],
+    ]);
+    expect(events.data?.[1]).toMatchObject({ id: sent.data.dm_event_id, dm_conversation_id: '1001-1002', created_at: '2026-01-01T00:00:00.000Z' });
+
+    const paged = await alice.v2.get<DmBody>(`dm_conversations/with/${BOB.userId}/dm_events`, { max_results: 1 });
+    expect(paged.data).toHaveLength(1);
+    const rest = await alice.v2.get<DmBody>(`dm_conversations/with/${BOB.userId}/dm_events`, { max_results: 1, pagination_token: paged.meta.next_token as string });
+    expect(rest.data?.[0]?.id).toBe(sent.data.dm_event_id);
+    expect(rest.meta.next_token).toBeUndefined();
+
+    expect(fx.created().map((c) => [c.kind, c.authorId, c.recipientId, c.dmConversationId])).toEqual([
+      ['dm', ALICE.userId, BOB.userId, '1001-1002'],
+      ['dm', BOB.userId, ALICE.userId, '1001-1002'],
+    ]);
+  });
+});
+
+describe('fake X: faults seen through twitter-api-v2', () => {
+  interface Case {
+    kind: FaultKind;
+    commits: boolean;
+    check: (err: unknown) => void;
+  }
+  const cases: Case[] = [
+    {
+      kind: 'hang-before-commit',
+      commits: false,
+      check: (err) => {
+        expect(err).toBeInstanceOf(ApiRequestError);
+        expect(requestCause(err).message).toBe('Request timeout.');
+      },
+    },
+    {
+      kind: 'commit-then-hang',
+      commits: true,
+      check: (err) => {
+        expect(err).toBeInstanceOf(ApiRequestError);
+        expect(requestCause(err).message).toBe('Request timeout.');
+        expect((err as ApiRequestError).requestError).toBeUndefined();
+      },
+    },
+    {
+      kind: 'commit-then-reset',
+      commits: true,
+      check: (err) => {
+        expect(err).toBeInstanceOf(ApiRequestError);
+        expect(requestCause(err)).toMatchObject({ code: 'ECONNRESET', message: 'socket hang up' });
+      },
+    },
+    {
+      kind: 'reset-before-commit',
+      commits: false,
+      check: (err) => {
+        expect(err).toBeInstanceOf(ApiRequestError);
+        expect(requestCause(err)).toMatchObject({ code: 'ECONNRESET', message: 'socket hang up' });
+      },
+    },
+    {
+      kind: '5xx-with-commit',
+      commits: true,
+      check: (err) => {
+        expect(err).toBeInstanceOf(ApiResponseError);
+        expect((err as ApiResponseError).code).toBe(503);
+        expect((err as ApiResponseError).data.title).toBe('Service Unavailable');
+      },
+    },
+    {
+      kind: '5xx-without-commit',
+      commits: false,
+      check: (err) => {
+        expect(err).toBeInstanceOf(ApiResponseError);
+        expect((err as ApiResponseError).code).toBe(503);
+      },
+    },
+    {
+      kind: 'truncated-201',
+      commits: true,
+      check: (err) => {
+        expect(err).toBeInstanceOf(ApiPartialResponseError);
+        const partial = err as ApiPartialResponseError;
+        expect(partial.response.statusCode).toBe(201);
+        expect(partial.message).toBe('Request failed with partial response with HTTP code 201 (connection abruptly closed)');
+        expect(partial.rawContent.startsWith('{"data":{')).toBe(true);
+      },
+    },
+    {
+      kind: '429',
+      commits: false,
+      check: (err) => {
+        expect(err).toBeInstanceOf(ApiResponseError);
+        const e = err as ApiResponseError;
+        expect(e.code).toBe(429);
+        expect(e.rateLimitError).toBe(true);
+        expect(e.rateLimit).toEqual({ limit: 100, remaining: 0, reset: T0 / 1000 + 2 });
+      },
+    },
+  ];
+
+  it('covers every fault kind', () => {
+    expect(cases.map((c) => c.kind).sort()).toEqual([...ALL_FAULT_KINDS].sort());
+  });
+
+  for (const c of cases) {
+    it(`${c.kind}: post ${c.commits ? 'is' : 'is not'} created and the client sees the expected error`, async () => {
+      const fx = await fake({ clock: () => T0 });
+      fx.injectNext(c.kind);
+      const err = await failure(oauth1(fx, 'alice-oauth1', HANG_TIMEOUT_MS).v2.tweet(`fault ${c.kind}`));
+      c.check(err);
+      expect(fx.created().map((i) => i.text)).toEqual(c.commits ? [`fault ${c.kind}`] : []);
+      expect(fx.faultsInjected()).toEqual({ [c.kind]: 1 });
+      expect(fx.requests()[0]?.fault).toBe(c.kind);
+    });
+
+    it(`${c.kind}: DM ${c.commits ? 'is' : 'is not'} created and the client sees the expected error`, async () => {
+      const fx = await fake({ clock: () => T0 });
+      fx.injectNext(c.kind, { path: /\/messages$/ });
+      const err = await failure(oauth1(fx, 'alice-oauth1', HANG_TIMEOUT_MS).v2.sendDmToParticipant(BOB.userId, { text: `dm ${c.kind}` }));
+      if (c.kind === '429') {
+        // DM limits differ from post limits; only the shape matters here.
+        expect(err).toBeInstanceOf(ApiResponseError);
+        expect((err as ApiResponseError).rateLimit).toMatchObject({ remaining: 0, reset: T0 / 1000 + 2 });
+      } else {
+        c.check(err);
+      }
+      expect(fx.created().map((i) => [i.kind, i.text])).toEqual(c.commits ? [['dm', `dm ${c.kind}`]] : []);
+    });
+  }
+
+  it('a retry after a lost 201 meets the duplicate-content 403', async () => {
+    const fx = await fake();
+    const client = oauth1(fx, 'alice-oauth1', HANG_TIMEOUT_MS);
+    fx.injectNext('commit-then-reset');
+    await failure(client.v2.tweet('only once please'));
+    const err = await failure(client.v2.tweet('only once please'));
+    expect((err as ApiResponseError).code).toBe(403);
+    expect(fx.created()).toHaveLength(1);
+  });
+
+  it('scripted faults are FIFO, filtered by text or path, and leave reads alone', async () => {
+    const fx = await fake();
+    const client = oauth1(fx);
+    fx.injectNext('5xx-without-commit', { text: 'second' });
+    fx.injectNext('429', { path: /\/messages$/ });
+    await client.v2.me();
+    await client.v2.tweet('first');
+    await failure(client.v2.tweet('second'));
+    await client.v2.tweet('third');
+    await failure(client.v2.sendDmToParticipant(BOB.userId, { text: 'dm' }));
+    expect(fx.requests().map((r) => [r.path, r.fault, r.status])).toEqual([
+      ['/2/users/me', undefined, 200],
+      ['/2/tweets', undefined, 201],
+      ['/2/tweets', '5xx-without-commit', 503],
+      ['/2/tweets', undefined, 201],
+      [`/2/dm_conversations/with/${BOB.userId}/messages`, '429', 429],
+    ]);
+    expect(fx.created().map((c) => c.text)).toEqual(['first', 'third']);
+  });
+
+  it('random faults follow the seed', async () => {
+    const kinds: FaultKind[] = ['5xx-with-commit', '5xx-without-commit', '429'];
+    const run = async (seed: number): Promise<(FaultKind | undefined)[]> => {
+      const fx = await fake({ seed, faultRate: 0.5, faultKinds: kinds });
+      const client = oauth1(fx);
+      for (let i = 0; i < 16; i++) await client.v2.tweet(`random ${i}`).catch(() => undefined);
+      return fx.requests().map((r) => r.fault);
+    };
+    const a = await run(7);
+    const b = await run(7);
+    expect(a).toEqual(b);
+    expect(a.some((f) => f === undefined)).toBe(true);
+    expect(a.some((f) => f !== undefined)).toBe(true);
+
+    // Same decisions straight from the plan, without HTTP.
+    const plan = new FaultPlan({ seed: 7, rate: 0.5, kinds });
+    expect(Array.from({ length: 16 }, (_, i) => plan.next({ path: '/2/tweets', text: `random ${i}` }))).toEqual(a);
+  });
+
+  it('close() ends hanging requests so nothing leaks', async () => {
+    const fx = await startFakeX({ accounts: [ALICE] });
+    fx.injectNext('hang-before-commit');
+    const pending = failure(oauth1(fx, 'alice-oauth1', 60_000).v2.tweet('stuck'));
+    // Wait until the server holds the request, then close under it.
+    while (fx.faultsInjected()['hang-before-commit'] !== 1) await new Promise((r) => setImmediate(r));
+    await fx.close();
+    const err = await pending;
+    expect(err).toBeInstanceOf(ApiRequestError);
+    expect(fx.created()).toEqual([]);
+  });
+
+  it('refuses to listen beyond loopback', async () => {
+    await expect(startFakeX({ accounts: [ALICE], host: '0.0.0.0' })).rejects.toThrow(/127\.0\.0\.0\/8/);
+  });
+});
