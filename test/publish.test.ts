@@ -1,0 +1,153 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { keyId } from '../src/domain/key.js';
+import { createProducer, PayloadConflictError } from '../src/queue/producer.js';
+import { newRedis, post, type Stack, startStack, waitUntil } from './harness.js';
+
+let stack: Stack | undefined;
+afterEach(async () => {
+  await stack?.close();
+  stack = undefined;
+});
+
+const recordOf = (s: Stack, slotId: string, postId = 'p1') => s.ledger.get(keyId({ slotId, postId }));
+const settled = (s: Stack, slotId: string, postId = 'p1') =>
+  waitUntil(async () => {
+    const r = await recordOf(s, slotId, postId);
+    return r && (r.state === 'sent' || r.state === 'failed' || r.state === 'ambiguous') ? r : undefined;
+  }, `${slotId}/${postId} to settle`);
+
+describe('publish pipeline (real Redis, real twitter-api-v2, fake X)', () => {
+  it('publishes a post, a reply and a DM once each and records X ids', async () => {
+    stack = await startStack();
+    const s = stack;
+    const r1 = await s.producer.enqueue(post('s-post', 'hello & <world> https://example.com/a'));
+    expect(r1.status).toBe('queued');
+    const first = await settled(s, 's-post');
+    await s.producer.enqueue({ slotId: 's-reply', postId: 'p1', accountId: 'globex', kind: 'reply', text: 'a reply', inReplyToTweetId: first.tweetId });
+    await s.producer.enqueue({ slotId: 's-dm', postId: 'p1', accountId: 'acme', kind: 'dm', text: 'psst', recipientId: '2001' });
+    const reply = await settled(s, 's-reply');
+    const dm = await settled(s, 's-dm');
+
+    expect([first.state, reply.state, dm.state]).toEqual(['sent', 'sent', 'sent']);
+    const created = s.fake.created();
+    expect(created.map((c) => [c.kind, c.id, c.text])).toEqual([
+      ['post', first.tweetId, 'hello & <world> https://example.com/a'],
+      ['post', reply.tweetId, 'a reply'],
+      ['dm', dm.tweetId, 'psst'],
+    ]);
+    expect(created[1]!.inReplyToTweetId).toBe(first.tweetId);
+    expect(created[2]!.recipientId).toBe('2001');
+    expect(first.attempt).toBe(1);
+    const trail = await s.ledger.auditTrail(keyId({ slotId: 's-post', postId: 'p1' }));
+    expect(trail.map((e) => e.event)).toEqual(['queued', 'claimed', 'x-answer', 'sent']);
+  });
+
+  it('the same key enqueued 100 times by concurrent producers, and again after its job is gone, posts once', async () => {
+    stack = await startStack();
+    const s = stack;
+    const producers = Array.from({ length: 4 }, () => newRedis());
+    const ps = producers.map((c) => createProducer({ connection: c, prefix: s.prefix }));
+    const req = post('race', 'only once please');
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => ps[i % 4]!.enqueue(req)));
+    expect(results.filter((r) => r.status === 'queued')).toHaveLength(1);
+    expect(results.every((r) => ['queued', 'duplicate', 'sent'].includes(r.status))).toBe(true);
+
+    const rec = await settled(s, 'race');
+    expect(rec.state).toBe('sent');
+    // BullMQ's dedupe ends with the job; the ledger's does not.
+    const job = await s.producer.queue.getJob(keyId({ slotId: 'race', postId: 'p1' }));
+    await waitUntil(async () => (await job?.getState()) === 'completed', 'job completed');
+    await job!.remove();
+    expect(await s.producer.queue.getJob(keyId({ slotId: 'race', postId: 'p1' }))).toBeUndefined();
+    const again = await Promise.all(Array.from({ length: 10 }, () => ps[0]!.enqueue(req)));
+    expect(again.every((r) => r.status === 'sent' && r.tweetId === rec.tweetId)).toBe(true);
+    expect(await s.producer.queue.getJob(keyId({ slotId: 'race', postId: 'p1' }))).toBeUndefined();
+
+    expect(s.fake.created().filter((c) => c.text === 'only once please')).toHaveLength(1);
+    await Promise.all(ps.map((p) => p.close()));
+    await Promise.all(producers.map((c) => c.quit()));
+  });
+
+  it('20 workers racing on the same keys (duplicate jobs per key) make one X call per key', async () => {
+    let calls = 0;
+    stack = await startStack({
+      workers: 20,
+      concurrency: 4,
+      wrapX: (x) => ({ ...x, timeline: x.timeline.bind(x), dmEvents: x.dmEvents.bind(x), sendDm: x.sendDm.bind(x), createPost: (a, p) => { calls++; return x.createPost(a, p); } }),
+    });
+    const s = stack;
+    const keys = Array.from({ length: 30 }, (_, i) => `slot-${i}`);
+    await s.producer.enqueueMany(keys.map((k) => post(k, `text of ${k}`)));
+    // Extra jobs for the same keys, as a stale retry or an operator's re-run would add.
+    await s.producer.queue.addBulk(
+      keys.flatMap((k) => [1, 2, 3].map((g) => ({
+        name: 'post',
+        data: { keyId: keyId({ slotId: k, postId: 'p1' }), slotId: k, postId: 'p1', accountId: 'acme', kind: 'post' as const, text: '', scheduledAt: '' },
+        opts: { jobId: `${keyId({ slotId: k, postId: 'p1' })}.g${g}` },
+      }))),
+    );
+    await waitUntil(async () => (await s.producer.queue.getJobCounts('completed')).completed === keys.length * 4, 'all jobs done');
+    for (const k of keys) expect((await recordOf(s, k))!.state).toBe('sent');
+    expect(calls).toBe(keys.length);
+    expect(s.fake.requests().filter((r) => r.method === 'POST')).toHaveLength(keys.length);
+    expect(new Set(s.fake.created().map((c) => c.text)).size).toBe(keys.length);
+  });
+
+  it('same key with a different payload is a conflict error; nothing else is published', async () => {
+    stack = await startStack();
+    const s = stack;
+    await s.producer.enqueue(post('c1', 'original'));
+    await expect(s.producer.enqueue(post('c1', 'changed'))).rejects.toBeInstanceOf(PayloadConflictError);
+    const [res] = await s.producer.enqueueMany([post('c1', 'original', { accountId: 'globex' })]);
+    expect(res).toMatchObject({ status: 'conflict' });
+    await settled(s, 'c1');
+    expect(s.fake.created().map((c) => c.text)).toEqual(['original']);
+  });
+
+  it('bad requests get per-field errors; good ones in the same batch go through', async () => {
+    stack = await startStack();
+    const s = stack;
+    const results = await s.producer.enqueueMany([
+      post('good-1', 'fine'),
+      { slotId: 'bad-1', postId: 'p1', accountId: 'acme', kind: 'post' },
+      post('bad-2', 'x'.repeat(281)),
+      post('bad-3', 'y', { scheduledAt: 'next tuesday' }),
+      post('bad-4', 'z', { kind: 'tweet' }),
+      post('bad-5', 'z', { accountId: 'nobody' }),
+      'not an object',
+      post('good-2', 'also fine'),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['queued', 'invalid', 'invalid', 'invalid', 'invalid', 'invalid', 'invalid', 'queued']);
+    const fields = results.map((r) => (r.status === 'invalid' ? r.errors.map((e) => e.field).join(',') : ''));
+    expect(fields).toEqual(['', 'text', 'text', 'scheduledAt', 'kind', 'accountId', '(request)', '']);
+    await settled(s, 'good-1');
+    await settled(s, 'good-2');
+    expect(s.fake.created().map((c) => c.text).sort()).toEqual(['also fine', 'fine']);
+    for (const bad of ['bad-1', 'bad-2', 'bad-3']) expect(await recordOf(s, bad)).toBeUndefined();
+  });
+
+  it('never publishes before scheduledAt: a future post waits as a delayed job', async () => {
+    stack = await startStack();
+    const s = stack;
+    const at = Date.now() + 1_500;
+    await s.producer.enqueue(post('later', 'not yet', { scheduledAt: new Date(at).toISOString() }));
+    const job = await s.producer.queue.getJob(keyId({ slotId: 'later', postId: 'p1' }));
+    expect(await job!.getState()).toBe('delayed');
+    const rec = await settled(s, 'later');
+    expect(rec.state).toBe('sent');
+    expect(s.fake.created()[0]!.createdAt).toBeGreaterThanOrEqual(at);
+  });
+
+  it('a deadline already passed fails as expired without calling X', async () => {
+    stack = await startStack();
+    const s = stack;
+    const past = Date.now() - 60_000;
+    const r = await s.producer.enqueue(post('too-late', 'old news', { scheduledAt: new Date(past - 1000).toISOString(), deadline: new Date(past).toISOString() }));
+    expect(r.status).toBe('queued');
+    const rec = await settled(s, 'too-late');
+    expect(rec).toMatchObject({ state: 'failed', reason: 'expired', attempt: 0 });
+    expect(s.fake.requests()).toHaveLength(0);
+    const again = await s.producer.enqueue(post('too-late', 'old news', { scheduledAt: new Date(past - 1000).toISOString(), deadline: new Date(past).toISOString() }));
+    expect(again).toMatchObject({ status: 'failed', reason: 'expired' });
+  });
+});
