@@ -24,6 +24,8 @@ export interface Config {
   /** Wait after an ambiguous attempt before "not on the timeline" counts as proof. */
   readonly settleWindowMs: number;
   readonly reconcileIntervalMs: number;
+  /** Past the deadline, how long failing lookups may go on before a key fails as unresolved. */
+  readonly unresolvedGraceMs: number;
 }
 
 const positiveInt = z
@@ -65,6 +67,7 @@ const schema = z.object({
   XACTLY_CONCURRENCY: positiveInt.default(20),
   XACTLY_SETTLE_WINDOW_MS: positiveInt.default(60_000),
   XACTLY_RECONCILE_INTERVAL_MS: positiveInt.default(30_000),
+  XACTLY_UNRESOLVED_GRACE_MS: positiveInt.default(15 * 60_000),
 });
 
 export class ConfigError extends Error {
@@ -110,5 +113,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: e.XACTLY_CONCURRENCY,
     settleWindowMs: e.XACTLY_SETTLE_WINDOW_MS,
     reconcileIntervalMs: e.XACTLY_RECONCILE_INTERVAL_MS,
+    unresolvedGraceMs: e.XACTLY_UNRESOLVED_GRACE_MS,
   });
 }

@@ -189,7 +189,7 @@ describe('secrets', () => {
     for (const r of reqs) await settled(s, r.slotId);
     const stored = await dumpPrefix(s.redis, s.prefix);
     const failed = await s.producer.queue.getFailed();
-    const errors = failed.map((j) => `${j.failedReason} ${j.stacktrace.join('\n')}`).join('\n');
+    const errors = failed.map((j) => `${j.failedReason} ${(j.stacktrace ?? []).join('\n')}`).join('\n');
     expect(failed.length).toBeGreaterThan(0);
     expect(stored).toContain('secret test'); // the dump really holds the job data
     expect(s.logs.length).toBeGreaterThan(5);

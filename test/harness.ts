@@ -9,6 +9,7 @@ import type { PostState } from '../src/ledger/record.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { createProducer, type Producer } from '../src/queue/producer.js';
 import { createPublishWorker, type PublishDeps } from '../src/queue/publisher.js';
+import { reconcileOnce, type ReconcileDeps, type ReconcileReport } from '../src/queue/reconciler.js';
 import { type Account, staticCredentialStore } from '../src/x/credentials.js';
 import type { XPort } from '../src/x/port.js';
 import { TwitterXPort } from '../src/x/twitter.js';
@@ -106,6 +107,11 @@ export interface StackOptions {
   wrapX?: (x: XPort) => XPort;
   workerOptions?: Record<string, unknown>;
   startWorkers?: boolean;
+  /** Shared by the fake X, the workers and the producer, so tests can move time forward. */
+  clock?: () => number;
+  /** Extra accounts beyond acme and globex (ids acc-0..acc-N-1, oauth2). */
+  extraAccounts?: number;
+  unresolvedGraceMs?: number;
 }
 
 export interface Stack {
@@ -119,6 +125,8 @@ export interface Stack {
   logs: string[];
   logger: Logger;
   startWorker(overrides?: Partial<StackOptions>): Worker;
+  reconcile(overrides?: Partial<ReconcileDeps>): Promise<ReconcileReport>;
+  reconcileDeps: ReconcileDeps;
   stateOf(slotId: string, postId: string): Promise<PostState | undefined>;
   close(): Promise<void>;
 }
@@ -127,12 +135,18 @@ export interface Stack {
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const prefix = uniquePrefix();
   const redis = newRedis();
-  const fake = await startFakeX({ accounts: FAKE_ACCOUNTS, ...opts.fake });
-  const twitter = new TwitterXPort({ credentials: staticCredentialStore(ACCOUNTS), baseUrl: fake.url, timeoutMs: opts.timeoutMs ?? 1_000 });
+  const extra = Array.from({ length: opts.extraAccounts ?? 0 }, (_, i) => ({
+    id: `acc-${i}`, userId: String(5000 + i), token: `ACC-${i}-TOKEN`,
+  }));
+  const accounts: Account[] = [...ACCOUNTS, ...extra.map((a) => ({ id: a.id, userId: a.userId, auth: { type: 'oauth2' as const, accessToken: a.token } }))];
+  const fakeAccounts = [...FAKE_ACCOUNTS, ...extra.map((a) => ({ userId: a.userId, username: a.id, tokens: [a.token] }))];
+  const clock = opts.clock ?? Date.now;
+  const fake = await startFakeX({ accounts: fakeAccounts, clock, ...opts.fake });
+  const twitter = new TwitterXPort({ credentials: staticCredentialStore(accounts), baseUrl: fake.url, timeoutMs: opts.timeoutMs ?? 1_000 });
   const x = opts.wrapX ? opts.wrapX(twitter) : twitter;
   const { logger, lines } = captureLogs(opts.logLevel);
   const ledger = new Ledger(redis, { prefix, retentionMs: 3_600_000 });
-  const producer = createProducer({ connection: redis, prefix, knownAccount: (id) => ACCOUNTS.some((a) => a.id === id) });
+  const producer = createProducer({ connection: redis, prefix, clock, knownAccount: (id) => accounts.some((a) => a.id === id) });
   const connections: Redis[] = [];
   const workers: Worker[] = [];
 
@@ -144,6 +158,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       ledger: new Ledger(connection, { prefix, retentionMs: 3_600_000 }),
       x: o.wrapX ? o.wrapX(x) : x,
       logger,
+      clock,
       concurrency: o.concurrency ?? opts.concurrency ?? 5,
       leaseMs: o.leaseMs ?? opts.leaseMs ?? 30_000,
       settleWindowMs: opts.settleWindowMs ?? 5_000,
@@ -155,9 +170,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     return worker;
   };
   if (opts.startWorkers !== false) for (let i = 0; i < (opts.workers ?? 1); i++) startWorker();
+  const reconcileDeps: ReconcileDeps = {
+    ledger, x, queue: producer.queue, logger, clock,
+    settleWindowMs: opts.settleWindowMs ?? 5_000,
+    unresolvedGraceMs: opts.unresolvedGraceMs ?? 10_000,
+    skewMs: 2_000,
+  };
 
   return {
-    prefix, redis, fake, x, ledger, producer, workers, logs: lines, logger, startWorker,
+    prefix, redis, fake, x, ledger, producer, workers, logs: lines, logger, startWorker, reconcileDeps,
+    reconcile: (o = {}) => reconcileOnce({ ...reconcileDeps, ...o }),
     async stateOf(slotId, postId) {
       const { keyId } = await import('../src/domain/key.js');
       return (await ledger.get(keyId({ slotId, postId })))?.state;

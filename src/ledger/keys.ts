@@ -20,6 +20,12 @@ export interface LedgerKeys {
   readonly due: string;
   /** Sorted set: every key by creation time, for listing. */
   readonly index: string;
+  /** String: the key an X post/DM id is attributed to (so no other key can claim it). */
+  attribution(xId: string): string;
+  /** String with TTL: lookups for this account wait until it expires (X said 429). */
+  lookupBlock(accountId: string): string;
+  /** String with TTL: held by the one reconciliation pass running. */
+  readonly reconcileLock: string;
 }
 
 export function ledgerKeys(prefix: string): LedgerKeys {
@@ -30,5 +36,8 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     audit: (keyId: string) => `${p}:audit:${keyId}`,
     due: `${p}:due`,
     index: `${p}:posts`,
+    attribution: (xId: string) => `${p}:xid:${xId}`,
+    lookupBlock: (accountId: string) => `${p}:lookup-block:${accountId}`,
+    reconcileLock: `${p}:reconcile-lock`,
   });
 }

@@ -58,7 +58,7 @@ export class Ledger {
     if (typeof r.xactlyRegister !== 'function') {
       r.defineCommand('xactlyRegister', { numberOfKeys: 4, lua: REGISTER });
       r.defineCommand('xactlyClaim', { numberOfKeys: 3, lua: CLAIM });
-      r.defineCommand('xactlySettle', { numberOfKeys: 3, lua: SETTLE });
+      r.defineCommand('xactlySettle', { numberOfKeys: 4, lua: SETTLE });
     }
     this.redis = r;
   }
@@ -139,10 +139,69 @@ export class Ledger {
     }
     const audit = [...events, event].map((e) => JSON.stringify({ at: now, ...e }));
     const [verdict, state, current] = await this.redis.xactlySettle(
-      this.keys.record(keyId), this.keys.audit(keyId), this.keys.due,
+      this.keys.record(keyId), this.keys.audit(keyId), this.keys.due, this.keys.attribution(t.to === 'sent' ? t.tweetId : '-'),
       now, attempt, t.to, keyId, due, this.auditMax, this.retentionMs, audit.length, ...audit, ...fields,
     );
     return { verdict: verdict as SettleResult['verdict'], state: (state ?? '') as PostState | '', attempt: Number(current) };
+  }
+
+  /** Unresolved keys whose time to be looked at has come, soonest first. */
+  async dueKeys(now: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.due, '-inf', now, 'LIMIT', 0, limit);
+  }
+
+  /** How many keys are unresolved (due now or later). */
+  async unresolvedCount(): Promise<number> {
+    return this.redis.zcard(this.keys.due);
+  }
+
+  async getMany(keyIds: readonly string[]): Promise<(PostRecord | undefined)[]> {
+    if (keyIds.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of keyIds) pipeline.hgetall(this.keys.record(id));
+    const replies = (await pipeline.exec()) ?? [];
+    return keyIds.map((id, i) => parseRecord(id, (replies[i]?.[1] ?? {}) as Record<string, string>));
+  }
+
+  /** Look at these keys again at the given times (or drop them from the index). */
+  async reschedule(entries: readonly { keyId: string; at: number | null }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const { keyId, at } of entries) {
+      if (at === null) pipeline.zrem(this.keys.due, keyId);
+      else pipeline.zadd(this.keys.due, at, keyId);
+    }
+    await pipeline.exec();
+  }
+
+  /** X ids already attributed to some key. */
+  async attributed(xIds: readonly string[]): Promise<Set<string>> {
+    if (xIds.length === 0) return new Set();
+    const owners = await this.redis.mget(...xIds.map((id) => this.keys.attribution(id)));
+    return new Set(xIds.filter((_, i) => owners[i] !== null));
+  }
+
+  async blockLookups(accountId: string, until: number, now: number): Promise<void> {
+    if (until > now) await this.redis.set(this.keys.lookupBlock(accountId), String(until), 'PX', until - now);
+  }
+
+  /** accountId -> time until which lookups must wait, for blocked accounts only. */
+  async lookupBlocks(accountIds: readonly string[]): Promise<Map<string, number>> {
+    if (accountIds.length === 0) return new Map();
+    const values = await this.redis.mget(...accountIds.map((id) => this.keys.lookupBlock(id)));
+    return new Map(accountIds.flatMap((id, i) => (values[i] ? [[id, Number(values[i])] as const] : [])));
+  }
+
+  /** Exclusive lock for one reconciliation pass across all processes. */
+  async acquireReconcileLock(token: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.reconcileLock, token, 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
+  async releaseReconcileLock(token: string): Promise<void> {
+    await this.redis.eval(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+      1, this.keys.reconcileLock, token,
+    );
   }
 
   async get(keyId: string): Promise<PostRecord | undefined> {

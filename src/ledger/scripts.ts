@@ -95,6 +95,7 @@ return out
  * ('stale') and only written to the audit trail.
  *
  * KEYS[1] record hash   KEYS[2] audit list   KEYS[3] due zset
+ * KEYS[4] attribution of the X id (written only when the target is 'sent')
  * ARGV[1] now (ms)      ARGV[2] attempt      ARGV[3] target state   ARGV[4] keyId
  * ARGV[5] due score (for non-terminal targets)   ARGV[6] audit max length
  * ARGV[7] retention (ms, for terminal targets)   ARGV[8] number N of audit events
@@ -121,6 +122,9 @@ redis.call('HDEL', KEYS[1], 'leaseUntil')
 for i = 9 + n, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 for i = 9, 8 + n do redis.call('LPUSH', KEYS[2], ARGV[i]) end
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
+if target == 'sent' then
+  redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[7])
+end
 if target == 'sent' or target == 'failed' then
   redis.call('ZREM', KEYS[3], ARGV[4])
   redis.call('PEXPIRE', KEYS[1], ARGV[7])

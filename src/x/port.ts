@@ -22,6 +22,8 @@ export interface DmEvent {
   readonly text: string;
   readonly createdAt?: string;
   readonly senderId?: string;
+  /** Sent by the account itself (not by the participant). */
+  readonly fromSelf: boolean;
   readonly urls?: readonly { start: number; end: number; url: string; expandedUrl?: string }[];
 }
 

@@ -114,7 +114,7 @@ export class TwitterXPort implements XPort {
   }
 
   async dmEvents(accountId: string, participantId: string, q: { maxResults?: number; paginationToken?: string }): Promise<Page<DmEvent>> {
-    const { client } = await this.clientFor(accountId);
+    const { client, account } = await this.clientFor(accountId);
     const query: Record<string, string | number> = {
       max_results: q.maxResults ?? 100,
       'dm_event.fields': 'created_at,entities,sender_id',
@@ -123,7 +123,7 @@ export class TwitterXPort implements XPort {
     const body = await client.v2.get(`dm_conversations/with/${participantId}/dm_events`, query);
     const data = (body?.data ?? []) as { id: string; text?: string; created_at?: string; sender_id?: string; entities?: { urls?: RawUrlEntity[] } }[];
     return {
-      items: data.map((e) => ({ id: e.id, text: e.text ?? '', createdAt: e.created_at, senderId: e.sender_id, urls: urlsOf(e.entities) })),
+      items: data.map((e) => ({ id: e.id, text: e.text ?? '', createdAt: e.created_at, senderId: e.sender_id, fromSelf: e.sender_id === account.userId, urls: urlsOf(e.entities) })),
       nextToken: body?.meta?.next_token,
     };
   }

@@ -1,0 +1,56 @@
+import type { PostRecord } from '../ledger/record.js';
+import type { Transition } from './decide.js';
+
+/** What one reconciliation pass learned about a key from X. */
+export type Evidence =
+  | { readonly kind: 'found'; readonly id: string; readonly createdAt?: string }
+  | { readonly kind: 'not-found'; readonly scanned: number; readonly from: number; readonly to: number }
+  | { readonly kind: 'lookup-failed'; readonly cause: string; readonly retryAt?: number };
+
+export interface ReconcileSettings {
+  /** Wait after an attempt ended before "not on X" counts as proof. */
+  readonly settleWindowMs: number;
+  /** How long past the deadline failing lookups may go on before the key fails as unresolved. */
+  readonly unresolvedGraceMs: number;
+}
+
+export type ReconcileDecision = Transition | { readonly to: 'defer'; readonly at: number; readonly why: string };
+
+/** When the attempt in doubt ended: its recorded end, or the lease expiry of a dead worker. */
+export function attemptEnd(r: PostRecord): number {
+  return r.state === 'claimed' ? (r.leaseUntil ?? r.updatedAt) : (r.attemptEndedAt ?? r.updatedAt);
+}
+
+/** A claimed key is in doubt only once its lease ran out; an ambiguous one always. */
+export function inDoubt(r: PostRecord, now: number): boolean {
+  return r.state === 'ambiguous' || (r.state === 'claimed' && (r.leaseUntil ?? 0) <= now);
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function decideReconcile(r: PostRecord, evidence: Evidence, now: number, s: ReconcileSettings): ReconcileDecision {
+  switch (evidence.kind) {
+    case 'found':
+      return { to: 'sent', tweetId: evidence.id };
+    case 'not-found': {
+      const trustAt = attemptEnd(r) + s.settleWindowMs;
+      if (now < trustAt) return { to: 'defer', at: trustAt, why: 'not on X yet, inside the settle window' };
+      const proof = `attempt ${r.attempt} not found in ${evidence.scanned} item(s) between ${iso(evidence.from)} and ${iso(evidence.to)}`;
+      if (now < r.deadline) return { to: 'queued', cause: proof, retryAt: now };
+      return { to: 'failed', reason: 'expired', detail: `${proof}; the deadline ${iso(r.deadline)} leaves no time for another attempt` };
+    }
+    case 'lookup-failed': {
+      const giveUpAt = r.deadline + s.unresolvedGraceMs;
+      if (now >= giveUpAt) {
+        return {
+          to: 'failed',
+          reason: 'unresolved',
+          detail:
+            `could not check X whether attempt ${r.attempt} went out (last lookup: ${evidence.cause}); ` +
+            `check account ${r.accountId}'s timeline by hand, its credentials and X's status`,
+        };
+      }
+      return { to: 'defer', at: Math.min(evidence.retryAt ?? now, giveUpAt), why: `lookup failed: ${evidence.cause}` };
+    }
+  }
+}

@@ -1,0 +1,81 @@
+import type { Worker } from 'bullmq';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { Queue } from 'bullmq';
+import { QUEUE_NAMES } from '../ledger/keys.js';
+import type { PublishJobData } from '../queue/jobs.js';
+import { createPublishWorker } from '../queue/publisher.js';
+import { type ReconcileReport, startReconciler } from '../queue/reconciler.js';
+import { connectRedis, leaseFor, ledgerFor, loadCredentials, xPortFor } from '../runtime.js';
+import type { CredentialStore } from '../x/credentials.js';
+import type { XPort } from '../x/port.js';
+
+export interface WorkerProcess {
+  readonly workers: readonly Worker[];
+  /** Stop taking jobs, let in-flight X calls finish (bounded), close. Idempotent. */
+  stop(graceMs?: number): Promise<'drained' | 'forced'>;
+}
+
+export interface WorkerProcessOptions {
+  readonly credentials?: CredentialStore;
+  readonly x?: XPort;
+  readonly onReconcile?: (report: ReconcileReport) => void;
+}
+
+export async function startWorkerProcess(config: Config, logger: Logger, opts: WorkerProcessOptions = {}): Promise<WorkerProcess> {
+  const credentials = opts.credentials ?? (await loadCredentials(config));
+  const redis = await connectRedis(config);
+  const ledger = ledgerFor(redis, config);
+  const twitter = opts.x ? undefined : xPortFor(config, credentials);
+  const x = opts.x ?? twitter!;
+
+  const publish = createPublishWorker({
+    connection: redis,
+    ledger,
+    x,
+    logger,
+    concurrency: config.workerConcurrency,
+    leaseMs: leaseFor(config),
+    settleWindowMs: config.settleWindowMs,
+  });
+  publish.on('error', (err) => logger.error({ err }, 'publish worker error'));
+  const publishQueue = new Queue<PublishJobData>(QUEUE_NAMES.publish, { connection: redis as never, prefix: ledger.keys.bullPrefix });
+  const reconciler = await startReconciler({
+    connection: redis,
+    ledger,
+    x,
+    queue: publishQueue,
+    logger,
+    intervalMs: config.reconcileIntervalMs,
+    settleWindowMs: config.settleWindowMs,
+    unresolvedGraceMs: config.unresolvedGraceMs,
+    ...(opts.onReconcile && { onReport: opts.onReconcile }),
+  });
+  const workers: Worker[] = [publish, reconciler.worker];
+  logger.info({ prefix: config.prefix, concurrency: config.workerConcurrency }, 'worker started');
+
+  let stopping: Promise<'drained' | 'forced'> | undefined;
+  return {
+    workers,
+    stop(graceMs = 2 * config.xTimeoutMs + 5_000) {
+      stopping ??= (async () => {
+        logger.info({ graceMs }, 'stopping: no new jobs; waiting for in-flight X calls');
+        let timer: NodeJS.Timeout | undefined;
+        const bound = new Promise<'forced'>((resolve) => { timer = setTimeout(() => resolve('forced'), graceMs); });
+        const drained = Promise.all(workers.map((w) => w.close())).then(() => 'drained' as const);
+        const how = await Promise.race([drained, bound]);
+        clearTimeout(timer);
+        // Forced: in-flight calls keep their claims; their leases expire and
+        // reconciliation resolves them. Nothing is lost either way.
+        if (how === 'forced') await Promise.all(workers.map((w) => w.close(true)));
+        await reconciler.queue.close();
+        await publishQueue.close();
+        twitter?.close();
+        redis.disconnect();
+        logger.info({ how }, 'stopped');
+        return how;
+      })();
+      return stopping;
+    },
+  };
+}

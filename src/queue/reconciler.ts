@@ -1,0 +1,264 @@
+import { randomUUID } from 'node:crypto';
+import { type Queue, Worker } from 'bullmq';
+import { jobIdFor } from '../domain/key.js';
+import { attribute, type SeenItem, type SentItem } from '../domain/match.js';
+import { classifyXError } from '../domain/outcome.js';
+import { attemptEnd, decideReconcile, type Evidence, inDoubt, type ReconcileSettings } from '../domain/reconcile.js';
+import type { Ledger, RedisClient } from '../ledger/ledger.js';
+import { QUEUE_NAMES } from '../ledger/keys.js';
+import type { PostRecord } from '../ledger/record.js';
+import type { Logger } from '../log.js';
+import type { XPort } from '../x/port.js';
+import { PUBLISH_JOB_OPTIONS, type PublishJobData } from './jobs.js';
+import { jobDataOf } from './producer.js';
+
+export interface ReconcileDeps extends ReconcileSettings {
+  readonly ledger: Ledger;
+  readonly x: XPort;
+  /** The publish queue: released keys and lost jobs go back onto it. */
+  readonly queue: Queue<PublishJobData>;
+  readonly logger: Logger;
+  readonly clock?: () => number;
+  /** Allowance for clock differences between us and X when windowing created_at. */
+  readonly skewMs?: number;
+  /** Keys looked at per pass at most. */
+  readonly batch?: number;
+  /** Pages per lookup at most (100 items each); more than that is not proof of absence. */
+  readonly maxPages?: number;
+  /** Grace after a queued key's due time before its missing job is re-created. */
+  readonly lostJobGraceMs?: number;
+}
+
+export interface ReconcileReport {
+  /** False when another pass held the lock; nothing was done. */
+  readonly ran: boolean;
+  readonly examined: number;
+  readonly outcomes: { sent: number; released: number; expired: number; unresolved: number; deferred: number; requeued: number; stale: number };
+  /** Lookup requests made to X (pages), and for how many accounts. */
+  readonly lookups: number;
+  readonly accounts: number;
+  /** Age of the oldest key in doubt seen in this pass (0 when none). */
+  readonly oldestUnresolvedAgeMs: number;
+  readonly durationMs: number;
+}
+
+const LIVE_JOB_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
+
+interface Group {
+  readonly accountId: string;
+  /** Undefined for posts/replies (the timeline); the participant for DMs. */
+  readonly recipientId?: string;
+  readonly records: PostRecord[];
+}
+
+function groupsOf(records: readonly PostRecord[]): Group[] {
+  const groups = new Map<string, Group>();
+  for (const r of records) {
+    const k = r.kind === 'dm' ? `${r.accountId}\u0000dm\u0000${r.recipientId}` : `${r.accountId}\u0000tl`;
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = { accountId: r.accountId, ...(r.kind === 'dm' && { recipientId: r.recipientId }), records: [] }));
+    g.records.push(r);
+  }
+  return [...groups.values()];
+}
+
+type Lookup = { ok: true; items: SeenItem[]; from: number; to: number } | { ok: false; cause: string; retryAt?: number };
+
+/** One paged lookup for a group: the timeline from just before its oldest attempt, or a DM conversation. */
+async function lookup(deps: ReconcileDeps, g: Group, now: number, count: () => void): Promise<Lookup> {
+  const skew = deps.skewMs ?? 60_000;
+  const maxPages = deps.maxPages ?? 32;
+  const from = Math.min(...g.records.map((r) => r.attemptStartedAt ?? r.scheduledAt)) - skew;
+  const items: SeenItem[] = [];
+  let token: string | undefined;
+  try {
+    for (let page = 0; page < maxPages; page++) {
+      count();
+      if (g.recipientId === undefined) {
+        const res = await deps.x.timeline(g.accountId, { startTime: new Date(from).toISOString(), maxResults: 100, ...(token && { paginationToken: token }) });
+        items.push(...res.items);
+        token = res.nextToken;
+      } else {
+        const res = await deps.x.dmEvents(g.accountId, g.recipientId, { maxResults: 100, ...(token && { paginationToken: token }) });
+        // Only what the account itself sent; events are newest first.
+        items.push(...res.items.filter((e) => e.fromSelf));
+        const oldest = res.items.at(-1)?.createdAt;
+        token = oldest && Date.parse(oldest) < from ? undefined : res.nextToken;
+      }
+      if (!token) return { ok: true, items, from, to: now };
+    }
+    return { ok: false, cause: `more than ${maxPages} pages since ${new Date(from).toISOString()}` };
+  } catch (err) {
+    const o = classifyXError(err, now);
+    return { ok: false, cause: o.cause, ...(o.kind === 'not-sent' && o.retryAt !== undefined && { retryAt: o.retryAt }) };
+  }
+}
+
+function sentItemOf(r: PostRecord, skewMs: number, settleWindowMs: number): SentItem {
+  const start = r.attemptStartedAt ?? r.scheduledAt;
+  return {
+    keyId: r.keyId,
+    text: r.text,
+    ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }),
+    windowStart: start - skewMs,
+    // X's created_at is set while the request is in flight; the settle window
+    // bounds how late X may still show it.
+    windowEnd: attemptEnd(r) + settleWindowMs + skewMs,
+    attemptStartedAt: start,
+  };
+}
+
+/**
+ * One reconciliation pass: resolve every due key in doubt against X (one
+ * paged lookup per account, or per DM conversation), and re-create jobs that
+ * queued keys lost. Exclusive across processes.
+ */
+export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileReport> {
+  const clock = deps.clock ?? Date.now;
+  const started = clock();
+  const outcomes = { sent: 0, released: 0, expired: 0, unresolved: 0, deferred: 0, requeued: 0, stale: 0 };
+  const token = randomUUID();
+  if (!(await deps.ledger.acquireReconcileLock(token, 5 * 60_000))) {
+    return { ran: false, examined: 0, outcomes, lookups: 0, accounts: 0, oldestUnresolvedAgeMs: 0, durationMs: 0 };
+  }
+  let lookups = 0;
+  let oldest = 0;
+  try {
+    const now = clock();
+    const ids = await deps.ledger.dueKeys(now, deps.batch ?? 1000);
+    const records = await deps.ledger.getMany(ids);
+    const doubtful: PostRecord[] = [];
+    const reschedule: { keyId: string; at: number | null }[] = [];
+    const queued: PostRecord[] = [];
+    ids.forEach((id, i) => {
+      const r = records[i];
+      if (!r || r.state === 'sent' || r.state === 'failed') reschedule.push({ keyId: id, at: null });
+      else if (r.state === 'queued') queued.push(r);
+      else if (inDoubt(r, now)) doubtful.push(r);
+      else reschedule.push({ keyId: id, at: r.leaseUntil ?? now });
+    });
+
+    for (const r of queued) if (await requeueIfLost(deps, r, now)) outcomes.requeued++;
+    reschedule.push(...queued.map((r) => ({ keyId: r.keyId, at: Math.max(now, r.scheduledAt, r.notBefore ?? 0) + (deps.lostJobGraceMs ?? 60_000) })));
+
+    const groups = groupsOf(doubtful);
+    const blocks = await deps.ledger.lookupBlocks([...new Set(groups.map((g) => g.accountId))]);
+    const skew = deps.skewMs ?? 60_000;
+    for (const g of groups) {
+      for (const r of g.records) oldest = Math.max(oldest, now - attemptEnd(r));
+      const blockedUntil = blocks.get(g.accountId);
+      const found: Lookup = blockedUntil && blockedUntil > now
+        ? { ok: false, cause: 'http-429 (waiting for x-rate-limit-reset)', retryAt: blockedUntil }
+        : await lookup(deps, g, now, () => lookups++);
+      if (!found.ok && found.retryAt !== undefined) await deps.ledger.blockLookups(g.accountId, found.retryAt, now);
+
+      let matches = new Map<string, SeenItem>();
+      if (found.ok) {
+        const taken = await deps.ledger.attributed(found.items.map((t) => t.id));
+        matches = attribute(g.records.map((r) => sentItemOf(r, skew, deps.settleWindowMs)), found.items, taken);
+      }
+      for (const r of g.records) {
+        const hit = matches.get(r.keyId);
+        const evidence: Evidence = !found.ok
+          ? { kind: 'lookup-failed', cause: found.cause, ...(found.retryAt !== undefined && { retryAt: found.retryAt }) }
+          : hit
+            ? { kind: 'found', id: hit.id, ...(hit.createdAt && { createdAt: hit.createdAt }) }
+            : { kind: 'not-found', scanned: found.items.length, from: found.from, to: found.to };
+        await apply(deps, r, evidence, now, outcomes, reschedule);
+      }
+    }
+    await deps.ledger.reschedule(reschedule);
+    const report = { ran: true, examined: ids.length, outcomes, lookups, accounts: new Set(groups.map((g) => g.accountId)).size, oldestUnresolvedAgeMs: oldest, durationMs: clock() - started };
+    if (ids.length > 0) deps.logger.info(report, 'reconciliation pass');
+    return report;
+  } finally {
+    await deps.ledger.releaseReconcileLock(token);
+  }
+}
+
+async function apply(
+  deps: ReconcileDeps, r: PostRecord, evidence: Evidence, now: number,
+  outcomes: ReconcileReport['outcomes'], reschedule: { keyId: string; at: number | null }[],
+): Promise<void> {
+  const decision = decideReconcile(r, evidence, now, deps);
+  const log = deps.logger.child({ key: r.keyId, accountId: r.accountId, attempt: r.attempt });
+  if (decision.to === 'defer') {
+    outcomes.deferred++;
+    reschedule.push({ keyId: r.keyId, at: decision.at });
+    log.debug({ why: decision.why, at: decision.at }, 'reconciliation deferred');
+    return;
+  }
+  const key = { slotId: r.slotId, postId: r.postId };
+  const transition = decision.to === 'queued' ? { ...decision, jobId: jobIdFor(key, r.attempt + 1) } : decision;
+  const result = await deps.ledger.settle(r.keyId, r.attempt, transition, now, [{ event: 'reconciled', attempt: r.attempt, evidence }]);
+  if (result.verdict !== 'ok') {
+    outcomes.stale++;
+    return;
+  }
+  switch (transition.to) {
+    case 'sent':
+      outcomes.sent++;
+      log.info({ outcome: 'sent', tweetId: transition.tweetId, evidence }, 'found on X');
+      break;
+    case 'failed':
+      if (transition.reason === 'unresolved') outcomes.unresolved++;
+      else outcomes.expired++;
+      log.warn({ outcome: 'failed', reason: transition.reason, detail: transition.detail }, 'failed by reconciliation');
+      break;
+    case 'queued':
+      outcomes.released++;
+      // The old job ID may still be held by BullMQ's dedupe: a new attempt gets its own.
+      await deps.queue.add(r.kind, jobDataOf(r.keyId, r), { ...PUBLISH_JOB_OPTIONS, jobId: transition.jobId });
+      log.info({ outcome: 'released', jobId: transition.jobId, evidence }, 'not on X after the settle window; new attempt');
+      break;
+    default:
+      break;
+  }
+}
+
+/** A queued key whose job is gone (lost between ledger and queue, or failed by BullMQ) gets it back. */
+async function requeueIfLost(deps: ReconcileDeps, r: PostRecord, now: number): Promise<boolean> {
+  const job = await deps.queue.getJob(r.jobId);
+  const state = job ? await job.getState() : 'missing';
+  if (LIVE_JOB_STATES.has(state)) return false;
+  if (job) await job.remove();
+  const due = Math.max(r.scheduledAt, r.notBefore ?? 0);
+  await deps.queue.add(r.kind, jobDataOf(r.keyId, r), { ...PUBLISH_JOB_OPTIONS, jobId: r.jobId, delay: Math.max(0, due - now) });
+  deps.logger.warn({ key: r.keyId, jobId: r.jobId, jobState: state }, 'queued key had no live job; re-enqueued');
+  return true;
+}
+
+export interface ReconcilerOptions extends ReconcileDeps {
+  readonly connection: RedisClient;
+  readonly intervalMs: number;
+  readonly onReport?: (report: ReconcileReport) => void;
+}
+
+/**
+ * The repeatable reconciliation job: a BullMQ Job Scheduler on its own queue,
+ * registered idempotently by every worker process, one run at a time across
+ * all of them (global concurrency 1, and the pass's own lock).
+ */
+export async function startReconciler(opts: ReconcilerOptions): Promise<{ worker: Worker; queue: Queue; close(): Promise<void> }> {
+  const { Queue } = await import('bullmq');
+  const prefix = opts.ledger.keys.bullPrefix;
+  const queue = new Queue(QUEUE_NAMES.reconcile, { connection: opts.connection as never, prefix });
+  await queue.setGlobalConcurrency(1);
+  await queue.upsertJobScheduler('reconcile', { every: opts.intervalMs }, {
+    name: 'reconcile',
+    opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+  });
+  const worker = new Worker(QUEUE_NAMES.reconcile, async () => {
+    const report = await reconcileOnce(opts);
+    opts.onReport?.(report);
+    return report;
+  }, { connection: opts.connection as never, prefix, concurrency: 1 });
+  worker.on('error', (err) => opts.logger.error({ err }, 'reconcile worker error'));
+  return {
+    worker, queue,
+    async close() {
+      await worker.close();
+      await queue.close();
+    },
+  };
+}
