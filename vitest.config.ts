@@ -8,5 +8,6 @@ export default defineConfig({
     // Integration tests share one Redis and the 2-core CI machine: keep
     // files sequential so timing-sensitive fault tests are not starved.
     fileParallelism: false,
+    reporters: ['default', ['json', { outputFile: 'test-artifacts/vitest.json' }]],
   },
 });

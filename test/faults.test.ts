@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { keyId } from '../src/domain/key.js';
 import type { FaultKind } from '../src/fake-x/index.js';
-import { createPublishWorker } from '../src/queue/publisher.js';
 import { Ledger } from '../src/ledger/ledger.js';
 import type { XPort } from '../src/x/port.js';
 import { newRedis, post, SECRETS, type Stack, startStack, waitUntil, dumpPrefix } from './harness.js';

@@ -1,0 +1,154 @@
+import { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import { keyId } from '../domain/key.js';
+import { startFakeX } from '../fake-x/index.js';
+import { hashTagged } from '../ledger/keys.js';
+import type { PostRecord } from '../ledger/record.js';
+import { createLogger } from '../log.js';
+import { startWorkerProcess } from '../ops/worker-process.js';
+import { createProducer } from '../queue/producer.js';
+import { connectRedis, ledgerFor } from '../runtime.js';
+import { type Account, staticCredentialStore } from '../x/credentials.js';
+import { TwitterXPort } from '../x/twitter.js';
+import { enqueueLines, formatLineResult } from './enqueue.js';
+import { renderTable } from './table.js';
+
+const DEMO_ACCOUNTS: Account[] = [
+  { id: 'acme', userId: '1001', auth: { type: 'oauth1', appKey: 'demo-app-key', appSecret: 'demo-app-secret', accessToken: 'demo-acme-token', accessSecret: 'demo-acme-secret' } },
+  { id: 'globex', userId: '1002', auth: { type: 'oauth2', accessToken: 'demo-globex-token' } },
+  { id: 'initech', userId: '1003', auth: { type: 'oauth2', accessToken: 'demo-initech-token' } },
+  { id: 'umbrella', userId: '1004', auth: { type: 'oauth2', accessToken: 'demo-umbrella-token' } },
+];
+const FAN_ID = '3001';
+
+async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
+  const pattern = `${hashTagged(prefix).replace(/[{}]/g, (c) => '\\' + c)}*`;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+/**
+ * The main job on a local default: fake X with realistic faults, a worker
+ * with reconciliation, a sample schedule across accounts, live progress and
+ * a summary checked against the fake X's ground truth.
+ */
+export async function runDemo(base: Config, opts: { timeoutMs?: number } = {}): Promise<number> {
+  const config: Config = Object.freeze({
+    ...base,
+    prefix: `${base.prefix}-demo`,
+    xTimeoutMs: 1_500,
+    settleWindowMs: 4_000,
+    reconcileIntervalMs: 1_000,
+    workerConcurrency: 10,
+    // Progress and the summary are the demo's output; logs only for trouble.
+    logLevel: base.logLevel === 'info' ? 'error' : base.logLevel,
+  });
+  const redis = await connectRedis(config);
+  await dropPrefix(redis, config.prefix);
+
+  const fake = await startFakeX({
+    accounts: [
+      ...DEMO_ACCOUNTS.map((a) => ({ userId: a.userId, username: a.id, tokens: [a.auth.accessToken] })),
+      { userId: FAN_ID, username: 'fan', tokens: ['demo-fan-token'] },
+    ],
+    timelineLagMs: 2_000,
+    rateLimitResetSec: 2,
+  });
+  const credentials = staticCredentialStore(DEMO_ACCOUNTS);
+  const now = Date.now();
+  const at = (s: number) => new Date(now + s * 1000).toISOString();
+
+  // A post of the fan's to reply to, made outside xactly.
+  const fanX = new TwitterXPort({ credentials: staticCredentialStore([{ id: 'fan', userId: FAN_ID, auth: { type: 'oauth2', accessToken: 'demo-fan-token' } }]), baseUrl: fake.url, timeoutMs: 2_000 });
+  const root = await fanX.createPost('fan', { text: 'Who is launching something this week?' });
+  fanX.close();
+
+  const faults: [Parameters<typeof fake.injectNext>[0], string][] = [
+    ['commit-then-hang', 'Big news: our spring collection is live https://acme.example/spring'],
+    ['hang-before-commit', 'Join our webinar on Thursday & bring questions <3'],
+    ['commit-then-reset', 'Happy Monday from all of us at Globex 🚀'],
+    ['5xx-with-commit', 'Initech quarterly update: TPS reports are now 30% faster'],
+    ['5xx-without-commit', 'Umbrella: we are hiring engineers https://umbrella.example/jobs'],
+    ['truncated-201', 'Thanks for 10k followers! 🎉'],
+    ['429', 'Reminder: the sale ends tonight'],
+  ];
+  for (const [kind, text] of faults) fake.injectNext(kind, { text });
+
+  const logger = createLogger({ level: config.logLevel });
+  const worker = await startWorkerProcess({ ...config, xApiBaseUrl: fake.url }, logger, { credentials });
+  const producer = createProducer({ connection: redis, prefix: config.prefix, deadlineWindowMs: 5 * 60_000, knownAccount: (id) => DEMO_ACCOUNTS.some((a) => a.id === id) });
+
+  const schedule: unknown[] = [
+    ...faults.map(([, text], i) => ({ slotId: `slot-${String(i + 1).padStart(2, '0')}`, postId: 'launch', accountId: DEMO_ACCOUNTS[i % 4]!.id, kind: 'post', text, scheduledAt: at(1 + (i % 3)) })),
+    { slotId: 'slot-08', postId: 'hello', accountId: 'acme', kind: 'post', text: 'Good morning from Acme ☀️', scheduledAt: at(1) },
+    { slotId: 'slot-09', postId: 'hello', accountId: 'globex', kind: 'post', text: 'Globex office hours at 3pm', scheduledAt: at(2) },
+    { slotId: 'slot-10', postId: 'reply', accountId: 'initech', kind: 'reply', text: 'We are! Stay tuned.', inReplyToTweetId: root.id, scheduledAt: at(2) },
+    { slotId: 'slot-11', postId: 'dm', accountId: 'umbrella', kind: 'dm', text: 'Thanks for reaching out, here is the link: https://umbrella.example/help', recipientId: FAN_ID, scheduledAt: at(3) },
+    { slotId: 'slot-12', postId: 'hello', accountId: 'umbrella', kind: 'post', text: 'Umbrella weekly digest', scheduledAt: at(3) },
+    // A producer retry: same key, same payload → duplicate, posted once.
+    { slotId: 'slot-08', postId: 'hello', accountId: 'acme', kind: 'post', text: 'Good morning from Acme ☀️', scheduledAt: at(1) },
+    // Same key, different payload → conflict, never a second post.
+    { slotId: 'slot-09', postId: 'hello', accountId: 'globex', kind: 'post', text: 'Globex office hours at 4pm', scheduledAt: at(2) },
+    // Malformed: over 280 weighted characters and no account.
+    { slotId: 'slot-13', postId: 'oops', kind: 'post', text: '🙂'.repeat(141) },
+  ];
+  console.log(`xactly demo — fake X at ${fake.url}, Redis ${new URL(config.redisUrl).host}, prefix "${config.prefix}"\n`);
+  console.log('Enqueueing a sample schedule (due in 1–3 s):');
+  const results = await enqueueLines(schedule.map((r) => JSON.stringify(r)), producer);
+  for (const r of results) console.log('  ' + formatLineResult(r));
+  const keys = new Map<string, { slotId: string; postId: string }>();
+  for (const r of results) if (r.status === 'queued' && r.slotId && r.postId) keys.set(keyId({ slotId: r.slotId, postId: r.postId }), { slotId: r.slotId, postId: r.postId });
+
+  console.log('\nInjected faults: ' + faults.map(([f]) => f).join(', ') + '; timeline lag 2 s.\nProgress:');
+  const ledger = ledgerFor(redis, config);
+  const started = Date.now();
+  const limit = opts.timeoutMs ?? 90_000;
+  let records: PostRecord[] = [];
+  for (;;) {
+    records = (await ledger.getMany([...keys.keys()])).filter((r): r is PostRecord => r !== undefined);
+    const counts = { queued: 0, claimed: 0, ambiguous: 0, sent: 0, failed: 0 };
+    for (const r of records) counts[r.state]++;
+    console.log(`  t+${String(Math.round((Date.now() - started) / 1000)).padStart(2)}s  ` + Object.entries(counts).map(([k, v]) => `${k} ${v}`).join('  '));
+    if (counts.sent + counts.failed === keys.size || Date.now() - started > limit) break;
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+
+  const truth = fake.created();
+  const trails = await Promise.all(records.map((r) => ledger.auditTrail(r.keyId)));
+  const rows = records.map((r, i) => [
+    `${r.slotId}/${r.postId}`, r.accountId, r.kind, r.state, String(r.attempt), r.tweetId ?? '',
+    trails[i]!.some((e) => e.event === 'ambiguous') ? 'yes' : '', r.reason ? `${r.reason}: ${r.detail ?? ''}` : '',
+  ]);
+  console.log('\n' + renderTable(['KEY', 'ACCOUNT', 'KIND', 'STATE', 'ATTEMPTS', 'X ID', 'WAS AMBIGUOUS', 'REASON'], rows));
+
+  const mine = truth.filter((c) => c.id !== root.id);
+  const byContent = new Map<string, number>();
+  for (const c of mine) byContent.set(`${c.kind}\u0000${c.authorId}\u0000${c.text}`, (byContent.get(`${c.kind}\u0000${c.authorId}\u0000${c.text}`) ?? 0) + 1);
+  const duplicates = [...byContent.values()].reduce((n, v) => n + Math.max(0, v - 1), 0);
+  const liveIds = new Set(mine.map((c) => c.id));
+  const lost = records.filter((r) => (r.state === 'sent' && !liveIds.has(r.tweetId ?? '')) || (r.state === 'failed' && mine.some((c) => c.text === r.text)) || (r.state !== 'sent' && r.state !== 'failed')).length;
+  const sent = records.filter((r) => r.state === 'sent').length;
+  const failedBy = records.filter((r) => r.state === 'failed').map((r) => r.reason);
+  const resolved = trails.filter((t) => t.some((e) => e.event === 'ambiguous') && t.some((e) => e.event === 'reconciled')).length;
+  console.log(`\nSummary (checked against the fake X's ground truth):
+  accepted keys        ${keys.size} (plus ${results.filter((r) => r.status === 'duplicate').length} duplicate, ${results.filter((r) => r.status === 'conflict').length} conflict, ${results.filter((r) => r.status === 'invalid').length} invalid request refused)
+  sent                 ${sent}
+  failed               ${failedBy.length}${failedBy.length ? ' (' + failedBy.join(', ') + ')' : ''}
+  ambiguous resolved   ${resolved} by reconciliation
+  posts on X           ${mine.length}
+  duplicates on X      ${duplicates}
+  lost                 ${lost}
+  time                 ${((Date.now() - started) / 1000).toFixed(1)} s
+
+Inspect: XACTLY_PREFIX=${config.prefix} xactly posts   ·   xactly post slot-01 launch`);
+
+  await worker.stop(5_000);
+  await producer.close();
+  await fake.close();
+  redis.disconnect();
+  return duplicates === 0 && lost === 0 ? 0 : 1;
+}

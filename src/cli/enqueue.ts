@@ -1,0 +1,76 @@
+import type { EnqueueResult, Producer } from '../queue/producer.js';
+import { formatFieldErrors } from '../domain/request.js';
+
+/** One printed result per input line. */
+export interface LineResult {
+  readonly line: number;
+  readonly slotId?: string;
+  readonly postId?: string;
+  readonly status: EnqueueResult['status'];
+  readonly reason?: string;
+  readonly tweetId?: string;
+}
+
+const BATCH = 500;
+
+function describe(line: number, r: EnqueueResult): LineResult {
+  const key = r.key ?? {};
+  const base = { line, ...(key.slotId !== undefined && { slotId: key.slotId }), ...(key.postId !== undefined && { postId: key.postId }) };
+  switch (r.status) {
+    case 'queued':
+      return { ...base, status: 'queued' };
+    case 'duplicate':
+      return { ...base, status: 'duplicate', reason: `already ${r.state}` };
+    case 'sent':
+      return { ...base, status: 'sent', tweetId: r.tweetId };
+    case 'failed':
+      return { ...base, status: 'failed', reason: r.detail ? `${r.reason}: ${r.detail}` : r.reason };
+    case 'conflict':
+      return { ...base, status: 'conflict', reason: r.error.message };
+    case 'invalid':
+      return { ...base, status: 'invalid', reason: formatFieldErrors(r.errors) };
+  }
+}
+
+/**
+ * Enqueue JSON lines in batches. A line that is not JSON is reported as
+ * invalid with its number; the other lines still go in.
+ */
+export async function enqueueLines(lines: readonly string[], producer: Pick<Producer, 'enqueueMany'>): Promise<LineResult[]> {
+  const out: LineResult[] = [];
+  for (let start = 0; start < lines.length; start += BATCH) {
+    const chunk = lines.slice(start, start + BATCH);
+    const parsed: { line: number; value: unknown }[] = [];
+    const early = new Map<number, LineResult>();
+    chunk.forEach((text, i) => {
+      const line = start + i + 1;
+      if (text.trim() === '') {
+        early.set(line, { line, status: 'invalid', reason: '(line): is empty' });
+        return;
+      }
+      try {
+        parsed.push({ line, value: JSON.parse(text) });
+      } catch (err) {
+        early.set(line, { line, status: 'invalid', reason: `(line): is not valid JSON (${(err as Error).message})` });
+      }
+    });
+    const results = await producer.enqueueMany(parsed.map((p) => p.value));
+    const byLine = new Map(parsed.map((p, i) => [p.line, describe(p.line, results[i]!)]));
+    for (let i = 0; i < chunk.length; i++) {
+      const line = start + i + 1;
+      out.push(early.get(line) ?? byLine.get(line)!);
+    }
+  }
+  return out;
+}
+
+export function formatLineResult(r: LineResult): string {
+  const key = r.slotId !== undefined ? ` ${r.slotId}/${r.postId ?? '?'}` : '';
+  const extra = r.tweetId ? ` tweet ${r.tweetId}` : r.reason ? ` — ${r.reason}` : '';
+  return `line ${r.line}: ${r.status}${key}${extra}`;
+}
+
+/** 0 all accepted, 2 any invalid or conflicting line. */
+export function exitCodeFor(results: readonly LineResult[]): number {
+  return results.some((r) => r.status === 'invalid' || r.status === 'conflict') ? 2 : 0;
+}

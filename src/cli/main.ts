@@ -1,0 +1,220 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { keyId } from '../domain/key.js';
+import { POST_STATES, type PostRecord, type PostState } from '../ledger/record.js';
+import { createLogger } from '../log.js';
+import { startWorkerProcess } from '../ops/worker-process.js';
+import { createProducer } from '../queue/producer.js';
+import { connectRedis, ledgerFor, StartupError } from '../runtime.js';
+import { CredentialsError, fileCredentialStore } from '../x/credentials.js';
+import { enqueueLines, exitCodeFor, formatLineResult } from './enqueue.js';
+import { renderTable } from './table.js';
+
+const USAGE = `xactly — exactly-once publishing of scheduled X posts, replies and DMs
+
+Usage: xactly <command> [options]
+
+Commands:
+  worker                     run the publish worker until SIGTERM/SIGINT, then drain
+  enqueue [FILE|-] [--json]  enqueue publish requests (JSON lines); one result per line
+  posts [--state S] [--account A] [--json]
+                             list the ledger
+  post <slotId> <postId> [--json]
+                             one key with its audit trail
+  fake-x [--port P] [--fault-rate R] [--lag MS] [--seed N]
+                             run the fake X API (for demos and rehearsals)
+  demo                       run a self-contained demo against local Redis
+
+Environment: REDIS_URL, XACTLY_PREFIX, X_API_BASE_URL, X_TIMEOUT_MS,
+XACTLY_ACCOUNTS_FILE, LOG_LEVEL (see README).
+Exit codes: 0 ok, 1 operational error, 2 bad input (usage, invalid lines).`;
+
+const HELP: Record<string, string> = {
+  worker: 'xactly worker\n  Runs the publish worker. Needs XACTLY_ACCOUNTS_FILE. SIGTERM/SIGINT drains in-flight X calls (bounded); a second signal forces exit.',
+  enqueue: 'xactly enqueue [FILE|-] [--json]\n  Reads JSON publish requests, one per line, from FILE or stdin.\n  Prints one result per input line: queued, duplicate, sent, failed, conflict or invalid.\n  Exit 0 when every line was accepted, 2 when any was invalid or a conflict, 1 on an operational error.',
+  posts: `xactly posts [--state ${POST_STATES.join('|')}] [--account ID] [--json]\n  Lists ledger records, oldest first. --json prints one JSON object per line.`,
+  post: 'xactly post <slotId> <postId> [--json]\n  Shows one key and its audit trail.',
+  'fake-x': 'xactly fake-x [--port 4010] [--fault-rate 0.3] [--lag 5000] [--seed 1]\n  Runs the fake X API on 127.0.0.1 with the accounts of XACTLY_ACCOUNTS_FILE\n  (each accessToken authenticates as its account\'s userId).',
+  demo: 'xactly demo\n  Starts the fake X, a worker and a sample schedule with faults; prints a summary.',
+};
+
+class UsageError extends Error {}
+
+async function readInput(file: string | undefined): Promise<string> {
+  if (file && file !== '-') return readFile(file, 'utf8');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function printRecord(r: PostRecord): Record<string, unknown> {
+  return {
+    slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind, state: r.state, attempts: r.attempt,
+    ...(r.tweetId && { tweetId: r.tweetId }), ...(r.reason && { reason: r.reason }), ...(r.detail && { detail: r.detail }),
+    scheduledAt: new Date(r.scheduledAt).toISOString(), deadline: new Date(r.deadline).toISOString(),
+    updatedAt: new Date(r.updatedAt).toISOString(),
+  };
+}
+
+async function cmdEnqueue(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true });
+  if (positionals.length > 1) throw new UsageError('enqueue takes at most one FILE');
+  const text = await readInput(positionals[0]);
+  const lines = text.split(/\r?\n/);
+  if (lines.at(-1) === '') lines.pop();
+  const known = config.accountsFile ? new Set(await (await fileCredentialStore(config.accountsFile)).ids()) : undefined;
+  const redis = await connectRedis(config);
+  const producer = createProducer({
+    connection: redis, prefix: config.prefix, deadlineWindowMs: config.deadlineWindowMs, retentionMs: config.retentionMs,
+    ...(known && { knownAccount: (id: string) => known.has(id) }),
+  });
+  try {
+    const results = await enqueueLines(lines, producer);
+    for (const r of results) console.log(values.json ? JSON.stringify(r) : formatLineResult(r));
+    return exitCodeFor(results);
+  } finally {
+    await producer.close();
+    redis.disconnect();
+  }
+}
+
+async function cmdPosts(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { state: { type: 'string' }, account: { type: 'string' }, json: { type: 'boolean' } } });
+  if (values.state && !POST_STATES.includes(values.state as PostState)) throw new UsageError(`--state must be one of ${POST_STATES.join(', ')}`);
+  const redis = await connectRedis(config);
+  try {
+    const rows: string[][] = [];
+    for await (const r of ledgerFor(redis, config).list({ state: values.state as PostState | undefined, accountId: values.account })) {
+      if (values.json) console.log(JSON.stringify(printRecord(r)));
+      else rows.push([r.slotId, r.postId, r.accountId, r.kind, r.state, String(r.attempt), r.tweetId ?? '', r.reason ? `${r.reason}${r.detail ? ': ' + r.detail : ''}` : r.detail ?? '']);
+    }
+    if (!values.json) console.log(rows.length ? renderTable(['SLOT', 'POST', 'ACCOUNT', 'KIND', 'STATE', 'ATTEMPTS', 'X ID', 'REASON'], rows) : 'no posts');
+    return 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function cmdPost(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true });
+  if (positionals.length !== 2) throw new UsageError('post needs <slotId> <postId>');
+  const redis = await connectRedis(config);
+  try {
+    const ledger = ledgerFor(redis, config);
+    const id = keyId({ slotId: positionals[0]!, postId: positionals[1]! });
+    const record = await ledger.get(id);
+    if (!record) {
+      console.error(`no such key: ${positionals[0]}/${positionals[1]}`);
+      return 1;
+    }
+    const audit = await ledger.auditTrail(id);
+    if (values.json) console.log(JSON.stringify({ ...printRecord(record), text: record.text, audit }));
+    else {
+      for (const [k, v] of Object.entries({ ...printRecord(record), text: record.text })) console.log(`${k.padEnd(12)} ${String(v)}`);
+      console.log('\naudit trail:');
+      for (const { at, event, ...rest } of audit) console.log(`  ${new Date(at).toISOString()}  ${event.padEnd(13)} ${JSON.stringify(rest)}`);
+    }
+    return 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function cmdWorker(config: Config): Promise<number> {
+  const logger = createLogger({ level: config.logLevel });
+  const proc = await startWorkerProcess(config, logger);
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        logger.warn({ sig }, 'second signal: exiting now; claims in flight are left to reconciliation');
+        process.exit(1);
+      }
+      void proc.stop().then(() => resolve(0));
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+async function cmdFakeX(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { port: { type: 'string' }, 'fault-rate': { type: 'string' }, lag: { type: 'string' }, seed: { type: 'string' } } });
+  const { startFakeX } = await import('../fake-x/index.js');
+  const num = (name: string, v: string | undefined, dflt: number) => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a non-negative number (got "${v}")`);
+    return n;
+  };
+  const store = config.accountsFile ? await fileCredentialStore(config.accountsFile) : undefined;
+  const accounts = [];
+  for (const id of (await store?.ids()) ?? []) {
+    const a = (await store!.get(id))!;
+    accounts.push({ userId: a.userId, username: a.id, tokens: [a.auth.accessToken] });
+  }
+  const fake = await startFakeX({
+    accounts,
+    port: num('port', values.port, 4010),
+    faultRate: num('fault-rate', values['fault-rate'], 0),
+    timelineLagMs: num('lag', values.lag, 0),
+    seed: num('seed', values.seed, 1),
+  });
+  console.log(`fake X listening on ${fake.url} with ${accounts.length} account(s); set X_API_BASE_URL=${fake.url}`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await fake.close();
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    if (!HELP[command]) throw new UsageError(`unknown command "${command}"`);
+    console.log(HELP[command]);
+    return 0;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case 'worker':
+      return cmdWorker(config);
+    case 'enqueue':
+      return cmdEnqueue(config, rest);
+    case 'posts':
+      return cmdPosts(config, rest);
+    case 'post':
+      return cmdPost(config, rest);
+    case 'fake-x':
+      return cmdFakeX(config, rest);
+    case 'demo': {
+      const { runDemo } = await import('./demo.js');
+      return runDemo(config);
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`xactly: ${(err as Error).message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    if (err instanceof ConfigError || err instanceof StartupError || err instanceof CredentialsError) {
+      console.error(`xactly: ${err.message}`);
+      process.exit(1);
+    }
+    console.error(`xactly: unexpected error: ${(err as Error)?.stack ?? String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,127 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeX, type FakeX } from '../src/fake-x/index.js';
+import { ACCOUNTS, dropPrefix, FAKE_ACCOUNTS, newRedis, REDIS_URL, SECRETS, uniquePrefix, waitUntil } from './harness.js';
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
+
+function run(args: string[], env: Record<string, string>, stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+const redis = newRedis();
+let dir: string;
+let accountsFile: string;
+const prefix = uniquePrefix('cli');
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'xactly-cli-'));
+  accountsFile = join(dir, 'accounts.json');
+  await writeFile(accountsFile, JSON.stringify({ accounts: ACCOUNTS }));
+  env = { REDIS_URL, XACTLY_PREFIX: prefix, XACTLY_ACCOUNTS_FILE: accountsFile, LOG_LEVEL: 'info' };
+});
+afterAll(async () => {
+  await dropPrefix(redis, prefix);
+  await redis.quit();
+});
+
+describe('xactly enqueue', () => {
+  it('prints one result per input line, keeps good lines, exits 2 on bad ones', async () => {
+    const lines = [
+      JSON.stringify({ slotId: 's1', postId: 'p', accountId: 'acme', kind: 'post', text: 'one', scheduledAt: '2099-01-01T00:00:00Z' }),
+      '{not json',
+      JSON.stringify({ slotId: 's2', postId: 'p', accountId: 'acme', kind: 'post', text: 'x'.repeat(281) }),
+      JSON.stringify({ slotId: 's1', postId: 'p', accountId: 'acme', kind: 'post', text: 'one', scheduledAt: '2099-01-01T00:00:00Z' }),
+      JSON.stringify({ slotId: 's1', postId: 'p', accountId: 'acme', kind: 'post', text: 'changed', scheduledAt: '2099-01-01T00:00:00Z' }),
+      JSON.stringify({ slotId: 's3', postId: 'p', accountId: 'ghost', kind: 'post', text: 'who' }),
+      JSON.stringify({ slotId: 's4', postId: 'p', accountId: 'globex', kind: 'dm', text: 'hi', recipientId: '2001', scheduledAt: '2099-01-01T00:00:00Z' }),
+    ];
+    const file = join(dir, 'batch.jsonl');
+    await writeFile(file, lines.join('\n') + '\n');
+    const r = await run(['enqueue', file, '--json'], env);
+    expect(r.code).toBe(2);
+    const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(out.map((o) => [o.line, o.status])).toEqual([
+      [1, 'queued'], [2, 'invalid'], [3, 'invalid'], [4, 'duplicate'], [5, 'conflict'], [6, 'invalid'], [7, 'queued'],
+    ]);
+    expect(out[1].reason).toContain('not valid JSON');
+    expect(out[2]).toMatchObject({ slotId: 's2', postId: 'p' });
+    expect(out[2].reason).toContain('text: is 281 weighted characters');
+    expect(out[5].reason).toContain('accountId: unknown account "ghost"');
+
+    const human = await run(['enqueue', '-'], env, lines[0] + '\n');
+    expect(human.code).toBe(0);
+    expect(human.stdout.trim()).toBe('line 1: duplicate s1/p — already queued');
+  });
+
+  it('exits 1 with a hint when Redis is unreachable', async () => {
+    const r = await run(['enqueue', '-'], { ...env, REDIS_URL: 'redis://127.0.0.1:1' }, '{}\n');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cannot reach Redis at 127.0.0.1:1');
+    expect(r.stderr).toContain('redis-server');
+  });
+
+  it('exits 1 naming the variable on bad config, 2 on bad usage', async () => {
+    const bad = await run(['posts'], { ...env, X_TIMEOUT_MS: 'soon' });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('X_TIMEOUT_MS must be a positive integer (got "soon")');
+    const usage = await run(['frobnicate'], env);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('unknown command "frobnicate"');
+    const help = await run(['enqueue', '--help'], env);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('one result per input line');
+  });
+});
+
+describe('xactly worker + posts', () => {
+  let fake: FakeX;
+  let worker: ChildProcess | undefined;
+  afterAll(async () => {
+    worker?.kill('SIGKILL');
+    await fake?.close();
+  });
+
+  it('publishes what was enqueued, lists it, and drains on SIGTERM', async () => {
+    fake = await startFakeX({ accounts: FAKE_ACCOUNTS });
+    const wenv = { ...env, X_API_BASE_URL: fake.url, X_TIMEOUT_MS: '2000', XACTLY_SETTLE_WINDOW_MS: '5000' };
+    worker = spawn(process.execPath, [CLI, 'worker'], { env: { ...process.env, ...wenv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let logs = '';
+    worker.stdout!.on('data', (d) => (logs += d));
+    worker.stderr!.on('data', (d) => (logs += d));
+    await waitUntil(() => logs.includes('worker started'), 'worker start');
+
+    const r = await run(['enqueue', '-'], wenv, JSON.stringify({ slotId: 'live', postId: 'p', accountId: 'acme', kind: 'post', text: 'from the CLI' }) + '\n');
+    expect(r.code).toBe(0);
+    await waitUntil(() => fake.created().length === 1, 'the post');
+    const posts = await waitUntil(async () => {
+      const p = await run(['posts', '--state', 'sent', '--json'], wenv);
+      return p.stdout.includes('"live"') ? p : undefined;
+    }, 'ledger to show sent');
+    const rec = posts.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((o) => o.slotId === 'live');
+    expect(rec).toMatchObject({ slotId: 'live', postId: 'p', accountId: 'acme', kind: 'post', state: 'sent', attempts: 1, tweetId: fake.created()[0]!.id });
+
+    const one = await run(['post', 'live', 'p'], wenv);
+    expect(one.stdout).toContain('audit trail');
+    expect(one.stdout).toMatch(/claimed[\s\S]*x-answer[\s\S]*sent/);
+
+    const exited = new Promise<number | null>((resolve) => worker!.on('exit', (code) => resolve(code)));
+    worker.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(logs).toContain('"how":"drained"');
+    for (const secret of Object.values(SECRETS)) expect(logs).not.toContain(secret);
+    worker = undefined;
+  });
+});
