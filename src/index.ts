@@ -1,0 +1,15 @@
+/** Public API of xactly for applications that enqueue, and for embedding workers. */
+export { loadConfig, ConfigError, type Config } from './config.js';
+export { keyId, jobIdFor, parseJobId, type PostKey } from './domain/key.js';
+export { validateRequest, type PublishRequest, type PublishRequestInput, type FieldError, type PostKind } from './domain/request.js';
+export { classifyXError, type XOutcome, NotSentError, UnknownAccountError, MissingIdError } from './domain/outcome.js';
+export { createProducer, PayloadConflictError, InvalidRequestError, type Producer, type EnqueueResult, type ProducerOptions } from './queue/producer.js';
+export { createPublishProcessor, createPublishWorker, type PublishDeps } from './queue/publisher.js';
+export { reconcileOnce, startReconciler, type ReconcileDeps, type ReconcileReport } from './queue/reconciler.js';
+export { Ledger, type RegisterResult, type ClaimResult } from './ledger/ledger.js';
+export type { PostRecord, PostState, AuditEvent, FailReason } from './ledger/record.js';
+export { ledgerKeys, hashTagged, QUEUE_NAMES } from './ledger/keys.js';
+export type { XPort, CreatedPost, TimelineTweet, DmEvent, Page } from './x/port.js';
+export { TwitterXPort } from './x/twitter.js';
+export { type CredentialStore, type Account, type AccountAuth, fileCredentialStore, staticCredentialStore, parseAccounts } from './x/credentials.js';
+export { createLogger } from './log.js';
