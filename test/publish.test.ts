@@ -40,6 +40,9 @@ describe('publish pipeline (real Redis, real twitter-api-v2, fake X)', () => {
     expect(first.attempt).toBe(1);
     const trail = await s.ledger.auditTrail(keyId({ slotId: 's-post', postId: 'p1' }));
     expect(trail.map((e) => e.event)).toEqual(['queued', 'claimed', 'x-answer', 'sent']);
+    const stats = await s.ledger.stats();
+    expect(stats).toMatchObject({ 'final:sent': 3, 'attempts:sent': 3, latency_count: 3 });
+    expect(Object.entries(stats).filter(([k]) => k.startsWith('latency_bucket:')).reduce((n, [, v]) => n + v, 0)).toBe(3);
   });
 
   it('the same key enqueued 100 times by concurrent producers, and again after its job is gone, posts once', async () => {

@@ -49,6 +49,7 @@ describe('reconciliation resolves ambiguous posts without double-posting', () =>
       expect(rec).toMatchObject({ state: 'sent', tweetId: live[0]!.id, attempt: 1 });
       const trail = await s.ledger.auditTrail(id('amb'));
       expect(trail.at(-2)).toMatchObject({ event: 'reconciled', evidence: { kind: 'found', id: live[0]!.id } });
+      expect(await s.ledger.stats()).toMatchObject({ 'attempts:ambiguous': 1, 'resolved:sent': 1, 'final:sent': 1 });
     },
   );
 

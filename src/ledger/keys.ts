@@ -24,6 +24,8 @@ export interface LedgerKeys {
   attribution(xId: string): string;
   /** String with TTL: lookups for this account wait until it expires (X said 429). */
   lookupBlock(accountId: string): string;
+  /** Hash: cluster-wide counters (attempt outcomes, final states, X latency buckets) for /metrics. */
+  readonly stats: string;
   /** String with TTL: held by the one reconciliation pass running. */
   readonly reconcileLock: string;
 }
@@ -39,5 +41,6 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     attribution: (xId: string) => `${p}:xid:${xId}`,
     lookupBlock: (accountId: string) => `${p}:lookup-block:${accountId}`,
     reconcileLock: `${p}:reconcile-lock`,
+    stats: `${p}:stats`,
   });
 }

@@ -57,8 +57,8 @@ export class Ledger {
     const r = redis as LedgerRedis;
     if (typeof r.xactlyRegister !== 'function') {
       r.defineCommand('xactlyRegister', { numberOfKeys: 4, lua: REGISTER });
-      r.defineCommand('xactlyClaim', { numberOfKeys: 3, lua: CLAIM });
-      r.defineCommand('xactlySettle', { numberOfKeys: 4, lua: SETTLE });
+      r.defineCommand('xactlyClaim', { numberOfKeys: 4, lua: CLAIM });
+      r.defineCommand('xactlySettle', { numberOfKeys: 5, lua: SETTLE });
     }
     this.redis = r;
   }
@@ -99,7 +99,7 @@ export class Ledger {
 
   async claim(keyId: string, jobId: string, leaseMs: number, now: number): Promise<ClaimResult> {
     const [verdict, ...pairs] = await this.redis.xactlyClaim(
-      this.keys.record(keyId), this.keys.audit(keyId), this.keys.due,
+      this.keys.record(keyId), this.keys.audit(keyId), this.keys.due, this.keys.stats,
       now, leaseMs, keyId, jobId, this.auditMax, this.retentionMs,
     );
     if (verdict === 'missing') return { verdict: 'missing' };
@@ -112,7 +112,11 @@ export class Ledger {
    * Move a key out of `claimed`/`ambiguous`, fenced by attempt. `events` are
    * written to the audit trail ahead of the transition event.
    */
-  async settle(keyId: string, attempt: number, t: Transition, now: number, events: readonly Omit<AuditEvent, 'at'>[] = []): Promise<SettleResult> {
+  async settle(
+    keyId: string, attempt: number, t: Transition, now: number,
+    events: readonly Omit<AuditEvent, 'at'>[] = [],
+    stats: { readonly fields: readonly string[]; readonly latencyMs?: number } = { fields: [] },
+  ): Promise<SettleResult> {
     const fields: (string | number)[] = [];
     let due = 0;
     let event: Omit<AuditEvent, 'at'>;
@@ -139,8 +143,9 @@ export class Ledger {
     }
     const audit = [...events, event].map((e) => JSON.stringify({ at: now, ...e }));
     const [verdict, state, current] = await this.redis.xactlySettle(
-      this.keys.record(keyId), this.keys.audit(keyId), this.keys.due, this.keys.attribution(t.to === 'sent' ? t.tweetId : '-'),
-      now, attempt, t.to, keyId, due, this.auditMax, this.retentionMs, audit.length, ...audit, ...fields,
+      this.keys.record(keyId), this.keys.audit(keyId), this.keys.due, this.keys.attribution(t.to === 'sent' ? t.tweetId : '-'), this.keys.stats,
+      now, attempt, t.to, keyId, due, this.auditMax, this.retentionMs,
+      audit.length, stats.fields.length, stats.latencyMs ?? '', ...audit, ...stats.fields, ...fields,
     );
     return { verdict: verdict as SettleResult['verdict'], state: (state ?? '') as PostState | '', attempt: Number(current) };
   }
@@ -202,6 +207,12 @@ export class Ledger {
       "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
       1, this.keys.reconcileLock, token,
     );
+  }
+
+  /** The cluster-wide counters written with each transition. */
+  async stats(): Promise<Record<string, number>> {
+    const raw = (await this.redis.hgetall(this.keys.stats)) as Record<string, string>;
+    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
   }
 
   async get(keyId: string): Promise<PostRecord | undefined> {

@@ -42,7 +42,7 @@ return {'new'}
  * Only a 'queued' key due now and before its deadline can be claimed; the
  * claim bumps the attempt number (the fencing token) and starts a lease.
  *
- * KEYS[1] record hash   KEYS[2] audit list   KEYS[3] due zset
+ * KEYS[1] record hash   KEYS[2] audit list   KEYS[3] due zset   KEYS[4] stats hash
  * ARGV[1] now (ms)      ARGV[2] lease (ms)   ARGV[3] keyId   ARGV[4] jobId
  * ARGV[5] audit max length                   ARGV[6] retention (ms, from a terminal write)
  *
@@ -66,6 +66,7 @@ elseif state == 'queued' then
     redis.call('HSET', KEYS[1], 'state', 'failed', 'reason', 'expired',
       'detail', 'the deadline passed before an attempt could start', 'updatedAt', ARGV[1])
     redis.call('ZREM', KEYS[3], ARGV[3])
+    redis.call('HINCRBY', KEYS[4], 'final:failed:expired', 1)
     redis.call('LPUSH', KEYS[2], cjson.encode({at = now, event = 'failed', reason = 'expired', jobId = ARGV[4]}))
     redis.call('PEXPIRE', KEYS[1], ARGV[6])
     redis.call('PEXPIRE', KEYS[2], ARGV[6])
@@ -96,10 +97,13 @@ return out
  *
  * KEYS[1] record hash   KEYS[2] audit list   KEYS[3] due zset
  * KEYS[4] attribution of the X id (written only when the target is 'sent')
+ * KEYS[5] stats hash (cluster-wide counters for metrics)
  * ARGV[1] now (ms)      ARGV[2] attempt      ARGV[3] target state   ARGV[4] keyId
  * ARGV[5] due score (for non-terminal targets)   ARGV[6] audit max length
  * ARGV[7] retention (ms, for terminal targets)   ARGV[8] number N of audit events
- * ARGV[9..8+N] audit events (JSON)               ARGV[9+N..] field/value pairs to set
+ * ARGV[9] number M of stats fields to increment  ARGV[10] X latency in ms to add to latency_sum_ms ('' for none)
+ * ARGV[11..10+N] audit events (JSON)             ARGV[11+N..10+N+M] stats fields
+ * ARGV[11+N+M..] field/value pairs to set
  *
  * Returns {'ok'|'stale'|'missing', current state, current attempt}.
  */
@@ -109,6 +113,7 @@ if not state then return {'missing', '', '0'} end
 local attempt = redis.call('HGET', KEYS[1], 'attempt')
 local target = ARGV[3]
 local n = tonumber(ARGV[8])
+local m = tonumber(ARGV[9])
 local allowed = (state == 'claimed' and target ~= 'claimed') or
   (state == 'ambiguous' and (target == 'sent' or target == 'failed' or target == 'queued'))
 if attempt ~= ARGV[2] or not allowed then
@@ -119,8 +124,10 @@ if attempt ~= ARGV[2] or not allowed then
 end
 redis.call('HSET', KEYS[1], 'state', target, 'updatedAt', ARGV[1])
 redis.call('HDEL', KEYS[1], 'leaseUntil')
-for i = 9 + n, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-for i = 9, 8 + n do redis.call('LPUSH', KEYS[2], ARGV[i]) end
+for i = 11 + n + m, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 11, 10 + n do redis.call('LPUSH', KEYS[2], ARGV[i]) end
+for i = 11 + n, 10 + n + m do redis.call('HINCRBY', KEYS[5], ARGV[i], 1) end
+if ARGV[10] ~= '' then redis.call('HINCRBYFLOAT', KEYS[5], 'latency_sum_ms', ARGV[10]) end
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
 if target == 'sent' then
   redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[7])

@@ -1,6 +1,7 @@
 import { DelayedError, type Job, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
 import { decideAfterAttempt, DEFAULT_RETRY, type RetryPolicy } from '../domain/decide.js';
 import { classifyXError, type XOutcome } from '../domain/outcome.js';
+import { attemptStats } from '../domain/stats.js';
 import type { Ledger, RedisClient } from '../ledger/ledger.js';
 import { QUEUE_NAMES } from '../ledger/keys.js';
 import type { PostRecord } from '../ledger/record.js';
@@ -84,7 +85,7 @@ export function createPublishProcessor(deps: PublishDeps) {
       event: 'x-answer', attempt, outcome: outcome.kind, latencyMs,
       ...(outcome.kind === 'sent' ? { xId: outcome.xId } : { cause: outcome.cause }),
     };
-    const settled = await deps.ledger.settle(keyId, attempt, transition, now, [answer]);
+    const settled = await deps.ledger.settle(keyId, attempt, transition, now, [answer], attemptStats(outcome.kind, latencyMs, transition));
     if (settled.verdict !== 'ok') {
       // Our lease ran out and someone else (reconciliation) moved on: the
       // ledger keeps its decision, ours is only in the audit trail.

@@ -3,6 +3,7 @@ import { type Queue, Worker } from 'bullmq';
 import { jobIdFor } from '../domain/key.js';
 import { attribute, type SeenItem, type SentItem } from '../domain/match.js';
 import { classifyXError } from '../domain/outcome.js';
+import { reconcileStats } from '../domain/stats.js';
 import { attemptEnd, decideReconcile, type Evidence, inDoubt, type ReconcileSettings } from '../domain/reconcile.js';
 import type { Ledger, RedisClient } from '../ledger/ledger.js';
 import { QUEUE_NAMES } from '../ledger/keys.js';
@@ -190,7 +191,7 @@ async function apply(
   }
   const key = { slotId: r.slotId, postId: r.postId };
   const transition = decision.to === 'queued' ? { ...decision, jobId: jobIdFor(key, r.attempt + 1) } : decision;
-  const result = await deps.ledger.settle(r.keyId, r.attempt, transition, now, [{ event: 'reconciled', attempt: r.attempt, evidence }]);
+  const result = await deps.ledger.settle(r.keyId, r.attempt, transition, now, [{ event: 'reconciled', attempt: r.attempt, evidence }], reconcileStats(transition));
   if (result.verdict !== 'ok') {
     outcomes.stale++;
     return;
