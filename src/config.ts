@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { BudgetPolicy } from './domain/budget.js';
 
 /**
  * Runtime configuration, parsed once from the environment. A bad value fails
@@ -26,6 +27,8 @@ export interface Config {
   readonly reconcileIntervalMs: number;
   /** Past the deadline, how long failing lookups may go on before a key fails as unresolved. */
   readonly unresolvedGraceMs: number;
+  /** Publishing budgets shared by every worker (accounts may override post/dm). */
+  readonly budget: BudgetPolicy;
 }
 
 const positiveInt = z
@@ -68,6 +71,10 @@ const schema = z.object({
   XACTLY_SETTLE_WINDOW_MS: positiveInt.default(60_000),
   XACTLY_RECONCILE_INTERVAL_MS: positiveInt.default(30_000),
   XACTLY_UNRESOLVED_GRACE_MS: positiveInt.default(15 * 60_000),
+  XACTLY_POST_LIMIT: positiveInt.default(100),
+  XACTLY_DM_LIMIT: positiveInt.default(200),
+  XACTLY_LIMIT_WINDOW_MS: positiveInt.default(15 * 60_000),
+  XACTLY_APP_DAILY_LIMIT: z.string().trim().regex(/^\d+$/, 'must be a whole number (0 = no cap)').transform(Number).default(10_000),
 });
 
 export class ConfigError extends Error {
@@ -114,5 +121,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     settleWindowMs: e.XACTLY_SETTLE_WINDOW_MS,
     reconcileIntervalMs: e.XACTLY_RECONCILE_INTERVAL_MS,
     unresolvedGraceMs: e.XACTLY_UNRESOLVED_GRACE_MS,
+    budget: Object.freeze({ post: e.XACTLY_POST_LIMIT, dm: e.XACTLY_DM_LIMIT, windowMs: e.XACTLY_LIMIT_WINDOW_MS, appDaily: e.XACTLY_APP_DAILY_LIMIT }),
   });
 }

@@ -9,6 +9,7 @@ import type { PostState } from '../src/ledger/record.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { createProducer, type Producer } from '../src/queue/producer.js';
 import { createPublishWorker, type PublishDeps } from '../src/queue/publisher.js';
+import type { BudgetPolicy } from '../src/domain/budget.js';
 import { reconcileOnce, type ReconcileDeps, type ReconcileReport } from '../src/queue/reconciler.js';
 import { type Account, staticCredentialStore } from '../src/x/credentials.js';
 import type { XPort } from '../src/x/port.js';
@@ -112,6 +113,9 @@ export interface StackOptions {
   /** Extra accounts beyond acme and globex (ids acc-0..acc-N-1, oauth2). */
   extraAccounts?: number;
   unresolvedGraceMs?: number;
+  budget?: BudgetPolicy;
+  /** Replace the worker-side credentials of some accounts (e.g. a revoked token). */
+  credentialOverrides?: Record<string, Partial<Account>>;
 }
 
 export interface Stack {
@@ -142,7 +146,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const fakeAccounts = [...FAKE_ACCOUNTS, ...extra.map((a) => ({ userId: a.userId, username: a.id, tokens: [a.token] }))];
   const clock = opts.clock ?? Date.now;
   const fake = await startFakeX({ accounts: fakeAccounts, clock, ...opts.fake });
-  const twitter = new TwitterXPort({ credentials: staticCredentialStore(accounts), baseUrl: fake.url, timeoutMs: opts.timeoutMs ?? 1_000 });
+  const workerAccounts = accounts.map((a) => ({ ...a, ...opts.credentialOverrides?.[a.id] }));
+  const credentials = staticCredentialStore(workerAccounts);
+  const twitter = new TwitterXPort({ credentials, baseUrl: fake.url, timeoutMs: opts.timeoutMs ?? 1_000 });
   const x = opts.wrapX ? opts.wrapX(twitter) : twitter;
   const { logger, lines } = captureLogs(opts.logLevel);
   const ledger = new Ledger(redis, { prefix, retentionMs: 3_600_000 });
@@ -163,6 +169,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       leaseMs: o.leaseMs ?? opts.leaseMs ?? 30_000,
       settleWindowMs: opts.settleWindowMs ?? 5_000,
       retry: opts.retry ?? { baseMs: 100, maxMs: 1_000 },
+      ...(opts.budget && { budget: opts.budget, accountLimits: async (id: string) => (await credentials.get(id))?.limits }),
       workerOptions: { ...(opts.workerOptions ?? {}), ...(o.workerOptions ?? {}) },
     });
     worker.on('error', () => undefined);

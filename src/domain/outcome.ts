@@ -19,7 +19,7 @@ import { ApiPartialResponseError, ApiRequestError, ApiResponseError } from 'twit
  * request, so no credential can leak through them.
  */
 export type XOutcome =
-  | { readonly kind: 'sent'; readonly xId: string }
+  | { readonly kind: 'sent'; readonly xId: string; readonly rateLimit?: { readonly remaining: number; readonly reset: number } }
   | { readonly kind: 'not-sent'; readonly cause: string; readonly retryAt?: number }
   | { readonly kind: 'ambiguous'; readonly cause: string }
   | {

@@ -24,10 +24,20 @@ export interface LedgerKeys {
   attribution(xId: string): string;
   /** String with TTL: lookups for this account wait until it expires (X said 429). */
   lookupBlock(accountId: string): string;
+  /** Counter: what an account spent of one budget class ('post' or 'dm') in the window starting at windowStart. */
+  budget(accountId: string, budgetClass: string, windowStart: number): string;
+  /** Counter: what the whole app spent in the UTC day starting at dayStart. */
+  appBudget(dayStart: number): string;
+  /** String with TTL: the account's publishes wait until this time (X answered 429). */
+  accountBlock(accountId: string): string;
+  /** String: why the account is paused (revoked or suspended credentials); its posts fail until resumed. */
+  accountPause(accountId: string): string;
   /** Hash: cluster-wide counters (attempt outcomes, final states, X latency buckets) for /metrics. */
   readonly stats: string;
   /** String with TTL: held by the one reconciliation pass running. */
   readonly reconcileLock: string;
+  /** String with TTL: a live worker process's last heartbeat (ms since epoch), for /healthz. */
+  heartbeat(workerId: string): string;
 }
 
 export function ledgerKeys(prefix: string): LedgerKeys {
@@ -42,5 +52,10 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     lookupBlock: (accountId: string) => `${p}:lookup-block:${accountId}`,
     reconcileLock: `${p}:reconcile-lock`,
     stats: `${p}:stats`,
+    heartbeat: (workerId: string) => `${p}:worker:${workerId}`,
+    budget: (accountId: string, budgetClass: string, windowStart: number) => `${p}:budget:${accountId}:${budgetClass}:${windowStart}`,
+    appBudget: (dayStart: number) => `${p}:budget-app:${dayStart}`,
+    accountBlock: (accountId: string) => `${p}:account-block:${accountId}`,
+    accountPause: (accountId: string) => `${p}:account-pause:${accountId}`,
   });
 }

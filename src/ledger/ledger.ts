@@ -1,5 +1,6 @@
 import type { Redis, Cluster } from 'ioredis';
 import type { Transition } from '../domain/decide.js';
+import type { Budget } from '../domain/budget.js';
 import type { PublishRequest } from '../domain/request.js';
 import { ledgerKeys, type LedgerKeys } from './keys.js';
 import { type AuditEvent, type PostRecord, type PostState, parseRecord } from './record.js';
@@ -12,10 +13,14 @@ export type RegisterResult =
   | { readonly verdict: 'exists'; readonly record: PostRecord }
   | { readonly verdict: 'conflict'; readonly record: PostRecord };
 
-export type ClaimVerdict = 'missing' | 'claimed' | 'early' | 'expired' | 'held' | 'sent' | 'failed';
+export type ClaimVerdict = 'missing' | 'claimed' | 'early' | 'expired' | 'paused' | 'throttled' | 'held' | 'sent' | 'failed';
 export type ClaimResult =
   | { readonly verdict: 'missing' }
-  | { readonly verdict: Exclude<ClaimVerdict, 'missing'>; readonly record: PostRecord };
+  | { readonly verdict: 'throttled'; readonly record: PostRecord; readonly retryAt: number }
+  | { readonly verdict: Exclude<ClaimVerdict, 'missing' | 'throttled'>; readonly record: PostRecord };
+
+/** No budget: one unit per window that never runs out (for tools and tests that do not care). */
+const UNLIMITED: Budget = { budgetClass: 'post', limit: Number.MAX_SAFE_INTEGER, windowStart: 0, windowEnd: 8.64e15, windowMs: 8.64e15, appLimit: 0, dayStart: 0, dayEnd: 8.64e15 };
 
 
 export interface SettleResult {
@@ -57,7 +62,7 @@ export class Ledger {
     const r = redis as LedgerRedis;
     if (typeof r.xactlyRegister !== 'function') {
       r.defineCommand('xactlyRegister', { numberOfKeys: 4, lua: REGISTER });
-      r.defineCommand('xactlyClaim', { numberOfKeys: 4, lua: CLAIM });
+      r.defineCommand('xactlyClaim', { numberOfKeys: 8, lua: CLAIM });
       r.defineCommand('xactlySettle', { numberOfKeys: 5, lua: SETTLE });
     }
     this.redis = r;
@@ -97,15 +102,52 @@ export class Ledger {
     });
   }
 
-  async claim(keyId: string, jobId: string, leaseMs: number, now: number): Promise<ClaimResult> {
+  /**
+   * Try to claim a key for its next attempt, spending one unit of the
+   * account's budget (`accountId` as the job names it) and of the app's.
+   */
+  async claim(keyId: string, jobId: string, leaseMs: number, now: number, accountId = '-', b: Budget = UNLIMITED): Promise<ClaimResult> {
     const [verdict, ...pairs] = await this.redis.xactlyClaim(
       this.keys.record(keyId), this.keys.audit(keyId), this.keys.due, this.keys.stats,
+      this.keys.budget(accountId, b.budgetClass, b.windowStart), this.keys.appBudget(b.dayStart),
+      this.keys.accountBlock(accountId), this.keys.accountPause(accountId),
       now, leaseMs, keyId, jobId, this.auditMax, this.retentionMs,
+      b.limit, b.windowEnd, b.windowMs, b.appLimit, b.dayEnd,
     );
     if (verdict === 'missing') return { verdict: 'missing' };
     const record = parseRecord(keyId, pairs);
     if (!record) return { verdict: 'missing' };
-    return { verdict: verdict as Exclude<ClaimVerdict, 'missing'>, record };
+    if (verdict === 'throttled') return { verdict, record, retryAt: Number(pairs.at(-1)) };
+    return { verdict: verdict as Exclude<ClaimVerdict, 'missing' | 'throttled'>, record };
+  }
+
+  /** Hold every publish of an account until `until` (X answered 429 or 0 remaining). */
+  async blockAccount(accountId: string, until: number, now: number): Promise<void> {
+    if (until > now) await this.redis.set(this.keys.accountBlock(accountId), String(until), 'PX', until - now);
+  }
+
+  /** Pause an account: its due posts fail with this reason until it is resumed. */
+  async pauseAccount(accountId: string, reason: string): Promise<void> {
+    await this.redis.set(this.keys.accountPause(accountId), reason);
+  }
+
+  async resumeAccount(accountId: string): Promise<boolean> {
+    return (await this.redis.del(this.keys.accountPause(accountId))) > 0;
+  }
+
+  /** Pause reasons and block times of these accounts (only those that have one). */
+  async accountStatus(accountIds: readonly string[]): Promise<Map<string, { paused?: string; blockedUntil?: number }>> {
+    if (accountIds.length === 0) return new Map();
+    const pipeline = this.redis.pipeline();
+    for (const id of accountIds) pipeline.get(this.keys.accountPause(id)).get(this.keys.accountBlock(id));
+    const replies = ((await pipeline.exec()) ?? []).map(([, v]) => v as string | null);
+    const out = new Map<string, { paused?: string; blockedUntil?: number }>();
+    accountIds.forEach((id, i) => {
+      const paused = replies[2 * i];
+      const blocked = replies[2 * i + 1];
+      if (paused || blocked) out.set(id, { ...(paused && { paused }), ...(blocked && { blockedUntil: Number(blocked) }) });
+    });
+    return out;
   }
 
   /**

@@ -6,7 +6,7 @@ export const POST_STATES: readonly PostState[] = ['queued', 'claimed', 'ambiguou
 export const TERMINAL_STATES: ReadonlySet<PostState> = new Set(['sent', 'failed']);
 
 /** Why a key failed, as printed; `detail` says more. */
-export type FailReason = 'rejected' | 'expired' | 'invalid-account' | 'unresolved';
+export type FailReason = 'rejected' | 'expired' | 'invalid-account' | 'account-paused' | 'unresolved';
 
 /** One key's ledger record. */
 export interface PostRecord {

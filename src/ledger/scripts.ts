@@ -39,53 +39,102 @@ return {'new'}
 
 /**
  * claim — the SET NX of xactly: win the right to call X for the next attempt.
- * Only a 'queued' key due now and before its deadline can be claimed; the
- * claim bumps the attempt number (the fencing token) and starts a lease.
+ * Only a 'queued' key that is due, before its deadline, whose account is not
+ * paused nor blocked by a 429, and within its account's and the app's budget
+ * can be claimed. The claim bumps the attempt number (the fencing token),
+ * starts a lease and spends one unit of each budget.
  *
  * KEYS[1] record hash   KEYS[2] audit list   KEYS[3] due zset   KEYS[4] stats hash
+ * KEYS[5] account budget counter (this window)  KEYS[6] app budget counter (this day)
+ * KEYS[7] account block (429 until, ms)         KEYS[8] account pause (reason)
  * ARGV[1] now (ms)      ARGV[2] lease (ms)   ARGV[3] keyId   ARGV[4] jobId
  * ARGV[5] audit max length                   ARGV[6] retention (ms, from a terminal write)
+ * ARGV[7] account limit per window           ARGV[8] account window end (ms)   ARGV[9] window length (ms)
+ * ARGV[10] app limit per day (0 = none)      ARGV[11] app day end (ms)
  *
  * Returns {verdict, <record as field/value pairs...>}; verdict is one of
- * 'missing', 'claimed', 'early', 'expired' (now failed), 'held' (claimed or
- * ambiguous: another attempt owns it), 'sent', 'failed'.
+ * 'missing', 'claimed', 'early', 'expired' and 'paused' (both now failed),
+ * 'throttled' (pairs end with retryAt), 'held' (claimed or ambiguous: another
+ * attempt owns it), 'sent', 'failed'.
  */
 export const CLAIM = `
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing'} end
 local now = tonumber(ARGV[1])
 local verdict = state
+local retryAt = nil
+
+local function fail(reason, detail)
+  redis.call('HSET', KEYS[1], 'state', 'failed', 'reason', reason, 'detail', detail, 'updatedAt', ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[3])
+  redis.call('HINCRBY', KEYS[4], 'final:failed:' .. reason, 1)
+  redis.call('LPUSH', KEYS[2], cjson.encode({at = now, event = 'failed', reason = reason, detail = detail, jobId = ARGV[4]}))
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+end
+
+-- Spend one unit of a fixed-window budget; over budget, say when to come back.
+-- With stagger, the overflow keeps counting so that jobs over the limit are
+-- spread over the following windows instead of all waking together.
+local function spend(key, limit, windowEnd, windowMs, stagger)
+  local used = redis.call('INCR', KEYS[key])
+  if used == 1 then redis.call('PEXPIREAT', KEYS[key], windowEnd + 60000) end
+  if used <= limit then return nil end
+  if not stagger then
+    redis.call('DECR', KEYS[key])
+    return windowEnd
+  end
+  return windowEnd + math.floor((used - limit - 1) / limit) * windowMs
+end
+
 if state == 'claimed' or state == 'ambiguous' then
   verdict = 'held'
 elseif state == 'queued' then
   -- notBefore is set when a not-sent attempt was released with a backoff.
   local scheduledAt = tonumber(redis.call('HGET', KEYS[1], 'notBefore') or redis.call('HGET', KEYS[1], 'scheduledAt'))
   local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
+  local pause = redis.call('GET', KEYS[8])
+  local block = tonumber(redis.call('GET', KEYS[7]) or '0')
   if now >= deadline then
     verdict = 'expired'
-    redis.call('HSET', KEYS[1], 'state', 'failed', 'reason', 'expired',
-      'detail', 'the deadline passed before an attempt could start', 'updatedAt', ARGV[1])
-    redis.call('ZREM', KEYS[3], ARGV[3])
-    redis.call('HINCRBY', KEYS[4], 'final:failed:expired', 1)
-    redis.call('LPUSH', KEYS[2], cjson.encode({at = now, event = 'failed', reason = 'expired', jobId = ARGV[4]}))
-    redis.call('PEXPIRE', KEYS[1], ARGV[6])
-    redis.call('PEXPIRE', KEYS[2], ARGV[6])
+    fail('expired', 'the deadline passed before an attempt could start')
   elseif now < scheduledAt then
     verdict = 'early'
+  elseif pause then
+    verdict = 'paused'
+    fail('account-paused', pause)
+  elseif block > now then
+    verdict = 'throttled'
+    retryAt = block
   else
-    verdict = 'claimed'
-    local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
-    local leaseUntil = now + tonumber(ARGV[2])
-    redis.call('HSET', KEYS[1], 'state', 'claimed', 'jobId', ARGV[4], 'leaseUntil', leaseUntil,
-      'attemptStartedAt', ARGV[1], 'updatedAt', ARGV[1])
-    redis.call('HDEL', KEYS[1], 'attemptEndedAt')
-    redis.call('ZADD', KEYS[3], leaseUntil, ARGV[3])
-    redis.call('LPUSH', KEYS[2], cjson.encode({at = now, event = 'claimed', attempt = attempt, jobId = ARGV[4], leaseUntil = leaseUntil}))
+    local appLimit = tonumber(ARGV[10])
+    if appLimit > 0 then retryAt = spend(6, appLimit, tonumber(ARGV[11]), 86400000, false) end
+    if not retryAt then
+      retryAt = spend(5, tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), true)
+      if retryAt and appLimit > 0 then redis.call('DECR', KEYS[6]) end
+    end
+    if retryAt then
+      verdict = 'throttled'
+    else
+      verdict = 'claimed'
+      local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
+      local leaseUntil = now + tonumber(ARGV[2])
+      redis.call('HSET', KEYS[1], 'state', 'claimed', 'jobId', ARGV[4], 'leaseUntil', leaseUntil,
+        'attemptStartedAt', ARGV[1], 'updatedAt', ARGV[1])
+      redis.call('HDEL', KEYS[1], 'attemptEndedAt')
+      redis.call('ZADD', KEYS[3], leaseUntil, ARGV[3])
+      redis.call('LPUSH', KEYS[2], cjson.encode({at = now, event = 'claimed', attempt = attempt, jobId = ARGV[4], leaseUntil = leaseUntil}))
+    end
   end
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1)
 end
 local out = redis.call('HGETALL', KEYS[1])
 table.insert(out, 1, verdict)
+if retryAt then
+  redis.call('HINCRBY', KEYS[4], 'throttled', 1)
+  table.insert(out, 'retryAt')
+  table.insert(out, tostring(retryAt))
+end
 return out
 `;
 

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { Queue } from 'bullmq';
 import { QUEUE_NAMES } from '../ledger/keys.js';
 import type { PublishJobData } from '../queue/jobs.js';
+import { startHeartbeat } from './health.js';
 import { createPublishWorker } from '../queue/publisher.js';
 import { type ReconcileReport, startReconciler } from '../queue/reconciler.js';
 import { connectRedis, leaseFor, ledgerFor, loadCredentials, xPortFor } from '../runtime.js';
@@ -37,6 +38,8 @@ export async function startWorkerProcess(config: Config, logger: Logger, opts: W
     concurrency: config.workerConcurrency,
     leaseMs: leaseFor(config),
     settleWindowMs: config.settleWindowMs,
+    budget: config.budget,
+    accountLimits: async (id) => (await credentials.get(id))?.limits,
   });
   publish.on('error', (err) => logger.error({ err }, 'publish worker error'));
   const publishQueue = new Queue<PublishJobData>(QUEUE_NAMES.publish, { connection: redis as never, prefix: ledger.keys.bullPrefix });
@@ -52,6 +55,8 @@ export async function startWorkerProcess(config: Config, logger: Logger, opts: W
     ...(opts.onReconcile && { onReport: opts.onReconcile }),
   });
   const workers: Worker[] = [publish, reconciler.worker];
+  // Tells /healthz and /metrics this process is alive.
+  const heartbeat = startHeartbeat({ redis, keys: ledger.keys, logger });
   logger.info({ prefix: config.prefix, concurrency: config.workerConcurrency }, 'worker started');
 
   let stopping: Promise<'drained' | 'forced'> | undefined;
@@ -71,6 +76,7 @@ export async function startWorkerProcess(config: Config, logger: Logger, opts: W
         await reconciler.queue.close();
         await publishQueue.close();
         twitter?.close();
+        await heartbeat.stop();
         redis.disconnect();
         logger.info({ how }, 'stopped');
         return how;

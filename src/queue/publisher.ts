@@ -1,4 +1,5 @@
 import { DelayedError, type Job, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
+import { type AccountLimits, budgetFor, type BudgetPolicy } from '../domain/budget.js';
 import { decideAfterAttempt, DEFAULT_RETRY, type RetryPolicy } from '../domain/decide.js';
 import { classifyXError, type XOutcome } from '../domain/outcome.js';
 import { attemptStats } from '../domain/stats.js';
@@ -6,7 +7,7 @@ import type { Ledger, RedisClient } from '../ledger/ledger.js';
 import { QUEUE_NAMES } from '../ledger/keys.js';
 import type { PostRecord } from '../ledger/record.js';
 import type { Logger } from '../log.js';
-import type { XPort } from '../x/port.js';
+import type { CreatedPost, XPort } from '../x/port.js';
 import type { PublishJobData, PublishJobResult } from './jobs.js';
 
 export interface PublishDeps {
@@ -18,11 +19,15 @@ export interface PublishDeps {
   readonly leaseMs: number;
   readonly settleWindowMs: number;
   readonly retry?: RetryPolicy;
+  /** Per-account and app budgets; none when absent. */
+  readonly budget?: BudgetPolicy;
+  /** Per-account overrides of the budget (from the credential store). */
+  readonly accountLimits?: (accountId: string) => Promise<AccountLimits | undefined>;
   /** Called with every attempt's outcome and X latency (metrics hook). */
   readonly onAttempt?: (e: { accountId: string; kind: string; outcome: XOutcome['kind']; latencyMs: number }) => void;
 }
 
-async function callX(x: XPort, r: PostRecord): Promise<{ id: string }> {
+async function callX(x: XPort, r: PostRecord): Promise<CreatedPost> {
   if (r.kind === 'dm') return x.sendDm(r.accountId, { recipientId: r.recipientId!, text: r.text });
   return x.createPost(r.accountId, { text: r.text, ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }) });
 }
@@ -37,10 +42,12 @@ export function createPublishProcessor(deps: PublishDeps) {
   const retry = deps.retry ?? DEFAULT_RETRY;
 
   return async function processPublish(job: Job<PublishJobData>, token?: string): Promise<PublishJobResult> {
-    const { keyId } = job.data;
+    const { keyId, accountId } = job.data;
     const jobId = job.id ?? '';
-    const claim = await deps.ledger.claim(keyId, jobId, deps.leaseMs, clock());
-    const log = deps.logger.child({ key: keyId, accountId: job.data.accountId, jobId });
+    const now0 = clock();
+    const budget = deps.budget ? budgetFor(job.data.kind, now0, deps.budget, await deps.accountLimits?.(accountId)) : undefined;
+    const claim = await deps.ledger.claim(keyId, jobId, deps.leaseMs, now0, accountId, budget);
+    const log = deps.logger.child({ key: keyId, accountId, jobId });
 
     switch (claim.verdict) {
       case 'missing':
@@ -49,6 +56,15 @@ export function createPublishProcessor(deps: PublishDeps) {
       case 'expired':
         log.warn({ attempt: claim.record.attempt, outcome: 'expired' }, 'deadline passed before an attempt; failed');
         throw new UnrecoverableError('expired: the deadline passed before an attempt could start');
+      case 'paused':
+        log.warn({ outcome: 'failed', reason: 'account-paused', detail: claim.record.detail }, 'account paused; failed without calling X');
+        throw new UnrecoverableError(`account-paused: ${claim.record.detail ?? ''}`);
+      case 'throttled':
+        // Out of budget or blocked by a 429: step aside without calling X and
+        // without holding a worker slot, so other accounts keep going.
+        log.debug({ retryAt: claim.retryAt }, 'account over budget; delayed');
+        await job.moveToDelayed(claim.retryAt, token);
+        throw new DelayedError();
       case 'early': {
         const due = Math.max(claim.record.scheduledAt, claim.record.notBefore ?? 0);
         await job.moveToDelayed(due, token);
@@ -70,13 +86,14 @@ export function createPublishProcessor(deps: PublishDeps) {
     let outcome: XOutcome;
     try {
       const created = await callX(deps.x, record);
-      outcome = { kind: 'sent', xId: created.id };
+      outcome = { kind: 'sent', xId: created.id, ...(created.rateLimit && { rateLimit: created.rateLimit }) };
     } catch (err) {
       outcome = classifyXError(err, clock());
     }
     const now = clock();
     const latencyMs = now - started;
     deps.onAttempt?.({ accountId: record.accountId, kind: record.kind, outcome: outcome.kind, latencyMs });
+    await guardAccount(deps, record.accountId, outcome, now, alog);
 
     const transition = decideAfterAttempt(outcome, {
       now, attempt, deadline: record.deadline, settleWindowMs: deps.settleWindowMs, retry,
@@ -110,6 +127,23 @@ export function createPublishProcessor(deps: PublishDeps) {
         throw new DelayedError();
     }
   };
+}
+
+/**
+ * What an attempt says about the whole account: a 429 (or no requests left)
+ * holds every publish of that account until the reset; revoked or suspended
+ * credentials pause it. Other accounts are untouched.
+ */
+async function guardAccount(deps: PublishDeps, accountId: string, outcome: XOutcome, now: number, log: Logger): Promise<void> {
+  if (outcome.kind === 'not-sent' && outcome.retryAt !== undefined) {
+    await deps.ledger.blockAccount(accountId, outcome.retryAt, now);
+    log.warn({ until: outcome.retryAt }, 'account rate-limited by X; its publishes wait for the reset');
+  } else if (outcome.kind === 'sent' && outcome.rateLimit?.remaining === 0) {
+    await deps.ledger.blockAccount(accountId, outcome.rateLimit.reset, now);
+  } else if (outcome.kind === 'rejected' && outcome.accountLevel) {
+    await deps.ledger.pauseAccount(accountId, `X refused the account's credentials (${outcome.cause}); fix them, then: xactly accounts resume ${accountId}`);
+    log.error({ cause: outcome.cause }, 'account paused: credentials refused by X');
+  }
 }
 
 export interface PublishWorkerOptions extends PublishDeps {

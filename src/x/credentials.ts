@@ -14,6 +14,8 @@ export interface Account {
   /** The X user id of the account (for timeline lookups). */
   readonly userId: string;
   readonly auth: AccountAuth;
+  /** Overrides of the default publishing budget per window. */
+  readonly limits?: { readonly post?: number; readonly dm?: number };
 }
 
 export interface CredentialStore {
@@ -30,6 +32,7 @@ const accountSchema = z.object({
     z.object({ type: z.literal('oauth1'), appKey: secret, appSecret: secret, accessToken: secret, accessSecret: secret }),
     z.object({ type: z.literal('oauth2'), accessToken: secret }),
   ], { error: 'auth.type must be "oauth1" or "oauth2"' }),
+  limits: z.object({ post: z.number().int().positive().optional(), dm: z.number().int().positive().optional() }).strict().optional(),
 });
 const fileSchema = z.object({ accounts: z.array(accountSchema) });
 

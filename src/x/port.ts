@@ -5,6 +5,8 @@
  */
 export interface CreatedPost {
   readonly id: string;
+  /** X's rate-limit headers on the answer; reset in epoch ms. */
+  readonly rateLimit?: { readonly remaining: number; readonly reset: number };
 }
 
 export interface TimelineTweet {

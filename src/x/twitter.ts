@@ -33,6 +33,18 @@ interface RawUrlEntity { start: number; end: number; url: string; expanded_url?:
 const urlsOf = (entities: { urls?: RawUrlEntity[] } | undefined) =>
   entities?.urls?.map((u) => ({ start: u.start, end: u.end, url: u.url, expandedUrl: u.expanded_url }));
 
+interface FullResponse {
+  data: unknown;
+  rateLimit?: { remaining: number; reset: number };
+}
+
+function createdFrom(res: FullResponse, pickId: (body: { data?: { id?: string; dm_event_id?: string }; dm_event_id?: string } | undefined) => string | undefined): CreatedPost {
+  const id = pickId(res?.data as never);
+  if (typeof id !== 'string' || id === '') throw new MissingIdError(201);
+  const rl = res.rateLimit;
+  return { id, ...(rl && Number.isFinite(rl.remaining) && Number.isFinite(rl.reset) && { rateLimit: { remaining: rl.remaining, reset: rl.reset * 1000 } }) };
+}
+
 /** The XPort over the real twitter-api-v2 client, one client per account. */
 export class TwitterXPort implements XPort {
   private readonly clients = new Map<string, { client: TwitterApi; account: Account }>();
@@ -67,22 +79,15 @@ export class TwitterXPort implements XPort {
 
   async createPost(accountId: string, post: { text: string; inReplyToTweetId?: string }): Promise<CreatedPost> {
     const { client } = await this.clientFor(accountId);
-    const res = await client.v2.tweet(post.text, post.inReplyToTweetId ? { reply: { in_reply_to_tweet_id: post.inReplyToTweetId } } : {});
-    const id = res?.data?.id;
-    if (typeof id !== 'string' || id === '') throw new MissingIdError(201);
-    return { id };
+    const body = { text: post.text, ...(post.inReplyToTweetId && { reply: { in_reply_to_tweet_id: post.inReplyToTweetId } }) };
+    return createdFrom(await client.v2.post('tweets', body, { fullResponse: true }), (d) => d?.data?.id);
   }
 
   async sendDm(accountId: string, dm: { recipientId: string; text: string }): Promise<CreatedPost> {
     const { client } = await this.clientFor(accountId);
     // X answers {data:{dm_conversation_id, dm_event_id}} whatever the typing says.
-    const res = (await client.v2.sendDmToParticipant(dm.recipientId, { text: dm.text })) as unknown as {
-      data?: { dm_event_id?: string };
-      dm_event_id?: string;
-    };
-    const id = res?.data?.dm_event_id ?? res?.dm_event_id;
-    if (typeof id !== 'string' || id === '') throw new MissingIdError(201);
-    return { id };
+    const res = await client.v2.post(`dm_conversations/with/${dm.recipientId}/messages`, { text: dm.text }, { fullResponse: true });
+    return createdFrom(res, (d) => d?.data?.dm_event_id ?? d?.dm_event_id);
   }
 
   async timeline(accountId: string, q: TimelineQuery): Promise<Page<TimelineTweet>> {
