@@ -168,7 +168,7 @@ describe('fencing', () => {
     expect(await ledger.get(id)).toMatchObject({ state: 'sent', tweetId: '222', attempt: 2 });
     const trail = await ledger.auditTrail(id);
     expect(trail.filter((e) => e.event === 'stale-result')).toHaveLength(5);
-    await redis.del(ledger.keys.record(id), ledger.keys.audit(id), ledger.keys.due, ledger.keys.index);
+    await redis.del(ledger.keys.record(id), ledger.keys.due, ledger.keys.index, ledger.keys.stats);
     await redis.quit();
   });
 });

@@ -18,6 +18,7 @@ Usage: xactly <command> [options]
 
 Commands:
   worker                     run the publish worker until SIGTERM/SIGINT, then drain
+  board [--open]             Bull Board, /metrics and /healthz on BOARD_PORT
   enqueue [FILE|-] [--json]  enqueue publish requests (JSON lines); one result per line
   posts [--state S] [--account A] [--json]
                              list the ledger
@@ -37,6 +38,7 @@ const HELP: Record<string, string> = {
   posts: `xactly posts [--state ${POST_STATES.join('|')}] [--account ID] [--json]\n  Lists ledger records, oldest first. --json prints one JSON object per line.`,
   post: 'xactly post <slotId> <postId> [--json]\n  Shows one key and its audit trail.',
   'fake-x': 'xactly fake-x [--port 4010] [--fault-rate 0.3] [--lag 5000] [--seed 1]\n  Runs the fake X API on 127.0.0.1 with the accounts of XACTLY_ACCOUNTS_FILE\n  (each accessToken authenticates as its account\'s userId).',
+  board: 'xactly board [--open]\n  Serves Bull Board on /board, Prometheus /metrics, /healthz and /api/posts/<slotId>/<postId>\n  on BOARD_HOST:BOARD_PORT (default 127.0.0.1:3000), behind HTTP Basic auth (BOARD_USER, BOARD_PASSWORD;\n  --open serves without auth when they are unset). Read-only unless BOARD_READ_ONLY=false.',
   demo: 'xactly demo\n  Starts the fake X, a worker and a sample schedule with faults; prints a summary.',
 };
 
@@ -140,6 +142,26 @@ async function cmdWorker(config: Config): Promise<number> {
   });
 }
 
+async function cmdBoard(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { open: { type: 'boolean' } } });
+  const { boardCredentials, createBoardServer } = await import('../ops/board.js');
+  boardCredentials(config, values.open); // fail before connecting to anything
+  const readOnlyVar = process.env.BOARD_READ_ONLY || 'true';
+  if (readOnlyVar !== 'true' && readOnlyVar !== 'false') throw new ConfigError(`BOARD_READ_ONLY must be true or false (got ${JSON.stringify(readOnlyVar)})`);
+  const logger = createLogger({ level: config.logLevel });
+  const redis = await connectRedis(config);
+  const board = createBoardServer({ redis, config, logger, open: values.open, readOnly: readOnlyVar === 'true' });
+  const { url } = await board.listen(config.boardPort, process.env.BOARD_HOST || '127.0.0.1');
+  console.log(`board on ${url}/board (metrics ${url}/metrics, health ${url}/healthz)`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await board.close();
+  redis.disconnect();
+  return 0;
+}
+
 async function cmdFakeX(config: Config, args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { port: { type: 'string' }, 'fault-rate': { type: 'string' }, lag: { type: 'string' }, seed: { type: 'string' } } });
   const { startFakeX } = await import('../fake-x/index.js');
@@ -192,6 +214,8 @@ export async function main(argv: string[]): Promise<number> {
       return cmdPosts(config, rest);
     case 'post':
       return cmdPost(config, rest);
+    case 'board':
+      return cmdBoard(config, rest);
     case 'fake-x':
       return cmdFakeX(config, rest);
     case 'demo': {

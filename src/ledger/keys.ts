@@ -12,10 +12,8 @@ export const QUEUE_NAMES = Object.freeze({ publish: 'publish', reconcile: 'recon
 export interface LedgerKeys {
   /** Prefix for BullMQ queues (same hash tag as the ledger). */
   readonly bullPrefix: string;
-  /** Hash: the ledger record of one key. */
+  /** String (JSON): the ledger record of one key, its audit trail inside. */
   record(keyId: string): string;
-  /** List: newest-first audit trail of one key. */
-  audit(keyId: string): string;
   /** Sorted set: unresolved keys by when reconciliation should look at them next. */
   readonly due: string;
   /** Sorted set: every key by creation time, for listing. */
@@ -28,10 +26,11 @@ export interface LedgerKeys {
   budget(accountId: string, budgetClass: string, windowStart: number): string;
   /** Counter: what the whole app spent in the UTC day starting at dayStart. */
   appBudget(dayStart: number): string;
-  /** String with TTL: the account's publishes wait until this time (X answered 429). */
-  accountBlock(accountId: string): string;
-  /** String: why the account is paused (revoked or suspended credentials); its posts fail until resumed. */
-  accountPause(accountId: string): string;
+  /**
+   * Hash: an account's state shared by all workers: `blockedUntil` (ms; X
+   * answered 429) and `paused` (why: revoked or suspended credentials).
+   */
+  account(accountId: string): string;
   /** Hash: cluster-wide counters (attempt outcomes, final states, X latency buckets) for /metrics. */
   readonly stats: string;
   /** String with TTL: held by the one reconciliation pass running. */
@@ -45,7 +44,6 @@ export function ledgerKeys(prefix: string): LedgerKeys {
   return Object.freeze({
     bullPrefix: p,
     record: (keyId: string) => `${p}:post:${keyId}`,
-    audit: (keyId: string) => `${p}:audit:${keyId}`,
     due: `${p}:due`,
     index: `${p}:posts`,
     attribution: (xId: string) => `${p}:xid:${xId}`,
@@ -55,7 +53,6 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     heartbeat: (workerId: string) => `${p}:worker:${workerId}`,
     budget: (accountId: string, budgetClass: string, windowStart: number) => `${p}:budget:${accountId}:${budgetClass}:${windowStart}`,
     appBudget: (dayStart: number) => `${p}:budget-app:${dayStart}`,
-    accountBlock: (accountId: string) => `${p}:account-block:${accountId}`,
-    accountPause: (accountId: string) => `${p}:account-pause:${accountId}`,
+    account: (accountId: string) => `${p}:account:${accountId}`,
   });
 }

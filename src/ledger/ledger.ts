@@ -1,10 +1,10 @@
 import type { Redis, Cluster } from 'ioredis';
-import type { Transition } from '../domain/decide.js';
 import type { Budget } from '../domain/budget.js';
+import type { Transition } from '../domain/decide.js';
 import type { PublishRequest } from '../domain/request.js';
 import { ledgerKeys, type LedgerKeys } from './keys.js';
-import { type AuditEvent, type PostRecord, type PostState, parseRecord } from './record.js';
-import { CLAIM, REGISTER, SETTLE } from './scripts.js';
+import { type AuditEvent, type PostRecord, type PostState, parseRecord, parseStored, type StoredRecord } from './record.js';
+import { CLAIM, SETTLE } from './scripts.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -18,10 +18,6 @@ export type ClaimResult =
   | { readonly verdict: 'missing' }
   | { readonly verdict: 'throttled'; readonly record: PostRecord; readonly retryAt: number }
   | { readonly verdict: Exclude<ClaimVerdict, 'missing' | 'throttled'>; readonly record: PostRecord };
-
-/** No budget: one unit per window that never runs out (for tools and tests that do not care). */
-const UNLIMITED: Budget = { budgetClass: 'post', limit: Number.MAX_SAFE_INTEGER, windowStart: 0, windowEnd: 8.64e15, windowMs: 8.64e15, appLimit: 0, dayStart: 0, dayEnd: 8.64e15 };
-
 
 export interface SettleResult {
   readonly verdict: 'ok' | 'stale' | 'missing';
@@ -37,8 +33,10 @@ export interface LedgerOptions {
   readonly auditMax?: number;
 }
 
+/** No budget: the claim spends nothing (for tools and tests that do not care). */
+const NO_BUDGET: Budget = { budgetClass: 'post', limit: 0, windowStart: 0, windowEnd: 0, windowMs: 1, appLimit: 0, dayStart: 0, dayEnd: 0 };
+
 type LedgerRedis = RedisClient & {
-  xactlyRegister(...args: (string | number)[]): Promise<string[]>;
   xactlyClaim(...args: (string | number)[]): Promise<string[]>;
   xactlySettle(...args: (string | number)[]): Promise<string[]>;
 };
@@ -60,45 +58,46 @@ export class Ledger {
     this.lostJobGraceMs = opts.lostJobGraceMs ?? 60_000;
     this.auditMax = opts.auditMax ?? 50;
     const r = redis as LedgerRedis;
-    if (typeof r.xactlyRegister !== 'function') {
-      r.defineCommand('xactlyRegister', { numberOfKeys: 4, lua: REGISTER });
-      r.defineCommand('xactlyClaim', { numberOfKeys: 8, lua: CLAIM });
-      r.defineCommand('xactlySettle', { numberOfKeys: 5, lua: SETTLE });
+    if (typeof r.xactlyClaim !== 'function') {
+      r.defineCommand('xactlyClaim', { numberOfKeys: 6, lua: CLAIM });
+      r.defineCommand('xactlySettle', { numberOfKeys: 4, lua: SETTLE });
     }
     this.redis = r;
   }
 
-  /** Register many keys in one round trip (a pipeline of atomic scripts). */
+  /**
+   * Register many keys in one round trip: a `SET NX GET` per key (an existing
+   * record comes back instead of being overwritten) and one ZADD for each
+   * index. Index entries of keys that already existed are harmless: the
+   * reconciler drops entries of settled keys.
+   */
   async registerMany(entries: readonly { request: PublishRequest; keyId: string; jobId: string }[], now: number): Promise<RegisterResult[]> {
     if (entries.length === 0) return [];
-    const pipeline = this.redis.pipeline() as unknown as {
-      xactlyRegister(...args: (string | number)[]): void;
-      exec(): Promise<[Error | null, unknown][] | null>;
-    };
+    const pipeline = this.redis.pipeline();
+    const due: (string | number)[] = [];
+    const index: (string | number)[] = [];
     for (const { request: r, keyId, jobId } of entries) {
-      const payload: (string | number)[] = [
-        'slotId', r.slotId, 'postId', r.postId, 'accountId', r.accountId, 'kind', r.kind, 'text', r.text,
-        'scheduledAt', r.scheduledAt, 'deadline', r.deadline,
-      ];
-      if (r.inReplyToTweetId) payload.push('inReplyToTweetId', r.inReplyToTweetId);
-      if (r.recipientId) payload.push('recipientId', r.recipientId);
-      pipeline.xactlyRegister(
-        this.keys.record(keyId), this.keys.audit(keyId), this.keys.due, this.keys.index,
-        now, r.fingerprint, keyId, jobId,
-        Math.max(now, r.deadline) + this.retentionMs,
-        r.scheduledAt + this.lostJobGraceMs,
-        this.auditMax,
-        ...payload,
-      );
+      const stored: StoredRecord = {
+        slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind, text: r.text,
+        ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }),
+        ...(r.recipientId && { recipientId: r.recipientId }),
+        scheduledAt: r.scheduledAt, deadline: r.deadline, fingerprint: r.fingerprint,
+        state: 'queued', attempt: 0, jobId, createdAt: now, updatedAt: now,
+        trail: [{ at: now, event: 'queued', jobId }],
+      };
+      pipeline.set(this.keys.record(keyId), JSON.stringify(stored), 'PXAT', Math.max(now, r.deadline) + this.retentionMs, 'NX', 'GET');
+      due.push(r.scheduledAt + this.lostJobGraceMs, keyId);
+      index.push(now, keyId);
     }
+    pipeline.zadd(this.keys.due, 'NX', ...due);
+    pipeline.zadd(this.keys.index, 'NX', ...index);
     const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([err, reply], i) => {
+    return entries.map(({ keyId, request }, i) => {
+      const [err, previous] = replies[i] ?? [new Error('no reply')];
       if (err) throw err;
-      const [verdict, ...pairs] = reply as string[];
-      if (verdict === 'new') return { verdict: 'new' };
-      const record = parseRecord(entries[i]!.keyId, pairs);
-      if (!record) throw new Error(`ledger returned an empty record for ${entries[i]!.keyId}`);
-      return { verdict: verdict as 'exists' | 'conflict', record };
+      const record = parseRecord(keyId, previous as string | null);
+      if (!record) return { verdict: 'new' };
+      return { verdict: record.fingerprint === request.fingerprint ? 'exists' : 'conflict', record };
     });
   }
 
@@ -106,90 +105,89 @@ export class Ledger {
    * Try to claim a key for its next attempt, spending one unit of the
    * account's budget (`accountId` as the job names it) and of the app's.
    */
-  async claim(keyId: string, jobId: string, leaseMs: number, now: number, accountId = '-', b: Budget = UNLIMITED): Promise<ClaimResult> {
-    const [verdict, ...pairs] = await this.redis.xactlyClaim(
-      this.keys.record(keyId), this.keys.audit(keyId), this.keys.due, this.keys.stats,
-      this.keys.budget(accountId, b.budgetClass, b.windowStart), this.keys.appBudget(b.dayStart),
-      this.keys.accountBlock(accountId), this.keys.accountPause(accountId),
+  async claim(keyId: string, jobId: string, leaseMs: number, now: number, accountId = '-', b: Budget = NO_BUDGET): Promise<ClaimResult> {
+    const [verdict, raw, retryAt] = await this.redis.xactlyClaim(
+      this.keys.record(keyId), this.keys.due, this.keys.stats,
+      this.keys.budget(accountId, b.budgetClass, b.windowStart), this.keys.appBudget(b.dayStart), this.keys.account(accountId),
       now, leaseMs, keyId, jobId, this.auditMax, this.retentionMs,
       b.limit, b.windowEnd, b.windowMs, b.appLimit, b.dayEnd,
     );
-    if (verdict === 'missing') return { verdict: 'missing' };
-    const record = parseRecord(keyId, pairs);
-    if (!record) return { verdict: 'missing' };
-    if (verdict === 'throttled') return { verdict, record, retryAt: Number(pairs.at(-1)) };
+    const record = parseRecord(keyId, raw);
+    if (verdict === 'missing' || !record) return { verdict: 'missing' };
+    if (verdict === 'throttled') return { verdict, record, retryAt: Number(retryAt) };
     return { verdict: verdict as Exclude<ClaimVerdict, 'missing' | 'throttled'>, record };
-  }
-
-  /** Hold every publish of an account until `until` (X answered 429 or 0 remaining). */
-  async blockAccount(accountId: string, until: number, now: number): Promise<void> {
-    if (until > now) await this.redis.set(this.keys.accountBlock(accountId), String(until), 'PX', until - now);
-  }
-
-  /** Pause an account: its due posts fail with this reason until it is resumed. */
-  async pauseAccount(accountId: string, reason: string): Promise<void> {
-    await this.redis.set(this.keys.accountPause(accountId), reason);
-  }
-
-  async resumeAccount(accountId: string): Promise<boolean> {
-    return (await this.redis.del(this.keys.accountPause(accountId))) > 0;
-  }
-
-  /** Pause reasons and block times of these accounts (only those that have one). */
-  async accountStatus(accountIds: readonly string[]): Promise<Map<string, { paused?: string; blockedUntil?: number }>> {
-    if (accountIds.length === 0) return new Map();
-    const pipeline = this.redis.pipeline();
-    for (const id of accountIds) pipeline.get(this.keys.accountPause(id)).get(this.keys.accountBlock(id));
-    const replies = ((await pipeline.exec()) ?? []).map(([, v]) => v as string | null);
-    const out = new Map<string, { paused?: string; blockedUntil?: number }>();
-    accountIds.forEach((id, i) => {
-      const paused = replies[2 * i];
-      const blocked = replies[2 * i + 1];
-      if (paused || blocked) out.set(id, { ...(paused && { paused }), ...(blocked && { blockedUntil: Number(blocked) }) });
-    });
-    return out;
   }
 
   /**
    * Move a key out of `claimed`/`ambiguous`, fenced by attempt. `events` are
-   * written to the audit trail ahead of the transition event.
+   * written to the audit trail ahead of the transition event; `stats` are
+   * the counters to bump when the transition is accepted.
    */
   async settle(
     keyId: string, attempt: number, t: Transition, now: number,
     events: readonly Omit<AuditEvent, 'at'>[] = [],
     stats: { readonly fields: readonly string[]; readonly latencyMs?: number } = { fields: [] },
   ): Promise<SettleResult> {
-    const fields: (string | number)[] = [];
+    let patch: Record<string, unknown>;
     let due = 0;
     let event: Omit<AuditEvent, 'at'>;
     switch (t.to) {
       case 'sent':
-        fields.push('tweetId', t.tweetId, 'attemptEndedAt', now);
+        patch = { tweetId: t.tweetId, attemptEndedAt: now };
         event = { event: 'sent', attempt, tweetId: t.tweetId };
         break;
       case 'failed':
-        fields.push('reason', t.reason, 'detail', t.detail, 'attemptEndedAt', now);
+        patch = { reason: t.reason, detail: t.detail, attemptEndedAt: now };
         event = { event: 'failed', attempt, reason: t.reason, detail: t.detail };
         break;
       case 'ambiguous':
-        fields.push('detail', t.cause, 'attemptEndedAt', now);
+        patch = { detail: t.cause, attemptEndedAt: now };
         due = t.recheckAt;
         event = { event: 'ambiguous', attempt, cause: t.cause, recheckAt: t.recheckAt };
         break;
       case 'queued':
-        fields.push('detail', t.cause, 'attemptEndedAt', now, 'notBefore', t.retryAt);
-        if (t.jobId) fields.push('jobId', t.jobId);
+        patch = { detail: t.cause, attemptEndedAt: now, notBefore: t.retryAt, ...(t.jobId && { jobId: t.jobId }) };
         due = t.retryAt + this.lostJobGraceMs;
         event = { event: 'released', attempt, cause: t.cause, retryAt: t.retryAt };
         break;
     }
-    const audit = [...events, event].map((e) => JSON.stringify({ at: now, ...e }));
+    const audit = [...events, event].map((e) => ({ at: now, ...e }));
     const [verdict, state, current] = await this.redis.xactlySettle(
-      this.keys.record(keyId), this.keys.audit(keyId), this.keys.due, this.keys.attribution(t.to === 'sent' ? t.tweetId : '-'), this.keys.stats,
+      this.keys.record(keyId), this.keys.due, this.keys.attribution(t.to === 'sent' ? t.tweetId : '-'), this.keys.stats,
       now, attempt, t.to, keyId, due, this.auditMax, this.retentionMs,
-      audit.length, stats.fields.length, stats.latencyMs ?? '', ...audit, ...stats.fields, ...fields,
+      JSON.stringify(patch), JSON.stringify(audit), stats.latencyMs === undefined ? '' : Math.round(stats.latencyMs),
+      ...stats.fields,
     );
     return { verdict: verdict as SettleResult['verdict'], state: (state ?? '') as PostState | '', attempt: Number(current) };
+  }
+
+  /** Hold every publish of an account until `until` (X answered 429 or 0 remaining). */
+  async blockAccount(accountId: string, until: number, now: number): Promise<void> {
+    if (until > now) await this.redis.hset(this.keys.account(accountId), 'blockedUntil', String(until));
+  }
+
+  /** Pause an account: its due posts fail with this reason until it is resumed. */
+  async pauseAccount(accountId: string, reason: string): Promise<void> {
+    await this.redis.hset(this.keys.account(accountId), 'paused', reason);
+  }
+
+  async resumeAccount(accountId: string): Promise<boolean> {
+    return (await this.redis.hdel(this.keys.account(accountId), 'paused')) > 0;
+  }
+
+  /** Pause reasons and block times of these accounts (only those that have one in force). */
+  async accountStatus(accountIds: readonly string[], now = Date.now()): Promise<Map<string, { paused?: string; blockedUntil?: number }>> {
+    if (accountIds.length === 0) return new Map();
+    const pipeline = this.redis.pipeline();
+    for (const id of accountIds) pipeline.hmget(this.keys.account(id), 'paused', 'blockedUntil');
+    const replies = ((await pipeline.exec()) ?? []).map(([, v]) => v as (string | null)[]);
+    const out = new Map<string, { paused?: string; blockedUntil?: number }>();
+    accountIds.forEach((id, i) => {
+      const [paused, blocked] = replies[i] ?? [];
+      const blockedUntil = blocked && Number(blocked) > now ? Number(blocked) : undefined;
+      if (paused || blockedUntil) out.set(id, { ...(paused && { paused }), ...(blockedUntil && { blockedUntil }) });
+    });
+    return out;
   }
 
   /** Unresolved keys whose time to be looked at has come, soonest first. */
@@ -204,10 +202,8 @@ export class Ledger {
 
   async getMany(keyIds: readonly string[]): Promise<(PostRecord | undefined)[]> {
     if (keyIds.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const id of keyIds) pipeline.hgetall(this.keys.record(id));
-    const replies = (await pipeline.exec()) ?? [];
-    return keyIds.map((id, i) => parseRecord(id, (replies[i]?.[1] ?? {}) as Record<string, string>));
+    const raws = await this.redis.mget(...keyIds.map((id) => this.keys.record(id)));
+    return keyIds.map((id, i) => parseRecord(id, raws[i]));
   }
 
   /** Look at these keys again at the given times (or drop them from the index). */
@@ -258,14 +254,12 @@ export class Ledger {
   }
 
   async get(keyId: string): Promise<PostRecord | undefined> {
-    const h = (await this.redis.hgetall(this.keys.record(keyId))) as Record<string, string>;
-    return parseRecord(keyId, h);
+    return parseRecord(keyId, await this.redis.get(this.keys.record(keyId)));
   }
 
   /** Oldest event first. */
   async auditTrail(keyId: string): Promise<AuditEvent[]> {
-    const raw = await this.redis.lrange(this.keys.audit(keyId), 0, -1);
-    return raw.reverse().map((s) => JSON.parse(s) as AuditEvent);
+    return parseStored(await this.redis.get(this.keys.record(keyId)))?.trail ?? [];
   }
 
   /** Keys in creation order, optionally filtered; skips records past retention. */
@@ -273,11 +267,7 @@ export class Ledger {
     for (let start = 0; ; start += batch) {
       const ids = await this.redis.zrange(this.keys.index, String(start), String(start + batch - 1));
       if (ids.length === 0) return;
-      const pipeline = this.redis.pipeline();
-      for (const id of ids) pipeline.hgetall(this.keys.record(id));
-      const replies = (await pipeline.exec()) ?? [];
-      for (let i = 0; i < ids.length; i++) {
-        const record = parseRecord(ids[i]!, (replies[i]?.[1] ?? {}) as Record<string, string>);
+      for (const record of await this.getMany(ids)) {
         if (!record) continue;
         if (filter.state && record.state !== filter.state) continue;
         if (filter.accountId && record.accountId !== filter.accountId) continue;

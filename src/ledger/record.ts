@@ -46,46 +46,21 @@ export interface AuditEvent {
   readonly [field: string]: unknown;
 }
 
-const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
-const str = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
-
-/** Build a record from a Redis hash (as an object or as flat field/value pairs). */
-export function parseRecord(keyId: string, raw: Record<string, string> | string[]): PostRecord | undefined {
-  const h: Record<string, string> = Array.isArray(raw) ? pairsToObject(raw) : raw;
-  if (!h.state) return undefined;
-  const record: PostRecord = {
-    keyId,
-    slotId: h.slotId ?? '',
-    postId: h.postId ?? '',
-    accountId: h.accountId ?? '',
-    kind: (h.kind ?? 'post') as PostKind,
-    text: h.text ?? '',
-    scheduledAt: Number(h.scheduledAt),
-    deadline: Number(h.deadline),
-    fingerprint: h.fp ?? '',
-    state: h.state as PostState,
-    attempt: Number(h.attempt ?? 0),
-    jobId: h.jobId ?? '',
-    createdAt: Number(h.createdAt),
-    updatedAt: Number(h.updatedAt),
-  };
-  const optional = {
-    inReplyToTweetId: str(h.inReplyToTweetId),
-    recipientId: str(h.recipientId),
-    notBefore: num(h.notBefore),
-    leaseUntil: num(h.leaseUntil),
-    attemptStartedAt: num(h.attemptStartedAt),
-    attemptEndedAt: num(h.attemptEndedAt),
-    tweetId: str(h.tweetId),
-    reason: str(h.reason) as FailReason | undefined,
-    detail: str(h.detail),
-  };
-  for (const [k, v] of Object.entries(optional)) if (v !== undefined) Object.assign(record, { [k]: v });
-  return record;
+/** The stored form: the record as JSON, its audit trail inside it. */
+export interface StoredRecord extends Omit<PostRecord, 'keyId'> {
+  readonly trail: AuditEvent[];
 }
 
-export function pairsToObject(pairs: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < pairs.length; i += 2) out[pairs[i]!] = pairs[i + 1]!;
-  return out;
+/** Build a record from its stored JSON; undefined for a missing key. */
+export function parseRecord(keyId: string, raw: string | null | undefined): PostRecord | undefined {
+  const stored = parseStored(raw);
+  if (!stored) return undefined;
+  const { trail: _trail, ...rest } = stored;
+  return { keyId, ...rest };
+}
+
+export function parseStored(raw: string | null | undefined): StoredRecord | undefined {
+  if (!raw) return undefined;
+  const stored = JSON.parse(raw) as StoredRecord;
+  return stored.state ? stored : undefined;
 }

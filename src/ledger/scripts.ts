@@ -1,40 +1,19 @@
 /**
  * The ledger's Lua scripts. Each runs atomically, so "read state, decide,
  * write" can never interleave with another worker or a reconciler.
+ *
+ * A record is one JSON string (decoded with cjson), its audit trail inside
+ * it: one key per post keeps each transition to a GET and a SET.
  * Times are passed in (ms) so that tests can drive the clock.
  */
 
-/**
- * register — record a new key, or report what the ledger already knows.
- *
- * KEYS[1] record hash   KEYS[2] audit list   KEYS[3] due zset   KEYS[4] index zset
- * ARGV[1] now (ms)      ARGV[2] fingerprint  ARGV[3] keyId       ARGV[4] jobId
- * ARGV[5] expireAt (ms, record and audit)    ARGV[6] due score   ARGV[7] audit max length
- * ARGV[8..] payload field/value pairs
- *
- * Returns {'new'} or {'conflict'|'exists', <record as field/value pairs...>}.
- */
-export const REGISTER = `
-local state = redis.call('HGET', KEYS[1], 'state')
-if state then
-  local fp = redis.call('HGET', KEYS[1], 'fp')
-  local verdict = 'exists'
-  if fp ~= ARGV[2] then verdict = 'conflict' end
-  local out = redis.call('HGETALL', KEYS[1])
-  table.insert(out, 1, verdict)
-  return out
+/** Shared helpers: append to the capped audit trail, keep the first ('queued') entry. */
+const TRAIL = `
+local function note(r, max, ev)
+  local trail = r.trail
+  trail[#trail + 1] = ev
+  while #trail > max do table.remove(trail, 2) end
 end
-local now = ARGV[1]
-redis.call('HSET', KEYS[1], 'state', 'queued', 'attempt', 0, 'fp', ARGV[2], 'jobId', ARGV[4],
-  'createdAt', now, 'updatedAt', now)
-for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('PEXPIREAT', KEYS[1], ARGV[5])
-redis.call('LPUSH', KEYS[2], cjson.encode({at = tonumber(now), event = 'queued', jobId = ARGV[4]}))
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[7]) - 1)
-redis.call('PEXPIREAT', KEYS[2], ARGV[5])
-redis.call('ZADD', KEYS[3], ARGV[6], ARGV[3])
-redis.call('ZADD', KEYS[4], now, ARGV[3])
-return {'new'}
 `;
 
 /**
@@ -44,33 +23,34 @@ return {'new'}
  * can be claimed. The claim bumps the attempt number (the fencing token),
  * starts a lease and spends one unit of each budget.
  *
- * KEYS[1] record hash   KEYS[2] audit list   KEYS[3] due zset   KEYS[4] stats hash
- * KEYS[5] account budget counter (this window)  KEYS[6] app budget counter (this day)
- * KEYS[7] account block (429 until, ms)         KEYS[8] account pause (reason)
- * ARGV[1] now (ms)      ARGV[2] lease (ms)   ARGV[3] keyId   ARGV[4] jobId
- * ARGV[5] audit max length                   ARGV[6] retention (ms, from a terminal write)
- * ARGV[7] account limit per window           ARGV[8] account window end (ms)   ARGV[9] window length (ms)
- * ARGV[10] app limit per day (0 = none)      ARGV[11] app day end (ms)
+ * KEYS[1] record (JSON)   KEYS[2] due zset   KEYS[3] stats hash
+ * KEYS[4] account budget counter (this window)   KEYS[5] app budget counter (this day)
+ * KEYS[6] account state hash (paused, blockedUntil)
+ * ARGV[1] now (ms)       ARGV[2] lease (ms)   ARGV[3] keyId   ARGV[4] jobId
+ * ARGV[5] audit max length                    ARGV[6] retention (ms, from a terminal write)
+ * ARGV[7] account limit per window (0 = none) ARGV[8] account window end (ms)   ARGV[9] window length (ms)
+ * ARGV[10] app limit per day (0 = none)       ARGV[11] app day end (ms)
  *
- * Returns {verdict, <record as field/value pairs...>}; verdict is one of
- * 'missing', 'claimed', 'early', 'expired' and 'paused' (both now failed),
- * 'throttled' (pairs end with retryAt), 'held' (claimed or ambiguous: another
- * attempt owns it), 'sent', 'failed'.
+ * Returns {verdict, record JSON, retryAt?}; verdict is one of 'missing',
+ * 'claimed', 'early', 'expired' and 'paused' (both now failed), 'throttled'
+ * (with retryAt), 'held' (claimed or ambiguous: another attempt owns it),
+ * 'sent', 'failed'.
  */
-export const CLAIM = `
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return {'missing'} end
+export const CLAIM = `${TRAIL}
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing'} end
+local r = cjson.decode(raw)
 local now = tonumber(ARGV[1])
-local verdict = state
+local max = tonumber(ARGV[5])
+local verdict = r.state
 local retryAt = nil
 
 local function fail(reason, detail)
-  redis.call('HSET', KEYS[1], 'state', 'failed', 'reason', reason, 'detail', detail, 'updatedAt', ARGV[1])
-  redis.call('ZREM', KEYS[3], ARGV[3])
-  redis.call('HINCRBY', KEYS[4], 'final:failed:' .. reason, 1)
-  redis.call('LPUSH', KEYS[2], cjson.encode({at = now, event = 'failed', reason = reason, detail = detail, jobId = ARGV[4]}))
-  redis.call('PEXPIRE', KEYS[1], ARGV[6])
-  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+  r.state = 'failed'; r.reason = reason; r.detail = detail; r.updatedAt = now
+  note(r, max, {at = now, event = 'failed', reason = reason, detail = detail, jobId = ARGV[4]})
+  redis.call('SET', KEYS[1], cjson.encode(r), 'PX', ARGV[6])
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  redis.call('HINCRBY', KEYS[3], 'final:failed:' .. reason, 1)
 end
 
 -- Spend one unit of a fixed-window budget; over budget, say when to come back.
@@ -87,55 +67,51 @@ local function spend(key, limit, windowEnd, windowMs, stagger)
   return windowEnd + math.floor((used - limit - 1) / limit) * windowMs
 end
 
-if state == 'claimed' or state == 'ambiguous' then
+if r.state == 'claimed' or r.state == 'ambiguous' then
   verdict = 'held'
-elseif state == 'queued' then
+elseif r.state == 'queued' then
   -- notBefore is set when a not-sent attempt was released with a backoff.
-  local scheduledAt = tonumber(redis.call('HGET', KEYS[1], 'notBefore') or redis.call('HGET', KEYS[1], 'scheduledAt'))
-  local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
-  local pause = redis.call('GET', KEYS[8])
-  local block = tonumber(redis.call('GET', KEYS[7]) or '0')
-  if now >= deadline then
+  local dueAt = r.notBefore or r.scheduledAt
+  local account = redis.call('HMGET', KEYS[6], 'paused', 'blockedUntil')
+  local block = tonumber(account[2] or '0')
+  if now >= r.deadline then
     verdict = 'expired'
     fail('expired', 'the deadline passed before an attempt could start')
-  elseif now < scheduledAt then
+  elseif now < dueAt then
     verdict = 'early'
-  elseif pause then
+  elseif account[1] then
     verdict = 'paused'
-    fail('account-paused', pause)
+    fail('account-paused', account[1])
   elseif block > now then
     verdict = 'throttled'
     retryAt = block
   else
     local appLimit = tonumber(ARGV[10])
-    if appLimit > 0 then retryAt = spend(6, appLimit, tonumber(ARGV[11]), 86400000, false) end
-    if not retryAt then
-      retryAt = spend(5, tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), true)
-      if retryAt and appLimit > 0 then redis.call('DECR', KEYS[6]) end
+    local limit = tonumber(ARGV[7])
+    if appLimit > 0 then retryAt = spend(5, appLimit, tonumber(ARGV[11]), 86400000, false) end
+    if not retryAt and limit > 0 then
+      retryAt = spend(4, limit, tonumber(ARGV[8]), tonumber(ARGV[9]), true)
+      if retryAt and appLimit > 0 then redis.call('DECR', KEYS[5]) end
     end
     if retryAt then
       verdict = 'throttled'
     else
       verdict = 'claimed'
-      local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
-      local leaseUntil = now + tonumber(ARGV[2])
-      redis.call('HSET', KEYS[1], 'state', 'claimed', 'jobId', ARGV[4], 'leaseUntil', leaseUntil,
-        'attemptStartedAt', ARGV[1], 'updatedAt', ARGV[1])
-      redis.call('HDEL', KEYS[1], 'attemptEndedAt')
-      redis.call('ZADD', KEYS[3], leaseUntil, ARGV[3])
-      redis.call('LPUSH', KEYS[2], cjson.encode({at = now, event = 'claimed', attempt = attempt, jobId = ARGV[4], leaseUntil = leaseUntil}))
+      r.attempt = r.attempt + 1
+      r.state = 'claimed'; r.jobId = ARGV[4]; r.leaseUntil = now + tonumber(ARGV[2])
+      r.attemptStartedAt = now; r.updatedAt = now
+      note(r, max, {at = now, event = 'claimed', attempt = r.attempt, jobId = ARGV[4], leaseUntil = r.leaseUntil})
+      redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+      redis.call('ZADD', KEYS[2], r.leaseUntil, ARGV[3])
     end
   end
-  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1)
 end
-local out = redis.call('HGETALL', KEYS[1])
-table.insert(out, 1, verdict)
 if retryAt then
-  redis.call('HINCRBY', KEYS[4], 'throttled', 1)
-  table.insert(out, 'retryAt')
-  table.insert(out, tostring(retryAt))
+  redis.call('HINCRBY', KEYS[3], 'throttled', 1)
+  return {verdict, raw, tostring(retryAt)}
 end
-return out
+if verdict == 'claimed' or verdict == 'expired' or verdict == 'paused' then return {verdict, cjson.encode(r)} end
+return {verdict, raw}
 `;
 
 /**
@@ -144,49 +120,44 @@ return out
  * A result for another attempt, or for a key no longer in flight, is refused
  * ('stale') and only written to the audit trail.
  *
- * KEYS[1] record hash   KEYS[2] audit list   KEYS[3] due zset
- * KEYS[4] attribution of the X id (written only when the target is 'sent')
- * KEYS[5] stats hash (cluster-wide counters for metrics)
+ * KEYS[1] record (JSON)   KEYS[2] due zset   KEYS[3] attribution of the X id (written when the target is 'sent')
+ * KEYS[4] stats hash
  * ARGV[1] now (ms)      ARGV[2] attempt      ARGV[3] target state   ARGV[4] keyId
  * ARGV[5] due score (for non-terminal targets)   ARGV[6] audit max length
- * ARGV[7] retention (ms, for terminal targets)   ARGV[8] number N of audit events
- * ARGV[9] number M of stats fields to increment  ARGV[10] X latency in ms to add to latency_sum_ms ('' for none)
- * ARGV[11..10+N] audit events (JSON)             ARGV[11+N..10+N+M] stats fields
- * ARGV[11+N+M..] field/value pairs to set
+ * ARGV[7] retention (ms, for terminal targets)
+ * ARGV[8] fields to set (JSON object)   ARGV[9] audit events (JSON array)
+ * ARGV[10] X latency in ms to add to latency_sum_ms ('' for none)
+ * ARGV[11..] stats fields to increment
  *
  * Returns {'ok'|'stale'|'missing', current state, current attempt}.
  */
-export const SETTLE = `
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return {'missing', '', '0'} end
-local attempt = redis.call('HGET', KEYS[1], 'attempt')
+export const SETTLE = `${TRAIL}
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing', '', '0'} end
+local r = cjson.decode(raw)
+local now = tonumber(ARGV[1])
+local max = tonumber(ARGV[6])
 local target = ARGV[3]
-local n = tonumber(ARGV[8])
-local m = tonumber(ARGV[9])
-local allowed = (state == 'claimed' and target ~= 'claimed') or
-  (state == 'ambiguous' and (target == 'sent' or target == 'failed' or target == 'queued'))
-if attempt ~= ARGV[2] or not allowed then
-  redis.call('LPUSH', KEYS[2], cjson.encode({at = tonumber(ARGV[1]), event = 'stale-result',
-    attempt = tonumber(ARGV[2]), target = target, currentState = state, currentAttempt = tonumber(attempt)}))
-  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
-  return {'stale', state, attempt}
+local allowed = (r.state == 'claimed' and target ~= 'claimed') or
+  (r.state == 'ambiguous' and (target == 'sent' or target == 'failed' or target == 'queued'))
+if tostring(r.attempt) ~= ARGV[2] or not allowed then
+  note(r, max, {at = now, event = 'stale-result', attempt = tonumber(ARGV[2]), target = target,
+    currentState = r.state, currentAttempt = r.attempt})
+  redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+  return {'stale', r.state, tostring(r.attempt)}
 end
-redis.call('HSET', KEYS[1], 'state', target, 'updatedAt', ARGV[1])
-redis.call('HDEL', KEYS[1], 'leaseUntil')
-for i = 11 + n + m, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-for i = 11, 10 + n do redis.call('LPUSH', KEYS[2], ARGV[i]) end
-for i = 11 + n, 10 + n + m do redis.call('HINCRBY', KEYS[5], ARGV[i], 1) end
-if ARGV[10] ~= '' then redis.call('HINCRBYFLOAT', KEYS[5], 'latency_sum_ms', ARGV[10]) end
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
-if target == 'sent' then
-  redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[7])
-end
+r.state = target; r.updatedAt = now; r.leaseUntil = nil
+for k, v in pairs(cjson.decode(ARGV[8])) do r[k] = v end
+for _, ev in ipairs(cjson.decode(ARGV[9])) do note(r, max, ev) end
 if target == 'sent' or target == 'failed' then
-  redis.call('ZREM', KEYS[3], ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], ARGV[7])
-  redis.call('PEXPIRE', KEYS[2], ARGV[7])
+  redis.call('SET', KEYS[1], cjson.encode(r), 'PX', ARGV[7])
+  redis.call('ZREM', KEYS[2], ARGV[4])
+  if target == 'sent' then redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[7]) end
 else
-  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+  redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
 end
-return {'ok', target, attempt}
+for i = 11, #ARGV do redis.call('HINCRBY', KEYS[4], ARGV[i], 1) end
+if ARGV[10] ~= '' then redis.call('HINCRBY', KEYS[4], 'latency_sum_ms', ARGV[10]) end
+return {'ok', target, tostring(r.attempt)}
 `;

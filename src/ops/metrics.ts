@@ -1,0 +1,220 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { Counter, Gauge, type Metric, Registry } from 'prom-client';
+import { LATENCY_BUCKETS_MS } from '../domain/stats.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { liveWorkers, type WorkerLiveness } from './health.js';
+
+/**
+ * Prometheus metrics, computed at scrape time from Redis, so every board
+ * process reports the same cluster-wide numbers and none of them has to see
+ * the events happen. The counters come from the stats hash the transition Lua
+ * scripts write (see src/domain/stats.ts).
+ */
+export const METRIC_NAMES = Object.freeze({
+  finalTotal: 'xactly_posts_final_total',
+  attemptsTotal: 'xactly_x_attempts_total',
+  callDuration: 'xactly_x_call_duration_seconds',
+  resolvedTotal: 'xactly_ambiguous_resolved_total',
+  unresolvedKeys: 'xactly_unresolved_keys',
+  oldestUnresolvedAge: 'xactly_oldest_unresolved_age_seconds',
+  queueJobs: 'xactly_queue_jobs',
+  workersLive: 'xactly_workers_live',
+});
+
+/** Label values always exported (as 0 until they happen), so rate() and alerts see the series from the start. */
+const ATTEMPT_OUTCOMES = ['sent', 'not-sent', 'ambiguous', 'rejected'] as const;
+const FAIL_REASONS = ['rejected', 'expired', 'invalid-account', 'unresolved'] as const;
+const RESOLUTIONS = ['sent', 'released', 'expired', 'unresolved'] as const;
+
+export interface MetricsDeps {
+  readonly ledger: Ledger;
+  /** Queues whose job counts are exported, labelled by queue name. */
+  readonly queues: readonly Queue[];
+  readonly redis: Redis;
+  readonly clock?: () => number;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+}
+
+interface Snapshot {
+  readonly now: number;
+  readonly stats: Readonly<Record<string, number>>;
+  readonly unresolved: number;
+  /** Smallest score of the due set: when the most overdue unresolved key should have been looked at. */
+  readonly oldestDueAt: number | undefined;
+  readonly queues: readonly { readonly name: string; readonly counts: Readonly<Record<string, number>> }[];
+  readonly workers: WorkerLiveness;
+}
+
+/** Fields `<prefix><rest>` of the stats hash, as [rest, value]. */
+function withPrefix(stats: Readonly<Record<string, number>>, prefix: string): [string, number][] {
+  return Object.entries(stats).flatMap(([k, v]) => (k.startsWith(prefix) ? [[k.slice(prefix.length), v] as [string, number]] : []));
+}
+
+/** Cumulative Prometheus buckets (seconds) from the stored non-cumulative millisecond buckets. */
+export function cumulativeBuckets(stats: Readonly<Record<string, number>>): { le: string; count: number }[] {
+  const perBucket = new Map<number, number>(LATENCY_BUCKETS_MS.map((b) => [b, 0]));
+  let overflow = 0;
+  for (const [le, n] of withPrefix(stats, 'latency_bucket:')) {
+    // A bound that is no longer configured falls into the next one up, so
+    // the cumulative counts stay right if the bucket list ever changes.
+    const bound = le === '+Inf' ? undefined : LATENCY_BUCKETS_MS.find((b) => Number(le) <= b);
+    if (bound === undefined) overflow += n;
+    else perBucket.set(bound, perBucket.get(bound)! + n);
+  }
+  let running = 0;
+  const out = LATENCY_BUCKETS_MS.map((b) => {
+    running += perBucket.get(b)!;
+    return { le: String(b / 1000), count: running };
+  });
+  out.push({ le: '+Inf', count: running + overflow });
+  return out;
+}
+
+/**
+ * prom-client's Histogram only counts observations it sees itself; this one
+ * exports buckets that were counted elsewhere (by the Lua scripts).
+ */
+class StoredHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly read: () => Promise<{ buckets: { le: string; count: number }[]; sum: number }>,
+  ) {}
+
+  async get() {
+    const { buckets, sum } = await this.read();
+    const count = buckets.at(-1)?.count ?? 0;
+    return {
+      name: this.name, help: this.help, type: this.type, aggregator: this.aggregator,
+      values: [
+        ...buckets.map((b) => ({ metricName: `${this.name}_bucket`, labels: { le: b.le }, value: b.count })),
+        { metricName: `${this.name}_sum`, labels: {}, value: sum },
+        { metricName: `${this.name}_count`, labels: {}, value: count },
+      ],
+    };
+  }
+}
+
+export function createMetrics(deps: MetricsDeps): Metrics {
+  const { ledger, redis } = deps;
+  const clock = deps.clock ?? Date.now;
+  const registry = new Registry();
+
+  async function load(): Promise<Snapshot> {
+    const now = clock();
+    const [stats, unresolved, oldest, queues, workers] = await Promise.all([
+      ledger.stats(),
+      ledger.unresolvedCount(),
+      redis.zrange(ledger.keys.due, '0', '0', 'WITHSCORES'),
+      Promise.all(deps.queues.map(async (q) => ({ name: q.name, counts: await q.getJobCounts() }))),
+      liveWorkers(redis, ledger.keys, now),
+    ]);
+    const score = (oldest as unknown[]).flat()[1];
+    return { now, stats, unresolved, oldestDueAt: score === undefined ? undefined : Number(score), queues, workers };
+  }
+
+  // One Redis read per scrape: prom-client calls every collect() in the same
+  // tick, so they all join the first one's load.
+  let inflight: Promise<Snapshot> | undefined;
+  const snapshot = () => (inflight ??= load().finally(() => { inflight = undefined; }));
+
+  new Counter({
+    name: METRIC_NAMES.finalTotal,
+    help: 'Keys that reached a final state: sent, or failed with a reason.',
+    labelNames: ['state', 'reason'],
+    registers: [registry],
+    async collect() {
+      const { stats } = await snapshot();
+      this.reset();
+      this.inc({ state: 'sent' }, stats['final:sent'] ?? 0);
+      const failed = new Map<string, number>(FAIL_REASONS.map((r) => [r, 0]));
+      for (const [reason, n] of withPrefix(stats, 'final:failed:')) failed.set(reason, n);
+      for (const [reason, n] of failed) this.inc({ state: 'failed', reason }, n);
+    },
+  });
+
+  new Counter({
+    name: METRIC_NAMES.attemptsTotal,
+    help: 'Calls to X by outcome: sent, not-sent (provably not executed), ambiguous, rejected.',
+    labelNames: ['outcome'],
+    registers: [registry],
+    async collect() {
+      const { stats } = await snapshot();
+      this.reset();
+      const outcomes = new Map<string, number>(ATTEMPT_OUTCOMES.map((o) => [o, 0]));
+      for (const [outcome, n] of withPrefix(stats, 'attempts:')) outcomes.set(outcome, n);
+      for (const [outcome, n] of outcomes) this.inc({ outcome }, n);
+    },
+  });
+
+  registry.registerMetric(new StoredHistogram(
+    METRIC_NAMES.callDuration,
+    'Duration of publish calls to X (one per attempt), in seconds.',
+    async () => {
+      const { stats } = await snapshot();
+      return { buckets: cumulativeBuckets(stats), sum: (stats['latency_sum_ms'] ?? 0) / 1000 };
+    },
+  ) as unknown as Metric);
+
+  new Counter({
+    name: METRIC_NAMES.resolvedTotal,
+    help: 'Reconciliation decisions about keys in doubt: found on X (sent), released for a new attempt, or failed (expired, unresolved).',
+    labelNames: ['outcome'],
+    registers: [registry],
+    async collect() {
+      const { stats } = await snapshot();
+      this.reset();
+      const outcomes = new Map<string, number>(RESOLUTIONS.map((o) => [o, 0]));
+      for (const [outcome, n] of withPrefix(stats, 'resolved:')) outcomes.set(outcome, n);
+      for (const [outcome, n] of outcomes) this.inc({ outcome }, n);
+    },
+  });
+
+  new Gauge({
+    name: METRIC_NAMES.unresolvedKeys,
+    help: 'Keys not yet final (queued, claimed or ambiguous) that reconciliation tracks.',
+    registers: [registry],
+    async collect() {
+      this.set((await snapshot()).unresolved);
+    },
+  });
+
+  new Gauge({
+    name: METRIC_NAMES.oldestUnresolvedAge,
+    help: 'How long the most overdue unresolved key has waited past the time reconciliation should have looked at it, in seconds; 0 when none is overdue. Stays below the reconcile interval when healthy.',
+    registers: [registry],
+    async collect() {
+      const { now, oldestDueAt } = await snapshot();
+      this.set(oldestDueAt === undefined ? 0 : Math.max(0, now - oldestDueAt) / 1000);
+    },
+  });
+
+  new Gauge({
+    name: METRIC_NAMES.queueJobs,
+    help: 'BullMQ jobs by queue and state.',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
+    async collect() {
+      const { queues } = await snapshot();
+      this.reset();
+      for (const { name, counts } of queues) for (const [state, n] of Object.entries(counts)) this.set({ queue: name, state }, n);
+    },
+  });
+
+  new Gauge({
+    name: METRIC_NAMES.workersLive,
+    help: 'Worker processes with a fresh heartbeat.',
+    registers: [registry],
+    async collect() {
+      this.set((await snapshot()).workers.seen);
+    },
+  });
+
+  return { registry };
+}
