@@ -1,7 +1,7 @@
 /**
  * What does exactly-once cost? Bare BullMQ against xactly, one run, same Redis.
  *
- *   npm run build && npm run bench -- [--jobs N] [--concurrency C] [--warmup W] [--write-docs]
+ *   npm run build && npm run bench -- [--jobs N] [--concurrency C] [--warmup W] [--rounds R] [--write-docs]
  *
  * Each side gets its own random prefix and the same job count, concurrency,
  * job options and job payload; jobs are enqueued first (timed on their own),
@@ -13,11 +13,15 @@
  * N keys, and X must have been called N times — otherwise the figures
  * measure failures, and the run exits 1.
  *
+ * A shared 2-core machine makes single wall-clock samples noisy, so the pair
+ * runs R times (default 3, order alternating) and times are medians; Redis
+ * command counts and CPU per job are summed over all rounds.
+ *
  * This is a benchmark: it prints figures and ratios against the targets and
  * does not assert timings.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -33,7 +37,7 @@ import { createPublishWorker } from '../src/queue/publisher.js';
 import type { XPort } from '../src/x/port.js';
 import {
   type ClientCounts, type CommandStat, commandStats, diffCommandStats, installCommandCounter, isLedgerLabel,
-  isScriptLabel, redisCpuSeconds, scriptCallsAreCounted, serverInfo, totalCalls,
+  isScriptLabel, redisCpuSeconds, scriptCallsAreCounted, serverInfo,
 } from './redis-stats.js';
 
 const TARGET_PROCESSING_RATIO = 0.75;
@@ -49,6 +53,7 @@ const { values: args } = parseArgs({
     jobs: { type: 'string', default: '20000' },
     concurrency: { type: 'string', default: '50' },
     warmup: { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '3' },
     'timeout-s': { type: 'string', default: '600' },
     'write-docs': { type: 'boolean', default: false },
     /** Time without the client-side command counter (to see what counting costs). */
@@ -57,7 +62,7 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log('usage: node dist/bench/overhead.js [--jobs N=20000] [--concurrency C=50] [--warmup W=1000] [--timeout-s S=600] [--write-docs] [--no-client-count]');
+  console.log('usage: node dist/bench/overhead.js [--jobs N=20000] [--concurrency C=50] [--warmup W=1000] [--rounds R=3] [--timeout-s S=600] [--write-docs] [--no-client-count]');
   process.exit(0);
 }
 const positiveInt = (name: string, raw: string, min: number) => {
@@ -71,6 +76,7 @@ const positiveInt = (name: string, raw: string, min: number) => {
 const N = positiveInt('jobs', args.jobs, 1);
 const C = positiveInt('concurrency', args.concurrency, 1);
 const WARMUP = positiveInt('warmup', args.warmup, 0);
+const ROUNDS = positiveInt('rounds', args.rounds, 1);
 const TIMEOUT_MS = positiveInt('timeout-s', args['timeout-s'], 1) * 1_000;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const COMMAND = ['node dist/bench/overhead.js', ...process.argv.slice(2)].join(' ');
@@ -116,7 +122,11 @@ interface Completion {
   outcomes: Map<string, number>;
 }
 
-/** Resolve once `n` jobs completed or failed; reject after the timeout. */
+/**
+ * Resolve once `n` jobs completed or failed; reject after the timeout. A
+ * failed attempt counts too (BullMQ emits `failed` per attempt): any failure
+ * means the figures are not about successful work, and the run reports it.
+ */
 function completions(worker: Worker, n: number): { done: Promise<Completion>; tally: Completion } {
   const tally: Completion = { completed: 0, failed: 0, outcomes: new Map() };
   const done = new Promise<Completion>((resolve, reject) => {
@@ -154,6 +164,8 @@ interface SideResult {
   /** CPU used while processing: this process, and the Redis server (all its clients). */
   nodeCpuMs: number;
   redisCpuMs: number;
+  /** Redis clients connected when processing ended (ours: 4), a hint of foreign traffic. */
+  connectedClients: number;
   completion: Completion;
   rssBefore: number;
   rssAfterEnqueue: number;
@@ -183,10 +195,11 @@ async function processPhase(admin: Redis, worker: Worker, n: number) {
   const nodeCpuMs = (cpu.user + cpu.system) / 1000;
   const redisCpuMs = ((await redisCpuSeconds(admin)) - redisCpuBefore) * 1000;
   const processServer = diffCommandStats(before, await commandStats(admin));
+  const { connectedClients } = await serverInfo(admin);
   const rssAfter = rss();
   await worker.close();
   await running;
-  return { completion, processMs, processClient, processServer, rssAfter, nodeCpuMs, redisCpuMs };
+  return { completion, processMs, processClient, processServer, rssAfter, nodeCpuMs, redisCpuMs, connectedClients };
 }
 
 // ------------------------------------------------------------------ bare BullMQ
@@ -312,9 +325,18 @@ async function runXactly(admin: Redis, prefix: string, n: number, concurrency: n
 const fmtCounts = (m: ReadonlyMap<string, number>) => [...m].map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
 const f0 = (v: number) => Math.round(v).toLocaleString('en-US');
 const f2 = (v: number) => v.toFixed(2);
-const perJob = (v: number, n: number) => f2(v / n);
+/** A signed per-job difference, without "-0.00". */
+const delta = (d: number) => (d <= -0.005 ? f2(d) : `+${f2(Math.max(0, d))}`);
 const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
+const times = (a: number, b: number) => `x${f2(ratio(a, b))}`;
 const verdict = (ok: boolean) => (ok ? 'meets target' : 'BELOW TARGET');
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+const serverPerJob = (r: SideResult) => sum([...r.processServer.values()].map((v) => v.calls)) / N;
 
 type Row = readonly string[];
 
@@ -327,30 +349,107 @@ function textTable(rows: readonly Row[], header?: Row): string {
   return [...head, ...rows.map(line)].join('\n');
 }
 
-function mdTable(rows: readonly Row[], header: Row): string {
+/** A Markdown table; numbers (every column but the first) right-aligned unless `left`. */
+function mdTable(rows: readonly Row[], header: Row, left = false): string {
   const line = (r: Row) => `| ${r.join(' | ')} |`;
-  return [line(header), line(header.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n');
+  return [line(header), line(header.map((_, i) => (i === 0 || left ? '---' : '---:'))), ...rows.map(line)].join('\n');
+}
+
+/** All rounds of one side, added up (counts) or reduced to medians (times). */
+interface Side {
+  rounds: SideResult[];
+  /** Jobs over all rounds: the denominator of every per-job figure. */
+  jobs: number;
+  processMs: number;
+  enqueueMs: number;
+  enqueueClient: ClientCounts;
+  processClient: ClientCounts;
+  processServer: Map<string, number>;
+  nodeCpuMs: number;
+  redisCpuMs: number;
+}
+
+function addCounts(into: Map<string, number>, from: ReadonlyMap<string, number>) {
+  for (const [k, v] of from) into.set(k, (into.get(k) ?? 0) + v);
+}
+
+function sideOf(rounds: SideResult[]): Side {
+  const clients = (pick: (r: SideResult) => ClientCounts): ClientCounts => {
+    const byCommand = new Map<string, number>();
+    for (const r of rounds) addCounts(byCommand, pick(r).byCommand);
+    return {
+      commands: sum(rounds.map((r) => pick(r).commands)),
+      roundTrips: sum(rounds.map((r) => pick(r).roundTrips)),
+      pipelinedCommands: sum(rounds.map((r) => pick(r).pipelinedCommands)),
+      byCommand,
+    };
+  };
+  const processServer = new Map<string, number>();
+  for (const r of rounds) addCounts(processServer, new Map([...r.processServer].map(([k, v]) => [k, v.calls])));
+  return {
+    rounds,
+    jobs: N * rounds.length,
+    processMs: median(rounds.map((r) => r.processMs)),
+    enqueueMs: median(rounds.map((r) => r.enqueueMs)),
+    enqueueClient: clients((r) => r.enqueueClient),
+    processClient: clients((r) => r.processClient),
+    processServer,
+    nodeCpuMs: sum(rounds.map((r) => r.nodeCpuMs)),
+    redisCpuMs: sum(rounds.map((r) => r.redisCpuMs)),
+  };
+}
+
+interface Env {
+  redisVersion: string;
+  scriptCounted: boolean;
+  clients: number;
+  loadAvg: number[];
+  libs: string;
+}
+
+/** The installed version of a dependency, read from its package.json. */
+async function versionOf(pkg: string): Promise<string> {
+  try {
+    const json = await readFile(new URL(`../../node_modules/${pkg}/package.json`, import.meta.url), 'utf8');
+    return (JSON.parse(json) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 interface Report {
   env: Row[];
   main: Row[];
+  perRound: Row[];
   clientBreakdown: Row[];
+  enqueueBreakdown: Row[];
   serverBreakdown: Row[];
+  checks: string[];
   notes: string[];
   verdicts: string[];
 }
 
-function buildReport(env: { redisVersion: string; scriptCounted: boolean; clients: number }, bare: SideResult, xa: SideResult): Report {
+const breakdown = (b: ReadonlyMap<string, number>, x: ReadonlyMap<string, number>, jobs: number, minPerJob = 0): Row[] =>
+  [...new Set([...b.keys(), ...x.keys()])]
+    .map((k) => [k, b.get(k) ?? 0, x.get(k) ?? 0] as const)
+    .filter(([, bv, xv]) => (bv + xv) / jobs >= minPerJob)
+    .sort((p, q) => q[1] + q[2] - (p[1] + p[2]))
+    .map(([k, bv, xv]) => [k, f2(bv / jobs), f2(xv / jobs), delta((xv - bv) / jobs)]);
+
+function buildReport(env: Env, bareRounds: SideResult[], xaRounds: SideResult[], orders: string[]): Report {
+  const bare = sideOf(bareRounds);
+  const xa = sideOf(xaRounds);
+  const J = bare.jobs;
   const cpus = os.cpus();
   const envRows: Row[] = [
     ['machine', `${cpus.length} cores, ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${os.platform()} ${os.arch()}, ${mb(os.totalmem())} RAM`],
     ['Redis', `${env.redisVersion} at ${REDIS_URL.replace(/\/\/[^@]*@/, '//')} (${env.clients} clients connected at start)`],
     ['Node', process.version],
-    ['BullMQ / ioredis', 'bullmq 6.7.0, ioredis 6.0.0'],
-    ['load average (1/5/15 min)', os.loadavg().map((l) => l.toFixed(2)).join(' / ')],
+    ['libraries', env.libs],
+    ['load average at start (1/5/15 min)', env.loadAvg.map((l) => l.toFixed(2)).join(' / ')],
     ['date', new Date().toISOString()],
-    ['jobs (N) / concurrency (C)', `${N} / ${C} (warm-up ${WARMUP} per side, not measured)`],
+    ['jobs (N) / concurrency (C)', `${N} / ${C}`],
+    ['rounds', `${ROUNDS} (each: both sides, order alternating; times are medians) + warm-up of ${WARMUP} jobs per side`],
   ];
 
   const procBare = N / (bare.processMs / 1000);
@@ -359,83 +458,129 @@ function buildReport(env: { redisVersion: string; scriptCounted: boolean; client
   const enqXa = N / (xa.enqueueMs / 1000);
   const procRatio = ratio(procXa, procBare);
   const enqRatio = ratio(enqXa, enqBare);
-  const extraRt = (xa.processClient.roundTrips - bare.processClient.roundTrips) / N;
-  const extraCmd = (xa.processClient.commands - bare.processClient.commands) / N;
-  const ledgerCalls = totalCalls(new Map([...xa.processClient.byCommand].map(([k, v]) => [k, { calls: v }])), isLedgerLabel);
-  const serverBare = totalCalls(bare.processServer);
-  const serverXa = totalCalls(xa.processServer);
+  const extraRt = (xa.processClient.roundTrips - bare.processClient.roundTrips) / J;
+  const extraCmd = (xa.processClient.commands - bare.processClient.commands) / J;
+  const ledgerCalls = sum([...xa.processClient.byCommand].filter(([k]) => isLedgerLabel(k)).map(([, v]) => v));
+  const serverBare = sum([...bare.processServer.values()]);
+  const serverXa = sum([...xa.processServer.values()]);
+  const us = (ms: number) => `${f0((ms / J) * 1000)} us`;
+  const rssOf = (s: Side) => `${mb(s.rounds[0]!.rssBefore)} -> ${mb(Math.max(...s.rounds.map((r) => r.rssAfterEnqueue)))} -> ${mb(s.rounds.at(-1)!.rssAfter)}`;
 
   const all: Row[] = [
-    ['processing: time', `${f2(bare.processMs / 1000)} s`, `${f2(xa.processMs / 1000)} s`, ''],
+    ['processing: time (median)', `${f2(bare.processMs / 1000)} s`, `${f2(xa.processMs / 1000)} s`, ''],
     ['processing: throughput', `${f0(procBare)} jobs/s`, `${f0(procXa)} jobs/s`, f2(procRatio)],
-    ['enqueue: time', `${f2(bare.enqueueMs / 1000)} s`, `${f2(xa.enqueueMs / 1000)} s`, ''],
+    ['enqueue: time (median)', `${f2(bare.enqueueMs / 1000)} s`, `${f2(xa.enqueueMs / 1000)} s`, ''],
     ['enqueue: throughput', `${f0(enqBare)} jobs/s`, `${f0(enqXa)} jobs/s`, f2(enqRatio)],
-    ['processing: round trips / job (client)', perJob(bare.processClient.roundTrips, N), perJob(xa.processClient.roundTrips, N), `+${f2(extraRt)}`],
-    ['processing: commands / job (client)', perJob(bare.processClient.commands, N), perJob(xa.processClient.commands, N), `+${f2(extraCmd)}`],
-    ['processing: ledger script calls / job', '0.00', perJob(ledgerCalls, N), ''],
-    ['processing: commands / job (server, incl. in scripts)', perJob(serverBare, N), perJob(serverXa, N), `+${f2((serverXa - serverBare) / N)}`],
-    ['processing: Node CPU / job (this process)', `${f0((bare.nodeCpuMs / N) * 1000)} us`, `${f0((xa.nodeCpuMs / N) * 1000)} us`, f2(ratio(xa.nodeCpuMs, bare.nodeCpuMs))],
-    ['processing: Redis CPU / job (server)', `${f0((bare.redisCpuMs / N) * 1000)} us`, `${f0((xa.redisCpuMs / N) * 1000)} us`, f2(ratio(xa.redisCpuMs, bare.redisCpuMs))],
-    [`enqueue: round trips (total, chunks of ${CHUNK})`, f0(bare.enqueueClient.roundTrips), f0(xa.enqueueClient.roundTrips), ''],
-    ['enqueue: commands / job (client)', perJob(bare.enqueueClient.commands, N), perJob(xa.enqueueClient.commands, N), ''],
-    ['RSS: before enqueue -> after enqueue -> after processing', `${mb(bare.rssBefore)} -> ${mb(bare.rssAfterEnqueue)} -> ${mb(bare.rssAfter)}`, `${mb(xa.rssBefore)} -> ${mb(xa.rssAfterEnqueue)} -> ${mb(xa.rssAfter)}`, ''],
+    ['processing: round trips / job (client)', f2(bare.processClient.roundTrips / J), f2(xa.processClient.roundTrips / J), delta(extraRt)],
+    ['processing: commands / job (client)', f2(bare.processClient.commands / J), f2(xa.processClient.commands / J), delta(extraCmd)],
+    ['processing: ledger script calls / job (client)', '0.00', f2(ledgerCalls / J), ''],
+    ['processing: commands / job (server, incl. in scripts)', f2(serverBare / J), f2(serverXa / J), delta((serverXa - serverBare) / J)],
+    ['processing: Node CPU / job (this process)', us(bare.nodeCpuMs), us(xa.nodeCpuMs), times(xa.nodeCpuMs, bare.nodeCpuMs)],
+    ['processing: Redis CPU / job (server)', us(bare.redisCpuMs), us(xa.redisCpuMs), times(xa.redisCpuMs, bare.redisCpuMs)],
+    ['processing: Node + Redis CPU / job', us(bare.nodeCpuMs + bare.redisCpuMs), us(xa.nodeCpuMs + xa.redisCpuMs), times(xa.nodeCpuMs + xa.redisCpuMs, bare.nodeCpuMs + bare.redisCpuMs)],
+    [`enqueue: round trips per ${CHUNK} jobs (client)`, f2((bare.enqueueClient.roundTrips / J) * CHUNK), f2((xa.enqueueClient.roundTrips / J) * CHUNK), ''],
+    ['enqueue: commands / job (client)', f2(bare.enqueueClient.commands / J), f2(xa.enqueueClient.commands / J), ''],
+    ['RSS: start -> max after enqueue -> end', rssOf(bare), rssOf(xa), ''],
   ];
-
   // Without the client-side counter, its rows would read 0: leave them out.
-  const main = CLIENT_COUNTED ? all : all.filter((r) => !/client|ledger script/.test(r[0]!));
+  const main = CLIENT_COUNTED ? all : all.filter((r) => !/client/.test(r[0]!));
 
-  const labels = [...new Set([...bare.processClient.byCommand.keys(), ...xa.processClient.byCommand.keys()])];
-  const clientBreakdown: Row[] = labels
-    .map((l) => [l, bare.processClient.byCommand.get(l) ?? 0, xa.processClient.byCommand.get(l) ?? 0] as const)
-    .sort((a, b) => b[2] + b[1] - (a[2] + a[1]))
-    .map(([l, b, x]) => [l, perJob(b, N), perJob(x, N), `${x - b >= 0 ? '+' : ''}${perJob(x - b, N)}`]);
-
-  const names = [...new Set([...bare.processServer.keys(), ...xa.processServer.keys()])];
-  const serverBreakdown: Row[] = names
-    .map((name) => [name, bare.processServer.get(name)?.calls ?? 0, xa.processServer.get(name)?.calls ?? 0] as const)
-    .filter(([, b, x]) => b + x >= N / 100)
-    .sort((a, b) => b[2] + b[1] - (a[2] + a[1]))
-    .map(([name, b, x]) => [name, perJob(b, N), perJob(x, N), `${x - b >= 0 ? '+' : ''}${perJob(x - b, N)}`]);
+  const perRound: Row[] = bareRounds.map((b, i) => {
+    const x = xaRounds[i]!;
+    return [
+      `${i + 1} (${orders[i]})`,
+      `${f0(N / (b.processMs / 1000))}`, `${f0(N / (x.processMs / 1000))}`, f2(ratio(b.processMs, x.processMs)),
+      `${f0(N / (b.enqueueMs / 1000))}`, `${f0(N / (x.enqueueMs / 1000))}`, f2(ratio(b.enqueueMs, x.enqueueMs)),
+      `${f2(serverPerJob(b))} / ${f2(serverPerJob(x))}`, `${b.connectedClients} / ${x.connectedClients}`,
+    ];
+  });
 
   const notes: string[] = [];
+  for (const [side, rounds] of [['bare', bareRounds], ['xactly', xaRounds]] as const) {
+    const perJob = rounds.map(serverPerJob);
+    if (Math.max(...perJob) > Math.min(...perJob) * 1.02 + 0.1)
+      notes.push(`${side}: server-side commands per job varied across rounds (${perJob.map(f2).join(', ')}): other clients' traffic is mixed into the server-side figures.`);
+  }
   for (const [side, r] of CLIENT_COUNTED ? ([['bare', bare], ['xactly', xa]] as const) : []) {
-    const serverScripts = totalCalls(r.processServer, (n) => n === 'evalsha' || n === 'eval');
-    const clientScripts = totalCalls(new Map([...r.processClient.byCommand].map(([k, v]) => [k, { calls: v }])), isScriptLabel);
+    const serverScripts = (r.processServer.get('evalsha') ?? 0) + (r.processServer.get('eval') ?? 0);
+    const clientScripts = sum([...r.processClient.byCommand].filter(([k]) => isScriptLabel(k)).map(([, v]) => v));
     if (serverScripts > clientScripts * 1.01 + 20)
-      notes.push(`${side}: Redis ran ${serverScripts} EVALSHA/EVAL but this process sent ${clientScripts}: other clients were busy, server-side figures include their traffic.`);
+      notes.push(`${side}: Redis ran ${serverScripts} EVALSHA/EVAL while processing but this process sent ${clientScripts}: other clients were busy, so server-side figures include their traffic.`);
   }
   notes.push(
     env.scriptCounted
-      ? 'This Redis counts commands run inside Lua scripts under their own cmdstat entries (checked with a 3-ECHO script), so server-side figures include script-internal work.'
+      ? 'This Redis counts commands run inside Lua scripts under their own cmdstat entries (checked with a 3-ECHO script), so server-side counts include script-internal work; EVALSHA counts once per script call.'
       : 'This Redis does not count commands run inside Lua scripts in commandstats (checked with a 3-ECHO script).',
+    'Wall-clock throughput on a shared machine swings with whatever else runs; the CPU-per-job rows (CPU time, not wall time) are steadier.',
   );
 
+  const sentTotal = sum(xaRounds.map((r) => r.ledgerStates?.get('sent') ?? 0));
+  const checks = [
+    `xactly ledger after each round: ${xaRounds.map((r) => fmtCounts(r.ledgerStates ?? new Map())).join(' | ')}`,
+    `xactly: ${sentTotal} of ${J} keys sent, X called ${sum(xaRounds.map((r) => r.xCalls ?? 0))} times; bare: ${sum(bareRounds.map((r) => r.completion.completed))} of ${J} jobs completed`,
+  ];
+
   const verdicts = [
-    `processing throughput xactly/bare = ${f2(procRatio)} (target >= ${TARGET_PROCESSING_RATIO}): ${verdict(procRatio >= TARGET_PROCESSING_RATIO)}`,
-    `enqueue throughput enqueueMany/addBulk = ${f2(enqRatio)} (target >= ${TARGET_ENQUEUE_RATIO}): ${verdict(enqRatio >= TARGET_ENQUEUE_RATIO)}`,
+    `processing throughput xactly/bare = ${procRatio.toFixed(3)} (target >= ${TARGET_PROCESSING_RATIO}): ${verdict(procRatio >= TARGET_PROCESSING_RATIO)}`,
+    `enqueue throughput enqueueMany/addBulk = ${enqRatio.toFixed(3)} (target >= ${TARGET_ENQUEUE_RATIO}): ${verdict(enqRatio >= TARGET_ENQUEUE_RATIO)}`,
     CLIENT_COUNTED
       ? `extra round trips per publish = ${f2(extraRt)} (target <= ${TARGET_EXTRA_ROUND_TRIPS}: claim + settle): ${verdict(extraRt <= TARGET_EXTRA_ROUND_TRIPS + 0.005)}`
       : 'extra round trips per publish: not counted (--no-client-count)',
   ];
-  return { env: envRows, main, clientBreakdown, serverBreakdown, notes, verdicts };
+  return {
+    env: envRows,
+    main,
+    perRound,
+    clientBreakdown: breakdown(bare.processClient.byCommand, xa.processClient.byCommand, J),
+    enqueueBreakdown: breakdown(bare.enqueueClient.byCommand, xa.enqueueClient.byCommand, J),
+    serverBreakdown: breakdown(bare.processServer, xa.processServer, J, 0.01),
+    checks,
+    notes,
+    verdicts,
+  };
 }
 
-function printReport(r: Report, xa: SideResult): void {
+const PER_ROUND_HEADER = [
+  'round (first side)', 'bare jobs/s', 'xactly jobs/s', 'ratio', 'bare enqueue/s', 'xactly enqueue/s', 'ratio',
+  'server cmds/job (bare / xactly)', 'Redis clients at end',
+];
+
+function printReport(r: Report): void {
   console.log('\n== environment');
   console.log(textTable(r.env));
   console.log('\n== figures (processing = worker start until N completed)');
   console.log(textTable(r.main, ['', 'bare BullMQ', 'xactly', 'xactly vs bare']));
-  console.log('\n== client-side commands per job while processing (what this process sent to Redis)');
-  console.log(CLIENT_COUNTED ? textTable(r.clientBreakdown, ['command', 'bare', 'xactly', 'extra']) : '(not counted: --no-client-count)');
+  {
+    console.log('\n== per round');
+    console.log(textTable(r.perRound, PER_ROUND_HEADER));
+  }
+  if (CLIENT_COUNTED) {
+    console.log('\n== client-side commands per job while processing (what this process sent to Redis)');
+    console.log(textTable(r.clientBreakdown, ['command', 'bare', 'xactly', 'extra']));
+    console.log('\n== client-side commands per job while enqueueing (each chunk goes out as one pipeline)');
+    console.log(textTable(r.enqueueBreakdown, ['command', 'bare', 'xactly', 'extra']));
+  }
   console.log('\n== server-side INFO commandstats per job while processing (includes commands run inside scripts)');
   console.log(textTable(r.serverBreakdown, ['command', 'bare', 'xactly', 'extra']));
   console.log('\n== checks');
-  console.log(`xactly ledger states after the run: ${fmtCounts(xa.ledgerStates ?? new Map())}; X calls: ${xa.xCalls}`);
+  for (const c of r.checks) console.log(c);
   for (const v of r.verdicts) console.log(v);
   for (const note of r.notes) console.log(`note: ${note}`);
 }
 
 function docs(r: Report): string {
+  const clientSection = CLIENT_COUNTED
+    ? `Client side — every command this process wrote to Redis, counted by hooking
+ioredis' \`Redis.prototype.sendCommand\` (BullMQ's connections included, the
+ledger shares the worker's connection as \`xactly worker\` does; a pipeline or
+MULTI counts as one round trip; EVALSHA is named after the script it runs):
+
+${mdTable(r.clientBreakdown, ['command', 'bare', 'xactly', 'extra'])}
+
+While enqueueing (each chunk of ${CHUNK} goes out as one pipeline):
+
+${mdTable(r.enqueueBreakdown, ['command', 'bare', 'xactly', 'extra'])}`
+    : 'Client side: not counted in this run (`--no-client-count`).';
   return `# Benchmarks
 
 What exactly-once costs on top of bare BullMQ. Generated by \`bench/overhead.ts\`:
@@ -454,38 +599,34 @@ until N \`completed\` events.
 - **xactly**: \`createProducer().enqueueMany\` (validation, ledger registration,
   \`addBulk\`) + \`createPublishWorker\` (claim script, X call, settle script)
   over ${ACCOUNTS} accounts, with an in-process X that answers immediately, so
-  only the ledger's cost remains. After the run the ledger must hold N \`sent\`
-  records and X must have been called N times, or the run fails.
+  only the ledger's cost remains. After each round the ledger must hold N
+  \`sent\` records and X must have been called N times, or the run fails.
 
 ## Environment
 
-${mdTable(r.env, ['', ''])}
+${mdTable(r.env, ['', ''], true)}
 
 ## Figures
 
 ${mdTable(r.main, ['', 'bare BullMQ', 'xactly', 'xactly vs bare'])}
 
+Per round:
+
+${mdTable(r.perRound, PER_ROUND_HEADER)}
+
 ${r.verdicts.map((v) => `- ${v}`).join('\n')}
 
 ## Redis traffic per job while processing
 
-Client side — every command this process wrote to Redis, counted by hooking
-ioredis' \`Redis.prototype.sendCommand\` (BullMQ's connections included; a
-pipeline or MULTI counts as one round trip; scripts are named after the
-script that EVALSHA runs):
+${clientSection}
 
-${mdTable(r.clientBreakdown, ['command', 'bare', 'xactly', 'extra'])}
-
-Server side — \`INFO commandstats\` deltas around the processing phase. Redis
+Server side — \`INFO commandstats\` deltas around each processing phase. Redis
 counts commands run inside Lua scripts too, and counts every client of the
 server, so these show Redis' work rather than round trips:
 
 ${mdTable(r.serverBreakdown, ['command', 'bare', 'xactly', 'extra'])}
 
-${r.notes.map((n) => `- ${n}`).join('\n')}
-
-Numbers move with the machine and with whatever else uses the Redis; compare
-ratios, not absolute rates.
+${[...r.checks, ...r.notes].map((n) => `- ${n}`).join('\n')}
 `;
 }
 
@@ -495,39 +636,56 @@ async function main(): Promise<number> {
   const admin = newRedis();
   counter.ignore(admin);
   const id = rand();
-  const prefixes = {
-    bare: `xb-bare-${id}`, xactly: `xb-xactly-${id}`, warmBare: `xb-warm-bare-${id}`, warmXactly: `xb-warm-xactly-${id}`,
+  const prefixes: string[] = [];
+  const prefix = (side: string, round: number | 'warm') => {
+    const p = round === 'warm' ? `xb-${side}-${id}-warm` : ROUNDS === 1 ? `xb-${side}-${id}` : `xb-${side}-${id}-${round + 1}`;
+    prefixes.push(p);
+    return p;
   };
   try {
+    const loadAvg = os.loadavg();
     const { version, connectedClients } = await serverInfo(admin);
     const scriptCounted = await scriptCallsAreCounted(admin);
-    console.log(`xactly overhead benchmark: N=${N} jobs, concurrency ${C}, Redis ${version} at ${REDIS_URL}`);
-    console.log(`prefixes: ${prefixes.bare}, ${prefixes.xactly}`);
+    console.log(`xactly overhead benchmark: N=${N} jobs, concurrency ${C}, ${ROUNDS} round(s), Redis ${version} at ${REDIS_URL}`);
 
     if (WARMUP > 0) {
       const t = performance.now();
-      const w1 = await runBare(admin, prefixes.warmBare, WARMUP, C);
-      const w2 = await runXactly(admin, prefixes.warmXactly, WARMUP, C);
-      await dropPrefix(admin, prefixes.warmBare);
-      await dropPrefix(admin, prefixes.warmXactly);
-      for (const e of [...w1.errors, ...w2.errors]) console.error(`warm-up: ${e}`);
+      const w1 = await runBare(admin, prefix('bare', 'warm'), WARMUP, C);
+      const w2 = await runXactly(admin, prefix('xactly', 'warm'), WARMUP, C);
+      for (const p of prefixes) await dropPrefix(admin, p);
+      const errors = [...w1.errors.map((e) => `bare: ${e}`), ...w2.errors.map((e) => `xactly: ${e}`)];
+      if (errors.length > 0) {
+        // Measuring a broken pipeline would only time its failures.
+        console.error('warm-up failed, not measuring:');
+        for (const e of errors) console.error(`  ${e}`);
+        return 1;
+      }
       console.log(`warm-up: ${WARMUP} jobs per side in ${f2((performance.now() - t) / 1000)} s`);
     }
 
-    console.log(`bare BullMQ: enqueueing ${N} jobs...`);
-    const bare = await runBare(admin, prefixes.bare, N, C);
-    console.log(`bare BullMQ: enqueue ${f2(bare.enqueueMs / 1000)} s, processing ${f2(bare.processMs / 1000)} s`);
-    await dropPrefix(admin, prefixes.bare);
+    const bare: SideResult[] = [];
+    const xa: SideResult[] = [];
+    const orders: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const sides = round % 2 === 0 ? (['bare', 'xactly'] as const) : (['xactly', 'bare'] as const);
+      orders.push(sides[0]);
+      for (const side of sides) {
+        const p = prefix(side, round);
+        const r = side === 'bare' ? await runBare(admin, p, N, C) : await runXactly(admin, p, N, C);
+        (side === 'bare' ? bare : xa).push(r);
+        console.log(
+          `round ${round + 1}, ${side.padEnd(6)} (${p}): enqueue ${f2(r.enqueueMs / 1000)} s, processing ${f2(r.processMs / 1000)} s` +
+            (r.errors.length ? ` — ${r.errors.join('; ')}` : ''),
+        );
+        await dropPrefix(admin, p);
+      }
+    }
 
-    console.log(`xactly: enqueueing ${N} posts...`);
-    const xa = await runXactly(admin, prefixes.xactly, N, C);
-    console.log(`xactly: enqueue ${f2(xa.enqueueMs / 1000)} s, processing ${f2(xa.processMs / 1000)} s`);
-    await dropPrefix(admin, prefixes.xactly);
+    const libs = `bullmq ${await versionOf('bullmq')}, ioredis ${await versionOf('ioredis')}`;
+    const report = buildReport({ redisVersion: version, scriptCounted, clients: connectedClients, loadAvg, libs }, bare, xa, orders);
+    printReport(report);
 
-    const report = buildReport({ redisVersion: version, scriptCounted, clients: connectedClients }, bare, xa);
-    printReport(report, xa);
-
-    const errors = [...bare.errors.map((e) => `bare: ${e}`), ...xa.errors.map((e) => `xactly: ${e}`)];
+    const errors = [...bare.flatMap((r) => r.errors.map((e) => `bare: ${e}`)), ...xa.flatMap((r) => r.errors.map((e) => `xactly: ${e}`))];
     if (errors.length > 0) {
       console.error('\nTHE FIGURES ABOVE DO NOT MEASURE SUCCESSFUL WORK:');
       for (const e of errors) console.error(`  ${e}`);
@@ -539,7 +697,7 @@ async function main(): Promise<number> {
     }
     return 0;
   } finally {
-    for (const p of Object.values(prefixes)) await dropPrefix(admin, p).catch(() => 0);
+    for (const p of prefixes) await dropPrefix(admin, p).catch(() => 0);
     await admin.quit();
   }
 }
