@@ -6,7 +6,7 @@ import { attemptStats } from '../domain/stats.js';
 import type { Ledger, RedisClient } from '../ledger/ledger.js';
 import { QUEUE_NAMES } from '../ledger/keys.js';
 import type { PostRecord } from '../ledger/record.js';
-import type { Logger } from '../log.js';
+import { bind, type BoundLogger, type Logger } from '../log.js';
 import type { CreatedPost, XPort } from '../x/port.js';
 import type { PublishJobData, PublishJobResult } from './jobs.js';
 
@@ -47,7 +47,7 @@ export function createPublishProcessor(deps: PublishDeps) {
     const now0 = clock();
     const budget = deps.budget ? budgetFor(job.data.kind, now0, deps.budget, await deps.accountLimits?.(accountId)) : undefined;
     const claim = await deps.ledger.claim(keyId, jobId, deps.leaseMs, now0, accountId, budget);
-    const log = deps.logger.child({ key: keyId, accountId, jobId });
+    const log = bind(deps.logger, { key: keyId, accountId, jobId });
 
     switch (claim.verdict) {
       case 'missing':
@@ -81,7 +81,7 @@ export function createPublishProcessor(deps: PublishDeps) {
 
     const record = claim.record;
     const attempt = record.attempt;
-    const alog = log.child({ attempt });
+    const alog = log.with({ attempt });
     const started = clock();
     let outcome: XOutcome;
     try {
@@ -134,7 +134,7 @@ export function createPublishProcessor(deps: PublishDeps) {
  * holds every publish of that account until the reset; revoked or suspended
  * credentials pause it. Other accounts are untouched.
  */
-async function guardAccount(deps: PublishDeps, accountId: string, outcome: XOutcome, now: number, log: Logger): Promise<void> {
+async function guardAccount(deps: PublishDeps, accountId: string, outcome: XOutcome, now: number, log: BoundLogger): Promise<void> {
   if (outcome.kind === 'not-sent' && outcome.retryAt !== undefined) {
     await deps.ledger.blockAccount(accountId, outcome.retryAt, now);
     log.warn({ until: outcome.retryAt }, 'account rate-limited by X; its publishes wait for the reset');
