@@ -2,7 +2,8 @@ import { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { Ledger } from './ledger/ledger.js';
 import type { Logger } from './log.js';
-import { type CredentialStore, fileCredentialStore } from './x/credentials.js';
+import { type CredentialStore, type FileCredentialStore, fileCredentialStore } from './x/credentials.js';
+import { TokenRefresher } from './x/refresh.js';
 import { TwitterXPort } from './x/twitter.js';
 
 /** Thrown when a process cannot start; the message says what to fix. */
@@ -46,15 +47,17 @@ export function ledgerFor(redis: Redis, config: Config): Ledger {
   return new Ledger(redis, { prefix: config.prefix, retentionMs: config.retentionMs });
 }
 
-export async function loadCredentials(config: Pick<Config, 'accountsFile'>): Promise<CredentialStore> {
+export async function loadCredentials(config: Pick<Config, 'accountsFile'>): Promise<FileCredentialStore> {
   if (!config.accountsFile) {
     throw new StartupError('XACTLY_ACCOUNTS_FILE is not set: point it at the accounts JSON file (see README, "Accounts file").');
   }
   return fileCredentialStore(config.accountsFile);
 }
 
-export function xPortFor(config: Config, credentials: CredentialStore): TwitterXPort {
-  return new TwitterXPort({ credentials, baseUrl: config.xApiBaseUrl, timeoutMs: config.xTimeoutMs });
+/** The X adapter with OAuth 2.0 refresh coordinated through Redis. */
+export function xPortFor(config: Config, credentials: CredentialStore, redis: Redis, ledger: Ledger, logger?: Logger): TwitterXPort {
+  const refresher = new TokenRefresher({ redis, keys: ledger.keys, credentials, baseUrl: config.xApiBaseUrl, timeoutMs: config.xTimeoutMs, ...(logger && { logger }) });
+  return new TwitterXPort({ credentials, baseUrl: config.xApiBaseUrl, timeoutMs: config.xTimeoutMs, refresher });
 }
 
 export type { Logger };

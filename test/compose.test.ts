@@ -68,7 +68,8 @@ describe('deployment files agree with the code', () => {
     const compose = await readFile(join(ROOT, 'docker-compose.yml'), 'utf8');
     const broken = mutate(compose, [
       ['    command: ["worker"]\n', '    container_name: xactly-worker\n    command: ["wrker"]\n'],
-      ['      LOG_LEVEL: ${LOG_LEVEL:-info}\n    volumes:\n      - ./config/accounts.json:/config/accounts.json:ro\n    # On SIGTERM', '      LOG_LEVEL: ${LOG_LEVEL:-info}\n      XACTLY_CONCURENCY: "5"\n    volumes:\n      - ./config/accounts.json:/config/accounts.json\n    # On SIGTERM'],
+      ['    volumes:\n      - ./config:/config:ro\n    # On SIGTERM', '    volumes:\n      - ./config:/config\n    # On SIGTERM'],
+      ['      LOG_LEVEL: ${LOG_LEVEL:-info}\n    # The directory', '      LOG_LEVEL: ${LOG_LEVEL:-info}\n      XACTLY_CONCURENCY: "5"\n    # The directory'],
       ['"--maxmemory-policy", "noeviction"', '"--maxmemory-policy", "allkeys-lru"'],
       ['"--appendonly", "yes"', '"--appendonly", "no"'],
       ['stop_grace_period: 40s', 'stop_grace_period: 20s'],

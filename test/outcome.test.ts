@@ -1,7 +1,7 @@
 import { ApiPartialResponseError, ApiRequestError, ApiResponseError } from 'twitter-api-v2';
 import { describe, expect, it } from 'vitest';
 import { decideAfterAttempt, DEFAULT_RETRY } from '../src/domain/decide.js';
-import { classifyXError, MissingIdError, NotSentError, UnknownAccountError } from '../src/domain/outcome.js';
+import { AccountAuthError, classifyXError, MissingIdError, NotSentError, UnknownAccountError } from '../src/domain/outcome.js';
 
 const now = 1_800_000_000_000;
 const SECRET = 'SECRET-ACCESS-TOKEN-123';
@@ -45,6 +45,7 @@ const table: [string, unknown, string, string?][] = [
   ['403 other', httpError(403, problem(403, 'You are not permitted to perform this action.')), 'rejected', 'http-403'],
   ['404', httpError(404, problem(404, 'Not Found')), 'rejected', 'http-404'],
   ['unknown account', new UnknownAccountError('ghost'), 'rejected', 'invalid-account'],
+  ['refresh token refused', new AccountAuthError('acme', 'token refresh refused by X (http-400)'), 'rejected', 'account-auth: token refresh refused'],
 ];
 
 describe('classifyXError', () => {

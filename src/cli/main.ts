@@ -139,6 +139,7 @@ async function cmdWorker(config: Config): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    process.on('SIGHUP', () => void proc.reloadCredentials());
   });
 }
 

@@ -47,6 +47,15 @@ export class UnknownAccountError extends Error {
   }
 }
 
+/** The account's credentials are refused for good (refresh token revoked or rotated away). */
+export class AccountAuthError extends Error {
+  override name = 'AccountAuthError';
+  readonly code = 'ACCOUNT_AUTH';
+  constructor(readonly accountId: string, override readonly cause: string) {
+    super(`account ${accountId}: ${cause}`);
+  }
+}
+
 /** X answered 2xx but without the id of what it created. */
 export class MissingIdError extends Error {
   override name = 'MissingIdError';
@@ -92,6 +101,7 @@ export function classifyXError(err: unknown, now: number): Exclude<XOutcome, { k
   if (err instanceof NotSentError) return { kind: 'not-sent', cause: err.cause };
   if (err instanceof UnknownAccountError)
     return { kind: 'rejected', cause: 'invalid-account: ' + err.message, accountLevel: true };
+  if (err instanceof AccountAuthError) return { kind: 'rejected', cause: `account-auth: ${err.cause}`, accountLevel: true };
   if (err instanceof MissingIdError) return { kind: 'ambiguous', cause: `http-${err.status}-without-id` };
 
   if (err instanceof ApiResponseError) {

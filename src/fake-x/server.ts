@@ -33,6 +33,10 @@ export interface FakeAccount {
   username: string;
   /** OAuth 1.0a access tokens or OAuth 2.0 bearer tokens that authenticate as this user. */
   tokens: string[];
+  /** OAuth 2.0 refresh token that POST /2/oauth2/token accepts for this user (rotated on use). */
+  refreshToken?: string;
+  /** When the account's `tokens` expire (ms); unset = never. */
+  tokensExpireAt?: number;
 }
 
 export interface FakeXOptions {
@@ -46,6 +50,8 @@ export interface FakeXOptions {
   seed?: number;
   rateLimitResetSec?: number;
   clock?: () => number;
+  /** Lifetime of access tokens issued by POST /2/oauth2/token (default 2 h, as X). */
+  tokenTtlMs?: number;
 }
 
 export interface CreatedItem {
@@ -78,6 +84,12 @@ export interface FakeX {
   setTimelineLag(ms: number): void;
   setDuplicateContentCheck(on: boolean): void;
   setFaultRate(rate: number): void;
+  /** Expire every access token of a user now (as if their 2 h had passed). */
+  expireTokens(userId: string): void;
+  /** Revoke a user's tokens and refresh token (access revoked, or account suspended). */
+  revoke(userId: string): void;
+  /** Successful token refreshes per user id. */
+  refreshes(): Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -107,6 +119,7 @@ const DUPLICATE_DETAIL = 'You are not allowed to create a Tweet with duplicate c
 const INVALID_REQUEST_TYPE = 'https://api.twitter.com/2/problems/invalid-request';
 
 type Route =
+  | { name: 'token' }
   | { name: 'me' }
   | { name: 'createTweet' }
   | { name: 'timeline'; userId: string }
@@ -115,6 +128,7 @@ type Route =
 
 /** Per-user limits X documents for these endpoints (only reported in headers; real 429s come from faults). */
 const LIMITS: Record<Route['name'], number> = {
+  token: 300,
   me: 75,
   createTweet: 100,
   timeline: 900,
@@ -123,6 +137,7 @@ const LIMITS: Record<Route['name'], number> = {
 };
 
 function matchRoute(method: string, path: string): Route | undefined {
+  if (method === 'POST' && path === '/2/oauth2/token') return { name: 'token' };
   if (method === 'GET' && path === '/2/users/me') return { name: 'me' };
   if (method === 'POST' && path === '/2/tweets') return { name: 'createTweet' };
   let m = /^\/2\/users\/([^/]+)\/tweets$/.exec(path);
@@ -184,9 +199,11 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
   let duplicateCheck = opts.duplicateContentCheck ?? true;
   const plan = new FaultPlan({ seed: opts.seed ?? 1, rate: opts.faultRate ?? 0, kinds: opts.faultKinds ?? [] });
 
+  // Our own copies: refreshes add tokens and rotate refresh tokens.
+  const fakeAccounts = opts.accounts.map((a) => ({ ...a, tokens: [...a.tokens] }));
   const accountsById = new Map<string, FakeAccount>();
   const accountsByToken = new Map<string, FakeAccount>();
-  for (const a of opts.accounts) {
+  for (const a of fakeAccounts) {
     if (!isNumericId(a.userId)) throw new Error(`account userId must be numeric: ${a.userId}`);
     if (accountsById.has(a.userId)) throw new Error(`duplicate account userId: ${a.userId}`);
     accountsById.set(a.userId, a);
@@ -195,6 +212,23 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
       accountsByToken.set(t, a);
     }
   }
+
+  // OAuth 2.0: access tokens with an expiry, refresh tokens rotated on use.
+  const tokenTtlMs = opts.tokenTtlMs ?? 2 * 3_600_000;
+  const tokenExpiry = new Map<string, number>();
+  const refreshTokens = new Map<string, FakeAccount>();
+  const refreshCounts: Record<string, number> = {};
+  let issued = 0;
+  for (const a of fakeAccounts) {
+    if (a.tokensExpireAt !== undefined) for (const t of a.tokens) tokenExpiry.set(t, a.tokensExpireAt);
+    if (a.refreshToken) refreshTokens.set(a.refreshToken, a);
+  }
+  const tokenAccount = (token: string, now: number): FakeAccount | undefined => {
+    const a = accountsByToken.get(token);
+    if (!a) return undefined;
+    const expiry = tokenExpiry.get(token);
+    return expiry !== undefined && now >= expiry ? undefined : a;
+  };
 
   const posts: StoredPost[] = [];
   const postsById = new Map<string, StoredPost>();
@@ -255,7 +289,7 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
     requestLog.push(record);
     const route = matchRoute(method, url.pathname);
     const token = tokenFromAuthorization(req.headers.authorization);
-    const account = token === undefined ? undefined : accountsByToken.get(token);
+    const account = token === undefined ? undefined : tokenAccount(token, now);
     if (account) record.userId = account.userId;
     let headers = rateHeaders(`${account?.userId ?? 'anon'}:${route?.name ?? 'none'}`, route ? LIMITS[route.name] : 300, now);
 
@@ -274,6 +308,7 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
 
     try {
       if (!route) throw new HttpProblem(404, 'Not Found Error', `Unknown route ${method} ${url.pathname}`, 'about:blank');
+      if (route.name === 'token') return refreshToken(await readForm(req), now);
       if (!account) throw new HttpProblem(401, 'Unauthorized', 'Unauthorized');
       switch (route.name) {
         case 'me':
@@ -304,6 +339,29 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
       if (err instanceof HttpProblem) return sendProblem(err);
       if (err instanceof BadRequest) return sendProblem(invalidRequest(err.message, err.parameter));
       throw err;
+    }
+
+    function refreshToken(form: Record<string, string>, now: number): void {
+      const owner = form.grant_type === 'refresh_token' && form.refresh_token ? refreshTokens.get(form.refresh_token) : undefined;
+      if (!owner || !form.client_id) {
+        record.status = 400;
+        const body = JSON.stringify({ error: 'invalid_request', error_description: 'Value passed for the token was invalid.' });
+        res.writeHead(400, { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+        res.end(body);
+        return;
+      }
+      refreshTokens.delete(form.refresh_token!);
+      issued++;
+      const accessToken = `fx-at-${owner.userId}-${issued}`;
+      const nextRefresh = `fx-rt-${owner.userId}-${issued}`;
+      accountsByToken.set(accessToken, owner);
+      owner.tokens.push(accessToken);
+      tokenExpiry.set(accessToken, now + tokenTtlMs);
+      refreshTokens.set(nextRefresh, owner);
+      owner.refreshToken = nextRefresh;
+      refreshCounts[owner.userId] = (refreshCounts[owner.userId] ?? 0) + 1;
+      record.userId = owner.userId;
+      send(200, { token_type: 'bearer', expires_in: Math.floor(tokenTtlMs / 1000), access_token: accessToken, scope: 'tweet.read tweet.write users.read dm.read dm.write offline.access', refresh_token: nextRefresh });
     }
 
     function applyFault(fault: FaultKind, success: unknown): void {
@@ -497,6 +555,16 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
           duplicateCheck = on;
         },
         setFaultRate: (rate) => plan.setRate(rate),
+        expireTokens: (userId) => {
+          const a = accountsById.get(userId);
+          for (const t of a?.tokens ?? []) tokenExpiry.set(t, 0);
+        },
+        revoke: (userId) => {
+          const a = accountsById.get(userId);
+          for (const t of a?.tokens ?? []) tokenExpiry.set(t, 0);
+          if (a?.refreshToken) refreshTokens.delete(a.refreshToken);
+        },
+        refreshes: () => ({ ...refreshCounts }),
         close: () => {
           closing ??= new Promise<void>((done) => {
             for (const s of hanging) s.destroy();
@@ -547,6 +615,21 @@ function compareBig(a: bigint, b: bigint): number {
 /** Numeric order for ids of different lengths (string sort would put "10" before "9"). */
 function compareIds(a: string, b: string): number {
   return compareBig(BigInt(a), BigInt(b));
+}
+
+/** OAuth token requests come form-encoded (twitter-api-v2 may also send JSON). */
+async function readForm(req: http.IncomingMessage): Promise<Record<string, string>> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const raw = Buffer.concat(chunks).toString('utf8');
+  if (raw.trim().startsWith('{')) {
+    try {
+      return Object.fromEntries(Object.entries(JSON.parse(raw) as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
+    } catch {
+      return {};
+    }
+  }
+  return Object.fromEntries(new URLSearchParams(raw));
 }
 
 async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {

@@ -31,6 +31,10 @@ export interface LedgerKeys {
    * answered 429) and `paused` (why: revoked or suspended credentials).
    */
   account(accountId: string): string;
+  /** String with TTL: held by the one process refreshing this account's OAuth 2.0 token. */
+  refreshLock(accountId: string): string;
+  /** String with TTL: a hash (never the token) of the access token the last refresh replaced. */
+  refreshed(accountId: string): string;
   /** Hash: cluster-wide counters (attempt outcomes, final states, X latency buckets) for /metrics. */
   readonly stats: string;
   /** String with TTL: held by the one reconciliation pass running. */
@@ -54,5 +58,7 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     budget: (accountId: string, budgetClass: string, windowStart: number) => `${p}:budget:${accountId}:${budgetClass}:${windowStart}`,
     appBudget: (dayStart: number) => `${p}:budget-app:${dayStart}`,
     account: (accountId: string) => `${p}:account:${accountId}`,
+    refreshLock: (accountId: string) => `${p}:refresh-lock:${accountId}`,
+    refreshed: (accountId: string) => `${p}:refreshed:${accountId}`,
   });
 }

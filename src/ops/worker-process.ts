@@ -15,6 +15,8 @@ export interface WorkerProcess {
   readonly workers: readonly Worker[];
   /** Stop taking jobs, let in-flight X calls finish (bounded), close. Idempotent. */
   stop(graceMs?: number): Promise<'drained' | 'forced'>;
+  /** Re-read the accounts file (SIGHUP); accounts whose credentials changed are resumed. */
+  reloadCredentials(): Promise<void>;
 }
 
 export interface WorkerProcessOptions {
@@ -24,11 +26,20 @@ export interface WorkerProcessOptions {
 }
 
 export async function startWorkerProcess(config: Config, logger: Logger, opts: WorkerProcessOptions = {}): Promise<WorkerProcess> {
-  const credentials = opts.credentials ?? (await loadCredentials(config));
+  const file = opts.credentials ? undefined : await loadCredentials(config);
+  const credentials = opts.credentials ?? file!;
   const redis = await connectRedis(config);
   const ledger = ledgerFor(redis, config);
-  const twitter = opts.x ? undefined : xPortFor(config, credentials);
+  const twitter = opts.x ? undefined : xPortFor(config, credentials, redis, ledger, logger);
   const x = opts.x ?? twitter!;
+
+  // New credentials for an account are a reason to try it again.
+  const onCredentialsChanged = async (changed: string[] | Error) => {
+    if (changed instanceof Error) return logger.error({ error: changed.message }, 'accounts file invalid; keeping the previous accounts');
+    for (const id of changed) if (await ledger.resumeAccount(id)) logger.info({ accountId: id }, 'account resumed: credentials changed');
+    if (changed.length) logger.info({ changed: changed.length }, 'credentials reloaded');
+  };
+  file?.watch((c) => void onCredentialsChanged(c));
 
   const publish = createPublishWorker({
     connection: redis,
@@ -62,6 +73,10 @@ export async function startWorkerProcess(config: Config, logger: Logger, opts: W
   let stopping: Promise<'drained' | 'forced'> | undefined;
   return {
     workers,
+    async reloadCredentials() {
+      if (!file) return;
+      await file.reload().then(onCredentialsChanged, (err: Error) => onCredentialsChanged(err));
+    },
     stop(graceMs = 2 * config.xTimeoutMs + 5_000) {
       stopping ??= (async () => {
         logger.info({ graceMs }, 'stopping: no new jobs; waiting for in-flight X calls');
@@ -76,6 +91,7 @@ export async function startWorkerProcess(config: Config, logger: Logger, opts: W
         await reconciler.queue.close();
         await publishQueue.close();
         twitter?.close();
+        file?.close();
         await heartbeat.stop();
         redis.disconnect();
         logger.info({ how }, 'stopped');

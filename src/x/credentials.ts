@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { watchFile, unwatchFile } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 
 /**
@@ -7,7 +8,16 @@ import { z } from 'zod';
  */
 export type AccountAuth =
   | { readonly type: 'oauth1'; readonly appKey: string; readonly appSecret: string; readonly accessToken: string; readonly accessSecret: string }
-  | { readonly type: 'oauth2'; readonly accessToken: string };
+  | {
+      readonly type: 'oauth2';
+      readonly accessToken: string;
+      /** With a refresh token and client id, expiring tokens are refreshed (and rotated) by the worker. */
+      readonly refreshToken?: string;
+      readonly clientId?: string;
+      readonly clientSecret?: string;
+      /** When the access token expires (ms since epoch). */
+      readonly expiresAt?: number;
+    };
 
 export interface Account {
   readonly id: string;
@@ -18,10 +28,17 @@ export interface Account {
   readonly limits?: { readonly post?: number; readonly dm?: number };
 }
 
+/**
+ * Where the worker finds credentials. The accounts file is the default; an
+ * app that keeps tokens in its own database implements this interface.
+ * `get` must return current data (it is called before every X request).
+ */
 export interface CredentialStore {
   get(accountId: string): Promise<Account | undefined>;
   /** Ids of every known account (for validating requests at enqueue time). */
   ids(): Promise<readonly string[]>;
+  /** Persist an account whose tokens were refreshed (the refresh token rotates). */
+  update?(account: Account): Promise<void>;
 }
 
 const secret = z.string().min(1, 'must not be empty');
@@ -29,8 +46,11 @@ const accountSchema = z.object({
   id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -'),
   userId: z.string().regex(/^\d+$/, 'must be a numeric X user id'),
   auth: z.discriminatedUnion('type', [
-    z.object({ type: z.literal('oauth1'), appKey: secret, appSecret: secret, accessToken: secret, accessSecret: secret }),
-    z.object({ type: z.literal('oauth2'), accessToken: secret }),
+    z.object({ type: z.literal('oauth1'), appKey: secret, appSecret: secret, accessToken: secret, accessSecret: secret }).strict(),
+    z.object({
+      type: z.literal('oauth2'), accessToken: secret, refreshToken: secret.optional(), clientId: secret.optional(),
+      clientSecret: secret.optional(), expiresAt: z.number().int().positive().optional(),
+    }).strict(),
   ], { error: 'auth.type must be "oauth1" or "oauth2"' }),
   limits: z.object({ post: z.number().int().positive().optional(), dm: z.number().int().positive().optional() }).strict().optional(),
 });
@@ -56,15 +76,31 @@ export function parseAccounts(doc: unknown, source = 'accounts'): Account[] {
   return parsed.data.accounts;
 }
 
-export function staticCredentialStore(accounts: readonly Account[]): CredentialStore {
-  const byId = new Map(accounts.map((a) => [a.id, a]));
+/** An in-memory store; `onUpdate` lets an app persist rotated tokens its own way. */
+export function memoryCredentialStore(
+  accounts: readonly Account[],
+  onUpdate?: (a: Account) => Promise<void>,
+): CredentialStore & { update(account: Account): Promise<void>; replace(accounts: readonly Account[]): string[] } {
+  let byId = new Map(accounts.map((a) => [a.id, a]));
   return {
     get: async (id) => byId.get(id),
     ids: async () => [...byId.keys()],
+    async update(account) {
+      byId.set(account.id, account);
+      await onUpdate?.(account);
+    },
+    /** Swap in a new set of accounts; returns the ids whose credentials changed. */
+    replace(next) {
+      const changed = next.filter((a) => JSON.stringify(byId.get(a.id)) !== JSON.stringify(a)).map((a) => a.id);
+      byId = new Map(next.map((a) => [a.id, a]));
+      return changed;
+    },
   };
 }
 
-export async function fileCredentialStore(path: string): Promise<CredentialStore> {
+export const staticCredentialStore = (accounts: readonly Account[]): CredentialStore => memoryCredentialStore(accounts);
+
+async function readAccountsFile(path: string): Promise<Account[]> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -77,5 +113,49 @@ export async function fileCredentialStore(path: string): Promise<CredentialStore
   } catch {
     throw new CredentialsError(`XACTLY_ACCOUNTS_FILE ${path} is not valid JSON`);
   }
-  return staticCredentialStore(parseAccounts(doc, path));
+  return parseAccounts(doc, path);
+}
+
+export interface FileCredentialStore extends CredentialStore {
+  /** Re-read the file (on SIGHUP); returns the ids whose credentials changed. A bad file keeps the old accounts. */
+  reload(): Promise<string[]>;
+  /** Re-read whenever the file changes (polled); `onChange` gets the changed ids or the error. */
+  watch(onChange: (changed: string[] | Error) => void, intervalMs?: number): void;
+  close(): void;
+}
+
+/**
+ * The accounts file as a credential store: read at start, re-read on demand
+ * or when it changes, and rewritten atomically when a token is refreshed.
+ */
+export async function fileCredentialStore(path: string): Promise<FileCredentialStore> {
+  const mem = memoryCredentialStore(await readAccountsFile(path));
+  let writing = Promise.resolve();
+  let watching = false;
+  const reload = async () => mem.replace(await readAccountsFile(path));
+  return {
+    get: mem.get,
+    ids: mem.ids,
+    reload,
+    async update(account) {
+      await mem.update(account);
+      // Serialise writes; write-then-rename so a reader never sees half a file.
+      writing = writing.then(async () => {
+        const all = await Promise.all((await mem.ids()).map((id) => mem.get(id)));
+        const tmp = `${path}.${process.pid}.tmp`;
+        await writeFile(tmp, JSON.stringify({ accounts: all }, null, 2) + '\n', { mode: 0o600 });
+        await rename(tmp, path);
+      });
+      await writing;
+    },
+    watch(onChange, intervalMs = 1_000) {
+      watching = true;
+      watchFile(path, { interval: intervalMs, persistent: false }, () => {
+        reload().then(onChange, (err: Error) => onChange(err));
+      });
+    },
+    close() {
+      if (watching) unwatchFile(path);
+    },
+  };
 }

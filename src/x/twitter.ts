@@ -1,11 +1,11 @@
 import http from 'node:http';
 import https from 'node:https';
-import { TwitterApi, type ITwitterApiClientPlugin } from 'twitter-api-v2';
-import { MissingIdError, UnknownAccountError } from '../domain/outcome.js';
+import { ApiResponseError, TwitterApi, type ITwitterApiClientPlugin } from 'twitter-api-v2';
+import { MissingIdError, NotSentError, UnknownAccountError } from '../domain/outcome.js';
 import type { Account, CredentialStore } from './credentials.js';
+import { baseUrlPlugin } from './plugin.js';
+import { RefreshUnavailableError, type TokenRefresher } from './refresh.js';
 import type { CreatedPost, DmEvent, Page, TimelineQuery, TimelineTweet, XPort } from './port.js';
-
-const X_ORIGIN = 'https://api.x.com';
 
 export interface TwitterXPortOptions {
   readonly credentials: CredentialStore;
@@ -13,21 +13,13 @@ export interface TwitterXPortOptions {
   readonly baseUrl: string;
   /** Socket timeout for every request; twitter-api-v2 has none by default. */
   readonly timeoutMs: number;
+  /** Refreshes expiring OAuth 2.0 tokens; without it a refused token is an account error. */
+  readonly refresher?: TokenRefresher;
 }
 
-/**
- * twitter-api-v2 has no base-URL setting: this plugin rewrites each request
- * before OAuth 1.0a signs it, and gives it a timeout.
- */
-export function baseUrlPlugin(baseUrl: string, timeoutMs: number): ITwitterApiClientPlugin {
-  const base = baseUrl.replace(/\/+$/, '');
-  return {
-    onBeforeRequestConfig({ params }) {
-      if (base !== X_ORIGIN && params.url.startsWith(X_ORIGIN)) params.url = base + params.url.slice(X_ORIGIN.length);
-      params.timeout = timeoutMs;
-    },
-  };
-}
+export { baseUrlPlugin };
+
+const isUnauthorized = (err: unknown) => err instanceof ApiResponseError && err.code === 401;
 
 interface RawUrlEntity { start: number; end: number; url: string; expanded_url?: string }
 const urlsOf = (entities: { urls?: RawUrlEntity[] } | undefined) =>
@@ -56,20 +48,66 @@ export class TwitterXPort implements XPort {
     this.plugin = baseUrlPlugin(opts.baseUrl, opts.timeoutMs);
   }
 
+  /**
+   * A client for the account's current credentials. An OAuth 2.0 token that
+   * is about to expire is refreshed first (once across all processes).
+   */
   private async clientFor(accountId: string): Promise<{ client: TwitterApi; account: Account }> {
-    const cached = this.clients.get(accountId);
-    if (cached) return cached;
-    const account = await this.opts.credentials.get(accountId);
+    let account = await this.opts.credentials.get(accountId);
     if (!account) throw new UnknownAccountError(accountId);
+    if (this.opts.refresher?.due(account)) account = await this.renewBeforeIo(accountId, account.auth.accessToken);
+    const cacheKey = `${accountId}\u0000${account.auth.accessToken}`;
+    const cached = this.clients.get(cacheKey);
+    if (cached) return cached;
     const settings = { httpAgent: this.agent, plugins: [this.plugin] };
     const auth = account.auth;
     const client =
       auth.type === 'oauth1'
         ? new TwitterApi({ appKey: auth.appKey, appSecret: auth.appSecret, accessToken: auth.accessToken, accessSecret: auth.accessSecret }, settings)
         : new TwitterApi(auth.accessToken, settings);
+    for (const key of this.clients.keys()) if (key.startsWith(`${accountId}\u0000`)) this.clients.delete(key);
     const entry = { client, account };
-    this.clients.set(accountId, entry);
+    this.clients.set(cacheKey, entry);
     return entry;
+  }
+
+  /** Refresh before any byte of the request left: failures here cannot have published. */
+  private async renewBeforeIo(accountId: string, stale: string): Promise<Account> {
+    try {
+      return await this.opts.refresher!.renew(accountId, stale);
+    } catch (err) {
+      if (err instanceof RefreshUnavailableError) throw new NotSentError(`token-refresh-unavailable: ${err.cause}`);
+      throw err;
+    }
+  }
+
+  /**
+   * A publish refused with 401 was not executed. If the account can refresh,
+   * renew the token and report "not sent": the key gets a new, fenced attempt
+   * with the new token. The publish itself is never replayed here.
+   */
+  private async publish(accountId: string, call: (client: TwitterApi) => Promise<CreatedPost>): Promise<CreatedPost> {
+    const { client, account } = await this.clientFor(accountId);
+    try {
+      return await call(client);
+    } catch (err) {
+      if (!isUnauthorized(err) || !this.opts.refresher?.canRefresh(account)) throw err;
+      await this.renewBeforeIo(accountId, account.auth.accessToken);
+      throw new NotSentError('http-401: access token expired; refreshed for the next attempt');
+    }
+  }
+
+  /** Lookups are safe to repeat: after a 401 and a refresh, ask once more. */
+  private async lookup<T>(accountId: string, call: (client: TwitterApi, account: Account) => Promise<T>): Promise<T> {
+    const { client, account } = await this.clientFor(accountId);
+    try {
+      return await call(client, account);
+    } catch (err) {
+      if (!isUnauthorized(err) || !this.opts.refresher?.canRefresh(account)) throw err;
+      await this.renewBeforeIo(accountId, account.auth.accessToken);
+      const again = await this.clientFor(accountId);
+      return call(again.client, again.account);
+    }
   }
 
   /** Forget cached clients (after credentials changed). */
@@ -78,20 +116,25 @@ export class TwitterXPort implements XPort {
   }
 
   async createPost(accountId: string, post: { text: string; inReplyToTweetId?: string }): Promise<CreatedPost> {
-    const { client } = await this.clientFor(accountId);
     const body = { text: post.text, ...(post.inReplyToTweetId && { reply: { in_reply_to_tweet_id: post.inReplyToTweetId } }) };
-    return createdFrom(await client.v2.post('tweets', body, { fullResponse: true }), (d) => d?.data?.id);
+    return this.publish(accountId, async (client) => createdFrom(await client.v2.post('tweets', body, { fullResponse: true }), (d) => d?.data?.id));
   }
 
   async sendDm(accountId: string, dm: { recipientId: string; text: string }): Promise<CreatedPost> {
-    const { client } = await this.clientFor(accountId);
     // X answers {data:{dm_conversation_id, dm_event_id}} whatever the typing says.
-    const res = await client.v2.post(`dm_conversations/with/${dm.recipientId}/messages`, { text: dm.text }, { fullResponse: true });
-    return createdFrom(res, (d) => d?.data?.dm_event_id ?? d?.dm_event_id);
+    return this.publish(accountId, async (client) =>
+      createdFrom(
+        await client.v2.post(`dm_conversations/with/${dm.recipientId}/messages`, { text: dm.text }, { fullResponse: true }),
+        (d) => d?.data?.dm_event_id ?? d?.dm_event_id,
+      ),
+    );
   }
 
   async timeline(accountId: string, q: TimelineQuery): Promise<Page<TimelineTweet>> {
-    const { client, account } = await this.clientFor(accountId);
+    return this.lookup(accountId, (client, account) => this.timelinePage(client, account, q));
+  }
+
+  private async timelinePage(client: TwitterApi, account: Account, q: TimelineQuery): Promise<Page<TimelineTweet>> {
     const query: Record<string, string | number> = {
       max_results: q.maxResults ?? 100,
       'tweet.fields': 'created_at,entities,display_text_range,referenced_tweets,note_tweet',
@@ -119,7 +162,10 @@ export class TwitterXPort implements XPort {
   }
 
   async dmEvents(accountId: string, participantId: string, q: { maxResults?: number; paginationToken?: string }): Promise<Page<DmEvent>> {
-    const { client, account } = await this.clientFor(accountId);
+    return this.lookup(accountId, (client, account) => this.dmPage(client, account, participantId, q));
+  }
+
+  private async dmPage(client: TwitterApi, account: Account, participantId: string, q: { maxResults?: number; paginationToken?: string }): Promise<Page<DmEvent>> {
     const query: Record<string, string | number> = {
       max_results: q.maxResults ?? 100,
       'dm_event.fields': 'created_at,entities,sender_id',
@@ -135,5 +181,6 @@ export class TwitterXPort implements XPort {
 
   close(): void {
     this.agent.destroy();
+    this.opts.refresher?.close();
   }
 }
