@@ -12,7 +12,11 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.cjs', 'ecosystem.config.js'],
+    files: ['ecosystem.config.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
+    files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly', process: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

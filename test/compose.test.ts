@@ -68,7 +68,7 @@ describe('deployment files agree with the code', () => {
     const compose = await readFile(join(ROOT, 'docker-compose.yml'), 'utf8');
     const broken = mutate(compose, [
       ['    command: ["worker"]\n', '    container_name: xactly-worker\n    command: ["wrker"]\n'],
-      ['    volumes:\n      - ./config:/config:ro\n    # On SIGTERM', '    volumes:\n      - ./config:/config\n    # On SIGTERM'],
+      ['    volumes:\n      - ./config:/config\n    # On SIGTERM', '    volumes:\n      - ./config:/config:ro\n    # On SIGTERM'],
       ['      LOG_LEVEL: ${LOG_LEVEL:-info}\n    # The directory', '      LOG_LEVEL: ${LOG_LEVEL:-info}\n      XACTLY_CONCURENCY: "5"\n    # The directory'],
       ['"--maxmemory-policy", "noeviction"', '"--maxmemory-policy", "allkeys-lru"'],
       ['"--appendonly", "yes"', '"--appendonly", "no"'],
@@ -94,7 +94,7 @@ describe('deployment files agree with the code', () => {
       'service worker: "wrker" is not an xactly command',
       'service worker: container_name prevents --scale worker=N',
       'service worker: environment XACTLY_CONCURENCY is not read by xactly',
-      'service worker: /config/accounts.json should be mounted read-only',
+      'service worker: /config/accounts.json must be mounted read-write (rotated OAuth 2.0 refresh tokens are written back)',
       'service redis: command needs --maxmemory-policy noeviction',
       'service redis: command needs --appendonly yes',
       'service worker: stop_grace_period 20s must exceed the drain window 2 × X_TIMEOUT_MS + 5 s = 25s',

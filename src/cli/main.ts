@@ -24,7 +24,7 @@ Commands:
                              list the ledger
   post <slotId> <postId> [--json]
                              one key with its audit trail
-  fake-x [--port P] [--fault-rate R] [--lag MS] [--seed N]
+  fake-x [--port P] [--host H] [--fault-rate R] [--lag MS] [--seed N]
                              run the fake X API (for demos and rehearsals)
   demo                       run a self-contained demo against local Redis
 
@@ -37,7 +37,7 @@ const HELP: Record<string, string> = {
   enqueue: 'xactly enqueue [FILE|-] [--json]\n  Reads JSON publish requests, one per line, from FILE or stdin.\n  Prints one result per input line: queued, duplicate, sent, failed, conflict or invalid.\n  Exit 0 when every line was accepted, 2 when any was invalid or a conflict, 1 on an operational error.',
   posts: `xactly posts [--state ${POST_STATES.join('|')}] [--account ID] [--json]\n  Lists ledger records, oldest first. --json prints one JSON object per line.`,
   post: 'xactly post <slotId> <postId> [--json]\n  Shows one key and its audit trail.',
-  'fake-x': 'xactly fake-x [--port 4010] [--fault-rate 0.3] [--lag 5000] [--seed 1]\n  Runs the fake X API on 127.0.0.1 with the accounts of XACTLY_ACCOUNTS_FILE\n  (each accessToken authenticates as its account\'s userId).',
+  'fake-x': 'xactly fake-x [--port 4010] [--host 127.0.0.1] [--fault-rate 0.3] [--lag 5000] [--seed 1]\n  Runs the fake X API on 127.0.0.1 with the accounts of XACTLY_ACCOUNTS_FILE\n  (each accessToken authenticates as its account\'s userId).',
   board: 'xactly board [--open]\n  Serves Bull Board on /board, Prometheus /metrics, /healthz and /api/posts/<slotId>/<postId>\n  on BOARD_HOST:BOARD_PORT (default 127.0.0.1:3000), behind HTTP Basic auth (BOARD_USER, BOARD_PASSWORD;\n  --open serves without auth when they are unset). Read-only unless BOARD_READ_ONLY=false.',
   demo: 'xactly demo\n  Starts the fake X, a worker and a sample schedule with faults; prints a summary.',
 };
@@ -164,7 +164,7 @@ async function cmdBoard(config: Config, args: string[]): Promise<number> {
 }
 
 async function cmdFakeX(config: Config, args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { port: { type: 'string' }, 'fault-rate': { type: 'string' }, lag: { type: 'string' }, seed: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { port: { type: 'string' }, host: { type: 'string' }, 'fault-rate': { type: 'string' }, lag: { type: 'string' }, seed: { type: 'string' } } });
   const { startFakeX } = await import('../fake-x/index.js');
   const num = (name: string, v: string | undefined, dflt: number) => {
     if (v === undefined) return dflt;
@@ -181,6 +181,8 @@ async function cmdFakeX(config: Config, args: string[]): Promise<number> {
   const fake = await startFakeX({
     accounts,
     port: num('port', values.port, 4010),
+    // --host is the explicit opt-in to listen beyond loopback (a demo container).
+    ...(values.host && { host: values.host, exposeBeyondLoopback: true }),
     faultRate: num('fault-rate', values['fault-rate'], 0),
     timelineLagMs: num('lag', values.lag, 0),
     seed: num('seed', values.seed, 1),

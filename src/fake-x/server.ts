@@ -43,6 +43,11 @@ export interface FakeXOptions {
   accounts: FakeAccount[];
   port?: number;
   host?: string;
+  /**
+   * Listen beyond loopback (e.g. 0.0.0.0 inside a demo container). Off by
+   * default: fault and load runs must only ever target this machine.
+   */
+  exposeBeyondLoopback?: boolean;
   timelineLagMs?: number;
   duplicateContentCheck?: boolean;
   faultRate?: number;
@@ -192,7 +197,7 @@ function invalidRequest(message: string, parameter?: string): HttpProblem {
 export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
   const host = opts.host ?? '127.0.0.1';
   // Chaos runs send real-looking traffic: never expose it beyond loopback.
-  if (!isLoopbackV4(host)) throw new Error(`fake X only listens on 127.0.0.0/8, not ${host}`);
+  if (!isLoopbackV4(host) && !opts.exposeBeyondLoopback) throw new Error(`fake X only listens on 127.0.0.0/8, not ${host} (unless exposeBeyondLoopback is set)`);
   const clock = opts.clock ?? Date.now;
   const rateLimitResetSec = opts.rateLimitResetSec ?? 2;
   let timelineLagMs = opts.timelineLagMs ?? 0;

@@ -1,5 +1,5 @@
 import { watchFile, unwatchFile } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 
 /**
@@ -116,6 +116,29 @@ async function readAccountsFile(path: string): Promise<Account[]> {
   return parseAccounts(doc, path);
 }
 
+/** An exclusive lock file; one left behind by a dead process is taken over after 10 s. */
+async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
+  const until = Date.now() + 15_000;
+  for (;;) {
+    try {
+      const handle = await open(lockPath, 'wx');
+      await handle.close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const age = await stat(lockPath).then((s) => Date.now() - s.mtimeMs, () => 0);
+      if (age > 10_000) await unlink(lockPath).catch(() => undefined);
+      else if (Date.now() > until) throw new CredentialsError(`${lockPath} is held by another process`);
+      else await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await unlink(lockPath).catch(() => undefined);
+  }
+}
+
 export interface FileCredentialStore extends CredentialStore {
   /** Re-read the file (on SIGHUP); returns the ids whose credentials changed. A bad file keeps the old accounts. */
   reload(): Promise<string[]>;
@@ -139,13 +162,17 @@ export async function fileCredentialStore(path: string): Promise<FileCredentialS
     reload,
     async update(account) {
       await mem.update(account);
-      // Serialise writes; write-then-rename so a reader never sees half a file.
-      writing = writing.then(async () => {
-        const all = await Promise.all((await mem.ids()).map((id) => mem.get(id)));
+      // Several processes may share the file: read-modify-write under a lock
+      // file, changing only this account, so another process's freshly
+      // rotated tokens are never overwritten with a stale copy. Write, then
+      // rename, so a reader never sees half a file.
+      writing = writing.then(() => withFileLock(`${path}.lock`, async () => {
+        const onDisk = await readAccountsFile(path).catch(() => [] as Account[]);
+        const next = onDisk.some((a) => a.id === account.id) ? onDisk.map((a) => (a.id === account.id ? account : a)) : [...onDisk, account];
         const tmp = `${path}.${process.pid}.tmp`;
-        await writeFile(tmp, JSON.stringify({ accounts: all }, null, 2) + '\n', { mode: 0o600 });
+        await writeFile(tmp, JSON.stringify({ accounts: next }, null, 2) + '\n', { mode: 0o600 });
         await rename(tmp, path);
-      });
+      }));
       await writing;
     },
     watch(onChange, intervalMs = 1_000) {
