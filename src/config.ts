@@ -17,6 +17,14 @@ export interface Config {
   readonly boardPort: number;
   readonly boardUser: string | undefined;
   readonly boardPassword: string | undefined;
+  /** Interface the board listens on; 0.0.0.0 in a container. */
+  readonly boardHost: string;
+  /** Bull Board without retry/remove/clean buttons. */
+  readonly boardReadOnly: boolean;
+  /** Serve /metrics without credentials (for scrapers on a private network). */
+  readonly boardMetricsOpen: boolean;
+  /** `pretty` for humans in development (needs the pino-pretty dev dependency). */
+  readonly logFormat: 'json' | 'pretty';
   /** Default deadline = scheduledAt + this, when a request names none. */
   readonly deadlineWindowMs: number;
   /** How long ledger records are kept after their last change. */
@@ -50,6 +58,8 @@ const url = (protocols: string[]) =>
       }
     }, `must be a URL (${protocols.join(' or ')})`);
 
+const bool = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
+
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 const schema = z.object({
@@ -65,6 +75,10 @@ const schema = z.object({
   BOARD_PORT: positiveInt.refine((n) => n < 65536, 'must be a TCP port').default(3000),
   BOARD_USER: z.string().min(1).optional(),
   BOARD_PASSWORD: z.string().min(1).optional(),
+  BOARD_HOST: z.string().min(1).default('127.0.0.1'),
+  BOARD_READ_ONLY: bool.default(true),
+  BOARD_METRICS_OPEN: bool.default(false),
+  LOG_FORMAT: z.enum(['json', 'pretty'], { error: 'must be json or pretty' }).default('json'),
   XACTLY_DEADLINE_WINDOW_MS: positiveInt.default(15 * 60_000),
   XACTLY_RETENTION_DAYS: positiveInt.default(30),
   XACTLY_CONCURRENCY: positiveInt.default(20),
@@ -115,6 +129,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     boardPort: e.BOARD_PORT,
     boardUser: e.BOARD_USER,
     boardPassword: e.BOARD_PASSWORD,
+    boardHost: e.BOARD_HOST,
+    boardReadOnly: e.BOARD_READ_ONLY,
+    boardMetricsOpen: e.BOARD_METRICS_OPEN,
+    logFormat: e.LOG_FORMAT,
     deadlineWindowMs: e.XACTLY_DEADLINE_WINDOW_MS,
     retentionMs: e.XACTLY_RETENTION_DAYS * 24 * 3_600_000,
     workerConcurrency: e.XACTLY_CONCURRENCY,

@@ -14,7 +14,9 @@ export const REDACT_PATHS = [
   'boardPassword', '*.boardPassword',
 ];
 
-export function createLogger(opts: { level?: string; name?: string } = {}, destination?: DestinationStream): Logger {
+export function createLogger(opts: { level?: string; name?: string; format?: 'json' | 'pretty' } = {}, destination?: DestinationStream): Logger {
+  // pino-pretty is a dev dependency: for humans at a terminal, never in production images.
+  if (opts.format === 'pretty' && !destination) destination = pino.transport({ target: 'pino-pretty', options: { colorize: true } }) as DestinationStream;
   return pino(
     {
       name: opts.name ?? 'xactly',

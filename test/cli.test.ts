@@ -3,7 +3,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyId } from '../src/domain/key.js';
 import { startFakeX, type FakeX } from '../src/fake-x/index.js';
+import { Ledger } from '../src/ledger/ledger.js';
 import { ACCOUNTS, dropPrefix, FAKE_ACCOUNTS, newRedis, REDIS_URL, SECRETS, uniquePrefix, waitUntil } from './harness.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
@@ -96,7 +98,7 @@ describe('xactly worker + posts', () => {
 
   it('publishes what was enqueued, lists it, and drains on SIGTERM', async () => {
     fake = await startFakeX({ accounts: FAKE_ACCOUNTS });
-    const wenv = { ...env, X_API_BASE_URL: fake.url, X_TIMEOUT_MS: '2000', XACTLY_SETTLE_WINDOW_MS: '5000' };
+    const wenv = { ...env, X_API_BASE_URL: fake.url, X_TIMEOUT_MS: '2000', XACTLY_SETTLE_WINDOW_MS: '5000', XACTLY_RECONCILE_INTERVAL_MS: '600000' };
     worker = spawn(process.execPath, [CLI, 'worker'], { env: { ...process.env, ...wenv }, stdio: ['ignore', 'pipe', 'pipe'] });
     let logs = '';
     worker.stdout!.on('data', (d) => (logs += d));
@@ -116,6 +118,27 @@ describe('xactly worker + posts', () => {
     const one = await run(['post', 'live', 'p'], wenv);
     expect(one.stdout).toContain('audit trail');
     expect(one.stdout).toMatch(/claimed[\s\S]*x-answer[\s\S]*sent/);
+
+    // An ambiguous post, resolved by `xactly reconcile --once`.
+    fake.injectNext('commit-then-reset');
+    await run(['enqueue', '-'], wenv, JSON.stringify({ slotId: 'amb', postId: 'p', accountId: 'acme', kind: 'post', text: 'maybe posted' }) + '\n');
+    const ledger = new Ledger(redis, { prefix, retentionMs: 60_000 });
+    await waitUntil(async () => (await ledger.get(keyId({ slotId: 'amb', postId: 'p' })))?.state === 'ambiguous', 'ambiguous');
+    await ledger.reschedule([{ keyId: keyId({ slotId: 'amb', postId: 'p' }), at: Date.now() - 10_000 }]);
+    const rec2 = await run(['reconcile', '--once', '--json'], { ...wenv, XACTLY_SETTLE_WINDOW_MS: '2001' });
+    expect(rec2.code).toBe(0);
+    expect(JSON.parse(rec2.stdout)).toMatchObject({ ran: true, outcomes: { sent: 1 } });
+    expect(await ledger.get(keyId({ slotId: 'amb', postId: 'p' }))).toMatchObject({ state: 'sent', tweetId: fake.created()[1]!.id });
+
+    // Accounts: a paused account is listed and can be resumed.
+    await ledger.pauseAccount('globex', 'X refused the credentials (http-401)');
+    const acc = await run(['accounts', '--json'], wenv);
+    expect(acc.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([
+      { id: 'acme', state: 'ok' },
+      { id: 'globex', state: 'paused', reason: 'X refused the credentials (http-401)' },
+    ]);
+    expect((await run(['accounts', 'resume', 'globex'], wenv)).stdout).toContain('account globex resumed');
+    expect((await ledger.accountStatus(['globex'])).size).toBe(0);
 
     const exited = new Promise<number | null>((resolve) => worker!.on('exit', (code) => resolve(code)));
     worker.kill('SIGTERM');

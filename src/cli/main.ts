@@ -7,7 +7,8 @@ import { POST_STATES, type PostRecord, type PostState } from '../ledger/record.j
 import { createLogger } from '../log.js';
 import { startWorkerProcess } from '../ops/worker-process.js';
 import { createProducer } from '../queue/producer.js';
-import { connectRedis, ledgerFor, StartupError } from '../runtime.js';
+import { connectRedis, ledgerFor, loadCredentials, StartupError, xPortFor } from '../runtime.js';
+import { QUEUE_NAMES } from '../ledger/keys.js';
 import { CredentialsError, fileCredentialStore } from '../x/credentials.js';
 import { enqueueLines, exitCodeFor, formatLineResult } from './enqueue.js';
 import { renderTable } from './table.js';
@@ -18,15 +19,18 @@ Usage: xactly <command> [options]
 
 Commands:
   worker                     run the publish worker until SIGTERM/SIGINT, then drain
-  board [--open]             Bull Board, /metrics and /healthz on BOARD_PORT
+  board [--open]             Bull Board, /metrics, /healthz, /api/posts on BOARD_PORT (BOARD_USER/BOARD_PASSWORD)
   enqueue [FILE|-] [--json]  enqueue publish requests (JSON lines); one result per line
   posts [--state S] [--account A] [--json]
                              list the ledger
   post <slotId> <postId> [--json]
                              one key with its audit trail
+  accounts [--json] | accounts resume <id>
+                             accounts with their pause/rate-limit state; resume a paused one
   fake-x [--port P] [--host H] [--fault-rate R] [--lag MS] [--seed N]
                              run the fake X API (for demos and rehearsals)
   demo                       run a self-contained demo against local Redis
+  reconcile --once           run one reconciliation pass now and print its report
 
 Environment: REDIS_URL, XACTLY_PREFIX, X_API_BASE_URL, X_TIMEOUT_MS,
 XACTLY_ACCOUNTS_FILE, LOG_LEVEL (see README).
@@ -37,6 +41,8 @@ const HELP: Record<string, string> = {
   enqueue: 'xactly enqueue [FILE|-] [--json]\n  Reads JSON publish requests, one per line, from FILE or stdin.\n  Prints one result per input line: queued, duplicate, sent, failed, conflict or invalid.\n  Exit 0 when every line was accepted, 2 when any was invalid or a conflict, 1 on an operational error.',
   posts: `xactly posts [--state ${POST_STATES.join('|')}] [--account ID] [--json]\n  Lists ledger records, oldest first. --json prints one JSON object per line.`,
   post: 'xactly post <slotId> <postId> [--json]\n  Shows one key and its audit trail.',
+  reconcile: 'xactly reconcile --once [--json]\n  Runs one reconciliation pass now (exclusive with the workers\' passes) and prints what it resolved.',
+  accounts: 'xactly accounts [--json]\n  Lists the accounts of XACTLY_ACCOUNTS_FILE with their state: ok, paused (credentials refused; their posts fail) or rate-limited until a time.\nxactly accounts resume <id>\n  Resumes a paused account (after fixing its credentials).',
   'fake-x': 'xactly fake-x [--port 4010] [--host 127.0.0.1] [--fault-rate 0.3] [--lag 5000] [--seed 1]\n  Runs the fake X API on 127.0.0.1 with the accounts of XACTLY_ACCOUNTS_FILE\n  (each accessToken authenticates as its account\'s userId).',
   board: 'xactly board [--open]\n  Serves Bull Board on /board, Prometheus /metrics, /healthz and /api/posts/<slotId>/<postId>\n  on BOARD_HOST:BOARD_PORT (default 127.0.0.1:3000), behind HTTP Basic auth (BOARD_USER, BOARD_PASSWORD;\n  --open serves without auth when they are unset). Read-only unless BOARD_READ_ONLY=false.',
   demo: 'xactly demo\n  Starts the fake X, a worker and a sample schedule with faults; prints a summary.',
@@ -124,8 +130,66 @@ async function cmdPost(config: Config, args: string[]): Promise<number> {
   }
 }
 
+async function cmdAccounts(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true });
+  const redis = await connectRedis(config);
+  try {
+    const ledger = ledgerFor(redis, config);
+    if (positionals[0] === 'resume') {
+      if (positionals.length !== 2) throw new UsageError('accounts resume needs one <id>');
+      const resumed = await ledger.resumeAccount(positionals[1]!);
+      console.log(resumed ? `account ${positionals[1]} resumed` : `account ${positionals[1]} was not paused`);
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`unknown accounts subcommand "${positionals[0]}"`);
+    const store = await loadCredentials(config);
+    const ids = [...(await store.ids())];
+    const status = await ledger.accountStatus(ids);
+    const rows = ids.map((id) => {
+      const s = status.get(id);
+      const state = s?.paused ? 'paused' : s?.blockedUntil ? 'rate-limited' : 'ok';
+      return { id, state, ...(s?.paused && { reason: s.paused }), ...(s?.blockedUntil && { until: new Date(s.blockedUntil).toISOString() }) };
+    });
+    if (values.json) for (const r of rows) console.log(JSON.stringify(r));
+    else console.log(renderTable(['ACCOUNT', 'STATE', 'DETAIL'], rows.map((r) => [r.id, r.state, r.reason ?? r.until ?? ''])));
+    return 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function cmdReconcile(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { once: { type: 'boolean' }, json: { type: 'boolean' } } });
+  if (!values.once) throw new UsageError('reconcile runs one pass: use `xactly reconcile --once` (the worker runs it every XACTLY_RECONCILE_INTERVAL_MS)');
+  const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, format: config.logFormat });
+  const credentials = await loadCredentials(config);
+  const redis = await connectRedis(config);
+  const ledger = ledgerFor(redis, config);
+  const x = xPortFor(config, credentials, redis, ledger, logger);
+  const { Queue } = await import('bullmq');
+  const { reconcileOnce } = await import('../queue/reconciler.js');
+  const queue = new Queue(QUEUE_NAMES.publish, { connection: redis as never, prefix: ledger.keys.bullPrefix });
+  try {
+    const report = await reconcileOnce({
+      ledger, x, queue, logger, settleWindowMs: config.settleWindowMs, unresolvedGraceMs: config.unresolvedGraceMs,
+    });
+    if (values.json) console.log(JSON.stringify(report));
+    else if (!report.ran) console.log('another reconciliation pass is running; nothing done');
+    else {
+      const o = report.outcomes;
+      console.log(`examined ${report.examined} key(s) in ${report.durationMs} ms with ${report.lookups} lookup(s) over ${report.accounts} account(s): ` +
+        `sent ${o.sent}, released ${o.released}, expired ${o.expired}, unresolved ${o.unresolved}, deferred ${o.deferred}, requeued ${o.requeued}`);
+    }
+    return 0;
+  } finally {
+    await queue.close();
+    x.close();
+    redis.disconnect();
+  }
+}
+
 async function cmdWorker(config: Config): Promise<number> {
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const proc = await startWorkerProcess(config, logger);
   return new Promise<number>((resolve) => {
     let signals = 0;
@@ -147,12 +211,10 @@ async function cmdBoard(config: Config, args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { open: { type: 'boolean' } } });
   const { boardCredentials, createBoardServer } = await import('../ops/board.js');
   boardCredentials(config, values.open); // fail before connecting to anything
-  const readOnlyVar = process.env.BOARD_READ_ONLY || 'true';
-  if (readOnlyVar !== 'true' && readOnlyVar !== 'false') throw new ConfigError(`BOARD_READ_ONLY must be true or false (got ${JSON.stringify(readOnlyVar)})`);
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const redis = await connectRedis(config);
-  const board = createBoardServer({ redis, config, logger, open: values.open, readOnly: readOnlyVar === 'true' });
-  const { url } = await board.listen(config.boardPort, process.env.BOARD_HOST || '127.0.0.1');
+  const board = createBoardServer({ redis, config, logger, open: values.open, readOnly: config.boardReadOnly, metricsOpen: config.boardMetricsOpen });
+  const { url } = await board.listen(config.boardPort, config.boardHost);
   console.log(`board on ${url}/board (metrics ${url}/metrics, health ${url}/healthz)`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
@@ -217,6 +279,10 @@ export async function main(argv: string[]): Promise<number> {
       return cmdPosts(config, rest);
     case 'post':
       return cmdPost(config, rest);
+    case 'accounts':
+      return cmdAccounts(config, rest);
+    case 'reconcile':
+      return cmdReconcile(config, rest);
     case 'board':
       return cmdBoard(config, rest);
     case 'fake-x':
