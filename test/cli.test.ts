@@ -88,6 +88,21 @@ describe('xactly enqueue', () => {
   });
 });
 
+describe('xactly demo', () => {
+  it('runs the main job end to end and reports no duplicates and nothing lost', async () => {
+    const demoPrefix = uniquePrefix('demo');
+    const r = await run(['demo', '--no-board-wait'], { REDIS_URL, XACTLY_PREFIX: demoPrefix, BOARD_PORT: String(20_000 + Math.floor(Math.random() * 20_000)) });
+    await dropPrefix(redis, `${demoPrefix}-demo`);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/sent\s+12\n/);
+    expect(r.stdout).toMatch(/duplicates on X\s+0\n/);
+    expect(r.stdout).toMatch(/lost\s+0\n/);
+    expect(r.stdout).toMatch(/ambiguous resolved\s+[1-9]\d* by reconciliation/);
+    expect(r.stdout).toContain('line 14: conflict');
+    expect(r.stdout).toMatch(/Board: http:\/\/127\.0\.0\.1:\d+\/board/);
+  }, 120_000);
+});
+
 describe('xactly worker + posts', () => {
   let fake: FakeX;
   let worker: ChildProcess | undefined;

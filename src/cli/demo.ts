@@ -1,10 +1,12 @@
-import { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { keyId } from '../domain/key.js';
 import { startFakeX } from '../fake-x/index.js';
 import { hashTagged } from '../ledger/keys.js';
 import type { PostRecord } from '../ledger/record.js';
 import { createLogger } from '../log.js';
+import { createBoardServer } from '../ops/board.js';
 import { startWorkerProcess } from '../ops/worker-process.js';
 import { createProducer } from '../queue/producer.js';
 import { connectRedis, ledgerFor } from '../runtime.js';
@@ -36,7 +38,7 @@ async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
  * with reconciliation, a sample schedule across accounts, live progress and
  * a summary checked against the fake X's ground truth.
  */
-export async function runDemo(base: Config, opts: { timeoutMs?: number } = {}): Promise<number> {
+export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoard?: boolean } = {}): Promise<number> {
   const config: Config = Object.freeze({
     ...base,
     prefix: `${base.prefix}-demo`,
@@ -80,6 +82,10 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number } = {}): 
 
   const logger = createLogger({ level: config.logLevel });
   const worker = await startWorkerProcess({ ...config, xApiBaseUrl: fake.url }, logger, { credentials });
+  // The board, behind a password made up for this run.
+  const password = randomBytes(9).toString('base64url');
+  const board = createBoardServer({ redis, config: { ...config, boardUser: 'demo', boardPassword: password }, logger });
+  const { url: boardUrl } = await board.listen(config.boardPort, '127.0.0.1').catch(() => board.listen(0, '127.0.0.1'));
   const producer = createProducer({ connection: redis, prefix: config.prefix, deadlineWindowMs: 5 * 60_000, knownAccount: (id) => DEMO_ACCOUNTS.some((a) => a.id === id) });
 
   const schedule: unknown[] = [
@@ -144,8 +150,17 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number } = {}): 
   lost                 ${lost}
   time                 ${((Date.now() - started) / 1000).toFixed(1)} s
 
-Inspect: XACTLY_PREFIX=${config.prefix} xactly posts   ·   xactly post slot-01 launch`);
+Board: ${boardUrl}/board  (user demo, password ${password}; metrics at ${boardUrl}/metrics)
+Inspect: XACTLY_PREFIX=${config.prefix} npx xactly posts   ·   XACTLY_PREFIX=${config.prefix} npx xactly post slot-01 launch`);
 
+  if (opts.keepBoard ?? process.stdout.isTTY) {
+    console.log('\nThe board stays up until Ctrl-C.');
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+  }
+  await board.close();
   await worker.stop(5_000);
   await producer.close();
   await fake.close();

@@ -45,7 +45,7 @@ const HELP: Record<string, string> = {
   accounts: 'xactly accounts [--json]\n  Lists the accounts of XACTLY_ACCOUNTS_FILE with their state: ok, paused (credentials refused; their posts fail) or rate-limited until a time.\nxactly accounts resume <id>\n  Resumes a paused account (after fixing its credentials).',
   'fake-x': 'xactly fake-x [--port 4010] [--host 127.0.0.1] [--fault-rate 0.3] [--lag 5000] [--seed 1]\n  Runs the fake X API on 127.0.0.1 with the accounts of XACTLY_ACCOUNTS_FILE\n  (each accessToken authenticates as its account\'s userId).',
   board: 'xactly board [--open]\n  Serves Bull Board on /board, Prometheus /metrics, /healthz and /api/posts/<slotId>/<postId>\n  on BOARD_HOST:BOARD_PORT (default 127.0.0.1:3000), behind HTTP Basic auth (BOARD_USER, BOARD_PASSWORD;\n  --open serves without auth when they are unset). Read-only unless BOARD_READ_ONLY=false.',
-  demo: 'xactly demo\n  Starts the fake X, a worker and a sample schedule with faults; prints a summary.',
+  demo: 'xactly demo [--no-board-wait]\n  Starts the fake X, a worker, the board and a sample schedule with faults; prints live progress and a summary\n  checked against the fake X\'s ground truth (exit 1 on any duplicate or lost post). At a terminal the board stays\n  up until Ctrl-C unless --no-board-wait.',
 };
 
 class UsageError extends Error {}
@@ -288,8 +288,9 @@ export async function main(argv: string[]): Promise<number> {
     case 'fake-x':
       return cmdFakeX(config, rest);
     case 'demo': {
+      const { values } = parseArgs({ args: rest, options: { 'no-board-wait': { type: 'boolean' } } });
       const { runDemo } = await import('./demo.js');
-      return runDemo(config);
+      return runDemo(config, values['no-board-wait'] ? { keepBoard: false } : {});
     }
     default:
       throw new UsageError(`unknown command "${command}"`);
