@@ -4,7 +4,6 @@ import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startFakeX, type FakeX, type FakeXOptions } from '../src/fake-x/index.js';
 import { Ledger } from '../src/ledger/ledger.js';
-import { hashTagged } from '../src/ledger/keys.js';
 import type { PostState } from '../src/ledger/record.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { createProducer, type Producer } from '../src/queue/producer.js';
@@ -23,25 +22,14 @@ export function newRedis(): Redis {
   return new Redis(REDIS_URL, { maxRetriesPerRequest: null });
 }
 
-/** Delete every key under a test prefix. */
-export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
-  const pattern = `${hashTagged(prefix).replace(/[{}]/g, (c) => '\\' + c)}*`;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-}
+import { dropPrefix, keysOf } from '../src/ledger/drop.js';
 
-/** Every string value stored under a prefix (hashes, lists, strings, zsets). */
+export { dropPrefix };
+
+/** Every string value stored under a prefix (hashes, lists, strings, zsets, streams). */
 export async function dumpPrefix(redis: Redis, prefix: string): Promise<string> {
-  const pattern = `${hashTagged(prefix).replace(/[{}]/g, (c) => '\\' + c)}*`;
   const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
+  for await (const keys of keysOf(redis, prefix)) {
     for (const key of keys) {
       const type = await redis.type(key);
       if (type === 'hash') out.push(JSON.stringify(await redis.hgetall(key)));
@@ -50,7 +38,7 @@ export async function dumpPrefix(redis: Redis, prefix: string): Promise<string> 
       else if (type === 'zset') out.push(JSON.stringify(await redis.zrange(key, '0', '-1')));
       else if (type === 'stream') out.push(JSON.stringify(await redis.xrange(key, '-', '+')));
     }
-  } while (cursor !== '0');
+  }
   return out.join('\n');
 }
 

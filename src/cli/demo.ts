@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { keyId } from '../domain/key.js';
 import { startFakeX } from '../fake-x/index.js';
-import { hashTagged } from '../ledger/keys.js';
+import { dropPrefix } from '../ledger/drop.js';
 import type { PostRecord } from '../ledger/record.js';
 import { createLogger } from '../log.js';
 import { createBoardServer } from '../ops/board.js';
@@ -22,16 +21,6 @@ const DEMO_ACCOUNTS: Account[] = [
   { id: 'umbrella', userId: '1004', auth: { type: 'oauth2', accessToken: 'demo-umbrella-token' } },
 ];
 const FAN_ID = '3001';
-
-async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
-  const pattern = `${hashTagged(prefix).replace(/[{}]/g, (c) => '\\' + c)}*`;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-}
 
 /**
  * The main job on a local default: fake X with realistic faults, a worker

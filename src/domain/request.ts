@@ -21,8 +21,8 @@ export interface PublishRequestInput {
   deadline?: string;
 }
 
-/** A request that passed validation, with times resolved to epoch ms. */
-export interface PublishRequest {
+/** What one key publishes, and where. */
+export interface PostPayload {
   readonly slotId: string;
   readonly postId: string;
   readonly accountId: string;
@@ -30,6 +30,10 @@ export interface PublishRequest {
   readonly text: string;
   readonly inReplyToTweetId?: string;
   readonly recipientId?: string;
+}
+
+/** A request that passed validation, with times resolved to epoch ms. */
+export interface PublishRequest extends PostPayload {
   readonly scheduledAt: number;
   readonly deadline: number;
   /** Hash of the payload as the producer gave it: same key + other fingerprint = conflict. */

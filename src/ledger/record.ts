@@ -1,4 +1,4 @@
-import type { PostKind } from '../domain/request.js';
+import type { PostPayload } from '../domain/request.js';
 
 /** States as stored and printed. */
 export type PostState = 'queued' | 'claimed' | 'ambiguous' | 'sent' | 'failed';
@@ -9,15 +9,8 @@ export const TERMINAL_STATES: ReadonlySet<PostState> = new Set(['sent', 'failed'
 export type FailReason = 'rejected' | 'expired' | 'invalid-account' | 'account-paused' | 'unresolved';
 
 /** One key's ledger record. */
-export interface PostRecord {
+export interface PostRecord extends PostPayload {
   readonly keyId: string;
-  readonly slotId: string;
-  readonly postId: string;
-  readonly accountId: string;
-  readonly kind: PostKind;
-  readonly text: string;
-  readonly inReplyToTweetId?: string;
-  readonly recipientId?: string;
   readonly scheduledAt: number;
   readonly deadline: number;
   /** Set when a not-sent attempt was released: no new attempt before it. */

@@ -1,18 +1,13 @@
 import type { JobsOptions } from 'bullmq';
-import type { PostKind } from '../domain/request.js';
+import type { PostPayload } from '../domain/request.js';
 
 /**
  * What a publish job carries: the key and enough to read it on the board.
  * Never credentials: the worker resolves the account id itself. The ledger
  * record, not the job, is the source of truth for the payload.
  */
-export interface PublishJobData {
+export interface PublishJobData extends Pick<PostPayload, 'slotId' | 'postId' | 'accountId' | 'kind' | 'text'> {
   readonly keyId: string;
-  readonly slotId: string;
-  readonly postId: string;
-  readonly accountId: string;
-  readonly kind: PostKind;
-  readonly text: string;
   readonly scheduledAt: string;
 }
 
