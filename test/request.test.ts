@@ -56,6 +56,11 @@ describe('validateRequest', () => {
     expect(errorsOf({ ...base, kind: 'dm', recipientId: '42', text: 'a'.repeat(10_001) })[0]?.field).toBe('text');
   });
 
+  it('reports every bad field at once', () => {
+    const fields = errorsOf({ slotId: 's', postId: 'p', kind: 'post', text: 'x'.repeat(300) }).map((e) => e.field);
+    expect(fields.sort()).toEqual(['accountId', 'text']);
+  });
+
   it('rejects non-objects with a clear message', () => {
     expect(errorsOf('hello')).toEqual([{ field: '(request)', reason: 'must be a JSON object' }]);
     expect(errorsOf(null)).toEqual([{ field: '(request)', reason: 'must be a JSON object' }]);

@@ -122,14 +122,18 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    return {
-      ok: false,
-      errors: parsed.error.issues.map((i) =>
-        i.code === 'unrecognized_keys'
-          ? { field: i.keys.join(','), reason: 'is not a known field' }
-          : { field: i.path.join('.') || '(request)', reason: i.message },
-      ),
-    };
+    const errors: FieldError[] = parsed.error.issues.map((i) =>
+      i.code === 'unrecognized_keys'
+        ? { field: i.keys.join(','), reason: 'is not a known field' }
+        : { field: i.path.join('.') || '(request)', reason: i.message },
+    );
+    // Report a bad text too, so one round of fixes is enough.
+    const { kind, text } = raw as { kind?: unknown; text?: unknown };
+    if (typeof text === 'string' && !errors.some((e) => e.field === 'text')) {
+      const textError = textErrors(kind === 'dm' ? 'dm' : 'post', text);
+      if (textError) errors.push({ field: 'text', reason: textError });
+    }
+    return { ok: false, errors };
   }
   const input = parsed.data;
   const errors: FieldError[] = [];
