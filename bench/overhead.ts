@@ -1,7 +1,10 @@
 /**
  * What does exactly-once cost? Bare BullMQ against xactly, one run, same Redis.
  *
- *   npm run build && npm run bench -- [--jobs N] [--concurrency C] [--warmup W] [--rounds R] [--write-docs]
+ *   npm run build && npm run bench:overhead -- [--jobs N] [--concurrency C] [--warmup W] [--rounds R] [--report FILE]
+ *
+ * docs/benchmarks.md belongs to the suite (bench/suite.ts, `npm run bench --
+ * --write-docs`), which runs this with `--report FILE` and takes its section.
  *
  * Each side gets its own random prefix and the same job count, concurrency,
  * job options and job payload; jobs are enqueued first (timed on their own),
@@ -21,7 +24,6 @@
  * does not assert timings.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -34,7 +36,9 @@ import { createLogger } from '../src/log.js';
 import { PUBLISH_JOB_OPTIONS, type PublishJobData, type PublishJobResult } from '../src/queue/jobs.js';
 import { createProducer } from '../src/queue/producer.js';
 import { createPublishWorker } from '../src/queue/publisher.js';
-import type { XPort } from '../src/x/port.js';
+import {
+  type BenchReport, commandLine, dropPrefix, type Figure, instantX, mdTable, median, type Row, textTable, verdict, versionOf, writeReport,
+} from './common.js';
 import {
   type ClientCounts, type CommandStat, commandStats, diffCommandStats, installCommandCounter, isLedgerLabel,
   isScriptLabel, redisCpuSeconds, scriptCallsAreCounted, serverInfo,
@@ -55,6 +59,9 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '3' },
     'timeout-s': { type: 'string', default: '600' },
+    /** Write a JSON report (figures, Markdown section) for bench/suite.ts. */
+    report: { type: 'string' },
+    /** Moved to the suite: docs/benchmarks.md holds every benchmark. */
     'write-docs': { type: 'boolean', default: false },
     /** Time without the client-side command counter (to see what counting costs). */
     'no-client-count': { type: 'boolean', default: false },
@@ -62,8 +69,12 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log('usage: node dist/bench/overhead.js [--jobs N=20000] [--concurrency C=50] [--warmup W=1000] [--rounds R=3] [--timeout-s S=600] [--write-docs] [--no-client-count]');
+  console.log('usage: node dist/bench/overhead.js [--jobs N=20000] [--concurrency C=50] [--warmup W=1000] [--rounds R=3] [--timeout-s S=600] [--report FILE] [--no-client-count]');
   process.exit(0);
+}
+if (args['write-docs']) {
+  console.error('docs/benchmarks.md is written by the suite, which runs this benchmark too: npm run build && npm run bench -- --write-docs');
+  process.exit(2);
 }
 const positiveInt = (name: string, raw: string, min: number) => {
   const n = Number(raw);
@@ -79,7 +90,8 @@ const WARMUP = positiveInt('warmup', args.warmup, 0);
 const ROUNDS = positiveInt('rounds', args.rounds, 1);
 const TIMEOUT_MS = positiveInt('timeout-s', args['timeout-s'], 1) * 1_000;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const COMMAND = ['node dist/bench/overhead.js', ...process.argv.slice(2)].join(' ');
+const COMMAND = commandLine('overhead.js');
+const STARTED = performance.now();
 
 // ------------------------------------------------------------------ helpers
 
@@ -100,19 +112,6 @@ function requests(n: number) {
     kind: 'post' as const,
     text: `Benchmark post #${i}: scheduled, published exactly once, or failed loudly with a reason.`,
   }));
-}
-
-/** Delete every key of a prefix (ledger and BullMQ keys share the hash tag). */
-async function dropPrefix(redis: Redis, prefix: string): Promise<number> {
-  const pattern = `${hashTagged(prefix).replace(/[{}]/g, (c) => '\\' + c)}*`;
-  let cursor = '0';
-  let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) deleted += await redis.del(...keys);
-  } while (cursor !== '0');
-  return deleted;
 }
 
 interface Completion {
@@ -246,29 +245,6 @@ async function runBare(admin: Redis, prefix: string, n: number, concurrency: num
 
 // ------------------------------------------------------------------ xactly
 
-/** An X that answers at once: only the ledger's cost remains. */
-function instantX(): XPort & { calls: () => number } {
-  let next = 1;
-  let calls = 0;
-  return {
-    calls: () => calls,
-    async createPost() {
-      calls++;
-      return { id: String(next++) };
-    },
-    async sendDm() {
-      calls++;
-      return { id: String(next++) };
-    },
-    async timeline() {
-      return { items: [] };
-    },
-    async dmEvents() {
-      return { items: [] };
-    },
-  };
-}
-
 async function runXactly(admin: Redis, prefix: string, n: number, concurrency: number): Promise<SideResult> {
   const producerRedis = newRedis();
   const workerRedis = newRedis();
@@ -329,31 +305,8 @@ const f2 = (v: number) => v.toFixed(2);
 const delta = (d: number) => (d <= -0.005 ? f2(d) : `+${f2(Math.max(0, d))}`);
 const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
 const times = (a: number, b: number) => `x${f2(ratio(a, b))}`;
-const verdict = (ok: boolean) => (ok ? 'meets target' : 'BELOW TARGET');
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 const serverPerJob = (r: SideResult) => sum([...r.processServer.values()].map((v) => v.calls)) / N;
-
-type Row = readonly string[];
-
-function textTable(rows: readonly Row[], header?: Row): string {
-  const all = header ? [header, ...rows] : rows;
-  const widths = (header ?? rows[0] ?? []).map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  // Without a header it is a key/value list: everything left-aligned.
-  const line = (r: Row) => r.map((c, i) => (i === 0 || !header ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
-  const head = header ? [line(header), widths.map((w) => '-'.repeat(w)).join('  ')] : [];
-  return [...head, ...rows.map(line)].join('\n');
-}
-
-/** A Markdown table; numbers (every column but the first) right-aligned unless `left`. */
-function mdTable(rows: readonly Row[], header: Row, left = false): string {
-  const line = (r: Row) => `| ${r.join(' | ')} |`;
-  return [line(header), line(header.map((_, i) => (i === 0 || left ? '---' : '---:'))), ...rows.map(line)].join('\n');
-}
 
 /** All rounds of one side, added up (counts) or reduced to medians (times). */
 interface Side {
@@ -407,16 +360,6 @@ interface Env {
   libs: string;
 }
 
-/** The installed version of a dependency, read from its package.json. */
-async function versionOf(pkg: string): Promise<string> {
-  try {
-    const json = await readFile(new URL(`../../node_modules/${pkg}/package.json`, import.meta.url), 'utf8');
-    return (JSON.parse(json) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 interface Report {
   env: Row[];
   main: Row[];
@@ -427,6 +370,8 @@ interface Report {
   checks: string[];
   notes: string[];
   verdicts: string[];
+  /** The headline figures with their targets, for the suite's summary. */
+  figures: Figure[];
 }
 
 const breakdown = (b: ReadonlyMap<string, number>, x: ReadonlyMap<string, number>, jobs: number, minPerJob = 0): Row[] =>
@@ -527,7 +472,14 @@ function buildReport(env: Env, bareRounds: SideResult[], xaRounds: SideResult[],
       ? `extra round trips per publish = ${f2(extraRt)} (target <= ${TARGET_EXTRA_ROUND_TRIPS}: claim + settle): ${verdict(extraRt <= TARGET_EXTRA_ROUND_TRIPS + 0.005)}`
       : 'extra round trips per publish: not counted (--no-client-count)',
   ];
+  const figures: Figure[] = [
+    { name: 'overhead: processing throughput xactly / bare', value: `${f2(procRatio)} (${f0(procXa)} vs ${f0(procBare)} jobs/s)`, target: `>= ${TARGET_PROCESSING_RATIO}`, verdict: verdict(procRatio >= TARGET_PROCESSING_RATIO) },
+    { name: `enqueue: ${f0(N)} keys, enqueueMany / addBulk`, value: `${f2(enqRatio)} (${f0(enqXa)} vs ${f0(enqBare)} jobs/s)`, target: `>= ${TARGET_ENQUEUE_RATIO}`, verdict: verdict(enqRatio >= TARGET_ENQUEUE_RATIO) },
+    ...(CLIENT_COUNTED ? [{ name: 'round trips: extra per publish (client side)', value: f2(extraRt), target: `<= ${TARGET_EXTRA_ROUND_TRIPS} (claim + settle)`, verdict: verdict(extraRt <= TARGET_EXTRA_ROUND_TRIPS + 0.005) }] : []),
+    { name: 'overhead: Node + Redis CPU per publish, xactly / bare', value: times(xa.nodeCpuMs + xa.redisCpuMs, bare.nodeCpuMs + bare.redisCpuMs), target: '', verdict: '' },
+  ];
   return {
+    figures,
     env: envRows,
     main,
     perRound,
@@ -581,12 +533,12 @@ While enqueueing (each chunk of ${CHUNK} goes out as one pipeline):
 
 ${mdTable(r.enqueueBreakdown, ['command', 'bare', 'xactly', 'extra'])}`
     : 'Client side: not counted in this run (`--no-client-count`).';
-  return `# Benchmarks
+  return `## Overhead, round trips and enqueue: xactly vs bare BullMQ (\`bench/overhead.ts\`)
 
-What exactly-once costs on top of bare BullMQ. Generated by \`bench/overhead.ts\`:
+What exactly-once costs on top of bare BullMQ. On its own:
 
 \`\`\`sh
-npm run build && ${COMMAND.replace('node dist/bench/overhead.js', 'npm run bench --')}
+npm run build && ${COMMAND.replace(/^node dist\/bench\/overhead\.js( |$)/, (_m: string, more: string) => (more ? 'npm run bench:overhead -- ' : 'npm run bench:overhead'))}
 \`\`\`
 
 Both sides run in one process against the same Redis, each on its own random
@@ -602,11 +554,11 @@ until N \`completed\` events.
   only the ledger's cost remains. After each round the ledger must hold N
   \`sent\` records and X must have been called N times, or the run fails.
 
-## Environment
+### Environment
 
 ${mdTable(r.env, ['', ''], true)}
 
-## Figures
+### Figures
 
 ${mdTable(r.main, ['', 'bare BullMQ', 'xactly', 'xactly vs bare'])}
 
@@ -616,7 +568,7 @@ ${mdTable(r.perRound, PER_ROUND_HEADER)}
 
 ${r.verdicts.map((v) => `- ${v}`).join('\n')}
 
-## Redis traffic per job while processing
+### Redis traffic per job while processing
 
 ${clientSection}
 
@@ -691,10 +643,10 @@ async function main(): Promise<number> {
       for (const e of errors) console.error(`  ${e}`);
       return 1;
     }
-    if (args['write-docs']) {
-      await writeFile(new URL('../../docs/benchmarks.md', import.meta.url), docs(report));
-      console.log('\nwrote docs/benchmarks.md');
-    }
+    await writeReport(args.report, {
+      bench: 'overhead', title: 'Overhead, round trips and enqueue', command: COMMAND, figures: report.figures, markdown: docs(report),
+      durationMs: performance.now() - STARTED,
+    } satisfies BenchReport);
     return 0;
   } finally {
     for (const p of prefixes) await dropPrefix(admin, p).catch(() => 0);

@@ -3,6 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { budgetFor } from '../src/domain/budget.js';
 import { keyId } from '../src/domain/key.js';
 import { ACCOUNTS, REDIS_URL, type Stack, startStack, waitUntil } from './harness.js';
 
@@ -91,6 +92,24 @@ describe('one account\'s trouble is not everyone\'s', () => {
     expect((await s.ledger.accountStatus(['acme', 'globex'])).get('globex')?.paused).toContain('http-401');
     expect(await s.ledger.resumeAccount('globex')).toBe(true);
     expect((await s.ledger.accountStatus(['globex'])).size).toBe(0);
+  });
+});
+
+describe('budget bookkeeping', () => {
+  it('a throttled key is not looked at by reconciliation before its budget frees', async () => {
+    const budget = { post: 1, dm: 1, windowMs: 60_000, appDaily: 0 };
+    stack = await startStack({ startWorkers: false });
+    const s = stack;
+    await s.producer.enqueueMany([req('t0', 'acme'), req('t1', 'acme')]);
+    const now = Date.now();
+    const b = budgetFor('post', now, budget);
+    const ids = ['t0', 't1'].map((slotId) => keyId({ slotId, postId: 'p' }));
+    expect((await s.ledger.claim(ids[0]!, 'j0', 30_000, now, 'acme', b)).verdict).toBe('claimed');
+    const second = await s.ledger.claim(ids[1]!, 'j1', 30_000, now, 'acme', b);
+    expect(second).toMatchObject({ verdict: 'throttled', retryAt: b.windowEnd });
+    // Due for reconciliation only after the retry time plus the lost-job grace.
+    expect(Number(await s.redis.zscore(s.ledger.keys.due, ids[1]!))).toBe(b.windowEnd + 60_000);
+    expect(await s.ledger.dueKeys(b.windowEnd, 10)).not.toContain(ids[1]);
   });
 });
 

@@ -110,7 +110,7 @@ export class Ledger {
       this.keys.record(keyId), this.keys.due, this.keys.stats,
       this.keys.budget(accountId, b.budgetClass, b.windowStart), this.keys.appBudget(b.dayStart), this.keys.account(accountId),
       now, leaseMs, keyId, jobId, this.auditMax, this.retentionMs,
-      b.limit, b.windowEnd, b.windowMs, b.appLimit, b.dayEnd,
+      b.limit, b.windowEnd, b.windowMs, b.appLimit, b.dayEnd, this.lostJobGraceMs,
     );
     const record = parseRecord(keyId, raw);
     if (verdict === 'missing' || !record) return { verdict: 'missing' };
@@ -238,6 +238,15 @@ export class Ledger {
   /** Exclusive lock for one reconciliation pass across all processes. */
   async acquireReconcileLock(token: string, ttlMs: number): Promise<boolean> {
     return (await this.redis.set(this.keys.reconcileLock, token, 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
+  /** Keep holding the lock while a long pass goes on; false when it was lost. */
+  async renewReconcileLock(token: string, ttlMs: number): Promise<boolean> {
+    const renewed = await this.redis.eval(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end",
+      1, this.keys.reconcileLock, token, ttlMs,
+    );
+    return renewed === 1;
   }
 
   async releaseReconcileLock(token: string): Promise<void> {

@@ -30,6 +30,7 @@ end
  * ARGV[5] audit max length                    ARGV[6] retention (ms, from a terminal write)
  * ARGV[7] account limit per window (0 = none) ARGV[8] account window end (ms)   ARGV[9] window length (ms)
  * ARGV[10] app limit per day (0 = none)       ARGV[11] app day end (ms)
+ * ARGV[12] grace after a due time before reconciliation looks for a lost job (ms)
  *
  * Returns {verdict, record JSON, retryAt?}; verdict is one of 'missing',
  * 'claimed', 'early', 'expired' and 'paused' (both now failed), 'throttled'
@@ -107,6 +108,8 @@ elseif r.state == 'queued' then
   end
 end
 if retryAt then
+  -- The job waits for budget: reconciliation need not look for it before then.
+  redis.call('ZADD', KEYS[2], retryAt + tonumber(ARGV[12]), ARGV[3])
   redis.call('HINCRBY', KEYS[3], 'throttled', 1)
   return {verdict, raw, tostring(retryAt)}
 end

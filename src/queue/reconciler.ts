@@ -22,12 +22,23 @@ export interface ReconcileDeps extends ReconcileSettings {
   readonly clock?: () => number;
   /** Allowance for clock differences between us and X when windowing created_at. */
   readonly skewMs?: number;
-  /** Keys looked at per pass at most. */
+  /** Keys looked at per pass at most (default 5,000). */
   readonly batch?: number;
   /** Pages per lookup at most (100 items each); more than that is not proof of absence. */
   readonly maxPages?: number;
   /** Grace after a queued key's due time before its missing job is re-created. */
   readonly lostJobGraceMs?: number;
+  /** Accounts looked up at once (default 8). */
+  readonly lookupConcurrency?: number;
+}
+
+/** Run `fn` over `items`, at most `limit` at a time. */
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  });
+  await Promise.all(runners);
 }
 
 export interface ReconcileReport {
@@ -126,7 +137,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
   let oldest = 0;
   try {
     const now = clock();
-    const ids = await deps.ledger.dueKeys(now, deps.batch ?? 1000);
+    const ids = await deps.ledger.dueKeys(now, deps.batch ?? 5000);
     const records = await deps.ledger.getMany(ids);
     const doubtful: PostRecord[] = [];
     const reschedule: { keyId: string; at: number | null }[] = [];
@@ -145,7 +156,13 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
     const groups = groupsOf(doubtful);
     const blocks = await deps.ledger.lookupBlocks([...new Set(groups.map((g) => g.accountId))]);
     const skew = deps.skewMs ?? 60_000;
-    for (const g of groups) {
+    const lockMs = 5 * 60_000;
+    let renewedAt = clock();
+    let lockLost = false;
+    // Lookups for different accounts go out a few at a time: a pass over
+    // many accounts must not take accounts × X latency.
+    await forEachLimit(groups, deps.lookupConcurrency ?? 8, async (g) => {
+      if (lockLost) return;
       for (const r of g.records) oldest = Math.max(oldest, now - attemptEnd(r));
       const blockedUntil = blocks.get(g.accountId);
       const found: Lookup = blockedUntil && blockedUntil > now
@@ -167,7 +184,12 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
             : { kind: 'not-found', scanned: found.items.length, from: found.from, to: found.to };
         await apply(deps, r, evidence, now, outcomes, reschedule);
       }
-    }
+      if (clock() - renewedAt > lockMs / 5) {
+        renewedAt = clock();
+        lockLost = !(await deps.ledger.renewReconcileLock(token, lockMs));
+      }
+    });
+    if (lockLost) deps.logger.warn({}, 'reconciliation lock lost mid-pass; the rest is left to the next pass');
     await deps.ledger.reschedule(reschedule);
     const report = { ran: true, examined: ids.length, outcomes, lookups, accounts: new Set(groups.map((g) => g.accountId)).size, oldestUnresolvedAgeMs: oldest, durationMs: clock() - started };
     if (ids.length > 0) deps.logger.info(report, 'reconciliation pass');

@@ -1,0 +1,314 @@
+/**
+ * Helpers shared by the benchmarks (bench/*.ts) and the suite that runs them.
+ *
+ * Every benchmark can be run on its own (`node dist/bench/<name>.js`) and
+ * prints its figures; with `--report FILE` it also writes a JSON report
+ * (figures with targets and verdicts, and its Markdown section) that
+ * bench/suite.ts collects into docs/benchmarks.md. Benchmarks never assert
+ * timings; they exit 1 only when the work they measured was wrong.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { hashTagged } from '../src/ledger/keys.js';
+import type { XPort } from '../src/x/port.js';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export const newRedis = (): Redis => new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+
+export const rand = (): string => randomBytes(4).toString('hex');
+
+/** Delete every key of a prefix (ledger and BullMQ keys share the hash tag); returns how many. */
+export async function dropPrefix(redis: Redis, prefix: string): Promise<number> {
+  const pattern = `${hashTagged(prefix).replace(/[{}]/g, (c) => '\\' + c)}*`;
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) deleted += await redis.del(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}
+
+/** An X that answers at once: only xactly's own cost remains. */
+export function instantX(): XPort & { calls: () => number } {
+  let next = 1;
+  let calls = 0;
+  return {
+    calls: () => calls,
+    async createPost() {
+      calls++;
+      return { id: String(next++) };
+    },
+    async sendDm() {
+      calls++;
+      return { id: String(next++) };
+    },
+    async timeline() {
+      return { items: [] };
+    },
+    async dmEvents() {
+      return { items: [] };
+    },
+  };
+}
+
+/** A stream that drops what it is given (a logger at a production level, without the I/O). */
+export const nullStream = (): Writable =>
+  new Writable({
+    write(_chunk, _enc, cb) {
+      cb();
+    },
+  });
+
+// ------------------------------------------------------------------ a slow X in front of the fake
+
+export interface LatencyProxy {
+  readonly url: string;
+  /** Requests forwarded so far. */
+  forwarded(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTP proxy on 127.0.0.1 that holds every request for `delayMs` and then
+ * forwards it to `target` (the fake X), so the request reaches X `delayMs`
+ * after the client sent it: X's latency, as the worker sees it. Forwarding
+ * only ever goes to the loopback target it was given.
+ */
+export async function startLatencyProxy(target: string, delayMs: number): Promise<LatencyProxy> {
+  const to = new URL(target);
+  if (!/^127\.\d+\.\d+\.\d+$/.test(to.hostname)) throw new Error(`latency proxy only forwards to 127.0.0.0/8, not ${to.hostname}`);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  let forwarded = 0;
+  const server = http.createServer((req, res) => {
+    const body: Buffer[] = [];
+    req.on('data', (c: Buffer) => body.push(c));
+    req.on('end', () => {
+      setTimeout(() => {
+        forwarded++;
+        const up = http.request(
+          { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers, agent },
+          (ur) => {
+            res.writeHead(ur.statusCode ?? 502, ur.headers);
+            ur.pipe(res);
+          },
+        );
+        // The fake resetting a connection must reach the client as a reset.
+        up.on('error', () => res.destroy());
+        up.end(Buffer.concat(body));
+      }, delayMs);
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    forwarded: () => forwarded,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+        agent.destroy();
+      }),
+  };
+}
+
+// ------------------------------------------------------------------ numbers and tables
+
+export const f0 = (v: number): string => Math.round(v).toLocaleString('en-US');
+export const f2 = (v: number): string => v.toFixed(2);
+export const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+export const mb = (bytes: number, digits = 1): string => `${(bytes / 1_048_576).toFixed(digits)} MB`;
+export const secs = (ms: number, digits = 2): string => `${(ms / 1000).toFixed(digits)} s`;
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Nearest-rank percentile (p in 0..100) of an already sorted array. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1]!;
+}
+
+export type Row = readonly string[];
+
+/**
+ * A plain-text table; numbers (every column but the first) right-aligned
+ * unless `left`. Without a header it is a left-aligned key/value list.
+ */
+export function textTable(rows: readonly Row[], header?: Row, left = false): string {
+  const all = header ? [header, ...rows] : rows;
+  const widths = (header ?? rows[0] ?? []).map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  const line = (r: Row) => r.map((c, i) => (i === 0 || !header || left ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  const head = header ? [line(header), widths.map((w) => '-'.repeat(w)).join('  ')] : [];
+  return [...head, ...rows.map(line)].join('\n');
+}
+
+/** A Markdown table; numbers (every column but the first) right-aligned unless `left`. */
+export function mdTable(rows: readonly Row[], header: Row, left = false): string {
+  const line = (r: Row) => `| ${r.join(' | ')} |`;
+  return [line(header), line(header.map((_, i) => (i === 0 || left ? '---' : '---:'))), ...rows.map(line)].join('\n');
+}
+
+// ------------------------------------------------------------------ options
+
+/** Parse an integer option or exit 2 with a message naming it. */
+export function intOption(name: string, raw: string, min: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) {
+    console.error(`--${name} must be an integer >= ${min} (got ${raw})`);
+    process.exit(2);
+  }
+  return n;
+}
+
+// ------------------------------------------------------------------ environment
+
+/** The installed version of a dependency, read from its package.json. */
+export async function versionOf(pkg: string): Promise<string> {
+  try {
+    const json = await readFile(new URL(`../../node_modules/${pkg}/package.json`, import.meta.url), 'utf8');
+    return (JSON.parse(json) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function machine(): string {
+  const cpus = os.cpus();
+  return `${cpus.length} cores, ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${os.platform()} ${os.arch()}, ${mb(os.totalmem(), 0)} RAM`;
+}
+
+export async function redisVersion(redis: Redis): Promise<string> {
+  return /redis_version:([^\r\n]+)/.exec(await redis.info('server'))?.[1] ?? 'unknown';
+}
+
+// ------------------------------------------------------------------ reports
+
+export type Verdict = 'meets target' | 'BELOW TARGET' | '';
+
+export const verdict = (ok: boolean): Verdict => (ok ? 'meets target' : 'BELOW TARGET');
+
+/** One figure of a benchmark, as the suite's summary table shows it. */
+export interface Figure {
+  readonly name: string;
+  readonly value: string;
+  /** What it is held against ('' for a figure given as context). */
+  readonly target: string;
+  readonly verdict: Verdict;
+}
+
+/** What a benchmark hands to the suite (`--report FILE`). */
+export interface BenchReport {
+  /** Short name, e.g. 'burst'. */
+  readonly bench: string;
+  readonly title: string;
+  /** The command as typed (node dist/bench/<name>.js ...). */
+  readonly command: string;
+  readonly figures: readonly Figure[];
+  /** This benchmark's section of docs/benchmarks.md (starts with a `## ` heading). */
+  readonly markdown: string;
+  readonly durationMs: number;
+}
+
+export async function writeReport(path: string | undefined, report: BenchReport): Promise<void> {
+  if (!path) return;
+  await writeFile(path, JSON.stringify(report, null, 2));
+  console.log(`\nreport written to ${path}`);
+}
+
+/** The command line of this process, as `node dist/bench/...`. */
+export function commandLine(script: string): string {
+  const flags = process.execArgv.filter((a) => a === '--expose-gc');
+  return ['node', ...flags, `dist/bench/${script}`, ...process.argv.slice(2).filter((a, i, all) => a !== '--report' && all[i - 1] !== '--report')].join(' ');
+}
+
+/** Run main(); exit with its code, or 1 on a throw. */
+export function run(main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+      process.exit(1);
+    },
+  );
+}
+
+/** Poll until `probe` holds or the time is up (the thing measured has no event to wait on). */
+export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs: number, everyMs = 50): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export const fmtCounts = (m: ReadonlyMap<string, number>): string => [...m].map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+
+export function countBy<T>(items: Iterable<T>, key: (t: T) => string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of items) {
+    const k = key(t);
+    out.set(k, (out.get(k) ?? 0) + 1);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ waiting for a worker
+
+export interface Tally {
+  completed: number;
+  failed: number;
+  firstFailure?: string;
+  /** `outcome` of the job results (PublishJobResult), 'done' for others. */
+  readonly outcomes: Map<string, number>;
+}
+
+/**
+ * Count a worker's `completed` and `failed` events. `until(total)` resolves
+ * once `total` jobs have finished since the tally was made (failed attempts
+ * count: any failure means the figures are not about successful work), and
+ * rejects after the timeout.
+ */
+export function tallyOf(worker: { on(event: 'completed' | 'failed', cb: (...args: never[]) => void): unknown }): Tally & { until(total: number, timeoutMs: number): Promise<void> } {
+  const tally: Tally = { completed: 0, failed: 0, outcomes: new Map() };
+  const waiters: { at: number; resolve: () => void }[] = [];
+  const check = () => {
+    const done = tally.completed + tally.failed;
+    for (let i = waiters.length - 1; i >= 0; i--) if (done >= waiters[i]!.at) waiters.splice(i, 1)[0]!.resolve();
+  };
+  (worker.on as (e: string, cb: (...a: unknown[]) => void) => void)('completed', (_job, result) => {
+    tally.completed++;
+    const outcome = (result as { outcome?: string } | undefined)?.outcome ?? 'done';
+    tally.outcomes.set(outcome, (tally.outcomes.get(outcome) ?? 0) + 1);
+    check();
+  });
+  (worker.on as (e: string, cb: (...a: unknown[]) => void) => void)('failed', (_job, err) => {
+    tally.failed++;
+    tally.firstFailure ??= (err as Error | undefined)?.message;
+    check();
+  });
+  return Object.assign(tally, {
+    until(total: number, timeoutMs: number) {
+      const at = total;
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s: ${tally.completed} completed, ${tally.failed} failed`)), timeoutMs);
+        waiters.push({ at, resolve: () => { clearTimeout(timer); resolve(); } });
+        check();
+      });
+    },
+  });
+}
