@@ -1,0 +1,91 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { builtPaths, type KeySpec, verify } from '../bench/chaos-lib.js';
+import type { CreatedItem } from '../src/fake-x/index.js';
+import type { PostRecord } from '../src/ledger/record.js';
+import { REDIS_URL } from './harness.js';
+
+const children: ChildProcess[] = [];
+afterAll(() => {
+  // SIGTERM lets the chaos run kill its workers and the fake X on its way out.
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+});
+
+function runChaosCli(args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [builtPaths().chaos, ...args], { env: { ...process.env, REDIS_URL }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+describe('chaos suite (CI size)', () => {
+  it('300 keys, 20 accounts, 3 workers SIGKILLed/SIGTERMed every 3 s, 30 % X faults, racing producers: 0 duplicates, 0 lost', async () => {
+    const seed = process.env.CHAOS_SEED ?? String(Math.floor(Math.random() * 2 ** 31));
+    const { code, out } = await runChaosCli([
+      '--keys', '300', '--accounts', '20', '--workers', '3', '--kill-every-s', '3', '--fault-rate', '0.3',
+      '--lag-max-ms', '3000', '--settle-ms', '8000', '--seed', seed,
+      // Normally ~45 s. The bound allows for one known stall: a SIGKILL that hits the worker
+      // in the middle of a reconciliation pass leaves its lock for its 5-minute TTL (docs/chaos.md).
+      '--timeout-s', '420',
+    ], 540_000);
+    const line = out.split('\n').find((l) => l.startsWith('CHAOS-SUMMARY '));
+    // On failure, show the table and the violating keys (replay with CHAOS_SEED).
+    expect(line, `seed ${seed}\n${out.slice(-6000)}`).toBeDefined();
+    const summary = JSON.parse(line!.slice('CHAOS-SUMMARY '.length)) as Record<string, unknown>;
+    expect({ code, ...summary }, `seed ${seed}\n${out.slice(-6000)}`).toMatchObject({
+      code: 0, ok: true, duplicates: 0, lost: 0, stuck: 0, violations: 0, timedOut: false, lateWrites: 0, crashes: 0,
+    });
+    expect(summary.sent as number).toBe(300 - (summary.failed as number));
+    // The run really was chaotic.
+    expect(summary.faults as number).toBeGreaterThan(50);
+    expect(summary.sigkill as number).toBeGreaterThan(0);
+  }, 600_000);
+});
+
+describe('the chaos check itself can fail', () => {
+  const key = (i: number, over: Partial<KeySpec> = {}): KeySpec => ({
+    keyId: `k.s${i}.p`, slotId: `s${i}`, postId: 'p', accountId: 'a', userId: '7', kind: 'post', text: `chaos r1 #${i} post`,
+    scheduledAt: 1_000, deadline: 100_000, ...over,
+  });
+  const item = (id: string, text: string, over: Partial<CreatedItem> = {}): CreatedItem => ({ kind: 'post', id, authorId: '7', text, createdAt: 1_500, ...over });
+  const rec = (k: KeySpec, over: Partial<PostRecord>): PostRecord => ({
+    keyId: k.keyId, slotId: k.slotId, postId: k.postId, accountId: k.accountId, kind: k.kind, text: k.text, scheduledAt: k.scheduledAt,
+    deadline: k.deadline, fingerprint: 'f', state: 'sent', attempt: 1, jobId: k.keyId, createdAt: 0, updatedAt: 0, ...over,
+  });
+
+  it('passes a clean run and measures scheduled -> live', () => {
+    const k = [key(0), key(1)];
+    const v = verify(k, [rec(k[0]!, { tweetId: '10' }), rec(k[1]!, { state: 'failed', reason: 'expired' })], [item('10', k[0]!.text)], 'r1');
+    expect(v).toMatchObject({ duplicates: 0, lost: 0, stuck: 0, sent: 1, failed: 1, failedByReason: { expired: 1 }, liveAfterMs: [500], violations: [] });
+  });
+
+  it('flags two items for one key as a duplicate', () => {
+    const k = [key(0)];
+    const v = verify(k, [rec(k[0]!, { tweetId: '10' })], [item('10', k[0]!.text), item('11', k[0]!.text)], 'r1');
+    expect(v.duplicates).toBe(1);
+    expect(v.violations.map((x) => x.kind)).toEqual(['duplicate']);
+  });
+
+  it('flags sent-but-not-on-X, failed-but-live, a missing record and a key left in doubt', () => {
+    const k = [key(0), key(1), key(2), key(3)];
+    const v = verify(k, [rec(k[0]!, { tweetId: '99' }), rec(k[1]!, { state: 'failed', reason: 'rejected' }), undefined, rec(k[3]!, { state: 'ambiguous' })], [item('20', k[1]!.text)], 'r1');
+    expect(v.violations.map((x) => x.kind).sort()).toEqual(['failed-but-live', 'lost', 'lost', 'stuck']);
+    expect(v.lost).toBe(3);
+    expect(v.stuck).toBe(1);
+  });
+
+  it('flags a wrong author or reply target, a failure without reason and stray items', () => {
+    const k = [key(0, { kind: 'reply', inReplyToTweetId: '5' }), key(1)];
+    const v = verify(k, [rec(k[0]!, { tweetId: '10' }), rec(k[1]!, { state: 'failed' })], [item('10', k[0]!.text, { authorId: '8', inReplyToTweetId: '5' }), item('12', 'chaos r1 #9 post')], 'r1');
+    expect(v.violations.map((x) => x.kind).sort()).toEqual(['failed-without-reason', 'misattributed']);
+    expect(v.strays).toBe(1);
+  });
+});
