@@ -296,7 +296,14 @@ describe('cost and exclusivity', () => {
     });
     const conns = [newRedis(), newRedis()];
     const deps = conns.map((c) => ({ ...s.reconcileDeps, ledger: new Ledger(c, { prefix: s.prefix, retentionMs: 3_600_000 }), x: slow(s.x) }));
-    const reports = await Promise.all(deps.map((d) => reconcileOnce(d)));
+    const passes = deps.map((d) => reconcileOnce(d));
+    // The lock of a pass is short (renewed while it runs): a process killed
+    // mid-pass blocks reconciliation for seconds, not minutes.
+    await waitUntil(() => inFlight > 0, 'a lookup in flight');
+    const ttl = await s.redis.pttl(s.ledger.keys.reconcileLock);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(15_000);
+    const reports = await Promise.all(passes);
     expect(reports.filter((r) => r.ran)).toHaveLength(1);
     expect(reports.reduce((n, r) => n + r.outcomes.released, 0)).toBe(10);
     expect(maxInFlight).toBe(1);

@@ -52,8 +52,10 @@ export async function startWorkerProcess(config: Config, logger: Logger, opts: W
     budget: config.budget,
     accountLimits: async (id) => (await credentials.get(id))?.limits,
   });
-  publish.on('error', (err) => logger.error({ err }, 'publish worker error'));
+  publish.on('error', (err) => logger.error({ error: err.message }, 'publish worker error'));
   const publishQueue = new Queue<PublishJobData>(QUEUE_NAMES.publish, { connection: redis as never, prefix: ledger.keys.bullPrefix });
+  // Without a listener BullMQ prints connection errors raw to the console.
+  publishQueue.on('error', (err) => logger.warn({ error: err.message }, 'publish queue error'));
   const reconciler = await startReconciler({
     connection: redis,
     ledger,

@@ -78,6 +78,9 @@ export function createProducer(opts: ProducerOptions): Producer {
     prefix: ledger.keys.bullPrefix,
     defaultJobOptions: PUBLISH_JOB_OPTIONS,
   });
+  // Connection errors surface as rejected enqueues; without a listener BullMQ
+  // would also print them raw to the console.
+  queue.on('error', () => undefined);
 
   async function enqueueMany(raw: readonly unknown[]): Promise<EnqueueResult[]> {
     const now = clock();

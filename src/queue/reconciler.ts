@@ -54,6 +54,8 @@ export interface ReconcileReport {
   readonly durationMs: number;
 }
 
+const RECONCILE_LOCK_MS = 15_000;
+
 const LIVE_JOB_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
 
 interface Group {
@@ -130,11 +132,21 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
   const started = clock();
   const outcomes = { sent: 0, released: 0, expired: 0, unresolved: 0, deferred: 0, requeued: 0, stale: 0 };
   const token = randomUUID();
-  if (!(await deps.ledger.acquireReconcileLock(token, 5 * 60_000))) {
+  // A short lock, renewed while the pass runs: a process killed mid-pass
+  // holds up reconciliation for at most RECONCILE_LOCK_MS, not minutes.
+  if (!(await deps.ledger.acquireReconcileLock(token, RECONCILE_LOCK_MS))) {
     return { ran: false, examined: 0, outcomes, lookups: 0, accounts: 0, oldestUnresolvedAgeMs: 0, durationMs: 0 };
   }
   let lookups = 0;
   let oldest = 0;
+  let lockLost = false;
+  const renewal = setInterval(() => {
+    deps.ledger.renewReconcileLock(token, RECONCILE_LOCK_MS).then(
+      (held) => { if (!held) lockLost = true; },
+      () => undefined,
+    );
+  }, RECONCILE_LOCK_MS / 3);
+  renewal.unref();
   try {
     const now = clock();
     const ids = await deps.ledger.dueKeys(now, deps.batch ?? 5000);
@@ -156,9 +168,6 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
     const groups = groupsOf(doubtful);
     const blocks = await deps.ledger.lookupBlocks([...new Set(groups.map((g) => g.accountId))]);
     const skew = deps.skewMs ?? 60_000;
-    const lockMs = 5 * 60_000;
-    let renewedAt = clock();
-    let lockLost = false;
     // Lookups for different accounts go out a few at a time: a pass over
     // many accounts must not take accounts × X latency.
     await forEachLimit(groups, deps.lookupConcurrency ?? 8, async (g) => {
@@ -184,10 +193,6 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
             : { kind: 'not-found', scanned: found.items.length, from: found.from, to: found.to };
         await apply(deps, r, evidence, now, outcomes, reschedule);
       }
-      if (clock() - renewedAt > lockMs / 5) {
-        renewedAt = clock();
-        lockLost = !(await deps.ledger.renewReconcileLock(token, lockMs));
-      }
     });
     if (lockLost) deps.logger.warn({}, 'reconciliation lock lost mid-pass; the rest is left to the next pass');
     await deps.ledger.reschedule(reschedule);
@@ -195,6 +200,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
     if (ids.length > 0) deps.logger.info(report, 'reconciliation pass');
     return report;
   } finally {
+    clearInterval(renewal);
     await deps.ledger.releaseReconcileLock(token);
   }
 }
@@ -266,6 +272,8 @@ export async function startReconciler(opts: ReconcilerOptions): Promise<{ worker
   const { Queue } = await import('bullmq');
   const prefix = opts.ledger.keys.bullPrefix;
   const queue = new Queue(QUEUE_NAMES.reconcile, { connection: opts.connection as never, prefix });
+  // Without a listener BullMQ prints connection errors raw to the console.
+  queue.on('error', (err) => opts.logger.warn({ error: err.message }, 'reconcile queue error'));
   await queue.setGlobalConcurrency(1);
   await queue.upsertJobScheduler('reconcile', { every: opts.intervalMs }, {
     name: 'reconcile',
@@ -275,7 +283,11 @@ export async function startReconciler(opts: ReconcilerOptions): Promise<{ worker
     const report = await reconcileOnce(opts);
     opts.onReport?.(report);
     return report;
-  }, { connection: opts.connection as never, prefix, concurrency: 1 });
+  }, {
+    connection: opts.connection as never, prefix, concurrency: 1,
+    // A pass left active by a killed process must not block the next ones for long.
+    lockDuration: 10_000, stalledInterval: 5_000,
+  });
   worker.on('error', (err) => opts.logger.error({ err }, 'reconcile worker error'));
   return {
     worker, queue,
