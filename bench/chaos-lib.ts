@@ -23,7 +23,6 @@ import { Redis } from 'ioredis';
 import { renderTable } from '../src/cli/table.js';
 import { jobIdFor, keyId as keyIdOf, parseJobId } from '../src/domain/key.js';
 import { ALL_FAULT_KINDS, type CreatedItem, type FakeAccount, type FaultKind, mulberry32 } from '../src/fake-x/index.js';
-import { hashTagged } from '../src/ledger/keys.js';
 import { Ledger } from '../src/ledger/ledger.js';
 import type { PostRecord, PostState } from '../src/ledger/record.js';
 import { createProducer, type EnqueueResult, type Producer } from '../src/queue/producer.js';
@@ -136,17 +135,9 @@ export async function freePort(opts: { min?: number; max?: number; alsoFree?: nu
   throw new Error('no free port found');
 }
 
-export async function dropPrefix(redis: Redis, prefix: string): Promise<number> {
-  const pattern = `${hashTagged(prefix).replace(/[{}]/g, (c) => '\\' + c)}*`;
-  let cursor = '0';
-  let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) deleted += await redis.del(...keys);
-  } while (cursor !== '0');
-  return deleted;
-}
+import { dropPrefix } from '../src/ledger/drop.js';
+
+export { dropPrefix };
 
 // ------------------------------------------------------------------ redis-server
 

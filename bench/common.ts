@@ -14,7 +14,6 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
-import { hashTagged } from '../src/ledger/keys.js';
 import type { XPort } from '../src/x/port.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -23,18 +22,7 @@ export const newRedis = (): Redis => new Redis(REDIS_URL, { maxRetriesPerRequest
 
 export const rand = (): string => randomBytes(4).toString('hex');
 
-/** Delete every key of a prefix (ledger and BullMQ keys share the hash tag); returns how many. */
-export async function dropPrefix(redis: Redis, prefix: string): Promise<number> {
-  const pattern = `${hashTagged(prefix).replace(/[{}]/g, (c) => '\\' + c)}*`;
-  let cursor = '0';
-  let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) deleted += await redis.del(...keys);
-  } while (cursor !== '0');
-  return deleted;
-}
+export { dropPrefix } from '../src/ledger/drop.js';
 
 /** An X that answers at once: only xactly's own cost remains. */
 export function instantX(): XPort & { calls: () => number } {

@@ -8,6 +8,8 @@ import type { BudgetPolicy } from './domain/budget.js';
  */
 export interface Config {
   readonly redisUrl: string;
+  /** Redis Cluster seed nodes (host:port); when set, xactly speaks Cluster and REDIS_URL only lends its credentials. */
+  readonly redisClusterNodes: readonly { host: string; port: number }[] | undefined;
   /** Namespace for every Redis key (ledger and BullMQ); hash-tagged for Cluster. */
   readonly prefix: string;
   readonly xApiBaseUrl: string;
@@ -64,6 +66,12 @@ const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'si
 
 const schema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'must be a comma-separated list of host:port')
+    .transform((list) => list.split(',').map((hp) => ({ host: hp.slice(0, hp.lastIndexOf(':')), port: Number(hp.slice(hp.lastIndexOf(':') + 1)) })))
+    .optional(),
   XACTLY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.{}-]+$/, 'must be letters, digits, _ . - (optionally one {hash tag})')
@@ -121,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return Object.freeze({
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES,
     prefix: e.XACTLY_PREFIX,
     xApiBaseUrl: e.X_API_BASE_URL.replace(/\/+$/, ''),
     xTimeoutMs: e.X_TIMEOUT_MS,

@@ -1,6 +1,6 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Config } from './config.js';
-import { Ledger } from './ledger/ledger.js';
+import { Ledger, type RedisClient } from './ledger/ledger.js';
 import type { Logger } from './log.js';
 import { type CredentialStore, type FileCredentialStore, fileCredentialStore } from './x/credentials.js';
 import { TokenRefresher } from './x/refresh.js';
@@ -17,33 +17,33 @@ export function leaseFor(config: Pick<Config, 'xTimeoutMs'>): number {
   return 3 * config.xTimeoutMs + 10_000;
 }
 
-/** Connect to Redis or explain how to get one; never hangs on a dead URL. */
-export async function connectRedis(config: Pick<Config, 'redisUrl'>): Promise<Redis> {
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true, connectTimeout: 5_000, retryStrategy: () => null });
+/** Connect to Redis (or a Redis Cluster) or explain how to get one; never hangs on a dead address. */
+export async function connectRedis(config: Pick<Config, 'redisUrl' | 'redisClusterNodes'>): Promise<RedisClient> {
+  const url = new URL(config.redisUrl);
+  const auth = { ...(url.username && { username: decodeURIComponent(url.username) }), ...(url.password && { password: decodeURIComponent(url.password) }) };
+  const nodes = config.redisClusterNodes;
+  const redis: RedisClient = nodes
+    ? new Cluster([...nodes], { lazyConnect: true, clusterRetryStrategy: () => null, redisOptions: { maxRetriesPerRequest: null, connectTimeout: 5_000, ...auth } })
+    : new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true, connectTimeout: 5_000, retryStrategy: () => null });
   try {
     await redis.connect();
     await redis.ping();
   } catch (err) {
     redis.disconnect();
-    const where = new URL(config.redisUrl);
+    const where = nodes ? nodes.map((n) => `${n.host}:${n.port}`).join(',') : `${url.hostname}:${url.port || 6379}`;
     throw new StartupError(
-      `cannot reach Redis at ${where.hostname}:${where.port || 6379} (${(err as Error).message}). ` +
-        'Start one (e.g. `redis-server --daemonize yes`) or set REDIS_URL.',
+      `cannot reach Redis at ${where} (${(err as Error).message}). ` +
+        (nodes ? 'Check REDIS_CLUSTER_NODES and that the cluster is up.' : 'Start one (e.g. `redis-server --daemonize yes`) or set REDIS_URL.'),
     );
   }
   // From here on, reconnect forever: a Redis restart must not kill workers.
-  redis.options.retryStrategy = (times: number) => Math.min(times * 200, 5_000);
+  const forever = (times: number) => Math.min(times * 200, 5_000);
+  if (redis instanceof Cluster) redis.options.clusterRetryStrategy = forever;
+  else redis.options.retryStrategy = forever;
   return redis;
 }
 
-export interface Runtime {
-  readonly config: Config;
-  readonly redis: Redis;
-  readonly ledger: Ledger;
-  close(): Promise<void>;
-}
-
-export function ledgerFor(redis: Redis, config: Config): Ledger {
+export function ledgerFor(redis: RedisClient, config: Config): Ledger {
   return new Ledger(redis, { prefix: config.prefix, retentionMs: config.retentionMs });
 }
 
@@ -55,7 +55,7 @@ export async function loadCredentials(config: Pick<Config, 'accountsFile'>): Pro
 }
 
 /** The X adapter with OAuth 2.0 refresh coordinated through Redis. */
-export function xPortFor(config: Config, credentials: CredentialStore, redis: Redis, ledger: Ledger, logger?: Logger): TwitterXPort {
+export function xPortFor(config: Config, credentials: CredentialStore, redis: RedisClient, ledger: Ledger, logger?: Logger): TwitterXPort {
   const refresher = new TokenRefresher({ redis, keys: ledger.keys, credentials, baseUrl: config.xApiBaseUrl, timeoutMs: config.xTimeoutMs, ...(logger && { logger }) });
   return new TwitterXPort({ credentials, baseUrl: config.xApiBaseUrl, timeoutMs: config.xTimeoutMs, refresher });
 }

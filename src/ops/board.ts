@@ -6,7 +6,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../ledger/ledger.js';
 import type { Config } from '../config.js';
 import { keyId } from '../domain/key.js';
 import { QUEUE_NAMES } from '../ledger/keys.js';
@@ -27,7 +27,7 @@ export const BOARD_BASE_PATH = '/board';
 const REDIS_PROBE_TIMEOUT_MS = 2_000;
 
 export interface BoardOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly config: Pick<Config, 'prefix' | 'retentionMs' | 'boardUser' | 'boardPassword'>;
   readonly logger: Logger;
   /** Bull Board can only look (no retry, clean, pause, promote...). Default true. */

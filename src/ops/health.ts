@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../ledger/ledger.js';
+import { globEscape, scanMatch } from '../ledger/drop.js';
 import type { LedgerKeys } from '../ledger/keys.js';
 import type { Logger } from '../log.js';
 
@@ -22,7 +23,7 @@ export interface Heartbeat {
 }
 
 export interface HeartbeatOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: Pick<LedgerKeys, 'heartbeat'>;
   readonly workerId?: string;
   readonly logger?: Logger;
@@ -67,21 +68,10 @@ export interface WorkerLiveness {
   readonly lastSeenAgoMs: number | null;
 }
 
-/** Glob-escape a literal for SCAN MATCH (the prefix's hash-tag braces, mostly). */
-export function globEscape(literal: string): string {
-  return literal.replace(/[*?[\]\\{}]/g, (c) => '\\' + c);
-}
-
 /** Count live workers by scanning their heartbeat keys. */
-export async function liveWorkers(redis: Redis, keys: Pick<LedgerKeys, 'heartbeat'>, now: number): Promise<WorkerLiveness> {
-  const pattern = `${globEscape(keys.heartbeat(''))}*`;
+export async function liveWorkers(redis: RedisClient, keys: Pick<LedgerKeys, 'heartbeat'>, now: number): Promise<WorkerLiveness> {
   const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    found.push(...batch);
-  } while (cursor !== '0');
+  for await (const batch of scanMatch(redis, `${globEscape(keys.heartbeat(''))}*`)) found.push(...batch);
   const beats = found.length ? await redis.mget(...found) : [];
   let seen = 0;
   let newest: number | undefined;

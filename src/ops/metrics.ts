@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../ledger/ledger.js';
 import { Counter, Gauge, type Metric, Registry } from 'prom-client';
 import { LATENCY_BUCKETS_MS } from '../domain/stats.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -31,7 +31,7 @@ export interface MetricsDeps {
   readonly ledger: Ledger;
   /** Queues whose job counts are exported, labelled by queue name. */
   readonly queues: readonly Queue[];
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly clock?: () => number;
 }
 
