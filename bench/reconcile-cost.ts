@@ -20,7 +20,7 @@
  * - the same K keys with `--ledger-size` keys already `sent` in the ledger
  *   (written through the public Ledger API: registerMany + claim + settle);
  * - 100 / 1,000 / 5,000 keys in one pass (`batch` = K) to show the growth;
- * - 5,000 keys with the default batch (1,000 keys per pass): passes needed;
+ * - more keys than the default batch (5,000 keys per pass): passes needed;
  * - K keys with the lookups through a latency proxy (X answering in L ms).
  *
  * Checks (exit 1): every key became ambiguous with exactly one post on X; the
@@ -72,7 +72,7 @@ const GROWTH = args.growth.split(',').filter(Boolean).map((g) => intOption('grow
 const ROUNDS = intOption('rounds', args.rounds, 1);
 const LATENCY = intOption('latency-ms', args['latency-ms'], 0);
 const SETTLE = intOption('settle-window-ms', args['settle-window-ms'], 1);
-const DEFAULT_BATCH = 1_000; // reconcileOnce's default `batch`
+const DEFAULT_BATCH = 5_000; // reconcileOnce's default `batch`
 const CHUNK = 1_000;
 /** Past the settle window, as `reconcileOnce` sees the time. */
 const LATER = SETTLE + 5_000;
