@@ -11,5 +11,12 @@ export type { PostRecord, PostState, AuditEvent, FailReason } from './ledger/rec
 export { ledgerKeys, hashTagged, QUEUE_NAMES } from './ledger/keys.js';
 export type { XPort, CreatedPost, TimelineTweet, DmEvent, Page } from './x/port.js';
 export { TwitterXPort } from './x/twitter.js';
-export { type CredentialStore, type Account, type AccountAuth, fileCredentialStore, staticCredentialStore, parseAccounts } from './x/credentials.js';
+export {
+  type CredentialStore, type Account, type AccountAuth, fileCredentialStore, memoryCredentialStore, staticCredentialStore, parseAccounts,
+} from './x/credentials.js';
+export { TokenRefresher } from './x/refresh.js';
+export { type BudgetPolicy, DEFAULT_BUDGET } from './domain/budget.js';
+export { startWorkerProcess, type WorkerProcess } from './ops/worker-process.js';
+export { createBoardServer } from './ops/board.js';
+export { connectRedis } from './runtime.js';
 export { createLogger } from './log.js';
