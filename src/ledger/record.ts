@@ -3,7 +3,6 @@ import type { PostPayload } from '../domain/request.js';
 /** States as stored and printed. */
 export type PostState = 'queued' | 'claimed' | 'ambiguous' | 'sent' | 'failed';
 export const POST_STATES: readonly PostState[] = ['queued', 'claimed', 'ambiguous', 'sent', 'failed'];
-export const TERMINAL_STATES: ReadonlySet<PostState> = new Set(['sent', 'failed']);
 
 /** Why a key failed, as printed; `detail` says more. */
 export type FailReason = 'rejected' | 'expired' | 'invalid-account' | 'account-paused' | 'unresolved';

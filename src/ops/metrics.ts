@@ -139,19 +139,19 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     },
   });
 
-  new Counter({
-    name: METRIC_NAMES.attemptsTotal,
-    help: 'Calls to X by outcome: sent, not-sent (provably not executed), ambiguous, rejected.',
-    labelNames: ['outcome'],
-    registers: [registry],
-    async collect() {
-      const { stats } = await snapshot();
-      this.reset();
-      const outcomes = new Map<string, number>(ATTEMPT_OUTCOMES.map((o) => [o, 0]));
-      for (const [outcome, n] of withPrefix(stats, 'attempts:')) outcomes.set(outcome, n);
-      for (const [outcome, n] of outcomes) this.inc({ outcome }, n);
-    },
-  });
+  /** A counter per outcome read from the stats hash (`<field>:<outcome>`), every known outcome exported from 0. */
+  const outcomeCounter = (name: string, help: string, field: string, known: readonly string[]) =>
+    new Counter({
+      name, help, labelNames: ['outcome'], registers: [registry],
+      async collect() {
+        const { stats } = await snapshot();
+        this.reset();
+        const outcomes = new Map<string, number>(known.map((o) => [o, 0]));
+        for (const [outcome, n] of withPrefix(stats, field)) outcomes.set(outcome, n);
+        for (const [outcome, n] of outcomes) this.inc({ outcome }, n);
+      },
+    });
+  outcomeCounter(METRIC_NAMES.attemptsTotal, 'Calls to X by outcome: sent, not-sent (provably not executed), ambiguous, rejected.', 'attempts:', ATTEMPT_OUTCOMES);
 
   registry.registerMetric(new StoredHistogram(
     METRIC_NAMES.callDuration,
@@ -162,19 +162,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     },
   ) as unknown as Metric);
 
-  new Counter({
-    name: METRIC_NAMES.resolvedTotal,
-    help: 'Reconciliation decisions about keys in doubt: found on X (sent), released for a new attempt, or failed (expired, unresolved).',
-    labelNames: ['outcome'],
-    registers: [registry],
-    async collect() {
-      const { stats } = await snapshot();
-      this.reset();
-      const outcomes = new Map<string, number>(RESOLUTIONS.map((o) => [o, 0]));
-      for (const [outcome, n] of withPrefix(stats, 'resolved:')) outcomes.set(outcome, n);
-      for (const [outcome, n] of outcomes) this.inc({ outcome }, n);
-    },
-  });
+  outcomeCounter(METRIC_NAMES.resolvedTotal, 'Reconciliation decisions about keys in doubt: found on X (sent), released for a new attempt, or failed (expired, unresolved).', 'resolved:', RESOLUTIONS);
 
   new Gauge({
     name: METRIC_NAMES.unresolvedKeys,
