@@ -22,14 +22,24 @@ export async function connectRedis(config: Pick<Config, 'redisUrl' | 'redisClust
   const url = new URL(config.redisUrl);
   const auth = { ...(url.username && { username: decodeURIComponent(url.username) }), ...(url.password && { password: decodeURIComponent(url.password) }) };
   const nodes = config.redisClusterNodes;
+  // disconnectTimeout: a socket that never connected would otherwise hold a
+  // failing CLI command open for ioredis' default 2 s.
+  const common = { maxRetriesPerRequest: null, connectTimeout: 5_000, disconnectTimeout: 500 };
   const redis: RedisClient = nodes
-    ? new Cluster([...nodes], { lazyConnect: true, clusterRetryStrategy: () => null, redisOptions: { maxRetriesPerRequest: null, connectTimeout: 5_000, ...auth } })
-    : new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true, connectTimeout: 5_000, retryStrategy: () => null });
+    ? new Cluster([...nodes], { lazyConnect: true, clusterRetryStrategy: () => null, redisOptions: { ...common, ...auth } })
+    : new Redis(config.redisUrl, { ...common, lazyConnect: true, retryStrategy: () => null });
+  // Keep the first connection error for the message, instead of ioredis
+  // printing "Unhandled error event" to stderr.
+  let connectError: Error | undefined;
+  const onError = (err: Error) => (connectError ??= err);
+  redis.on('error', onError);
   try {
     await redis.connect();
     await redis.ping();
+    redis.off('error', onError);
   } catch (err) {
     redis.disconnect();
+    err = connectError ?? err;
     const where = nodes ? nodes.map((n) => `${n.host}:${n.port}`).join(',') : `${url.hostname}:${url.port || 6379}`;
     throw new StartupError(
       `cannot reach Redis at ${where} (${(err as Error).message}). ` +

@@ -11,7 +11,7 @@ import { createProducer } from '../queue/producer.js';
 import { connectRedis, ledgerFor } from '../runtime.js';
 import { type Account, staticCredentialStore } from '../x/credentials.js';
 import { TwitterXPort } from '../x/twitter.js';
-import { enqueueLines, formatLineResult } from './enqueue.js';
+import { enqueueLines, formatLineResult, type LineResult } from './enqueue.js';
 import { renderTable } from './table.js';
 
 const DEMO_ACCOUNTS: Account[] = [
@@ -93,8 +93,11 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   ];
   console.log(`xactly demo — fake X at ${fake.url}, Redis ${new URL(config.redisUrl).host}, prefix "${config.prefix}"\n`);
   console.log('Enqueueing a sample schedule (due in 1–3 s):');
-  const results = await enqueueLines(schedule.map((r) => JSON.stringify(r)), producer);
-  for (const r of results) console.log('  ' + formatLineResult(r));
+  const results: LineResult[] = [];
+  for await (const r of enqueueLines(schedule.map((r) => JSON.stringify(r)), producer)) {
+    results.push(r);
+    console.log('  ' + formatLineResult(r));
+  }
   const keys = new Map<string, { slotId: string; postId: string }>();
   for (const r of results) if (r.status === 'queued' && r.slotId && r.postId) keys.set(keyId({ slotId: r.slotId, postId: r.postId }), { slotId: r.slotId, postId: r.postId });
 

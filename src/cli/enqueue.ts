@@ -33,13 +33,17 @@ function describe(line: number, r: EnqueueResult): LineResult {
 }
 
 /**
- * Enqueue JSON lines in batches. A line that is not JSON is reported as
- * invalid with its number; the other lines still go in.
+ * Enqueue JSON lines in batches, yielding one result per line in input
+ * order as each batch is stored, so a caller can print as it goes. A line
+ * that is not JSON is reported as invalid with its number; the other lines
+ * still go in.
  */
-export async function enqueueLines(lines: readonly string[], producer: Pick<Producer, 'enqueueMany'>): Promise<LineResult[]> {
-  const out: LineResult[] = [];
-  for (let start = 0; start < lines.length; start += BATCH) {
-    const chunk = lines.slice(start, start + BATCH);
+export async function* enqueueLines(
+  lines: AsyncIterable<string> | Iterable<string>, producer: Pick<Producer, 'enqueueMany'>,
+): AsyncGenerator<LineResult> {
+  let chunk: string[] = [];
+  let start = 0;
+  const flush = async function* (): AsyncGenerator<LineResult> {
     const parsed: { line: number; value: unknown }[] = [];
     const early = new Map<number, LineResult>();
     chunk.forEach((text, i) => {
@@ -56,12 +60,15 @@ export async function enqueueLines(lines: readonly string[], producer: Pick<Prod
     });
     const results = await producer.enqueueMany(parsed.map((p) => p.value));
     const byLine = new Map(parsed.map((p, i) => [p.line, describe(p.line, results[i]!)]));
-    for (let i = 0; i < chunk.length; i++) {
-      const line = start + i + 1;
-      out.push(early.get(line) ?? byLine.get(line)!);
-    }
+    for (let i = 0; i < chunk.length; i++) yield early.get(start + i + 1) ?? byLine.get(start + i + 1)!;
+    start += chunk.length;
+    chunk = [];
+  };
+  for await (const text of lines) {
+    chunk.push(text);
+    if (chunk.length === BATCH) yield* flush();
   }
-  return out;
+  if (chunk.length > 0) yield* flush();
 }
 
 export function formatLineResult(r: LineResult): string {
@@ -70,7 +77,7 @@ export function formatLineResult(r: LineResult): string {
   return `line ${r.line}: ${r.status}${key}${extra}`;
 }
 
-/** 0 all accepted, 2 any invalid or conflicting line. */
-export function exitCodeFor(results: readonly LineResult[]): number {
-  return results.some((r) => r.status === 'invalid' || r.status === 'conflict') ? 2 : 0;
+/** A line that makes `enqueue` exit 2 (the other lines still go in). */
+export function isRefused(r: LineResult): boolean {
+  return r.status === 'invalid' || r.status === 'conflict';
 }

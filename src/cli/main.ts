@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { keyId } from '../domain/key.js';
@@ -10,8 +11,9 @@ import { createProducer } from '../queue/producer.js';
 import { connectRedis, ledgerFor, loadCredentials, StartupError, xPortFor } from '../runtime.js';
 import { QUEUE_NAMES } from '../ledger/keys.js';
 import { CredentialsError, fileCredentialStore } from '../x/credentials.js';
-import { enqueueLines, exitCodeFor, formatLineResult } from './enqueue.js';
-import { renderTable } from './table.js';
+import { enqueueLines, formatLineResult, isRefused } from './enqueue.js';
+import { stderr, stdout } from './output.js';
+import { renderTable, writeTable } from './table.js';
 
 const USAGE = `xactly — exactly-once publishing of scheduled X posts, replies and DMs
 
@@ -50,11 +52,20 @@ const HELP: Record<string, string> = {
 
 class UsageError extends Error {}
 
-async function readInput(file: string | undefined): Promise<string> {
-  if (file && file !== '-') return readFile(file, 'utf8');
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+/**
+ * The lines of FILE or stdin, read as they are consumed (a 1 GB schedule
+ * never sits in memory). The line reader starts only on the first read: one
+ * made earlier emits lines while nobody listens, and they are lost.
+ */
+async function inputLines(file: string | undefined): Promise<AsyncIterable<string>> {
+  const input = !file || file === '-'
+    ? process.stdin
+    : (await open(file).catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read ${file} (${err.code ?? err.message})`);
+    })).createReadStream({ encoding: 'utf8' });
+  return (async function* () {
+    yield* createInterface({ input, crlfDelay: Infinity });
+  })();
 }
 
 function printRecord(r: PostRecord): Record<string, unknown> {
@@ -69,9 +80,7 @@ function printRecord(r: PostRecord): Record<string, unknown> {
 async function cmdEnqueue(config: Config, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true });
   if (positionals.length > 1) throw new UsageError('enqueue takes at most one FILE');
-  const text = await readInput(positionals[0]);
-  const lines = text.split(/\r?\n/);
-  if (lines.at(-1) === '') lines.pop();
+  const lines = await inputLines(positionals[0]);
   const known = config.accountsFile ? new Set(await (await fileCredentialStore(config.accountsFile)).ids()) : undefined;
   const redis = await connectRedis(config);
   const producer = createProducer({
@@ -79,9 +88,12 @@ async function cmdEnqueue(config: Config, args: string[]): Promise<number> {
     ...(known && { knownAccount: (id: string) => known.has(id) }),
   });
   try {
-    const results = await enqueueLines(lines, producer);
-    for (const r of results) console.log(values.json ? JSON.stringify(r) : formatLineResult(r));
-    return exitCodeFor(results);
+    let code = 0;
+    for await (const r of enqueueLines(lines, producer)) {
+      if (isRefused(r)) code = 2;
+      await stdout.line(values.json ? JSON.stringify(r) : formatLineResult(r));
+    }
+    return code;
   } finally {
     await producer.close();
     redis.disconnect();
@@ -93,12 +105,17 @@ async function cmdPosts(config: Config, args: string[]): Promise<number> {
   if (values.state && !POST_STATES.includes(values.state as PostState)) throw new UsageError(`--state must be one of ${POST_STATES.join(', ')}`);
   const redis = await connectRedis(config);
   try {
-    const rows: string[][] = [];
-    for await (const r of ledgerFor(redis, config).list({ state: values.state as PostState | undefined, accountId: values.account })) {
-      if (values.json) console.log(JSON.stringify(printRecord(r)));
-      else rows.push([r.slotId, r.postId, r.accountId, r.kind, r.state, String(r.attempt), r.tweetId ?? '', r.reason ? `${r.reason}${r.detail ? ': ' + r.detail : ''}` : r.detail ?? '']);
+    const records = ledgerFor(redis, config).list({ state: values.state as PostState | undefined, accountId: values.account });
+    if (values.json) {
+      for await (const r of records) await stdout.line(JSON.stringify(printRecord(r)));
+      return 0;
     }
-    if (!values.json) console.log(rows.length ? renderTable(['SLOT', 'POST', 'ACCOUNT', 'KIND', 'STATE', 'ATTEMPTS', 'X ID', 'REASON'], rows) : 'no posts');
+    const rows = (async function* () {
+      for await (const r of records) {
+        yield [r.slotId, r.postId, r.accountId, r.kind, r.state, String(r.attempt), r.tweetId ?? '', r.reason ? `${r.reason}${r.detail ? ': ' + r.detail : ''}` : r.detail ?? ''];
+      }
+    })();
+    if ((await writeTable(stdout, ['SLOT', 'POST', 'ACCOUNT', 'KIND', 'STATE', 'ATTEMPTS', 'X ID', 'REASON'], rows)) === 0) await stdout.line('no posts');
     return 0;
   } finally {
     redis.disconnect();
@@ -114,15 +131,15 @@ async function cmdPost(config: Config, args: string[]): Promise<number> {
     const id = keyId({ slotId: positionals[0]!, postId: positionals[1]! });
     const record = await ledger.get(id);
     if (!record) {
-      console.error(`no such key: ${positionals[0]}/${positionals[1]}`);
+      await stderr.line(`no such key: ${positionals[0]}/${positionals[1]}`);
       return 1;
     }
     const audit = await ledger.auditTrail(id);
-    if (values.json) console.log(JSON.stringify({ ...printRecord(record), text: record.text, audit }));
+    if (values.json) await stdout.line(JSON.stringify({ ...printRecord(record), text: record.text, audit }));
     else {
-      for (const [k, v] of Object.entries({ ...printRecord(record), text: record.text })) console.log(`${k.padEnd(12)} ${String(v)}`);
-      console.log('\naudit trail:');
-      for (const { at, event, ...rest } of audit) console.log(`  ${new Date(at).toISOString()}  ${event.padEnd(13)} ${JSON.stringify(rest)}`);
+      for (const [k, v] of Object.entries({ ...printRecord(record), text: record.text })) await stdout.line(`${k.padEnd(12)} ${String(v)}`);
+      await stdout.line('\naudit trail:');
+      for (const { at, event, ...rest } of audit) await stdout.line(`  ${new Date(at).toISOString()}  ${event.padEnd(13)} ${JSON.stringify(rest)}`);
     }
     return 0;
   } finally {
@@ -138,7 +155,7 @@ async function cmdAccounts(config: Config, args: string[]): Promise<number> {
     if (positionals[0] === 'resume') {
       if (positionals.length !== 2) throw new UsageError('accounts resume needs one <id>');
       const resumed = await ledger.resumeAccount(positionals[1]!);
-      console.log(resumed ? `account ${positionals[1]} resumed` : `account ${positionals[1]} was not paused`);
+      await stdout.line(resumed ? `account ${positionals[1]} resumed` : `account ${positionals[1]} was not paused`);
       return 0;
     }
     if (positionals.length > 0) throw new UsageError(`unknown accounts subcommand "${positionals[0]}"`);
@@ -150,8 +167,8 @@ async function cmdAccounts(config: Config, args: string[]): Promise<number> {
       const state = s?.paused ? 'paused' : s?.blockedUntil ? 'rate-limited' : 'ok';
       return { id, state, ...(s?.paused && { reason: s.paused }), ...(s?.blockedUntil && { until: new Date(s.blockedUntil).toISOString() }) };
     });
-    if (values.json) for (const r of rows) console.log(JSON.stringify(r));
-    else console.log(renderTable(['ACCOUNT', 'STATE', 'DETAIL'], rows.map((r) => [r.id, r.state, r.reason ?? r.until ?? ''])));
+    if (values.json) for (const r of rows) await stdout.line(JSON.stringify(r));
+    else await stdout.line(renderTable(['ACCOUNT', 'STATE', 'DETAIL'], rows.map((r) => [r.id, r.state, r.reason ?? r.until ?? ''])));
     return 0;
   } finally {
     redis.disconnect();
@@ -173,11 +190,11 @@ async function cmdReconcile(config: Config, args: string[]): Promise<number> {
     const report = await reconcileOnce({
       ledger, x, queue, logger, settleWindowMs: config.settleWindowMs, unresolvedGraceMs: config.unresolvedGraceMs,
     });
-    if (values.json) console.log(JSON.stringify(report));
-    else if (!report.ran) console.log('another reconciliation pass is running; nothing done');
+    if (values.json) await stdout.line(JSON.stringify(report));
+    else if (!report.ran) await stdout.line('another reconciliation pass is running; nothing done');
     else {
       const o = report.outcomes;
-      console.log(`examined ${report.examined} key(s) in ${report.durationMs} ms with ${report.lookups} lookup(s) over ${report.accounts} account(s): ` +
+      await stdout.line(`examined ${report.examined} key(s) in ${report.durationMs} ms with ${report.lookups} lookup(s) over ${report.accounts} account(s): ` +
         `sent ${o.sent}, released ${o.released}, expired ${o.expired}, unresolved ${o.unresolved}, deferred ${o.deferred}, requeued ${o.requeued}`);
     }
     return 0;
@@ -215,7 +232,7 @@ async function cmdBoard(config: Config, args: string[]): Promise<number> {
   const redis = await connectRedis(config);
   const board = createBoardServer({ redis, config, logger, open: values.open, readOnly: config.boardReadOnly, metricsOpen: config.boardMetricsOpen });
   const { url } = await board.listen(config.boardPort, config.boardHost);
-  console.log(`board on ${url}/board (metrics ${url}/metrics, health ${url}/healthz)`);
+  await stdout.line(`board on ${url}/board (metrics ${url}/metrics, health ${url}/healthz)`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -249,7 +266,7 @@ async function cmdFakeX(config: Config, args: string[]): Promise<number> {
     timelineLagMs: num('lag', values.lag, 0),
     seed: num('seed', values.seed, 1),
   });
-  console.log(`fake X listening on ${fake.url} with ${accounts.length} account(s); set X_API_BASE_URL=${fake.url}`);
+  await stdout.line(`fake X listening on ${fake.url} with ${accounts.length} account(s); set X_API_BASE_URL=${fake.url}`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -261,12 +278,12 @@ async function cmdFakeX(config: Config, args: string[]): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
-    console.log(USAGE);
+    await stdout.line(USAGE);
     return command ? 0 : 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
     if (!HELP[command]) throw new UsageError(`unknown command "${command}"`);
-    console.log(HELP[command]);
+    await stdout.line(HELP[command]);
     return 0;
   }
   const config = loadConfig();
@@ -297,18 +314,33 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** How long a finished command may take to exit by itself before it is made to. */
+const EXIT_GRACE_MS = 5_000;
+
+/**
+ * Ends with `process.exitCode`, never `process.exit`: the process exits once
+ * stdout has reached its reader and every connection is closed. Should a
+ * handle still be open (a bug), it exits anyway after a grace, saying so.
+ */
+async function finish(code: number, message?: string): Promise<void> {
+  process.exitCode = code;
+  if (message) await stderr.line(message);
+  await Promise.all([stdout.flushed(), stderr.flushed()]);
+  setTimeout(() => {
+    process.stderr.write(`xactly: still running ${EXIT_GRACE_MS / 1000} s after the command finished (a handle was left open); exiting\n`);
+    process.exit(code);
+  }, EXIT_GRACE_MS).unref();
+}
+
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => finish(code),
   (err: unknown) => {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`xactly: ${(err as Error).message}\n\n${USAGE}`);
-      process.exit(2);
+      return finish(2, `xactly: ${(err as Error).message}\n\n${USAGE}`);
     }
     if (err instanceof ConfigError || err instanceof StartupError || err instanceof CredentialsError) {
-      console.error(`xactly: ${err.message}`);
-      process.exit(1);
+      return finish(1, `xactly: ${err.message}`);
     }
-    console.error(`xactly: unexpected error: ${(err as Error)?.stack ?? String(err)}`);
-    process.exit(1);
+    return finish(1, `xactly: unexpected error: ${(err as Error)?.stack ?? String(err)}`);
   },
 );
