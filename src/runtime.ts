@@ -39,10 +39,10 @@ export async function connectRedis(config: Pick<Config, 'redisUrl' | 'redisClust
     redis.off('error', onError);
   } catch (err) {
     redis.disconnect();
-    err = connectError ?? err;
+    const cause = connectError ?? (err as Error);
     const where = nodes ? nodes.map((n) => `${n.host}:${n.port}`).join(',') : `${url.hostname}:${url.port || 6379}`;
     throw new StartupError(
-      `cannot reach Redis at ${where} (${(err as Error).message}). ` +
+      `cannot reach Redis at ${where} (${cause.message}). ` +
         (nodes ? 'Check REDIS_CLUSTER_NODES and that the cluster is up.' : 'Start one (e.g. `redis-server --daemonize yes`) or set REDIS_URL.'),
     );
   }
