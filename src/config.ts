@@ -35,6 +35,8 @@ export interface Config {
   /** Wait after an ambiguous attempt before "not on the timeline" counts as proof. */
   readonly settleWindowMs: number;
   readonly reconcileIntervalMs: number;
+  /** Wall time one reconciliation pass may spend on lookups; the rest waits for the next pass. */
+  readonly reconcileBudgetMs: number;
   /** Past the deadline, how long failing lookups may go on before a key fails as unresolved. */
   readonly unresolvedGraceMs: number;
   /** Publishing budgets shared by every worker (accounts may override post/dm). */
@@ -92,6 +94,7 @@ const schema = z.object({
   XACTLY_CONCURRENCY: positiveInt.default(20),
   XACTLY_SETTLE_WINDOW_MS: positiveInt.default(60_000),
   XACTLY_RECONCILE_INTERVAL_MS: positiveInt.default(30_000),
+  XACTLY_RECONCILE_BUDGET_MS: positiveInt.default(20_000),
   XACTLY_UNRESOLVED_GRACE_MS: positiveInt.default(15 * 60_000),
   XACTLY_POST_LIMIT: positiveInt.default(100),
   XACTLY_DM_LIMIT: positiveInt.default(200),
@@ -147,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: e.XACTLY_CONCURRENCY,
     settleWindowMs: e.XACTLY_SETTLE_WINDOW_MS,
     reconcileIntervalMs: e.XACTLY_RECONCILE_INTERVAL_MS,
+    reconcileBudgetMs: e.XACTLY_RECONCILE_BUDGET_MS,
     unresolvedGraceMs: e.XACTLY_UNRESOLVED_GRACE_MS,
     budget: Object.freeze({ post: e.XACTLY_POST_LIMIT, dm: e.XACTLY_DM_LIMIT, windowMs: e.XACTLY_LIMIT_WINDOW_MS, appDaily: e.XACTLY_APP_DAILY_LIMIT }),
   });

@@ -408,9 +408,26 @@ describe('fake X: faults seen through twitter-api-v2', () => {
     expect(cases.map((c) => c.kind).sort()).toEqual([...ALL_FAULT_KINDS].sort());
   });
 
+  // A plain cut body is what the client can report (ApiPartialResponseError);
+  // the gzip case, where it reports nothing at all, is its own test below.
+  const plain = (kind: string) => (kind === 'truncated-201' ? { gzip: false } : {});
+
+  it('truncated-201 with gzip (as X answers): twitter-api-v2 stays pending far past its own timeout', async () => {
+    const fx = await fake({ clock: () => T0 });
+    fx.injectNext('truncated-201');
+    const call = oauth1(fx, 'alice-oauth1', HANG_TIMEOUT_MS).v2.tweet('cut gzip');
+    call.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<'still pending'>((r) => { timer = setTimeout(() => r('still pending'), HANG_TIMEOUT_MS * 5); });
+    const first = await Promise.race([call.then(() => 'resolved', () => 'rejected'), waited]);
+    clearTimeout(timer);
+    expect(first).toBe('still pending');
+    expect(fx.created().map((i) => i.text)).toEqual(['cut gzip']);
+  });
+
   for (const c of cases) {
     it(`${c.kind}: post ${c.commits ? 'is' : 'is not'} created and the client sees the expected error`, async () => {
-      const fx = await fake({ clock: () => T0 });
+      const fx = await fake({ clock: () => T0, ...plain(c.kind) });
       fx.injectNext(c.kind);
       const err = await failure(oauth1(fx, 'alice-oauth1', HANG_TIMEOUT_MS).v2.tweet(`fault ${c.kind}`));
       c.check(err);
@@ -420,7 +437,7 @@ describe('fake X: faults seen through twitter-api-v2', () => {
     });
 
     it(`${c.kind}: DM ${c.commits ? 'is' : 'is not'} created and the client sees the expected error`, async () => {
-      const fx = await fake({ clock: () => T0 });
+      const fx = await fake({ clock: () => T0, ...plain(c.kind) });
       fx.injectNext(c.kind, { path: /\/messages$/ });
       const err = await failure(oauth1(fx, 'alice-oauth1', HANG_TIMEOUT_MS).v2.sendDmToParticipant(BOB.userId, { text: `dm ${c.kind}` }));
       if (c.kind === '429') {

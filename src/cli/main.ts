@@ -188,7 +188,7 @@ async function cmdReconcile(config: Config, args: string[]): Promise<number> {
   const queue = new Queue(QUEUE_NAMES.publish, { connection: redis as never, prefix: ledger.keys.bullPrefix });
   try {
     const report = await reconcileOnce({
-      ledger, x, queue, logger, settleWindowMs: config.settleWindowMs, unresolvedGraceMs: config.unresolvedGraceMs,
+      ledger, x, queue, logger, settleWindowMs: config.settleWindowMs, unresolvedGraceMs: config.unresolvedGraceMs, passBudgetMs: config.reconcileBudgetMs,
     });
     if (values.json) await stdout.line(JSON.stringify(report));
     else if (!report.ran) await stdout.line('another reconciliation pass is running; nothing done');

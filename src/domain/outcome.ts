@@ -9,7 +9,7 @@ import { ApiPartialResponseError, ApiRequestError, ApiResponseError } from 'twit
  * | 2xx with an id                                   | sent       |
  * | ECONNREFUSED, DNS failure, thrown before any I/O | not-sent   |
  * | 429                                              | not-sent (retry at x-rate-limit-reset) |
- * | timeout, reset, socket closed, unknown error     | ambiguous  |
+ * | timeout, hard deadline, reset, socket closed, unknown error | ambiguous |
  * | 5xx                                              | ambiguous  |
  * | 2xx with a truncated or id-less body             | ambiguous  |
  * | 403 duplicate content                            | ambiguous  |
@@ -53,6 +53,18 @@ export class AccountAuthError extends Error {
   readonly code = 'ACCOUNT_AUTH';
   constructor(readonly accountId: string, override readonly cause: string) {
     super(`account ${accountId}: ${cause}`);
+  }
+}
+
+/**
+ * A call to X outlived its hard deadline and was cut off. For a create this
+ * is ambiguous (the request may have been executed); a lookup just failed.
+ */
+export class XDeadlineError extends Error {
+  override name = 'XDeadlineError';
+  readonly code = 'X_DEADLINE';
+  constructor(readonly what: string, readonly ms: number) {
+    super(`${what}: no complete answer from X within ${ms} ms`);
   }
 }
 
@@ -103,6 +115,7 @@ export function classifyXError(err: unknown, now: number): Exclude<XOutcome, { k
     return { kind: 'rejected', cause: 'invalid-account: ' + err.message, accountLevel: true };
   if (err instanceof AccountAuthError) return { kind: 'rejected', cause: `account-auth: ${err.cause}`, accountLevel: true };
   if (err instanceof MissingIdError) return { kind: 'ambiguous', cause: `http-${err.status}-without-id` };
+  if (err instanceof XDeadlineError) return { kind: 'ambiguous', cause: `deadline-${err.ms}ms` };
 
   if (err instanceof ApiResponseError) {
     const status = err.code;

@@ -27,6 +27,13 @@ export const ALL_FAULT_KINDS: readonly FaultKind[] = [
   '429',
 ];
 
+/**
+ * Faults of the read endpoints (timeline, DM events): the answer is a 200
+ * whose gzip body is cut mid-stream, or it never comes.
+ */
+export type LookupFaultKind = 'cut-body' | 'hang';
+export const ALL_LOOKUP_FAULT_KINDS: readonly LookupFaultKind[] = ['cut-body', 'hang'];
+
 /** Whether the fault lets the write take effect before the response goes wrong. */
 export function faultCommits(kind: FaultKind): boolean {
   return kind === 'commit-then-hang' || kind === 'commit-then-reset' || kind === '5xx-with-commit' || kind === 'truncated-201';
@@ -54,26 +61,30 @@ export interface WriteRequestInfo {
   text: string | undefined;
 }
 
-interface Scripted {
-  kind: FaultKind;
+interface Scripted<K> {
+  kind: K;
   match: FaultMatch | undefined;
 }
 
-export interface FaultPlanOptions {
+export interface FaultPlanOptions<K extends string = FaultKind> {
   seed?: number;
   rate?: number;
-  kinds?: readonly FaultKind[];
+  kinds?: readonly K[];
+  /** Every kind this plan knows (default: the write faults). */
+  all?: readonly K[];
 }
 
-export class FaultPlan {
+export class FaultPlan<K extends string = FaultKind> {
   private readonly random: () => number;
-  private readonly kinds: readonly FaultKind[];
-  private readonly scripted: Scripted[] = [];
+  private readonly all: readonly K[];
+  private readonly kinds: readonly K[];
+  private readonly scripted: Scripted<K>[] = [];
   private rate: number;
 
-  constructor(opts: FaultPlanOptions = {}) {
+  constructor(opts: FaultPlanOptions<K> = {}) {
     this.random = mulberry32(opts.seed ?? 1);
-    this.kinds = opts.kinds && opts.kinds.length > 0 ? [...opts.kinds] : ALL_FAULT_KINDS;
+    this.all = opts.all ?? (ALL_FAULT_KINDS as readonly string[] as readonly K[]);
+    this.kinds = opts.kinds && opts.kinds.length > 0 ? [...opts.kinds] : this.all;
     this.rate = checkRate(opts.rate ?? 0);
   }
 
@@ -81,8 +92,8 @@ export class FaultPlan {
     this.rate = checkRate(rate);
   }
 
-  injectNext(kind: FaultKind, match?: FaultMatch): void {
-    if (!ALL_FAULT_KINDS.includes(kind)) throw new Error(`unknown fault kind: ${String(kind)}`);
+  injectNext(kind: K, match?: FaultMatch): void {
+    if (!this.all.includes(kind)) throw new Error(`unknown fault kind: ${String(kind)}`);
     this.scripted.push({ kind, match });
   }
 
@@ -90,8 +101,14 @@ export class FaultPlan {
     return this.scripted.length;
   }
 
+  /** Only a scripted fault, no random draw (for requests random faults must not hit). */
+  nextScripted(req: WriteRequestInfo): K | undefined {
+    const i = this.scripted.findIndex((s) => matches(s.match, req));
+    return i >= 0 ? this.scripted.splice(i, 1)[0]?.kind : undefined;
+  }
+
   /** Decide the fault for one write request that passed auth and validation. */
-  next(req: WriteRequestInfo): FaultKind | undefined {
+  next(req: WriteRequestInfo): K | undefined {
     // Draw for every eligible write, even when a scripted fault wins, so the
     // random sequence depends only on how many writes were made, not on how
     // the test mixed scripted and random faults.

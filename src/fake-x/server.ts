@@ -7,8 +7,9 @@
  */
 import http from 'node:http';
 import type { Socket } from 'node:net';
+import { gzipSync } from 'node:zlib';
 
-import { FaultPlan, faultCommits, type FaultKind, type FaultMatch } from './faults.js';
+import { ALL_LOOKUP_FAULT_KINDS, FaultPlan, faultCommits, type FaultKind, type FaultMatch, type LookupFaultKind } from './faults.js';
 import {
   BadRequest,
   DM_EVENT_FIELDS,
@@ -25,8 +26,8 @@ import {
 } from './lookup.js';
 import { renderBody, renderPost, tcoUrl, type RenderedBody, type RenderedPost, type UrlEntity } from './render.js';
 
-export type { FaultKind, FaultMatch } from './faults.js';
-export { ALL_FAULT_KINDS } from './faults.js';
+export type { FaultKind, FaultMatch, LookupFaultKind } from './faults.js';
+export { ALL_FAULT_KINDS, ALL_LOOKUP_FAULT_KINDS } from './faults.js';
 
 export interface FakeAccount {
   userId: string;
@@ -52,6 +53,15 @@ export interface FakeXOptions {
   duplicateContentCheck?: boolean;
   faultRate?: number;
   faultKinds?: FaultKind[];
+  /** Share of timeline and DM-event reads that fail (a cut gzip body, or no answer at all). */
+  lookupFaultRate?: number;
+  lookupFaultKinds?: LookupFaultKind[];
+  /**
+   * Answer gzip-compressed when the client asks for it, as X does (default
+   * on). A cut body is then a cut gzip stream, which twitter-api-v2 never
+   * finishes reading.
+   */
+  gzip?: boolean;
   seed?: number;
   rateLimitResetSec?: number;
   clock?: () => number;
@@ -85,6 +95,8 @@ export interface FakeX {
   created(): CreatedItem[];
   requests(): RequestRecord[];
   injectNext(fault: FaultKind, match?: FaultMatch): void;
+  /** The next timeline / DM-event read (matching `match.path`) fails this way. */
+  injectNextLookup(fault: LookupFaultKind, match?: FaultMatch): void;
   faultsInjected(): Record<string, number>;
   setTimelineLag(ms: number): void;
   setDuplicateContentCheck(on: boolean): void;
@@ -203,6 +215,10 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
   let timelineLagMs = opts.timelineLagMs ?? 0;
   let duplicateCheck = opts.duplicateContentCheck ?? true;
   const plan = new FaultPlan({ seed: opts.seed ?? 1, rate: opts.faultRate ?? 0, kinds: opts.faultKinds ?? [] });
+  const lookupPlan = new FaultPlan<LookupFaultKind>({
+    seed: (opts.seed ?? 1) + 7919, rate: opts.lookupFaultRate ?? 0, kinds: opts.lookupFaultKinds ?? [], all: ALL_LOOKUP_FAULT_KINDS,
+  });
+  const gzip = opts.gzip ?? true;
 
   // Our own copies: refreshes add tokens and rotate refresh tokens.
   const fakeAccounts = opts.accounts.map((a) => ({ ...a, tokens: [...a.tokens] }));
@@ -278,7 +294,7 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (!res.headersSent && !res.destroyed) {
-        res.writeHead(500, { 'content-type': 'application/problem+json' });
+        res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
         res.end(JSON.stringify({ title: 'Internal Server Error', detail: String(err), type: 'about:blank', status: 500 }));
       } else {
         res.destroy();
@@ -298,12 +314,43 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
     if (account) record.userId = account.userId;
     let headers = rateHeaders(`${account?.userId ?? 'anon'}:${route?.name ?? 'none'}`, route ? LIMITS[route.name] : 300, now);
 
-    const send = (status: number, body: unknown, extraHeaders: Record<string, string> = {}): void => {
+    const compressed = gzip && /\bgzip\b/i.test(String(req.headers['accept-encoding'] ?? ''));
+    /**
+     * Errors too come as `application/json; charset=utf-8`, as X sends them
+     * (not `application/problem+json`). `cut`: announce the whole body,
+     * deliver half of it (of the gzip stream when compressed), then drop the
+     * connection.
+     */
+    const send = (status: number, body: unknown, extraHeaders: Record<string, string> = {}, cut = false): void => {
       record.status = status;
-      const payload = JSON.stringify(body);
-      const contentType = status >= 400 ? 'application/problem+json' : 'application/json; charset=utf-8';
-      res.writeHead(status, { ...headers, ...extraHeaders, 'content-type': contentType, 'content-length': String(Buffer.byteLength(payload)) });
-      res.end(payload);
+      const json = Buffer.from(JSON.stringify(body));
+      const payload = compressed ? gzipSync(json) : json;
+      res.writeHead(status, {
+        ...headers, ...extraHeaders, 'content-type': 'application/json; charset=utf-8',
+        ...(compressed && { 'content-encoding': 'gzip' }), 'content-length': String(payload.length),
+      });
+      if (!cut) {
+        res.end(payload);
+        return;
+      }
+      res.write(payload.subarray(0, Math.floor(payload.length / 2)), () => req.socket.destroy());
+    };
+    const hang = (): void => {
+      // Keep the socket so close() can end it; the client only gets out via its own deadline.
+      const socket = req.socket;
+      hanging.add(socket);
+      socket.once('close', () => hanging.delete(socket));
+    };
+    /** A read answer, unless a lookup fault is due (`scriptedOnly`: no random one). */
+    const sendRead = (body: unknown, scriptedOnly = false): void => {
+      const read = { path: url.pathname, text: undefined };
+      const fault = scriptedOnly ? lookupPlan.nextScripted(read) : lookupPlan.next(read);
+      if (fault) {
+        record.fault = fault as never;
+        faultCounts[`lookup-${fault}`] = (faultCounts[`lookup-${fault}`] ?? 0) + 1;
+      }
+      if (fault === 'hang') return hang();
+      send(200, body, {}, fault === 'cut-body');
     };
     const sendProblem = (p: HttpProblem): void => {
       const body: Record<string, unknown> = { title: p.title, detail: p.detail, type: p.type, status: p.status };
@@ -320,9 +367,9 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
           checkKnownParams(url.searchParams, ['expansions', 'tweet.fields', 'user.fields']);
           return send(200, { data: { id: account.userId, name: account.username, username: account.username } });
         case 'timeline':
-          return send(200, timeline(route.userId, url.searchParams, now));
+          return sendRead(timeline(route.userId, url.searchParams, now));
         case 'dmEvents':
-          return send(200, dmEvents(account, route.participantId, url.searchParams, now));
+          return sendRead(dmEvents(account, route.participantId, url.searchParams, now));
         case 'createTweet':
         case 'sendDm': {
           const body = await readJson(req);
@@ -349,11 +396,7 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
     function refreshToken(form: Record<string, string>, now: number): void {
       const owner = form.grant_type === 'refresh_token' && form.refresh_token ? refreshTokens.get(form.refresh_token) : undefined;
       if (!owner || !form.client_id) {
-        record.status = 400;
-        const body = JSON.stringify({ error: 'invalid_request', error_description: 'Value passed for the token was invalid.' });
-        res.writeHead(400, { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
-        res.end(body);
-        return;
+        return send(400, { error: 'invalid_request', error_description: 'Value passed for the token was invalid.' });
       }
       refreshTokens.delete(form.refresh_token!);
       issued++;
@@ -366,19 +409,16 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
       owner.refreshToken = nextRefresh;
       refreshCounts[owner.userId] = (refreshCounts[owner.userId] ?? 0) + 1;
       record.userId = owner.userId;
-      send(200, { token_type: 'bearer', expires_in: Math.floor(tokenTtlMs / 1000), access_token: accessToken, scope: 'tweet.read tweet.write users.read dm.read dm.write offline.access', refresh_token: nextRefresh });
+      // Random lookup faults spare refreshes: a cut answer loses the rotated
+      // refresh token for good (as on X); tests aim at it with injectNextLookup.
+      sendRead({ token_type: 'bearer', expires_in: Math.floor(tokenTtlMs / 1000), access_token: accessToken, scope: 'tweet.read tweet.write users.read dm.read dm.write offline.access', refresh_token: nextRefresh }, true);
     }
 
     function applyFault(fault: FaultKind, success: unknown): void {
       switch (fault) {
         case 'hang-before-commit':
-        case 'commit-then-hang': {
-          // Keep the socket so close() can end it; the client only gets out via its own timeout.
-          const socket = req.socket;
-          hanging.add(socket);
-          socket.once('close', () => hanging.delete(socket));
-          return;
-        }
+        case 'commit-then-hang':
+          return hang();
         case 'commit-then-reset':
         case 'reset-before-commit':
           req.socket.destroy();
@@ -391,15 +431,10 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
           headers = { ...headers, 'x-rate-limit-remaining': '0', 'x-rate-limit-reset': String(reset) };
           return sendProblem(new HttpProblem(429, 'Too Many Requests', 'Too Many Requests'));
         }
-        case 'truncated-201': {
-          record.status = 201;
-          const full = Buffer.from(JSON.stringify(success));
-          // Announce the full length but deliver half: the client must see a
-          // 2xx status it cannot parse, like a connection dropped mid-body.
-          res.writeHead(201, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(full.length + 1) });
-          res.write(full.subarray(0, Math.floor(full.length / 2)), () => req.socket.destroy());
-          return;
-        }
+        case 'truncated-201':
+          // A 2xx status the client cannot parse, like a connection dropped
+          // mid-body; compressed, twitter-api-v2 would wait for it forever.
+          return send(201, success, {}, true);
       }
     }
   }
@@ -551,6 +586,7 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
         created: () => createdLog.map((i) => ({ ...i })),
         requests: () => requestLog.map((r) => ({ ...r })),
         injectNext: (fault, match) => plan.injectNext(fault, match),
+        injectNextLookup: (fault, match) => lookupPlan.injectNext(fault, match),
         faultsInjected: () => ({ ...faultCounts }),
         setTimelineLag: (ms) => {
           if (!Number.isFinite(ms) || ms < 0) throw new Error(`timeline lag must be >= 0, got ${ms}`);

@@ -65,6 +65,7 @@ export async function startWorkerProcess(config: Config, logger: Logger, opts: W
     intervalMs: config.reconcileIntervalMs,
     settleWindowMs: config.settleWindowMs,
     unresolvedGraceMs: config.unresolvedGraceMs,
+    passBudgetMs: config.reconcileBudgetMs,
     ...(opts.onReconcile && { onReport: opts.onReconcile }),
   });
   const workers: Worker[] = [publish, reconciler.worker];

@@ -30,6 +30,12 @@ export interface ReconcileDeps extends ReconcileSettings {
   readonly lostJobGraceMs?: number;
   /** Accounts looked up at once (default 8). */
   readonly lookupConcurrency?: number;
+  /**
+   * Wall time a pass may spend on lookups (default 20 s). Past it no new
+   * lookup or page starts; the keys not looked at stay due for the next
+   * pass. Each page is bounded by the X call's own deadline.
+   */
+  readonly passBudgetMs?: number;
 }
 
 /** Run `fn` over `items`, at most `limit` at a time. */
@@ -51,6 +57,8 @@ export interface ReconcileReport {
   readonly accounts: number;
   /** Age of the oldest key in doubt seen in this pass (0 when none). */
   readonly oldestUnresolvedAgeMs: number;
+  /** Keys in doubt left for the next pass because the pass ran out of its time budget. */
+  readonly left: number;
   readonly durationMs: number;
 }
 
@@ -76,10 +84,14 @@ function groupsOf(records: readonly PostRecord[]): Group[] {
   return [...groups.values()];
 }
 
-type Lookup = { ok: true; items: SeenItem[]; from: number; to: number } | { ok: false; cause: string; retryAt?: number };
+type Lookup =
+  | { ok: true; items: SeenItem[]; from: number; to: number }
+  | { ok: false; cause: string; retryAt?: number }
+  /** The pass ran out of time before this lookup could finish: decide nothing. */
+  | { ok: false; outOfTime: true };
 
 /** One paged lookup for a group: the timeline from just before its oldest attempt, or a DM conversation. */
-async function lookup(deps: ReconcileDeps, g: Group, now: number, count: () => void): Promise<Lookup> {
+async function lookup(deps: ReconcileDeps, g: Group, now: number, count: () => void, outOfTime: () => boolean): Promise<Lookup> {
   const skew = deps.skewMs ?? 60_000;
   const maxPages = deps.maxPages ?? 32;
   const from = Math.min(...g.records.map((r) => r.attemptStartedAt ?? r.scheduledAt)) - skew;
@@ -87,6 +99,7 @@ async function lookup(deps: ReconcileDeps, g: Group, now: number, count: () => v
   let token: string | undefined;
   try {
     for (let page = 0; page < maxPages; page++) {
+      if (outOfTime()) return { ok: false, outOfTime: true };
       count();
       if (g.recipientId === undefined) {
         const res = await deps.x.timeline(g.accountId, { startTime: new Date(from).toISOString(), maxResults: 100, ...(token && { paginationToken: token }) });
@@ -135,11 +148,15 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
   // A short lock, renewed while the pass runs: a process killed mid-pass
   // holds up reconciliation for at most RECONCILE_LOCK_MS, not minutes.
   if (!(await deps.ledger.acquireReconcileLock(token, RECONCILE_LOCK_MS))) {
-    return { ran: false, examined: 0, outcomes, lookups: 0, accounts: 0, oldestUnresolvedAgeMs: 0, durationMs: 0 };
+    return { ran: false, examined: 0, outcomes, lookups: 0, accounts: 0, oldestUnresolvedAgeMs: 0, left: 0, durationMs: 0 };
   }
   let lookups = 0;
   let oldest = 0;
+  let left = 0;
   let lockLost = false;
+  // Real time, not the injected clock: the budget bounds X's latency.
+  const budgetEnd = performance.now() + (deps.passBudgetMs ?? 20_000);
+  const outOfTime = () => lockLost || performance.now() >= budgetEnd;
   const renewal = setInterval(() => {
     deps.ledger.renewReconcileLock(token, RECONCILE_LOCK_MS).then(
       (held) => { if (!held) lockLost = true; },
@@ -171,12 +188,20 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
     // Lookups for different accounts go out a few at a time: a pass over
     // many accounts must not take accounts × X latency.
     await forEachLimit(groups, deps.lookupConcurrency ?? 8, async (g) => {
-      if (lockLost) return;
+      if (outOfTime()) {
+        left += g.records.length;
+        return;
+      }
       for (const r of g.records) oldest = Math.max(oldest, now - attemptEnd(r));
       const blockedUntil = blocks.get(g.accountId);
       const found: Lookup = blockedUntil && blockedUntil > now
         ? { ok: false, cause: 'http-429 (waiting for x-rate-limit-reset)', retryAt: blockedUntil }
-        : await lookup(deps, g, now, () => lookups++);
+        : await lookup(deps, g, now, () => lookups++, outOfTime);
+      if (!found.ok && 'outOfTime' in found) {
+        // Still due: the next pass looks at these keys first.
+        left += g.records.length;
+        return;
+      }
       if (!found.ok && found.retryAt !== undefined) await deps.ledger.blockLookups(g.accountId, found.retryAt, now);
 
       let matches = new Map<string, SeenItem>();
@@ -195,8 +220,9 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
       }
     });
     if (lockLost) deps.logger.warn({}, 'reconciliation lock lost mid-pass; the rest is left to the next pass');
+    else if (left > 0) deps.logger.warn({ left, budgetMs: deps.passBudgetMs ?? 20_000 }, 'reconciliation pass out of time; the rest is left to the next pass');
     await deps.ledger.reschedule(reschedule);
-    const report = { ran: true, examined: ids.length, outcomes, lookups, accounts: new Set(groups.map((g) => g.accountId)).size, oldestUnresolvedAgeMs: oldest, durationMs: clock() - started };
+    const report = { ran: true, examined: ids.length, outcomes, lookups, accounts: new Set(groups.map((g) => g.accountId)).size, oldestUnresolvedAgeMs: oldest, left, durationMs: clock() - started };
     if (ids.length > 0) deps.logger.info(report, 'reconciliation pass');
     return report;
   } finally {

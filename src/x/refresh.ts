@@ -3,10 +3,11 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Redis, Cluster } from 'ioredis';
 import { ApiRequestError, ApiResponseError, TwitterApi } from 'twitter-api-v2';
-import { AccountAuthError } from '../domain/outcome.js';
+import { AccountAuthError, XDeadlineError } from '../domain/outcome.js';
 import type { LedgerKeys } from '../ledger/keys.js';
 import type { Logger } from '../log.js';
 import type { Account, CredentialStore } from './credentials.js';
+import { deadlineFor, withDeadline } from './deadline.js';
 import { baseUrlPlugin } from './plugin.js';
 
 /** Refreshing failed for now (network, 5xx, lock wait): try again later. */
@@ -99,12 +100,14 @@ export class TokenRefresher {
     );
     let result;
     try {
-      result = await client.refreshOAuth2Token(auth.refreshToken);
+      result = await withDeadline(deadlineFor(this.opts.timeoutMs), 'token refresh', () => client.refreshOAuth2Token(auth.refreshToken!));
     } catch (err) {
       if (err instanceof ApiResponseError && err.code >= 400 && err.code < 500 && err.code !== 429) {
         throw new AccountAuthError(account.id, `token refresh refused by X (http-${err.code})`);
       }
-      const cause = err instanceof ApiResponseError ? `http-${err.code}` : err instanceof ApiRequestError ? 'request-error' : 'unexpected-error';
+      const cause = err instanceof ApiResponseError ? `http-${err.code}`
+        : err instanceof ApiRequestError ? 'request-error'
+          : err instanceof XDeadlineError ? `deadline-${err.ms}ms` : 'unexpected-error';
       throw new RefreshUnavailableError(account.id, cause);
     }
     const now = this.clock();

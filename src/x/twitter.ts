@@ -3,6 +3,7 @@ import https from 'node:https';
 import { ApiResponseError, TwitterApi, type ITwitterApiClientPlugin } from 'twitter-api-v2';
 import { MissingIdError, NotSentError, UnknownAccountError } from '../domain/outcome.js';
 import type { Account, CredentialStore } from './credentials.js';
+import { deadlineFor, withDeadline } from './deadline.js';
 import { baseUrlPlugin } from './plugin.js';
 import { RefreshUnavailableError, type TokenRefresher } from './refresh.js';
 import type { CreatedPost, DmEvent, Page, TimelineQuery, TimelineTweet, XPort } from './port.js';
@@ -11,7 +12,10 @@ export interface TwitterXPortOptions {
   readonly credentials: CredentialStore;
   /** Where X lives (`X_API_BASE_URL`); the client appends `/2/...`. */
   readonly baseUrl: string;
-  /** Socket timeout for every request; twitter-api-v2 has none by default. */
+  /**
+   * Hard deadline of every call to X (and its socket timeout): past it the
+   * socket is destroyed and the call fails, whatever the library waits for.
+   */
   readonly timeoutMs: number;
   /** Refreshes expiring OAuth 2.0 tokens; without it a refused token is an account error. */
   readonly refresher?: TokenRefresher;
@@ -43,7 +47,15 @@ export class TwitterXPort implements XPort {
   private readonly agent: http.Agent;
   private readonly plugin: ITwitterApiClientPlugin;
 
+  /**
+   * A little past the socket timeout: a silent socket still ends as a plain
+   * timeout; the deadline catches what the socket timeout cannot see (a
+   * response that started and never finished).
+   */
+  private readonly deadlineMs: number;
+
   constructor(private readonly opts: TwitterXPortOptions) {
+    this.deadlineMs = deadlineFor(opts.timeoutMs);
     this.agent = opts.baseUrl.startsWith('http:') ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true });
     this.plugin = baseUrlPlugin(opts.baseUrl, opts.timeoutMs);
   }
@@ -89,7 +101,7 @@ export class TwitterXPort implements XPort {
   private async publish(accountId: string, call: (client: TwitterApi) => Promise<CreatedPost>): Promise<CreatedPost> {
     const { client, account } = await this.clientFor(accountId);
     try {
-      return await call(client);
+      return await withDeadline(this.deadlineMs, 'publish', () => call(client));
     } catch (err) {
       if (!isUnauthorized(err) || !this.opts.refresher?.canRefresh(account)) throw err;
       await this.renewBeforeIo(accountId, account.auth.accessToken);
@@ -101,12 +113,12 @@ export class TwitterXPort implements XPort {
   private async lookup<T>(accountId: string, call: (client: TwitterApi, account: Account) => Promise<T>): Promise<T> {
     const { client, account } = await this.clientFor(accountId);
     try {
-      return await call(client, account);
+      return await withDeadline(this.deadlineMs, 'lookup', () => call(client, account));
     } catch (err) {
       if (!isUnauthorized(err) || !this.opts.refresher?.canRefresh(account)) throw err;
       await this.renewBeforeIo(accountId, account.auth.accessToken);
       const again = await this.clientFor(accountId);
-      return call(again.client, again.account);
+      return withDeadline(this.deadlineMs, 'lookup', () => call(again.client, again.account));
     }
   }
 
