@@ -98,13 +98,35 @@ describe('render helpers', () => {
     expect(Array.from(body.text).slice(10, 33).join('')).toBe('https://t.co/0000000001');
   });
 
-  it('truncates long posts to 277 code points plus an ellipsis', () => {
-    const body = renderBody('é'.repeat(300), { escape: true, nextTco: () => tcoUrl(0) });
-    const post = renderPost(body, '@bob ');
-    expect(Array.from(post.text)).toHaveLength(5 + 278);
-    expect(post.text.endsWith('é…')).toBe(true);
-    expect(post.displayTextRange).toEqual([5, 283]);
-    expect(post.noteTweet?.text).toBe('é'.repeat(300));
+  it('cuts long posts at the last word boundary within 280 code points, without an ellipsis', () => {
+    const words = 'ééé '.repeat(75).trim(); // 299 code points
+    const post = renderPost(renderBody(words, { escape: true, nextTco: () => tcoUrl(0) }), '@bob ');
+    expect(post.text).toBe(`@bob ${'ééé '.repeat(70).trim()}`); // 279 code points of body, cut before a space
+    expect(post.text).not.toContain('…');
+    expect(post.displayTextRange).toEqual([5, 5 + 279]);
+    expect(post.noteTweet?.text).toBe(words);
+    // One long word: cut at the limit.
+    const word = renderPost(renderBody('é'.repeat(300), { escape: true, nextTco: () => tcoUrl(0) }));
+    expect(word.text).toBe('é'.repeat(280));
+  });
+
+  it('never cuts inside a link', () => {
+    const text = `${'a'.repeat(265)}(https://example.com/x) ${'b'.repeat(20)}`; // the link spans the limit, no space before it
+    const post = renderPost(renderBody(text, { escape: true, nextTco: () => tcoUrl(1) }));
+    expect(post.text).toBe(`${'a'.repeat(265)}(`);
+    expect(post.urls).toEqual([]);
+    expect(post.noteTweet?.urls).toHaveLength(1);
+  });
+
+  it("folds a reply's leading @handles into the hidden prefix", () => {
+    const render = (text: string, prefix: string, isReply = true) => renderPost(renderBody(text, { escape: true, nextTco: () => tcoUrl(0) }), prefix, isReply);
+    expect(render('@bob @carol thanks!', '@bob ')).toMatchObject({ text: '@bob @carol thanks!', displayTextRange: [12, 19] });
+    expect(render('@carol thanks!', '@bob ')).toMatchObject({ text: '@bob @carol thanks!', displayTextRange: [12, 19] });
+    expect(render('thanks!', '@bob ')).toMatchObject({ text: '@bob thanks!', displayTextRange: [5, 12] });
+    // A self-reply (thread) has no target prefix but still folds its own handles.
+    expect(render('@carol more', '')).toMatchObject({ text: '@carol more', displayTextRange: [7, 11] });
+    // Not a reply: a leading mention is part of the displayed text.
+    expect(render('@carol hi', '', false)).toMatchObject({ text: '@carol hi', displayTextRange: [0, 9] });
   });
 });
 
@@ -166,15 +188,17 @@ describe('fake X: posting', () => {
     expect(fx.created().map((c) => c.authorId)).toEqual([ALICE.userId, BOB.userId, ALICE.userId]);
   });
 
-  it('rejects empty text and replies to unknown posts with 400', async () => {
+  it('rejects empty text with 400 and replies to unknown posts with X\'s post-level 403', async () => {
     const fx = await fake();
     const client = oauth1(fx);
-    for (const call of [client.v2.tweet('   '), client.v2.tweet('hi', { reply: { in_reply_to_tweet_id: '1234567890' } })]) {
-      const err = await failure(call);
-      expect(err).toBeInstanceOf(ApiResponseError);
-      expect((err as ApiResponseError).code).toBe(400);
-      expect((err as ApiResponseError).data.title).toBe('Invalid Request');
-    }
+    const empty = await failure(client.v2.tweet('   '));
+    expect(empty).toBeInstanceOf(ApiResponseError);
+    expect((empty as ApiResponseError).code).toBe(400);
+    expect((empty as ApiResponseError).data.title).toBe('Invalid Request');
+    const orphan = await failure(client.v2.tweet('hi', { reply: { in_reply_to_tweet_id: '1234567890' } }));
+    expect((orphan as ApiResponseError).code).toBe(403);
+    expect((orphan as ApiResponseError).data.detail).toBe('You attempted to reply to a Tweet that is deleted or not visible to you.');
+    expect((orphan as ApiResponseError).headers['content-type']).toBe('application/json; charset=utf-8');
     expect(fx.created()).toEqual([]);
   });
 
@@ -201,7 +225,7 @@ describe('fake X: posting', () => {
     const client = oauth1(fx);
     const long = `${'x'.repeat(290)} https://example.com`;
     const res = await client.v2.tweet(long);
-    expect(Array.from(res.data.text)).toHaveLength(278);
+    expect(res.data.text).toBe('x'.repeat(280));
     const plain = await client.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`);
     expect(plain.data?.[0]?.note_tweet).toBeUndefined();
     const withNote = await client.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`, { 'tweet.fields': 'note_tweet' });
@@ -284,6 +308,75 @@ describe('fake X: timeline lookups', () => {
   });
 });
 
+describe('fake X: renderings as X shows them in 2026', () => {
+  it('created_at has whole seconds, rounded down', async () => {
+    const clock = manualClock(T0 + 1_750);
+    const fx = await fake({ clock: clock.now });
+    const client = oauth1(fx);
+    await client.v2.tweet('on the dot');
+    await client.v2.sendDmToParticipant(BOB.userId, { text: 'dm on the dot' });
+    const tl = await client.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`, { 'tweet.fields': 'created_at' });
+    expect(tl.data?.[0]?.created_at).toBe('2026-01-01T00:00:01.000Z');
+    const dms = await client.v2.get<{ data?: { created_at?: string }[] }>(`dm_conversations/with/${BOB.userId}/dm_events`, { 'dm_event.fields': 'created_at' });
+    expect(dms.data?.[0]?.created_at).toBe('2026-01-01T00:00:01.000Z');
+    expect(fx.created()[0]?.createdAt).toBe(T0 + 1_750);
+  });
+
+  it("a reply's own leading @handles join the hidden prefix", async () => {
+    const fx = await fake();
+    const alice = oauth1(fx);
+    const root = await oauth1(fx, 'bob-oauth1').v2.tweet('root post');
+    const reply = await alice.v2.tweet('@bob @carol thanks!', { reply: { in_reply_to_tweet_id: root.data.id } });
+    const other = await alice.v2.tweet('@carol thanks too', { reply: { in_reply_to_tweet_id: root.data.id } });
+    const tl = await alice.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`, { 'tweet.fields': 'display_text_range' });
+    expect(tl.data).toEqual([
+      { id: other.data.id, text: '@bob @carol thanks too', display_text_range: [12, 22], edit_history_tweet_ids: [other.data.id] },
+      { id: reply.data.id, text: '@bob @carol thanks!', display_text_range: [12, 19], edit_history_tweet_ids: [reply.data.id] },
+    ]);
+  });
+
+  it('DMs come back HTML-escaped', async () => {
+    const fx = await fake();
+    await oauth1(fx).v2.sendDmToParticipant(BOB.userId, { text: 'a & b <c>' });
+    const events = await oauth1(fx, 'bob-oauth1').v2.get<{ data?: { text: string }[] }>(`dm_conversations/with/${ALICE.userId}/dm_events`);
+    expect(events.data?.[0]?.text).toBe('a &amp; b &lt;c&gt;');
+  });
+
+  it('editPost makes a new version with a new id and edit_history_tweet_ids; ground truth stays one post', async () => {
+    const clock = manualClock();
+    const fx = await fake({ clock: clock.now });
+    const client = oauth1(fx);
+    const first = await client.v2.tweet('typo & all');
+    clock.advance(60_000);
+    const edit = fx.editPost(first.data.id, 'fixed & all');
+    expect(edit.editHistoryIds).toEqual([first.data.id, edit.id]);
+    expect(BigInt(edit.id)).toBeGreaterThan(BigInt(first.data.id));
+    clock.advance(1_000);
+    const again = fx.editPost(edit.id, 'fixed again');
+    expect(again.editHistoryIds).toEqual([first.data.id, edit.id, again.id]);
+    expect(() => fx.editPost(first.data.id, 'old version')).toThrow();
+
+    const tl = await client.v2.get<TimelineBody & { data?: { edit_history_tweet_ids?: string[] }[] }>(`users/${ALICE.userId}/tweets`, { 'tweet.fields': 'created_at,edit_history_tweet_ids' });
+    expect(tl.data).toEqual([
+      { id: again.id, text: 'fixed again', created_at: '2026-01-01T00:01:01.000Z', edit_history_tweet_ids: [first.data.id, edit.id, again.id] },
+    ]);
+    expect(fx.created()).toEqual([
+      { kind: 'post', id: first.data.id, authorId: ALICE.userId, text: 'typo & all', createdAt: T0, edits: [edit.id, again.id] },
+    ]);
+  });
+
+  it('an edit of a reply keeps the reply target and its prefix', async () => {
+    const fx = await fake();
+    const root = await oauth1(fx, 'bob-oauth1').v2.tweet('root post');
+    const reply = await oauth1(fx).v2.tweet('nice', { reply: { in_reply_to_tweet_id: root.data.id } });
+    const edit = fx.editPost(reply.data.id, 'very nice');
+    const tl = await oauth1(fx).v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`, { 'tweet.fields': 'display_text_range,referenced_tweets' });
+    expect(tl.data).toEqual([
+      { id: edit.id, text: '@bob very nice', display_text_range: [5, 14], referenced_tweets: [{ type: 'replied_to', id: root.data.id }], edit_history_tweet_ids: [reply.data.id, edit.id] },
+    ]);
+  });
+});
+
 describe('fake X: direct messages', () => {
   it('sends a DM and lists the conversation newest first, after the lag', async () => {
     const clock = manualClock();
@@ -306,7 +399,7 @@ describe('fake X: direct messages', () => {
     const events = await bob.v2.get<DmBody>(`dm_conversations/with/${ALICE.userId}/dm_events`, fields);
     expect(events.data?.map((e) => [e.text, e.sender_id, e.event_type])).toEqual([
       ['hi alice', BOB.userId, 'MessageCreate'],
-      ['hi bob, see https://t.co/0000000001 & more', ALICE.userId, 'MessageCreate'],
+      ['hi bob, see https://t.co/0000000001 &amp; more', ALICE.userId, 'MessageCreate'],
     ]);
     expect(events.data?.[1]).toMatchObject({ id: sent.data.dm_event_id, dm_conversation_id: '1001-1002', created_at: '2026-01-01T00:00:00.000Z' });
 
@@ -399,7 +492,7 @@ describe('fake X: faults seen through twitter-api-v2', () => {
         const e = err as ApiResponseError;
         expect(e.code).toBe(429);
         expect(e.rateLimitError).toBe(true);
-        expect(e.rateLimit).toEqual({ limit: 100, remaining: 0, reset: T0 / 1000 + 2 });
+        expect(e.rateLimit).toMatchObject({ limit: 100, remaining: 0, reset: T0 / 1000 + 2 });
       },
     },
   ];

@@ -98,7 +98,9 @@ describe('each fault X shows → the documented state, zero duplicates', () => {
     await s.producer.enqueue({ slotId: 'bad-reply', postId: 'p1', accountId: 'acme', kind: 'reply', text: 'to nothing', inReplyToTweetId: '999' });
     const rec = await settled(s, 'bad-reply');
     expect(rec).toMatchObject({ state: 'failed', reason: 'rejected', attempt: 1 });
-    expect(rec.detail).toMatch(/^http-400/);
+    // X answers a reply to a missing post with a post-level 403, not a 400.
+    expect(rec.detail).toBe('http-403: You attempted to reply to a Tweet that is deleted or not visible to you.');
+    expect((await s.ledger.accountStatus(['acme'])).size).toBe(0);
     const job = await s.producer.queue.getJob(keyId({ slotId: 'bad-reply', postId: 'p1' }));
     await waitUntil(async () => (await job!.getState()) === 'failed', 'job failed');
     expect(s.fake.requests().filter((r) => r.method === 'POST')).toHaveLength(1);

@@ -94,3 +94,116 @@ describe('a cut gzip body never holds a worker, a lookup or a pass', () => {
     expect(s.fake.created()).toHaveLength(2);
   });
 });
+
+const creates = (s: Stack) => s.fake.requests().filter((r) => r.method === 'POST' && r.path !== '/2/oauth2/token');
+const stateOf = async (s: Stack, slotId: string) => (await s.ledger.get(id(slotId)))?.state;
+const allFinal = (s: Stack, slots: string[]) =>
+  waitUntil(async () => {
+    const rs = await s.ledger.getMany(slots.map(id));
+    return rs.every((r) => r?.state === 'sent' || r?.state === 'failed') ? rs : undefined;
+  }, `${slots.join(',')} final`);
+
+describe('a 403 about one post fails that post only; about the account or the app, it holds them', () => {
+  it('a restricted reply, a reply to a deleted post and a refused DM fail with X\'s reason; every other key of the account is sent; nothing is paused', async () => {
+    stack = await startStack({ fake: { replyRestriction: true, refusesDms: ['2001'] } });
+    const s = stack;
+    const theirs = await s.x.createPost('globex', { text: 'globex says hello' });
+    const mentioned = await s.x.createPost('globex', { text: 'hey @acme, what do you think?' });
+    const gone = await s.x.createPost('globex', { text: 'soon deleted' });
+    s.fake.deletePost(gone.id);
+    await s.producer.enqueueMany([
+      post('restricted', 'nice post!', { kind: 'reply', inReplyToTweetId: theirs.id }),
+      post('allowed', 'thanks for the mention', { kind: 'reply', inReplyToTweetId: mentioned.id }),
+      post('deleted', 'reply to nothing', { kind: 'reply', inReplyToTweetId: gone.id }),
+      post('dm', 'hello fan', { kind: 'dm', recipientId: '2001' }),
+      post('p1', 'a post'),
+      post('p2', 'another post'),
+    ]);
+    const slots = ['restricted', 'allowed', 'deleted', 'dm', 'p1', 'p2'];
+    const rs = await allFinal(s, slots);
+    const by = Object.fromEntries(rs.map((r) => [r!.slotId, r!]));
+    expect(by.restricted).toMatchObject({ state: 'failed', reason: 'rejected', detail: expect.stringContaining('not been mentioned or otherwise engaged') });
+    expect(by.deleted).toMatchObject({ state: 'failed', reason: 'rejected', detail: expect.stringContaining('deleted or not visible') });
+    expect(by.dm).toMatchObject({ state: 'failed', reason: 'rejected', detail: expect.stringContaining('cannot send messages') });
+    for (const ok of ['allowed', 'p1', 'p2']) expect(by[ok]).toMatchObject({ state: 'sent' });
+    expect((await s.ledger.accountStatus(['acme'])).size).toBe(0);
+    expect(await s.ledger.appStatus()).toEqual({});
+  });
+
+  it('a suspended account is paused; the other accounts keep publishing', async () => {
+    stack = await startStack();
+    const s = stack;
+    s.fake.suspend('1001');
+    await s.producer.enqueueMany([post('a1', 'acme one'), post('g1', 'globex one', { accountId: 'globex' })]);
+    await allFinal(s, ['a1', 'g1']);
+    expect(await s.ledger.get(id('a1'))).toMatchObject({ state: 'failed', detail: expect.stringContaining('suspended') });
+    expect(await stateOf(s, 'g1')).toBe('sent');
+    expect((await s.ledger.accountStatus(['acme', 'globex'])).get('acme')?.paused).toContain('suspended');
+    expect((await s.ledger.accountStatus(['globex'])).size).toBe(0);
+  });
+
+  it('X refusing the app pauses every account without failing their posts; after resume they go out, once', async () => {
+    stack = await startStack({ retry: { baseMs: 100, maxMs: 200 } });
+    const s = stack;
+    s.fake.forbidApp();
+    await s.producer.enqueue(post('first', 'the first post'));
+    await waitUntil(async () => (await s.ledger.appStatus()).paused, 'app paused');
+    expect((await s.ledger.appStatus()).paused).toContain('client-forbidden');
+    await s.producer.enqueueMany([post('second', 'the second post'), post('third', 'globex post', { accountId: 'globex' })]);
+    const callsWhilePaused = creates(s).length;
+    expect(callsWhilePaused).toBe(1);
+    // The held keys are still queued, claimed by nobody, and X is not called again.
+    await waitUntil(async () => (await s.ledger.stats())['throttled']! >= 2, 'held while paused');
+    expect(await Promise.all(['first', 'second', 'third'].map((k) => stateOf(s, k)))).toEqual(['queued', 'queued', 'queued']);
+    expect(creates(s)).toHaveLength(1);
+    expect((await s.ledger.accountStatus(['acme', 'globex'])).size).toBe(0);
+
+    s.fake.allowApp();
+    expect(await s.ledger.resumeApp()).toBe(true);
+    // Held jobs look again once their wait is over; make that now.
+    for (const slot of ['first', 'second', 'third']) await s.producer.queue.getJob(id(slot)).then((j) => j?.promote().catch(() => undefined));
+    await allFinal(s, ['first', 'second', 'third']);
+    expect(s.fake.created().map((c) => c.text).sort()).toEqual(['globex post', 'the first post', 'the second post']);
+  });
+});
+
+describe('caps: no create call before the cap\'s reset', () => {
+  it('a 24-hour user cap holds that account until the next day, not for 15 minutes; other accounts go on', async () => {
+    const clock = testClock();
+    stack = await startStack({ clock: clock.now, fake: { userDailyCap: 2 } });
+    const s = stack;
+    const far = { deadline: new Date(clock.now() + 3 * 86_400_000).toISOString() };
+    await s.producer.enqueueMany([post('c1', 'cap one', far), post('c2', 'cap two', far)]);
+    await allFinal(s, ['c1', 'c2']);
+    // The second create answered 0 left in the 24-hour cap: the third waits without calling X.
+    const hold = (await s.ledger.accountStatus(['acme'])).get('acme')?.blockedUntil;
+    const nextDay = (Math.floor(clock.now() / 86_400_000) + 1) * 86_400_000;
+    expect(hold).toBe(nextDay);
+    await s.producer.enqueueMany([post('c3', 'cap three', far), post('g1', 'globex goes on', { accountId: 'globex' })]);
+    await waitUntil(async () => (await stateOf(s, 'g1')) === 'sent', 'globex sent');
+    await waitUntil(async () => (await s.ledger.stats())['throttled']! >= 1, 'c3 held');
+    expect(creates(s).filter((r) => r.userId === '1001')).toHaveLength(2);
+    expect(await stateOf(s, 'c3')).toBe('queued');
+    // At the reset it goes out.
+    clock.advance(nextDay - clock.now() + 1_000);
+    await s.producer.queue.getJob(id('c3')).then((j) => j?.promote().catch(() => undefined));
+    await waitUntil(async () => (await stateOf(s, 'c3')) === 'sent', 'c3 sent after the reset');
+    expect(creates(s).filter((r) => r.userId === '1001')).toHaveLength(3);
+  });
+
+  it('a monthly usage cap holds every account until the month ends; a key whose deadline comes first expires without a call', async () => {
+    stack = await startStack({ fake: { monthlyCap: 1 } });
+    const s = stack;
+    await s.producer.enqueue(post('m1', 'month one'));
+    await waitUntil(async () => (await stateOf(s, 'm1')) === 'sent', 'm1 sent');
+    await s.producer.enqueue(post('m2', 'month two'));
+    const m2 = await waitUntil(async () => { const r = await s.ledger.get(id('m2')); return r?.state === 'failed' ? r : undefined; }, 'm2 expired');
+    expect(m2).toMatchObject({ reason: 'expired', detail: expect.stringContaining('monthly usage cap') });
+    expect((await s.ledger.appStatus()).blockedUntil).toBe(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() + 1, 1));
+    const callsAtCap = creates(s).length;
+    await s.producer.enqueue(post('g2', 'globex in the same month', { accountId: 'globex' }));
+    const g2 = await waitUntil(async () => { const r = await s.ledger.get(id('g2')); return r?.state === 'failed' || r?.state === 'sent' ? r : undefined; }, 'g2 final');
+    expect(g2).toMatchObject({ state: 'failed', reason: 'expired' });
+    expect(creates(s)).toHaveLength(callsAtCap);
+  });
+});

@@ -249,6 +249,87 @@ describe('dead workers, deadlines and failing lookups', () => {
   });
 });
 
+describe('uncertain candidates: never re-attempted, failed/unresolved after the deadline', () => {
+  const creates = (s: Stack) => s.fake.requests().filter((r) => r.method === 'POST' && r.path === '/2/tweets').length;
+  const trailEvidence = async (s: Stack, slotId: string) => (await s.ledger.auditTrail(id(slotId))).filter((e) => e.event === 'reconciled').map((e) => e.evidence);
+
+  /** Ambiguous, then looked at twice inside the deadline (deferred both times), then past it. */
+  async function uncertainUntilDeadline(s: Stack, clock: ReturnType<typeof testClock>, slotId: string) {
+    for (let look = 0; look < 2; look++) {
+      clock.advance(SETTLE + 1);
+      expect((await s.reconcile()).outcomes).toMatchObject({ deferred: 1, released: 0, sent: 0, unresolved: 0 });
+      expect(await recordOf(s, slotId)).toMatchObject({ state: 'ambiguous', attempt: 1 });
+      expect(await s.producer.queue.getJob(jobIdFor({ slotId, postId: 'p1' }, 2))).toBeUndefined();
+    }
+    clock.advance(30_000);
+    expect((await s.reconcile()).outcomes).toMatchObject({ unresolved: 1, released: 0 });
+    return (await recordOf(s, slotId))!;
+  }
+
+  it('the post was edited on X (new id, different text): uncertain, never re-attempted, then unresolved naming the candidate', async () => {
+    const clock = testClock();
+    stack = await startStack({ clock: clock.now, timeoutMs: 300, settleWindowMs: SETTLE });
+    const s = stack;
+    s.fake.injectNext('commit-then-reset');
+    await s.producer.enqueue(post('edited', 'launch at noon', { deadline: new Date(clock.now() + 30_000).toISOString() }));
+    await reach(s, 'edited', ['ambiguous']);
+    const [live] = postsWith(s, 'launch at noon');
+    const edit = s.fake.editPost(live!.id, 'launch at 1pm (moved)');
+    const rec = await uncertainUntilDeadline(s, clock, 'edited');
+    expect(rec).toMatchObject({ state: 'failed', reason: 'unresolved', attempt: 1 });
+    expect(rec.detail).toContain(`X shows post ${edit.id}`);
+    expect(rec.detail).toContain(`original ${live!.id}`);
+    expect(await trailEvidence(s, 'edited')).toEqual([expect.objectContaining({ kind: 'uncertain', id: edit.id })]);
+    expect(creates(s)).toBe(1);
+    expect(s.fake.created()).toHaveLength(1);
+  });
+
+  it('a t.co link X did not expand: uncertain, never re-attempted, then unresolved', async () => {
+    const clock = testClock();
+    // X leaves out expanded_url: the link cannot be mapped back.
+    const blind = (x: XPort): XPort => ({
+      createPost: x.createPost.bind(x), sendDm: x.sendDm.bind(x), dmEvents: x.dmEvents.bind(x),
+      timeline: async (a, q) => {
+        const page = await x.timeline(a, q);
+        return { ...page, items: page.items.map((t) => ({ ...t, urls: t.urls?.map(({ expandedUrl: _, ...u }) => u) })) };
+      },
+    });
+    stack = await startStack({ clock: clock.now, timeoutMs: 300, settleWindowMs: SETTLE, wrapX: blind });
+    const s = stack;
+    const text = 'docs are up https://example.com/docs';
+    s.fake.injectNext('commit-then-reset');
+    await s.producer.enqueue(post('link', text, { deadline: new Date(clock.now() + 30_000).toISOString() }));
+    await reach(s, 'link', ['ambiguous']);
+    const rec = await uncertainUntilDeadline(s, clock, 'link');
+    const live = postsWith(s, text);
+    expect(live).toHaveLength(1);
+    expect(rec).toMatchObject({ state: 'failed', reason: 'unresolved' });
+    expect(rec.detail).toContain(`X shows post ${live[0]!.id}`);
+    expect(rec.detail).toMatch(/expanded form/);
+    expect(creates(s)).toBe(1);
+  });
+
+  it('an edit that kept the text, and a reply starting with @handles, are matched (sent, no new attempt)', async () => {
+    const clock = testClock();
+    stack = await startStack({ clock: clock.now, timeoutMs: 300, settleWindowMs: SETTLE });
+    const s = stack;
+    await s.producer.enqueue({ slotId: 'root', postId: 'p1', accountId: 'globex', kind: 'post', text: 'root' });
+    const root = await reach(s, 'root', ['sent']);
+    s.fake.injectNext('commit-then-reset', { text: 'same words' });
+    s.fake.injectNext('commit-then-reset', { text: '@globex @fan congrats & thanks!' });
+    await s.producer.enqueue(post('kept', 'same words'));
+    await s.producer.enqueue({ slotId: 'handles', postId: 'p1', accountId: 'acme', kind: 'reply', text: '@globex @fan congrats & thanks!', inReplyToTweetId: root.tweetId });
+    await reach(s, 'kept', ['ambiguous']);
+    await reach(s, 'handles', ['ambiguous']);
+    const edit = s.fake.editPost(postsWith(s, 'same words')[0]!.id, 'same words');
+    clock.advance(SETTLE + 1);
+    expect((await s.reconcile()).outcomes).toMatchObject({ sent: 2, released: 0, deferred: 0 });
+    expect(await recordOf(s, 'kept')).toMatchObject({ state: 'sent', tweetId: edit.id, attempt: 1 });
+    expect(await recordOf(s, 'handles')).toMatchObject({ state: 'sent', tweetId: postsWith(s, '@globex @fan congrats & thanks!')[0]!.id });
+    expect(creates(s)).toBe(3);
+  });
+});
+
 describe('cost and exclusivity', () => {
   it('200 ambiguous keys over 20 accounts: one pass, one paged lookup per account', async () => {
     const clock = testClock();

@@ -27,7 +27,7 @@ Commands:
                              list the ledger
   post <slotId> <postId> [--json]
                              one key with its audit trail
-  accounts [--json] | accounts resume <id>
+  accounts [--json] | accounts resume <id> | accounts resume --app
                              accounts with their pause/rate-limit state; resume a paused one
   fake-x [--port P] [--host H] [--fault-rate R] [--lag MS] [--seed N]
                              run the fake X API (for demos and rehearsals)
@@ -44,7 +44,7 @@ const HELP: Record<string, string> = {
   posts: `xactly posts [--state ${POST_STATES.join('|')}] [--account ID] [--json]\n  Lists ledger records, oldest first. --json prints one JSON object per line.`,
   post: 'xactly post <slotId> <postId> [--json]\n  Shows one key and its audit trail.',
   reconcile: 'xactly reconcile --once [--json]\n  Runs one reconciliation pass now (exclusive with the workers\' passes) and prints what it resolved.',
-  accounts: 'xactly accounts [--json]\n  Lists the accounts of XACTLY_ACCOUNTS_FILE with their state: ok, paused (credentials refused; their posts fail) or rate-limited until a time.\nxactly accounts resume <id>\n  Resumes a paused account (after fixing its credentials).',
+  accounts: 'xactly accounts [--json]\n  Lists the accounts of XACTLY_ACCOUNTS_FILE with their state: ok, paused (X refused the account: credentials, suspended or locked; their posts fail) or rate-limited until a time (15-minute window or 24-hour cap).\n  When X refused the app itself, or its 24-hour or monthly cap is reached, an APP line comes first: no account publishes.\nxactly accounts resume <id>\n  Resumes a paused account (after fixing it).\nxactly accounts resume --app\n  Resumes the app after X refused it (client-forbidden, client-not-enrolled): its waiting posts go out if their deadline allows.',
   'fake-x': 'xactly fake-x [--port 4010] [--host 127.0.0.1] [--fault-rate 0.3] [--lag 5000] [--seed 1]\n  Runs the fake X API on 127.0.0.1 with the accounts of XACTLY_ACCOUNTS_FILE\n  (each accessToken authenticates as its account\'s userId).',
   board: 'xactly board [--open]\n  Serves Bull Board on /board, Prometheus /metrics, /healthz and /api/posts/<slotId>/<postId>\n  on BOARD_HOST:BOARD_PORT (default 127.0.0.1:3000), behind HTTP Basic auth (BOARD_USER, BOARD_PASSWORD;\n  --open serves without auth when they are unset). Read-only unless BOARD_READ_ONLY=false.',
   demo: 'xactly demo [--no-board-wait]\n  Starts the fake X, a worker, the board and a sample schedule with faults; prints live progress and a summary\n  checked against the fake X\'s ground truth (exit 1 on any duplicate or lost post). At a terminal the board stays\n  up until Ctrl-C unless --no-board-wait.',
@@ -148,12 +148,17 @@ async function cmdPost(config: Config, args: string[]): Promise<number> {
 }
 
 async function cmdAccounts(config: Config, args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' }, app: { type: 'boolean' } }, allowPositionals: true });
   const redis = await connectRedis(config);
   try {
     const ledger = ledgerFor(redis, config);
+    if (positionals[0] === 'resume' && values.app) {
+      if (positionals.length !== 1) throw new UsageError('accounts resume --app takes no account id');
+      await stdout.line((await ledger.resumeApp()) ? 'app resumed: every account publishes again' : 'the app was not paused');
+      return 0;
+    }
     if (positionals[0] === 'resume') {
-      if (positionals.length !== 2) throw new UsageError('accounts resume needs one <id>');
+      if (positionals.length !== 2) throw new UsageError('accounts resume needs one <id> (or --app)');
       const resumed = await ledger.resumeAccount(positionals[1]!);
       await stdout.line(resumed ? `account ${positionals[1]} resumed` : `account ${positionals[1]} was not paused`);
       return 0;
@@ -162,6 +167,13 @@ async function cmdAccounts(config: Config, args: string[]): Promise<number> {
     const store = await loadCredentials(config);
     const ids = [...(await store.ids())];
     const status = await ledger.accountStatus(ids);
+    // The app's state first: when X refused the app or its cap is reached, no account publishes.
+    const app = await ledger.appStatus();
+    if (app.paused || app.blockedUntil) {
+      const row = { app: true, state: app.paused ? 'paused' : 'rate-limited', ...(app.paused && { reason: app.paused }), ...(app.blockedUntil && { until: new Date(app.blockedUntil).toISOString() }) };
+      if (values.json) await stdout.line(JSON.stringify(row));
+      else await stdout.line(`APP ${row.state.toUpperCase()}: ${row.reason ?? `every account waits until ${row.until}`}\n`);
+    }
     const rows = ids.map((id) => {
       const s = status.get(id);
       const state = s?.paused ? 'paused' : s?.blockedUntil ? 'rate-limited' : 'ok';

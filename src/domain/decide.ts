@@ -41,6 +41,14 @@ export function decideAfterAttempt(outcome: XOutcome, ctx: AttemptContext): Tran
     case 'ambiguous':
       return { to: 'ambiguous', cause: outcome.cause, recheckAt: ctx.now + ctx.settleWindowMs };
     case 'rejected':
+      // X refused the app, not this post: nothing was executed. The key waits
+      // (the claim holds it while the app is paused) and goes out once an
+      // operator resumes the app, or fails as app-paused at its deadline.
+      if (outcome.scope === 'app') {
+        const retryAt = Math.min(ctx.now + ctx.retry.maxMs, ctx.deadline - 1);
+        if (retryAt > ctx.now) return { to: 'queued', cause: outcome.cause, retryAt };
+        return { to: 'failed', reason: 'app-paused', detail: outcome.cause };
+      }
       return {
         to: 'failed',
         reason: outcome.cause.startsWith('invalid-account') ? 'invalid-account' : 'rejected',

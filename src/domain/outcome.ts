@@ -8,27 +8,39 @@ import { ApiPartialResponseError, ApiRequestError, ApiResponseError } from 'twit
  * |--------------------------------------------------|------------|
  * | 2xx with an id                                   | sent       |
  * | ECONNREFUSED, DNS failure, thrown before any I/O | not-sent   |
- * | 429                                              | not-sent (retry at x-rate-limit-reset) |
+ * | 429 (15-min window, 24-hour cap, usage cap)      | not-sent, with a hold until its own reset |
  * | timeout, hard deadline, reset, socket closed, unknown error | ambiguous |
  * | 5xx                                              | ambiguous  |
  * | 2xx with a truncated or id-less body             | ambiguous  |
  * | 403 duplicate content                            | ambiguous  |
- * | other 4xx                                        | rejected   |
+ * | 403 about the app (client-forbidden, oauth1 permissions) | rejected, scope app: nothing was executed, the key waits |
+ * | 401, 403 suspended / locked / unsupported auth   | rejected, scope account |
+ * | any other 4xx, any other 403                     | rejected, scope post |
+ *
+ * An unknown 403 is about the post: failing one key is recoverable, while
+ * pausing an account by mistake silently stops a client.
  *
  * Causes are built from error codes and X's own `detail`, never from the
  * request, so no credential can leak through them.
  */
+export type RejectScope = 'post' | 'account' | 'app';
+
+/** Nothing more may be sent for the account (or every account of the app) until `until` (ms). */
+export interface Hold {
+  readonly scope: 'account' | 'app';
+  readonly until: number;
+  /** Which limit: `15-minute window`, `24-hour user cap`, `24-hour app cap`, `monthly usage cap`… */
+  readonly why: string;
+}
+
 export type XOutcome =
-  | { readonly kind: 'sent'; readonly xId: string; readonly rateLimit?: { readonly remaining: number; readonly reset: number } }
-  | { readonly kind: 'not-sent'; readonly cause: string; readonly retryAt?: number }
+  | { readonly kind: 'sent'; readonly xId: string; readonly hold?: Hold }
+  | { readonly kind: 'not-sent'; readonly cause: string; readonly retryAt?: number; readonly hold?: Hold }
   | { readonly kind: 'ambiguous'; readonly cause: string }
-  | {
-      readonly kind: 'rejected';
-      readonly cause: string;
-      readonly status?: number;
-      /** 401/403: the account's credentials, not this post, are the problem. */
-      readonly accountLevel: boolean;
-    };
+  | { readonly kind: 'rejected'; readonly cause: string; readonly status?: number; readonly scope: RejectScope };
+
+/** X's limit headers as received (lower-case names), for `holdOf`. */
+export type LimitHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
 /** Thrown by an adapter before it sent a single byte (nothing can have reached X). */
 export class NotSentError extends Error {
@@ -82,13 +94,59 @@ export const DUPLICATE_CONTENT_DETAIL = 'You are not allowed to create a Tweet w
 const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 const DEFAULT_RATE_LIMIT_WAIT_MS = 60_000;
+const DAY_MS = 86_400_000;
 
-function rateLimitResetAt(err: ApiResponseError | ApiPartialResponseError, now: number): number {
-  const header =
-    err instanceof ApiResponseError ? (err.rateLimit?.reset ?? err.headers?.['x-rate-limit-reset']) : err.response?.headers?.['x-rate-limit-reset'];
-  const resetSec = Number(Array.isArray(header) ? header[0] : header);
-  return Number.isFinite(resetSec) && resetSec > 0 ? Math.max(now, resetSec * 1000) : now + DEFAULT_RATE_LIMIT_WAIT_MS;
+function header(h: LimitHeaders | undefined, name: string): string | undefined {
+  const v = h?.[name];
+  return Array.isArray(v) ? v[0] : v;
 }
+
+/** A reset header (Unix seconds) as ms, if present and sane. */
+function resetAt(h: LimitHeaders | undefined, name: string): number | undefined {
+  const sec = Number(header(h, name));
+  return Number.isFinite(sec) && sec > 0 ? sec * 1000 : undefined;
+}
+
+/** Start of the next UTC day or month: when a daily or monthly usage cap ends. */
+export function periodEnd(period: 'Daily' | 'Monthly', now: number): number {
+  const d = new Date(now);
+  return period === 'Daily'
+    ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) + DAY_MS
+    : Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+}
+
+/**
+ * What X's limit headers (on a 2xx or a 429) and a usage-capped problem say
+ * about when the next create may go: the 24-hour caps and the usage cap win
+ * over the 15-minute window, whose reset would only lead into the same wall.
+ * `limited` is true for a 429: something holds even without a 0 in sight.
+ */
+export function holdOf(h: LimitHeaders | undefined, now: number, limited: boolean, data?: unknown): Hold | undefined {
+  const p = (typeof data === 'object' && data !== null ? data : {}) as { type?: unknown; period?: unknown; scope?: unknown };
+  const later = (at: number | undefined) => Math.max(now, at ?? now + DEFAULT_RATE_LIMIT_WAIT_MS);
+  if (p.type === USAGE_CAPPED) {
+    const period = p.period === 'Daily' ? 'Daily' : 'Monthly';
+    const scope = p.scope === 'Account' ? 'account' : 'app';
+    return { scope, until: periodEnd(period, now), why: `${period === 'Daily' ? 'daily' : 'monthly'} usage cap (${scope})` };
+  }
+  if (header(h, 'x-user-limit-24hour-remaining') === '0') {
+    return { scope: 'account', until: later(resetAt(h, 'x-user-limit-24hour-reset')), why: '24-hour user cap' };
+  }
+  if (header(h, 'x-app-limit-24hour-remaining') === '0') {
+    return { scope: 'app', until: later(resetAt(h, 'x-app-limit-24hour-reset')), why: '24-hour app cap' };
+  }
+  if (limited || header(h, 'x-rate-limit-remaining') === '0') {
+    return { scope: 'account', until: later(resetAt(h, 'x-rate-limit-reset')), why: '15-minute window' };
+  }
+  return undefined;
+}
+
+const USAGE_CAPPED = 'https://api.twitter.com/2/problems/usage-capped';
+const CLIENT_FORBIDDEN = 'https://api.twitter.com/2/problems/client-forbidden';
+const OAUTH1_PERMISSIONS = 'https://api.twitter.com/2/problems/oauth1-permissions';
+const UNSUPPORTED_AUTH = 'https://api.twitter.com/2/problems/unsupported-authentication';
+/** v1.1-style error codes X still puts in some 403s: 64 suspended, 326 locked. */
+const ACCOUNT_ERROR_CODES = new Set([64, 326]);
 
 function detailOf(data: unknown): string {
   if (typeof data !== 'object' || data === null) return '';
@@ -97,8 +155,23 @@ function detailOf(data: unknown): string {
   return typeof text === 'string' ? text.slice(0, 300) : '';
 }
 
-function isDuplicateContent(err: ApiResponseError): boolean {
-  return err.code === 403 && /duplicate content/i.test(detailOf(err.data));
+/** `client-forbidden (client-not-enrolled)`: the problem type's last segment and its reason. */
+function problemName(data: unknown): string {
+  const d = (typeof data === 'object' && data !== null ? data : {}) as { type?: unknown; reason?: unknown };
+  const type = typeof d.type === 'string' ? d.type.split('/').pop() : 'forbidden';
+  return typeof d.reason === 'string' ? `${type} (${d.reason})` : String(type);
+}
+
+/** Whom a 403 is about, from X's body. */
+export function scopeOf403(data: unknown): RejectScope | 'duplicate' {
+  const d = (typeof data === 'object' && data !== null ? data : {}) as { type?: unknown; reason?: unknown; errors?: { code?: unknown }[] };
+  const detail = detailOf(data);
+  if (/duplicate content/i.test(detail)) return 'duplicate';
+  if (d.type === CLIENT_FORBIDDEN || d.type === OAUTH1_PERMISSIONS || d.reason === 'client-not-enrolled' || d.reason === 'official-client-forbidden') return 'app';
+  if (d.type === UNSUPPORTED_AUTH) return 'account';
+  if (d.errors?.some((e) => typeof e.code === 'number' && ACCOUNT_ERROR_CODES.has(e.code))) return 'account';
+  if (/\b(account|user) (is |has been )?(suspended|locked)\b|\btemporarily locked\b/i.test(detail)) return 'account';
+  return 'post';
 }
 
 /** The network cause of an ApiRequestError: the library hides it in _options.error. */
@@ -112,32 +185,38 @@ function requestCause(err: ApiRequestError): { code?: string; message: string } 
 export function classifyXError(err: unknown, now: number): Exclude<XOutcome, { kind: 'sent' }> {
   if (err instanceof NotSentError) return { kind: 'not-sent', cause: err.cause };
   if (err instanceof UnknownAccountError)
-    return { kind: 'rejected', cause: 'invalid-account: ' + err.message, accountLevel: true };
-  if (err instanceof AccountAuthError) return { kind: 'rejected', cause: `account-auth: ${err.cause}`, accountLevel: true };
+    return { kind: 'rejected', cause: 'invalid-account: ' + err.message, scope: 'account' };
+  if (err instanceof AccountAuthError) return { kind: 'rejected', cause: `account-auth: ${err.cause}`, scope: 'account' };
   if (err instanceof MissingIdError) return { kind: 'ambiguous', cause: `http-${err.status}-without-id` };
   if (err instanceof XDeadlineError) return { kind: 'ambiguous', cause: `deadline-${err.ms}ms` };
 
   if (err instanceof ApiResponseError) {
     const status = err.code;
-    if (status === 429) return { kind: 'not-sent', cause: 'http-429', retryAt: rateLimitResetAt(err, now) };
+    if (status === 429) {
+      const hold = holdOf(err.headers, now, true, err.data)!;
+      return { kind: 'not-sent', cause: `http-429: ${hold.why}`, retryAt: hold.until, hold };
+    }
     if (status >= 500) return { kind: 'ambiguous', cause: `http-${status}` };
-    if (isDuplicateContent(err)) return { kind: 'ambiguous', cause: 'duplicate-content' };
     const detail = detailOf(err.data);
-    return {
-      kind: 'rejected',
-      cause: `http-${status}${detail ? ': ' + detail : ''}`,
-      status,
-      accountLevel: status === 401 || status === 403,
-    };
+    const cause = `http-${status}${detail ? ': ' + detail : ''}`;
+    if (status === 403) {
+      const scope = scopeOf403(err.data);
+      if (scope === 'duplicate') return { kind: 'ambiguous', cause: 'duplicate-content' };
+      return { kind: 'rejected', cause: scope === 'app' ? `http-403 ${problemName(err.data)}: ${detail}` : cause, status, scope };
+    }
+    return { kind: 'rejected', cause, status, scope: status === 401 ? 'account' : 'post' };
   }
 
   if (err instanceof ApiPartialResponseError) {
     const status = err.response?.statusCode ?? 0;
     // The body is cut, so a 403 may be duplicate content: only statuses that
     // are unambiguous without a body are decided here.
-    if (status === 429) return { kind: 'not-sent', cause: 'http-429-partial', retryAt: rateLimitResetAt(err, now) };
+    if (status === 429) {
+      const hold = holdOf(err.response?.headers, now, true)!;
+      return { kind: 'not-sent', cause: `http-429-partial: ${hold.why}`, retryAt: hold.until, hold };
+    }
     if (status === 400 || status === 401 || status === 404)
-      return { kind: 'rejected', cause: `http-${status}-partial`, status, accountLevel: status === 401 };
+      return { kind: 'rejected', cause: `http-${status}-partial`, status, scope: status === 401 ? 'account' : 'post' };
     return { kind: 'ambiguous', cause: `partial-response-${status}` };
   }
 

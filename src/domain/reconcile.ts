@@ -5,7 +5,9 @@ import type { Transition } from './decide.js';
 export type Evidence =
   | { readonly kind: 'found'; readonly id: string; readonly createdAt?: string }
   | { readonly kind: 'not-found'; readonly scanned: number; readonly from: number; readonly to: number }
-  | { readonly kind: 'lookup-failed'; readonly cause: string; readonly retryAt?: number };
+  | { readonly kind: 'lookup-failed'; readonly cause: string; readonly retryAt?: number }
+  /** X shows a candidate that may be the post but cannot be proven to be (see domain/match.ts). */
+  | { readonly kind: 'uncertain'; readonly id: string; readonly why: string; readonly createdAt?: string };
 
 export interface ReconcileSettings {
   /** Wait after an attempt ended before "not on X" counts as proof. */
@@ -51,6 +53,23 @@ export function decideReconcile(r: PostRecord, evidence: Evidence, now: number, 
         };
       }
       return { to: 'defer', at: Math.min(evidence.retryAt ?? now, giveUpAt), why: `lookup failed: ${evidence.cause}` };
+    }
+    case 'uncertain': {
+      // Never re-attempted: if the candidate is ours, a new attempt is a
+      // duplicate. Looked at again (an edit or a late note_tweet may still
+      // settle it) until the deadline, or the settle window if that ends
+      // later; then the operator decides.
+      const giveUpAt = Math.max(r.deadline, attemptEnd(r) + s.settleWindowMs);
+      if (now >= giveUpAt) {
+        return {
+          to: 'failed',
+          reason: 'unresolved',
+          detail:
+            `X shows post ${evidence.id}, which may be attempt ${r.attempt} but cannot be proven to be (${evidence.why}); ` +
+            `not re-attempted: check post ${evidence.id} on account ${r.accountId}'s timeline and publish again by hand if it is not this one`,
+        };
+      }
+      return { to: 'defer', at: Math.min(now + s.settleWindowMs, giveUpAt), why: `uncertain candidate ${evidence.id}: ${evidence.why}` };
     }
   }
 }

@@ -132,6 +132,7 @@ export function paginate<T extends { idBig: bigint }>(
   return next ? { page, nextToken: encodePageToken(next.idBig) } : { page };
 }
 
+/** X's `created_at`: whole seconds, rounded down ("2026-12-01T10:00:00.000Z"). */
 export function isoMs(ms: number): string {
-  return new Date(ms).toISOString();
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString();
 }

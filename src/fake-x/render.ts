@@ -1,8 +1,10 @@
 /**
  * How X rewrites the text it was sent. The fake applies these rewrites so the
  * publisher's matcher is tested against the same differences it meets on X:
- * t.co-wrapped URLs, HTML-escaped `& < >`, a reply's `@handle ` prefix and
- * truncation of long posts into `note_tweet`.
+ * t.co-wrapped URLs, HTML-escaped `& < >` (posts and DMs), a reply's
+ * leading @handles folded into the hidden prefix before display_text_range,
+ * and long posts cut at a word boundary (no ellipsis) with the whole text in
+ * `note_tweet`.
  */
 import twitterText from 'twitter-text';
 
@@ -105,21 +107,42 @@ export function renderBody(sent: string, opts: { escape: boolean; nextTco: () =>
   return { text, urls };
 }
 
+const LEADING_HANDLES = /^(?:@[A-Za-z0-9_]{1,15}(?![A-Za-z0-9_@])\s*)+/;
+
 /**
- * Assemble the text X returns for a post: `@handle ` prefix for replies to
- * someone else, then the body, truncated with '…' when it is too long.
+ * Assemble the text X returns for a post. A reply's leading @handles are the
+ * hidden reply prefix: the target's `@handle ` (unless the text already
+ * starts with it) and any @handles the text itself begins with;
+ * display_text_range starts after them. A body over MAX_POST_CHARS is cut at
+ * the last word boundary before it, without an ellipsis, the whole body in
+ * note_tweet.
  */
-export function renderPost(body: RenderedBody, replyPrefix = ''): RenderedPost {
-  const prefixLen = codePointLength(replyPrefix);
+export function renderPost(body: RenderedBody, replyPrefix = '', isReply = replyPrefix !== ''): RenderedPost {
+  const leading = isReply ? (LEADING_HANDLES.exec(body.text)?.[0] ?? '') : '';
+  const target = replyPrefix.trim().toLowerCase();
+  const named = leading.toLowerCase().split(/\s+/).filter(Boolean);
+  const prefix = target !== '' && named.includes(target) ? '' : replyPrefix;
+  const prefixLen = codePointLength(prefix);
+  const hiddenLen = prefixLen + codePointLength(leading);
   const bodyCps = Array.from(body.text);
   const truncated = bodyCps.length > MAX_POST_CHARS;
-  const keep = MAX_POST_CHARS - 3;
-  const visibleBody = truncated ? `${bodyCps.slice(0, keep).join('')}…` : body.text;
-  const text = replyPrefix + visibleBody;
+  const keep = truncated ? cutAt(bodyCps, body.urls) : bodyCps.length;
+  const visibleBody = truncated ? bodyCps.slice(0, keep).join('') : body.text;
+  const text = prefix + visibleBody;
   const urls = body.urls
     .filter((u) => !truncated || u.end <= keep)
     .map((u) => ({ ...u, start: u.start + prefixLen, end: u.end + prefixLen }));
-  const post: RenderedPost = { text, displayTextRange: [prefixLen, codePointLength(text)], urls };
+  const post: RenderedPost = { text, displayTextRange: [Math.min(hiddenLen, codePointLength(text)), codePointLength(text)], urls };
   if (truncated) post.noteTweet = { text: body.text, urls: body.urls.map((u) => ({ ...u })) };
   return post;
+}
+
+/** Code points kept of a long body: up to the last whitespace within the limit (trailing whitespace dropped), never inside a link. */
+function cutAt(cps: readonly string[], urls: readonly UrlEntity[]): number {
+  let cut = MAX_POST_CHARS;
+  const space = cps.slice(0, MAX_POST_CHARS + 1).findLastIndex((c) => /\s/u.test(c));
+  if (space > 0) cut = space;
+  for (const u of urls) if (u.start < cut && u.end > cut) cut = u.start;
+  while (cut > 0 && /\s/u.test(cps[cut - 1]!)) cut--;
+  return cut;
 }

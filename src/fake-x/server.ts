@@ -67,6 +67,19 @@ export interface FakeXOptions {
   clock?: () => number;
   /** Lifetime of access tokens issued by POST /2/oauth2/token (default 2 h, as X). */
   tokenTtlMs?: number;
+  /**
+   * Self-serve tiers since 2026-02-23: a reply to another account's post is
+   * refused (403) unless that post mentions the replying account.
+   */
+  replyRestriction?: boolean;
+  /** User ids whose settings refuse DMs from the accounts (403 on a DM to them). */
+  refusesDms?: string[];
+  /** Creates (posts + DMs) per user per UTC day; past it a 429 with `x-user-limit-24hour-*` (default: no cap). */
+  userDailyCap?: number;
+  /** Creates per UTC day for the whole app; past it a 429 with `x-app-limit-24hour-*`. */
+  appDailyCap?: number;
+  /** Creates per UTC month for the app; past it a 429 `usage-capped` problem. */
+  monthlyCap?: number;
 }
 
 export interface CreatedItem {
@@ -79,6 +92,8 @@ export interface CreatedItem {
   inReplyToTweetId?: string;
   recipientId?: string;
   dmConversationId?: string;
+  /** Ids of the versions an edit on X made (`editPost`); still this one post. */
+  edits?: string[];
 }
 
 export interface RequestRecord {
@@ -107,6 +122,19 @@ export interface FakeX {
   revoke(userId: string): void;
   /** Successful token refreshes per user id. */
   refreshes(): Record<string, number>;
+  /** Delete a post (a reply to it is then refused as "deleted or not visible"). */
+  deletePost(id: string): void;
+  /** Suspend a user: their creates are refused with X's suspended-account 403. */
+  suspend(userId: string): void;
+  /** X refuses the whole app (client-not-enrolled) until allowApp(). */
+  forbidApp(): void;
+  allowApp(): void;
+  /**
+   * Edit a post as its author would on X: a new version with a new id and
+   * `edit_history_tweet_ids` (original first) replaces the old one on the
+   * timeline. Ground truth (`created()`) still counts one post.
+   */
+  editPost(id: string, newText: string): { id: string; editHistoryIds: string[] };
   close(): Promise<void>;
 }
 
@@ -116,6 +144,10 @@ interface StoredPost {
   rendered: RenderedPost;
   conversationId: string;
   inReplyToUserId?: string;
+  /** `edit_history_tweet_ids` when edited: the original id first, this version last. */
+  editHistory?: string[];
+  /** When a later version replaced this one on the timeline. */
+  supersededAt?: number;
 }
 
 interface StoredDm {
@@ -133,6 +165,13 @@ const MAX_BODY_BYTES = 1 << 20;
 const SNOWFLAKE_EPOCH = 1288834974657n;
 
 const DUPLICATE_DETAIL = 'You are not allowed to create a Tweet with duplicate content.';
+// X's own words for the 403s that concern one post, one account or the app.
+const RESTRICTED_REPLY_DETAIL = 'Reply to this conversation is not allowed because you have not been mentioned or otherwise engaged by the author of the post you are replying to.';
+const DELETED_TARGET_DETAIL = 'You attempted to reply to a Tweet that is deleted or not visible to you.';
+const DM_REFUSED_DETAIL = 'You cannot send messages to this user.';
+const SUSPENDED_DETAIL = 'Your account is suspended and is not permitted to access this feature.';
+const CLIENT_FORBIDDEN_TYPE = 'https://api.twitter.com/2/problems/client-forbidden';
+const USAGE_CAPPED_TYPE = 'https://api.twitter.com/2/problems/usage-capped';
 const INVALID_REQUEST_TYPE = 'https://api.twitter.com/2/problems/invalid-request';
 
 type Route =
@@ -219,6 +258,50 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
     seed: (opts.seed ?? 1) + 7919, rate: opts.lookupFaultRate ?? 0, kinds: opts.lookupFaultKinds ?? [], all: ALL_LOOKUP_FAULT_KINDS,
   });
   const gzip = opts.gzip ?? true;
+  const replyRestriction = opts.replyRestriction ?? false;
+  const refusesDms = new Set(opts.refusesDms ?? []);
+  const deleted = new Set<string>();
+  const suspended = new Set<string>();
+  let appForbidden = false;
+  const clientForbidden = () => Object.assign(
+    new HttpProblem(403, 'Client Forbidden', 'When authenticating requests to the Twitter API v2 endpoints, you must use keys and tokens from a Twitter developer App that is attached to a Project. You can create a project via the developer portal.', CLIENT_FORBIDDEN_TYPE),
+    { extra: { reason: 'client-not-enrolled', registration_url: 'https://developer.twitter.com/en/docs/projects/overview', required_enrollment: 'Appropriate Level of API Access', client_id: '27431570' } },
+  );
+
+  // 24-hour caps (per UTC day here) and the monthly usage cap, on creates only.
+  const daily = new Map<string, { day: number; used: number }>();
+  const monthly = { month: -1, used: 0 };
+  const spendCaps = (userId: string, now: number): { headers: Record<string, string>; refused?: HttpProblem } => {
+    const day = Math.floor(now / DAY_MS);
+    const dayReset = String((day + 1) * (DAY_MS / 1000));
+    const count = (key: string) => {
+      let c = daily.get(key);
+      if (!c || c.day !== day) daily.set(key, (c = { day, used: 0 }));
+      return c;
+    };
+    const user = count(`user:${userId}`);
+    const app = count('app');
+    const userLimit = opts.userDailyCap ?? 100_000;
+    const appLimit = opts.appDailyCap ?? 1_000_000;
+    const d = new Date(now);
+    const month = d.getUTCFullYear() * 12 + d.getUTCMonth();
+    if (monthly.month !== month) Object.assign(monthly, { month, used: 0 });
+    const over = user.used >= userLimit || app.used >= appLimit || (opts.monthlyCap !== undefined && monthly.used >= opts.monthlyCap);
+    if (!over) {
+      user.used++;
+      app.used++;
+      monthly.used++;
+    }
+    const headers = {
+      'x-user-limit-24hour-limit': String(userLimit), 'x-user-limit-24hour-remaining': String(Math.max(0, userLimit - user.used)), 'x-user-limit-24hour-reset': dayReset,
+      'x-app-limit-24hour-limit': String(appLimit), 'x-app-limit-24hour-remaining': String(Math.max(0, appLimit - app.used)), 'x-app-limit-24hour-reset': dayReset,
+    };
+    if (!over) return { headers };
+    if (opts.monthlyCap !== undefined && monthly.used >= opts.monthlyCap && user.used < userLimit && app.used < appLimit) {
+      return { headers, refused: Object.assign(new HttpProblem(429, 'UsageCapExceeded', 'Usage cap exceeded: Monthly product cap', USAGE_CAPPED_TYPE), { extra: { period: 'Monthly', scope: 'Product' } }) };
+    }
+    return { headers, refused: new HttpProblem(429, 'Too Many Requests', 'Too Many Requests') };
+  };
 
   // Our own copies: refreshes add tokens and rotate refresh tokens.
   const fakeAccounts = opts.accounts.map((a) => ({ ...a, tokens: [...a.tokens] }));
@@ -355,6 +438,7 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
     const sendProblem = (p: HttpProblem): void => {
       const body: Record<string, unknown> = { title: p.title, detail: p.detail, type: p.type, status: p.status };
       if (p.errors) body.errors = p.errors;
+      Object.assign(body, (p as HttpProblem & { extra?: Record<string, unknown> }).extra);
       send(p.status, body);
     };
 
@@ -373,10 +457,15 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
         case 'createTweet':
         case 'sendDm': {
           const body = await readJson(req);
+          if (appForbidden) throw clientForbidden();
+          if (suspended.has(account.userId)) throw new HttpProblem(403, 'Forbidden', SUSPENDED_DETAIL);
           const write =
             route.name === 'createTweet'
               ? prepareTweet(account, body, now)
               : prepareDm(account, route.participantId, body);
+          const cap = spendCaps(account.userId, now);
+          headers = { ...headers, ...cap.headers };
+          if (cap.refused) throw cap.refused;
           const fault = plan.next({ path: url.pathname, text: write.text });
           if (fault) {
             record.fault = fault;
@@ -458,7 +547,10 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
         throw invalidRequest('reply.in_reply_to_tweet_id must be a numeric string.', 'reply.in_reply_to_tweet_id');
       }
       target = postsById.get(targetId);
-      if (!target) throw invalidRequest('The post you are replying to does not exist.', 'reply.in_reply_to_tweet_id');
+      if (!target || deleted.has(targetId)) throw new HttpProblem(403, 'Forbidden', DELETED_TARGET_DETAIL);
+      if (replyRestriction && target.item.authorId !== author.userId && !target.item.text.includes(`@${author.username}`)) {
+        throw new HttpProblem(403, 'Forbidden', RESTRICTED_REPLY_DETAIL);
+      }
     }
     if (duplicateCheck) {
       const dup = posts.some((p) => p.item.authorId === author.userId && p.item.text === text && p.item.createdAt > now - DAY_MS);
@@ -469,9 +561,7 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
       commit: (at) => {
         const idBig = nextId(at);
         const id = idBig.toString();
-        const targetAuthor = target ? accountsById.get(target.item.authorId) : undefined;
-        const prefix = targetAuthor && targetAuthor.userId !== author.userId ? `@${targetAuthor.username} ` : '';
-        const rendered = renderPost(renderBody(text, { escape: true, nextTco }), prefix);
+        const rendered = renderTweet(author.userId, target, text);
         const item: CreatedItem = { kind: 'post', id, authorId: author.userId, text, createdAt: at };
         if (target) item.inReplyToTweetId = target.item.id;
         const stored: StoredPost = { item, idBig, rendered, conversationId: target?.conversationId ?? id };
@@ -484,9 +574,17 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
     };
   }
 
+  /** A reply to someone else gets their `@handle ` as hidden prefix; any reply folds its own leading @handles. */
+  function renderTweet(authorId: string, target: StoredPost | undefined, text: string): RenderedPost {
+    const targetAuthor = target ? accountsById.get(target.item.authorId) : undefined;
+    const prefix = targetAuthor && targetAuthor.userId !== authorId ? `@${targetAuthor.username} ` : '';
+    return renderPost(renderBody(text, { escape: true, nextTco }), prefix, target !== undefined);
+  }
+
   function prepareDm(sender: FakeAccount, participantId: string, body: Record<string, unknown>): PreparedWrite {
     if (!isNumericId(participantId)) throw invalidRequest(`The \`participant_id\` value [${participantId}] is not valid`, 'participant_id');
     if (participantId === sender.userId) throw invalidRequest('You cannot send a direct message to yourself.', 'participant_id');
+    if (refusesDms.has(participantId)) throw new HttpProblem(403, 'Forbidden', DM_REFUSED_DETAIL);
     const text = body.text;
     if (typeof text !== 'string' || text.trim() === '') throw invalidRequest('Message text must not be empty.', 'text');
     const participants = [sender.userId, participantId].sort(compareIds) as [string, string];
@@ -496,8 +594,8 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
       commit: (at) => {
         const idBig = nextId(at);
         const id = idBig.toString();
-        // DMs get t.co links like posts, but no HTML escaping.
-        const rendered = renderBody(text, { escape: false, nextTco });
+        // DMs get t.co links and HTML escaping like posts.
+        const rendered = renderBody(text, { escape: true, nextTco });
         const item: CreatedItem = { kind: 'dm', id, authorId: sender.userId, text, createdAt: at, recipientId: participantId, dmConversationId };
         dms.push({ item, idBig, rendered, participants });
         createdLog.push(item);
@@ -530,7 +628,9 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
       };
     }
     const reachable = posts
-      .filter((p) => p.item.authorId === userId && visible(p.item.createdAt, now))
+      .filter((p) => p.item.authorId === userId && !deleted.has(p.item.id) && visible(p.item.createdAt, now))
+      // An edited post shows its latest version only, once that is visible.
+      .filter((p) => !(p.supersededAt !== undefined && visible(p.supersededAt, now)))
       .sort((a, b) => compareBig(b.idBig, a.idBig))
       .slice(0, TIMELINE_REACH);
     const matching = reachable.filter(
@@ -606,6 +706,37 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
           if (a?.refreshToken) refreshTokens.delete(a.refreshToken);
         },
         refreshes: () => ({ ...refreshCounts }),
+        editPost: (id, newText) => {
+          const old = postsById.get(id);
+          if (!old || old.supersededAt !== undefined) throw new Error(`fake X: no current post ${id} to edit`);
+          const at = clock();
+          const idBig = nextId(at);
+          const newId = idBig.toString();
+          const history = [...(old.editHistory ?? [old.item.id]), newId];
+          const target = old.item.inReplyToTweetId ? postsById.get(old.item.inReplyToTweetId) : undefined;
+          const { edits: _edits, ...rest } = old.item;
+          const item: CreatedItem = { ...rest, id: newId, text: newText, createdAt: at };
+          const stored: StoredPost = { item, idBig, rendered: renderTweet(old.item.authorId, target, newText), conversationId: old.conversationId, editHistory: history };
+          if (old.inReplyToUserId) stored.inReplyToUserId = old.inReplyToUserId;
+          old.supersededAt = at;
+          posts.push(stored);
+          postsById.set(newId, stored);
+          const original = createdLog.find((c) => c.kind === 'post' && c.id === history[0]);
+          if (original) original.edits = [...(original.edits ?? []), newId];
+          return { id: newId, editHistoryIds: [...history] };
+        },
+        deletePost: (id) => {
+          deleted.add(id);
+        },
+        suspend: (userId) => {
+          suspended.add(userId);
+        },
+        forbidApp: () => {
+          appForbidden = true;
+        },
+        allowApp: () => {
+          appForbidden = false;
+        },
         close: () => {
           closing ??= new Promise<void>((done) => {
             for (const s of hanging) s.destroy();
@@ -622,7 +753,7 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
 
 function postView(p: StoredPost, fields: Set<string>): Record<string, unknown> {
   const { item, rendered } = p;
-  const out: Record<string, unknown> = { id: item.id, text: rendered.text, edit_history_tweet_ids: [item.id] };
+  const out: Record<string, unknown> = { id: item.id, text: rendered.text, edit_history_tweet_ids: p.editHistory ?? [item.id] };
   if (fields.has('created_at')) out.created_at = isoMs(item.createdAt);
   if (fields.has('author_id')) out.author_id = item.authorId;
   if (fields.has('conversation_id')) out.conversation_id = p.conversationId;

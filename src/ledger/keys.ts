@@ -31,6 +31,12 @@ export interface LedgerKeys {
    * answered 429) and `paused` (why: revoked or suspended credentials).
    */
   account(accountId: string): string;
+  /**
+   * Hash: the X app's state shared by all workers (one deployment = one X
+   * app, as the app budget assumes): `paused` (why: X refused the app) and
+   * `blockedUntil` (ms: its 24-hour or monthly cap).
+   */
+  readonly app: string;
   /** String with TTL: held by the one process refreshing this account's OAuth 2.0 token. */
   refreshLock(accountId: string): string;
   /** String with TTL: a hash (never the token) of the access token the last refresh replaced. */
@@ -58,6 +64,7 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     budget: (accountId: string, budgetClass: string, windowStart: number) => `${p}:budget:${accountId}:${budgetClass}:${windowStart}`,
     appBudget: (dayStart: number) => `${p}:budget-app:${dayStart}`,
     account: (accountId: string) => `${p}:account:${accountId}`,
+    app: `${p}:app`,
     refreshLock: (accountId: string) => `${p}:refresh-lock:${accountId}`,
     refreshed: (accountId: string) => `${p}:refreshed:${accountId}`,
   });

@@ -33,6 +33,9 @@ export interface LedgerOptions {
   readonly auditMax?: number;
 }
 
+/** While the app is paused, a due key looks again this often (and fails as app-paused at its deadline). */
+const APP_PAUSED_RECHECK_MS = 60_000;
+
 /** No budget: the claim spends nothing (for tools and tests that do not care). */
 const NO_BUDGET: Budget = { budgetClass: 'post', limit: 0, windowStart: 0, windowEnd: 0, windowMs: 1, appLimit: 0, dayStart: 0, dayEnd: 0 };
 
@@ -59,7 +62,7 @@ export class Ledger {
     this.auditMax = opts.auditMax ?? 50;
     const r = redis as LedgerRedis;
     if (typeof r.xactlyClaim !== 'function') {
-      r.defineCommand('xactlyClaim', { numberOfKeys: 6, lua: CLAIM });
+      r.defineCommand('xactlyClaim', { numberOfKeys: 7, lua: CLAIM });
       r.defineCommand('xactlySettle', { numberOfKeys: 4, lua: SETTLE });
     }
     this.redis = r;
@@ -108,9 +111,9 @@ export class Ledger {
   async claim(keyId: string, jobId: string, leaseMs: number, now: number, accountId = '-', b: Budget = NO_BUDGET): Promise<ClaimResult> {
     const [verdict, raw, retryAt] = await this.redis.xactlyClaim(
       this.keys.record(keyId), this.keys.due, this.keys.stats,
-      this.keys.budget(accountId, b.budgetClass, b.windowStart), this.keys.appBudget(b.dayStart), this.keys.account(accountId),
+      this.keys.budget(accountId, b.budgetClass, b.windowStart), this.keys.appBudget(b.dayStart), this.keys.account(accountId), this.keys.app,
       now, leaseMs, keyId, jobId, this.auditMax, this.retentionMs,
-      b.limit, b.windowEnd, b.windowMs, b.appLimit, b.dayEnd, this.lostJobGraceMs,
+      b.limit, b.windowEnd, b.windowMs, b.appLimit, b.dayEnd, this.lostJobGraceMs, APP_PAUSED_RECHECK_MS,
     );
     const record = parseRecord(keyId, raw);
     if (verdict === 'missing' || !record) return { verdict: 'missing' };
@@ -173,6 +176,26 @@ export class Ledger {
 
   async resumeAccount(accountId: string): Promise<boolean> {
     return (await this.redis.hdel(this.keys.account(accountId), 'paused')) > 0;
+  }
+
+  /** Hold every publish of every account until `until` (the app's 24-hour or monthly cap). */
+  async blockApp(until: number, now: number): Promise<void> {
+    if (until > now) await this.redis.hset(this.keys.app, 'blockedUntil', String(until));
+  }
+
+  /** X refused the app itself: no account publishes until an operator resumes it. */
+  async pauseApp(reason: string): Promise<void> {
+    await this.redis.hset(this.keys.app, 'paused', reason);
+  }
+
+  async resumeApp(): Promise<boolean> {
+    return (await this.redis.hdel(this.keys.app, 'paused')) > 0;
+  }
+
+  async appStatus(now = Date.now()): Promise<{ paused?: string; blockedUntil?: number }> {
+    const [paused, blocked] = await this.redis.hmget(this.keys.app, 'paused', 'blockedUntil');
+    const blockedUntil = blocked && Number(blocked) > now ? Number(blocked) : undefined;
+    return { ...(paused && { paused }), ...(blockedUntil && { blockedUntil }) };
   }
 
   /** Pause reasons and block times of these accounts (only those that have one in force). */

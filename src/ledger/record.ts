@@ -5,7 +5,7 @@ export type PostState = 'queued' | 'claimed' | 'ambiguous' | 'sent' | 'failed';
 export const POST_STATES: readonly PostState[] = ['queued', 'claimed', 'ambiguous', 'sent', 'failed'];
 
 /** Why a key failed, as printed; `detail` says more. */
-export type FailReason = 'rejected' | 'expired' | 'invalid-account' | 'account-paused' | 'unresolved';
+export type FailReason = 'rejected' | 'expired' | 'invalid-account' | 'account-paused' | 'app-paused' | 'unresolved';
 
 /** One key's ledger record. */
 export interface PostRecord extends PostPayload {

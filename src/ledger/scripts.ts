@@ -25,16 +25,17 @@ end
  *
  * KEYS[1] record (JSON)   KEYS[2] due zset   KEYS[3] stats hash
  * KEYS[4] account budget counter (this window)   KEYS[5] app budget counter (this day)
- * KEYS[6] account state hash (paused, blockedUntil)
+ * KEYS[6] account state hash (paused, blockedUntil)   KEYS[7] app state hash (paused, blockedUntil)
  * ARGV[1] now (ms)       ARGV[2] lease (ms)   ARGV[3] keyId   ARGV[4] jobId
  * ARGV[5] audit max length                    ARGV[6] retention (ms, from a terminal write)
  * ARGV[7] account limit per window (0 = none) ARGV[8] account window end (ms)   ARGV[9] window length (ms)
  * ARGV[10] app limit per day (0 = none)       ARGV[11] app day end (ms)
  * ARGV[12] grace after a due time before reconciliation looks for a lost job (ms)
+ * ARGV[13] how long a key waits before looking again while the app is paused (ms)
  *
  * Returns {verdict, record JSON, retryAt?}; verdict is one of 'missing',
  * 'claimed', 'early', 'expired' and 'paused' (both now failed), 'throttled'
- * (with retryAt), 'held' (claimed or ambiguous: another attempt owns it),
+ * (with retryAt; also while the app is paused or capped), 'held' (claimed or ambiguous: another attempt owns it),
  * 'sent', 'failed'.
  */
 export const CLAIM = `${TRAIL}
@@ -74,15 +75,27 @@ elseif r.state == 'queued' then
   -- notBefore is set when a not-sent attempt was released with a backoff.
   local dueAt = r.notBefore or r.scheduledAt
   local account = redis.call('HMGET', KEYS[6], 'paused', 'blockedUntil')
-  local block = tonumber(account[2] or '0')
+  local app = redis.call('HMGET', KEYS[7], 'paused', 'blockedUntil')
+  local block = math.max(tonumber(account[2] or '0'), tonumber(app[2] or '0'))
   if now >= r.deadline then
     verdict = 'expired'
-    fail('expired', 'the deadline passed before an attempt could start')
+    if app[1] then fail('app-paused', app[1])
+    else fail('expired', 'the deadline passed before an attempt could start') end
   elseif now < dueAt then
     verdict = 'early'
   elseif account[1] then
     verdict = 'paused'
     fail('account-paused', account[1])
+  elseif app[1] then
+    -- X refused the whole app: wait (not fail) until an operator resumes it.
+    verdict = 'throttled'
+    retryAt = math.min(now + tonumber(ARGV[13]), r.deadline)
+  elseif block >= r.deadline then
+    -- X holds the account or the app (a 24-hour or monthly cap) past the
+    -- deadline: no attempt can start in time, so say so now, not at the reset.
+    verdict = 'expired'
+    fail('expired', 'X holds the ' .. (tonumber(app[2] or '0') >= r.deadline and 'app' or 'account') ..
+      ' until ' .. string.format('%d', block) .. ' (epoch ms, when its cap resets), past the deadline')
   elseif block > now then
     verdict = 'throttled'
     retryAt = block

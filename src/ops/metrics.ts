@@ -3,6 +3,7 @@ import type { RedisClient } from '../ledger/ledger.js';
 import { Counter, Gauge, type Metric, Registry } from 'prom-client';
 import { LATENCY_BUCKETS_MS } from '../domain/stats.js';
 import type { Ledger } from '../ledger/ledger.js';
+import type { FailReason } from '../ledger/record.js';
 import { liveWorkers, type WorkerLiveness } from './health.js';
 
 /**
@@ -20,11 +21,12 @@ export const METRIC_NAMES = Object.freeze({
   oldestUnresolvedAge: 'xactly_oldest_unresolved_age_seconds',
   queueJobs: 'xactly_queue_jobs',
   workersLive: 'xactly_workers_live',
+  appPaused: 'xactly_app_paused',
 });
 
 /** Label values always exported (as 0 until they happen), so rate() and alerts see the series from the start. */
 const ATTEMPT_OUTCOMES = ['sent', 'not-sent', 'ambiguous', 'rejected'] as const;
-const FAIL_REASONS = ['rejected', 'expired', 'invalid-account', 'unresolved'] as const;
+const FAIL_REASONS = ['rejected', 'expired', 'invalid-account', 'account-paused', 'app-paused', 'unresolved'] as const satisfies readonly FailReason[];
 const RESOLUTIONS = ['sent', 'released', 'expired', 'unresolved'] as const;
 
 export interface MetricsDeps {
@@ -192,6 +194,15 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       const { queues } = await snapshot();
       this.reset();
       for (const { name, counts } of queues) for (const [state, n] of Object.entries(counts)) this.set({ queue: name, state }, n);
+    },
+  });
+
+  new Gauge({
+    name: METRIC_NAMES.appPaused,
+    help: 'Alert: 1 when X refused the app (client-forbidden / client-not-enrolled) and no account publishes. Fix the app in X\'s developer portal, then `xactly accounts resume --app`.',
+    registers: [registry],
+    async collect() {
+      this.set((await ledger.appStatus()).paused ? 1 : 0);
     },
   });
 

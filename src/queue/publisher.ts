@@ -1,7 +1,7 @@
 import { DelayedError, type Job, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
 import { type AccountLimits, budgetFor, type BudgetPolicy } from '../domain/budget.js';
 import { decideAfterAttempt, DEFAULT_RETRY, type RetryPolicy } from '../domain/decide.js';
-import { classifyXError, type XOutcome } from '../domain/outcome.js';
+import { classifyXError, holdOf, type XOutcome } from '../domain/outcome.js';
 import { attemptStats } from '../domain/stats.js';
 import type { Ledger, RedisClient } from '../ledger/ledger.js';
 import { QUEUE_NAMES } from '../ledger/keys.js';
@@ -86,7 +86,8 @@ export function createPublishProcessor(deps: PublishDeps) {
     let outcome: XOutcome;
     try {
       const created = await callX(deps.x, record);
-      outcome = { kind: 'sent', xId: created.id, ...(created.rateLimit && { rateLimit: created.rateLimit }) };
+      const hold = holdOf(created.limits, clock(), false);
+      outcome = { kind: 'sent', xId: created.id, ...(hold && { hold }) };
     } catch (err) {
       outcome = classifyXError(err, clock());
     }
@@ -130,19 +131,29 @@ export function createPublishProcessor(deps: PublishDeps) {
 }
 
 /**
- * What an attempt says about the whole account: a 429 (or no requests left)
- * holds every publish of that account until the reset; revoked or suspended
- * credentials pause it. Other accounts are untouched.
+ * What an attempt says beyond its own key. A limit (a 429, or 0 left in a
+ * window or a 24-hour cap) holds every publish of the account, or of every
+ * account of the app, until that limit's own reset; refused credentials or
+ * a suspended account pause the account; a refused app pauses the app. A
+ * refusal of one post (a restricted reply, a deleted target, a refused DM)
+ * touches nothing else.
  */
 async function guardAccount(deps: PublishDeps, accountId: string, outcome: XOutcome, now: number, log: BoundLogger): Promise<void> {
-  if (outcome.kind === 'not-sent' && outcome.retryAt !== undefined) {
-    await deps.ledger.blockAccount(accountId, outcome.retryAt, now);
-    log.warn({ until: outcome.retryAt }, 'account rate-limited by X; its publishes wait for the reset');
-  } else if (outcome.kind === 'sent' && outcome.rateLimit?.remaining === 0) {
-    await deps.ledger.blockAccount(accountId, outcome.rateLimit.reset, now);
-  } else if (outcome.kind === 'rejected' && outcome.accountLevel) {
-    await deps.ledger.pauseAccount(accountId, `X refused the account's credentials (${outcome.cause}); fix them, then: xactly accounts resume ${accountId}`);
-    log.error({ cause: outcome.cause }, 'account paused: credentials refused by X');
+  const hold = outcome.kind === 'sent' || outcome.kind === 'not-sent' ? outcome.hold : undefined;
+  if (hold?.scope === 'account') {
+    await deps.ledger.blockAccount(accountId, hold.until, now);
+    if (outcome.kind === 'not-sent') log.warn({ until: hold.until, why: hold.why }, 'account rate-limited by X; its publishes wait for the reset');
+  } else if (hold?.scope === 'app') {
+    await deps.ledger.blockApp(hold.until, now);
+    log.warn({ until: hold.until, why: hold.why }, 'app limit reached on X; every account waits for the reset');
+  }
+  if (outcome.kind !== 'rejected') return;
+  if (outcome.scope === 'account') {
+    await deps.ledger.pauseAccount(accountId, `X refused the account (${outcome.cause}); fix it, then: xactly accounts resume ${accountId}`);
+    log.error({ cause: outcome.cause }, 'account paused: X refused the account');
+  } else if (outcome.scope === 'app') {
+    await deps.ledger.pauseApp(`X refused the app (${outcome.cause}); fix its access in X's developer portal, then: xactly accounts resume --app`);
+    log.error({ cause: outcome.cause }, 'app paused: X refused the app; no account publishes until it is resumed');
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Queue, Worker } from 'bullmq';
 import { jobIdFor } from '../domain/key.js';
-import { attribute, type SeenItem, type SentItem } from '../domain/match.js';
+import { attribute, type Attribution, type SeenItem, type SentItem } from '../domain/match.js';
 import { classifyXError } from '../domain/outcome.js';
 import { reconcileStats } from '../domain/stats.js';
 import { attemptEnd, decideReconcile, type Evidence, inDoubt, type ReconcileSettings } from '../domain/reconcile.js';
@@ -204,18 +204,22 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
       }
       if (!found.ok && found.retryAt !== undefined) await deps.ledger.blockLookups(g.accountId, found.retryAt, now);
 
-      let matches = new Map<string, SeenItem>();
+      let matches = new Map<string, Attribution>();
       if (found.ok) {
-        const taken = await deps.ledger.attributed(found.items.map((t) => t.id));
+        // An edited post keeps its old ids in its history: any of them attributed means taken.
+        const taken = await deps.ledger.attributed([...new Set(found.items.flatMap((t) => [t.id, ...(t.editHistoryIds ?? [])]))]);
         matches = attribute(g.records.map((r) => sentItemOf(r, skew, deps.settleWindowMs)), found.items, taken);
       }
       for (const r of g.records) {
         const hit = matches.get(r.keyId);
+        const createdAt = hit?.item.createdAt;
         const evidence: Evidence = !found.ok
           ? { kind: 'lookup-failed', cause: found.cause, ...(found.retryAt !== undefined && { retryAt: found.retryAt }) }
-          : hit
-            ? { kind: 'found', id: hit.id, ...(hit.createdAt && { createdAt: hit.createdAt }) }
-            : { kind: 'not-found', scanned: found.items.length, from: found.from, to: found.to };
+          : hit?.verdict === 'match'
+            ? { kind: 'found', id: hit.item.id, ...(createdAt && { createdAt }) }
+            : hit?.verdict === 'uncertain'
+              ? { kind: 'uncertain', id: hit.item.id, why: hit.why ?? 'cannot be proven', ...(createdAt && { createdAt }) }
+              : { kind: 'not-found', scanned: found.items.length, from: found.from, to: found.to };
         await apply(deps, r, evidence, now, outcomes, reschedule);
       }
     });
@@ -240,7 +244,8 @@ async function apply(
   if (decision.to === 'defer') {
     outcomes.deferred++;
     reschedule.push({ keyId: r.keyId, at: decision.at });
-    log.debug({ why: decision.why, at: decision.at }, 'reconciliation deferred');
+    if (evidence.kind === 'uncertain') log.warn({ candidate: evidence.id, why: evidence.why, at: decision.at }, 'uncertain candidate on X; not re-attempted');
+    else log.debug({ why: decision.why, at: decision.at }, 'reconciliation deferred');
     return;
   }
   const key = { slotId: r.slotId, postId: r.postId };

@@ -1,5 +1,4 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Socket } from 'node:net';
 import { XDeadlineError } from '../domain/outcome.js';
 
 /**
@@ -9,17 +8,13 @@ import { XDeadlineError } from '../domain/outcome.js';
  * gzip body is cut mid-stream leaves its promise pending forever (the
  * gunzip stream never ends, and the socket's close is ignored once a
  * response has begun). So every call runs under a timer of its own: when it
- * fires, the call's sockets are destroyed and the call rejects with
- * `XDeadlineError`, whatever the library is still waiting for.
+ * fires, the call's requests are aborted (which destroys their sockets) and
+ * the call rejects with `XDeadlineError`, whatever the library still waits for.
  *
- * The sockets are found through the request's debug hook, installed by the
- * base-URL plugin (`trackRequestSockets`) for calls made inside `withDeadline`.
+ * The requests get the call's AbortSignal through the base-URL plugin
+ * (`attachDeadlineSignal`), for calls made inside `withDeadline`.
  */
-interface CallContext {
-  readonly sockets: Set<Socket>;
-}
-
-const current = new AsyncLocalStorage<CallContext>();
+const current = new AsyncLocalStorage<AbortSignal>();
 
 /** The hard deadline for a socket timeout: a quarter more, at most 1 s more. */
 export function deadlineFor(timeoutMs: number): number {
@@ -27,15 +22,15 @@ export function deadlineFor(timeoutMs: number): number {
 }
 
 export async function withDeadline<T>(ms: number, what: string, call: () => Promise<T>): Promise<T> {
-  const ctx: CallContext = { sockets: new Set() };
+  const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      for (const socket of ctx.sockets) socket.destroy();
       reject(new XDeadlineError(what, ms));
+      controller.abort();
     }, ms);
   });
-  const run = current.run(ctx, call);
+  const run = current.run(controller.signal, call);
   // The call may still settle after the deadline won: nobody listens then.
   run.catch(() => undefined);
   try {
@@ -45,19 +40,11 @@ export async function withDeadline<T>(ms: number, what: string, call: () => Prom
   }
 }
 
-type DebugHandler = (event: string, data?: { socket?: Socket }) => void;
-
-/** For twitter-api-v2's `onBeforeRequestConfig`: remember the sockets of requests made under a deadline. */
-export function trackRequestSockets(params: { requestEventDebugHandler?: DebugHandler }): void {
-  const ctx = current.getStore();
-  if (!ctx) return;
-  const previous = params.requestEventDebugHandler;
-  // One handler per request: its socket belongs to this call only until the
-  // request closes (a keep-alive socket then serves other calls).
-  let socket: Socket | undefined;
-  params.requestEventDebugHandler = (event, data) => {
-    if (event === 'socket' && data?.socket) ctx.sockets.add((socket = data.socket));
-    else if (event === 'close' && socket) ctx.sockets.delete(socket);
-    previous?.(event, data);
-  };
+/**
+ * For twitter-api-v2's `onBeforeRequest`: give the request (the options
+ * passed to `http.request`) the signal of the deadline it runs under.
+ */
+export function attachDeadlineSignal(requestOptions: { signal?: AbortSignal }): void {
+  const signal = current.getStore();
+  if (signal) requestOptions.signal = signal;
 }

@@ -1,3 +1,5 @@
+import type { LimitHeaders } from '../domain/outcome.js';
+
 /**
  * What the worker and the reconciler need from X, and nothing more. The real
  * implementation speaks twitter-api-v2; benchmarks use an in-process one.
@@ -5,18 +7,35 @@
  */
 export interface CreatedPost {
   readonly id: string;
-  /** X's rate-limit headers on the answer; reset in epoch ms. */
-  readonly rateLimit?: { readonly remaining: number; readonly reset: number };
+  /** X's limit headers on the answer (`x-rate-limit-*`, `x-user-limit-24hour-*`, `x-app-limit-24hour-*`). */
+  readonly limits?: LimitHeaders;
+}
+
+/** A t.co link as X reports it (`entities.urls[]`); indices in code points. */
+export interface UrlEntity {
+  readonly start: number;
+  readonly end: number;
+  readonly url: string;
+  readonly expandedUrl?: string;
+  readonly displayUrl?: string;
+  /** Set on the link X appends for attached media. */
+  readonly mediaKey?: string;
 }
 
 export interface TimelineTweet {
   readonly id: string;
   readonly text: string;
   readonly createdAt?: string;
-  readonly urls?: readonly { start: number; end: number; url: string; expandedUrl?: string }[];
+  readonly urls?: readonly UrlEntity[];
   readonly displayTextRange?: readonly [number, number];
   readonly inReplyToTweetId?: string;
+  /** The post this one quotes (`referenced_tweets` type `quoted`). */
+  readonly quotedTweetId?: string;
+  /** A long post's whole text (`note_tweet.text`) and its links. */
   readonly noteText?: string;
+  readonly noteUrls?: readonly UrlEntity[];
+  /** `edit_history_tweet_ids`: the original id first, this version last. */
+  readonly editHistoryIds?: readonly string[];
 }
 
 export interface DmEvent {
@@ -26,7 +45,7 @@ export interface DmEvent {
   readonly senderId?: string;
   /** Sent by the account itself (not by the participant). */
   readonly fromSelf: boolean;
-  readonly urls?: readonly { start: number; end: number; url: string; expandedUrl?: string }[];
+  readonly urls?: readonly UrlEntity[];
 }
 
 export interface Page<T> {

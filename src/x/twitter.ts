@@ -25,20 +25,56 @@ export { baseUrlPlugin };
 
 const isUnauthorized = (err: unknown) => err instanceof ApiResponseError && err.code === 401;
 
-interface RawUrlEntity { start: number; end: number; url: string; expanded_url?: string }
+interface RawUrlEntity { start: number; end: number; url: string; expanded_url?: string; display_url?: string; media_key?: string }
 const urlsOf = (entities: { urls?: RawUrlEntity[] } | undefined) =>
-  entities?.urls?.map((u) => ({ start: u.start, end: u.end, url: u.url, expandedUrl: u.expanded_url }));
+  entities?.urls?.map((u) => ({
+    start: u.start, end: u.end, url: u.url, expandedUrl: u.expanded_url,
+    ...(u.display_url !== undefined && { displayUrl: u.display_url }), ...(u.media_key !== undefined && { mediaKey: u.media_key }),
+  }));
+
+/** One entry of X's timeline `data[]`, as far as reconciliation reads it. */
+export interface RawTweet {
+  id: string; text: string; created_at?: string; entities?: { urls?: RawUrlEntity[] };
+  display_text_range?: [number, number]; referenced_tweets?: { type: string; id: string }[];
+  note_tweet?: { text?: string; entities?: { urls?: RawUrlEntity[] } }; edit_history_tweet_ids?: string[];
+}
+
+/** X's timeline entry → TimelineTweet (pure; the matcher's tests feed it X-shaped JSON). */
+export function timelineTweetOf(t: RawTweet): TimelineTweet {
+  return {
+    id: t.id,
+    text: t.text,
+    createdAt: t.created_at,
+    urls: urlsOf(t.entities),
+    displayTextRange: t.display_text_range,
+    inReplyToTweetId: t.referenced_tweets?.find((r) => r.type === 'replied_to')?.id,
+    quotedTweetId: t.referenced_tweets?.find((r) => r.type === 'quoted')?.id,
+    noteText: t.note_tweet?.text,
+    noteUrls: urlsOf(t.note_tweet?.entities),
+    editHistoryIds: t.edit_history_tweet_ids,
+  };
+}
+
+/** One entry of X's DM events `data[]`. */
+export interface RawDmEvent { id: string; text?: string; created_at?: string; sender_id?: string; entities?: { urls?: RawUrlEntity[] } }
+
+/** X's DM event → DmEvent, `selfId` being the account's own user id. */
+export function dmEventOf(e: RawDmEvent, selfId: string): DmEvent {
+  return { id: e.id, text: e.text ?? '', createdAt: e.created_at, senderId: e.sender_id, fromSelf: e.sender_id === selfId, urls: urlsOf(e.entities) };
+}
 
 interface FullResponse {
   data: unknown;
-  rateLimit?: { remaining: number; reset: number };
+  headers?: Record<string, string | string[] | undefined>;
 }
+
+const LIMIT_HEADER = /^x-(rate-limit|user-limit-24hour|app-limit-24hour)-/;
 
 function createdFrom(res: FullResponse, pickId: (body: { data?: { id?: string; dm_event_id?: string }; dm_event_id?: string } | undefined) => string | undefined): CreatedPost {
   const id = pickId(res?.data as never);
   if (typeof id !== 'string' || id === '') throw new MissingIdError(201);
-  const rl = res.rateLimit;
-  return { id, ...(rl && Number.isFinite(rl.remaining) && Number.isFinite(rl.reset) && { rateLimit: { remaining: rl.remaining, reset: rl.reset * 1000 } }) };
+  const limits = Object.fromEntries(Object.entries(res.headers ?? {}).filter(([name]) => LIMIT_HEADER.test(name)));
+  return { id, ...(Object.keys(limits).length > 0 && { limits }) };
 }
 
 /** The XPort over the real twitter-api-v2 client, one client per account. */
@@ -149,26 +185,15 @@ export class TwitterXPort implements XPort {
   private async timelinePage(client: TwitterApi, account: Account, q: TimelineQuery): Promise<Page<TimelineTweet>> {
     const query: Record<string, string | number> = {
       max_results: q.maxResults ?? 100,
-      'tweet.fields': 'created_at,entities,display_text_range,referenced_tweets,note_tweet',
+      'tweet.fields': 'created_at,entities,display_text_range,referenced_tweets,note_tweet,edit_history_tweet_ids',
     };
     if (q.startTime) query.start_time = q.startTime;
     if (q.sinceId) query.since_id = q.sinceId;
     if (q.paginationToken) query.pagination_token = q.paginationToken;
     const body = await client.v2.get(`users/${account.userId}/tweets`, query);
-    const data = (body?.data ?? []) as {
-      id: string; text: string; created_at?: string; entities?: { urls?: RawUrlEntity[] };
-      display_text_range?: [number, number]; referenced_tweets?: { type: string; id: string }[]; note_tweet?: { text?: string };
-    }[];
+    const data = (body?.data ?? []) as RawTweet[];
     return {
-      items: data.map((t) => ({
-        id: t.id,
-        text: t.text,
-        createdAt: t.created_at,
-        urls: urlsOf(t.entities),
-        displayTextRange: t.display_text_range,
-        inReplyToTweetId: t.referenced_tweets?.find((r) => r.type === 'replied_to')?.id,
-        noteText: t.note_tweet?.text,
-      })),
+      items: data.map(timelineTweetOf),
       nextToken: body?.meta?.next_token,
     };
   }
@@ -184,9 +209,9 @@ export class TwitterXPort implements XPort {
     };
     if (q.paginationToken) query.pagination_token = q.paginationToken;
     const body = await client.v2.get(`dm_conversations/with/${participantId}/dm_events`, query);
-    const data = (body?.data ?? []) as { id: string; text?: string; created_at?: string; sender_id?: string; entities?: { urls?: RawUrlEntity[] } }[];
+    const data = (body?.data ?? []) as RawDmEvent[];
     return {
-      items: data.map((e) => ({ id: e.id, text: e.text ?? '', createdAt: e.created_at, senderId: e.sender_id, fromSelf: e.sender_id === account.userId, urls: urlsOf(e.entities) })),
+      items: data.map((e) => dmEventOf(e, account.userId)),
       nextToken: body?.meta?.next_token,
     };
   }
