@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { renderTable } from '../src/cli/table.js';
 import { jobIdFor, keyId as keyIdOf, parseJobId } from '../src/domain/key.js';
-import { ALL_FAULT_KINDS, type CreatedItem, type FakeAccount, type FaultKind, mulberry32 } from '../src/fake-x/index.js';
+import { ALL_FAULT_KINDS, ALL_LOOKUP_FAULT_KINDS, type CreatedItem, type FakeAccount, type FaultKind, mulberry32 } from '../src/fake-x/index.js';
 import { Ledger } from '../src/ledger/ledger.js';
 import type { PostRecord, PostState } from '../src/ledger/record.js';
 import { createProducer, type EnqueueResult, type Producer } from '../src/queue/producer.js';
@@ -76,6 +76,13 @@ export interface ChaosOptions {
   readonly dupShare: number;
   /** Keep X's duplicate-content 403 on (off: a double publish shows up on the fake instead of being refused). */
   readonly xDuplicateCheck: boolean;
+  /**
+   * X as it behaves in 2026 (default on): reads fail too (cut gzip bodies,
+   * hangs, at a third of the fault rate), replies to a post that did not
+   * mention the account and DMs to a user who refuses them are refused for
+   * good, texts carry x.com status links and replies lead with @handles.
+   */
+  readonly realX?: boolean;
   readonly redisUrl: string;
   /** A worker that exits on its own is restarted (as PM2 would) and counted; with this, not a violation. */
   readonly allowWorkerCrashes: boolean;
@@ -439,6 +446,8 @@ export interface KeySpec {
   readonly recipientId?: string;
   readonly scheduledAt: number;
   readonly deadline: number;
+  /** X refuses this one for good (a restricted reply, a DM to a user who refuses DMs): it must end failed/rejected. */
+  readonly refusedByX?: boolean;
 }
 
 export interface ChaosAccount {
@@ -448,26 +457,38 @@ export interface ChaosAccount {
 }
 
 /**
- * N keys over M accounts: 60 % posts, 20 % replies to a seeded post, 20 %
- * DMs. Every text is unique (it carries the run id and the key's number), so
- * the fake X's ground truth maps back to keys by text; some texts carry what
- * X rewrites (URLs, `&`, `<`, emoji) and some slot ids carry characters the
- * job-ID mapping must escape.
+ * N keys over M accounts: 60 % posts, 20 % replies, 20 % DMs. Every text is
+ * unique (it carries the run id and the key's number), so the fake X's
+ * ground truth maps back to keys by text; some texts carry what X rewrites
+ * (URLs, x.com status links, `&`, `<`, emoji, a leading @handle in replies)
+ * and some slot ids carry characters the job-ID mapping must escape.
+ *
+ * With `restrictedRootId` / `refuserUserId` (X as it is in 2026), half the
+ * replies go to a post whose author did not mention the account (X refuses
+ * them for good) and half the DMs to a user who refuses DMs.
  */
-export function buildSchedule(o: { runId: string; keys: number; accounts: readonly ChaosAccount[]; rootTweetId: string; fanUserId: string; start: number; spreadMs: number; deadlineMs: number }): KeySpec[] {
+export function buildSchedule(o: {
+  runId: string; keys: number; accounts: readonly ChaosAccount[]; rootTweetId: string; fanUserId: string; fanUsername?: string;
+  start: number; spreadMs: number; deadlineMs: number; restrictedRootId?: string; refuserUserId?: string;
+}): KeySpec[] {
   return Array.from({ length: o.keys }, (_, i) => {
     const account = o.accounts[i % o.accounts.length]!;
     const kind = i % 5 === 3 ? 'reply' : i % 5 === 4 ? 'dm' : 'post';
     const slotId = i % 3 === 0 ? `${new Date(o.start).toISOString()}/${i}` : `slot-${i}`;
     const postId = `${o.runId}.${i % 7 === 0 ? 'p:1' : 'p'}`;
     const extra = i % 4 === 1 ? ` https://example.com/c/${i}?a=1&b=2` : i % 4 === 2 ? ' <3 & ok' : i % 4 === 3 ? ' 🚀' : '';
-    const text = `chaos ${o.runId} #${i} ${kind} by ${account.id}${extra}`;
+    const status = o.restrictedRootId && i % 6 === 5 ? ` https://x.com/${o.fanUsername ?? 'fan'}/status/${o.rootTweetId}` : '';
+    const lead = o.restrictedRootId && kind === 'reply' && i % 10 === 8 ? `@${o.fanUsername ?? 'fan'} ` : '';
+    const text = `${lead}chaos ${o.runId} #${i} ${kind} by ${account.id}${extra}${status}`;
     const scheduledAt = o.start + Math.floor((i / Math.max(1, o.keys)) * o.spreadMs);
+    const restricted = kind === 'reply' && o.restrictedRootId !== undefined && i % 10 === 3;
+    const refused = kind === 'dm' && o.refuserUserId !== undefined && i % 10 === 4;
     return {
       keyId: keyIdOf({ slotId, postId }), slotId, postId, accountId: account.id, userId: account.userId, kind, text,
-      ...(kind === 'reply' && { inReplyToTweetId: o.rootTweetId }),
-      ...(kind === 'dm' && { recipientId: o.fanUserId }),
+      ...(kind === 'reply' && { inReplyToTweetId: restricted ? o.restrictedRootId : o.rootTweetId }),
+      ...(kind === 'dm' && { recipientId: refused ? o.refuserUserId : o.fanUserId }),
       scheduledAt, deadline: scheduledAt + o.deadlineMs,
+      ...((restricted || refused) && { refusedByX: true }),
     };
   });
 }
@@ -485,7 +506,7 @@ export function requestOf(k: KeySpec): Record<string, unknown> {
 
 export interface Violation {
   readonly keyId: string;
-  readonly kind: 'duplicate' | 'lost' | 'stuck' | 'failed-but-live' | 'failed-without-reason' | 'misattributed' | 'enqueue';
+  readonly kind: 'duplicate' | 'lost' | 'stuck' | 'failed-but-live' | 'failed-without-reason' | 'misattributed' | 'enqueue' | 'refused-not-failed' | 'rejected-unexpectedly' | 'account-paused';
   readonly detail: string;
 }
 
@@ -547,6 +568,12 @@ export function verify(keys: readonly KeySpec[], records: readonly (PostRecord |
       return;
     }
     const state: PostState = r.state;
+    // X refused it for good: it must fail with X's reason; nothing else may be rejected.
+    if (k.refusedByX && !(state === 'failed' && r.reason === 'rejected')) {
+      violations.push({ keyId: k.keyId, kind: 'refused-not-failed', detail: `X refuses this key, but it is ${state}${r.reason ? ` (${r.reason}: ${r.detail ?? ''})` : ''}` });
+    } else if (!k.refusedByX && state === 'failed' && r.reason === 'rejected') {
+      violations.push({ keyId: k.keyId, kind: 'rejected-unexpectedly', detail: r.detail ?? '' });
+    }
     if (state === 'sent') {
       sent++;
       const mine = live.find((c) => c.id === r.tweetId);
@@ -661,20 +688,29 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
   try {
     // The fake X: faults off until the post to reply to exists.
+    const realX = o.realX ?? true;
+    const refuser = { userId: '990002', username: 'quiet', token: `quiet-${runId}-${randomBytes(6).toString('hex')}` };
     const fakeAccounts: FakeAccount[] = [
       ...accounts.map((a) => ({ userId: a.userId, username: a.id, tokens: [a.token] })),
       { userId: fan.userId, username: fan.username, tokens: [fan.token] },
+      { userId: refuser.userId, username: refuser.username, tokens: [refuser.token] },
     ];
     fake = await startFakeXProcess({
       accounts: fakeAccounts, faultRate: 0, ...(o.faultKinds && { faultKinds: [...o.faultKinds] }), seed: o.seed,
       lagMs: 0, duplicateCheck: o.xDuplicateCheck, rateLimitResetSec: 2, controlToken: randomBytes(16).toString('hex'),
+      ...(realX && { lookupFaultRate: o.faultRate / 3, replyRestriction: true, refusesDms: [refuser.userId] }),
     }, dir);
-    const rootRes = await fetch(`${fake.url}/2/tweets`, {
-      method: 'POST', headers: { authorization: `Bearer ${fan.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ text: `Who is launching something this week? (${runId})` }), signal: AbortSignal.timeout(10_000),
-    });
-    if (rootRes.status !== 201) throw new Error(`fake X refused the post to reply to: ${rootRes.status} ${await rootRes.text()}`);
-    const rootTweetId = ((await rootRes.json()) as { data: { id: string } }).data.id;
+    const fanPost = async (text: string): Promise<string> => {
+      const res = await fetch(`${fake!.url}/2/tweets`, {
+        method: 'POST', headers: { authorization: `Bearer ${fan.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ text }), signal: AbortSignal.timeout(10_000),
+      });
+      if (res.status !== 201) throw new Error(`fake X refused the post to reply to: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { data: { id: string } }).data.id;
+    };
+    // Replies are allowed to the post that mentions every account, refused to the other.
+    const rootTweetId = await fanPost(`Who is launching something this week? ${realX ? accounts.map((a) => `@${a.id}`).join(' ') + ' ' : ''}(${runId})`);
+    const restrictedRootId = realX ? await fanPost(`Nobody asked you (${runId})`) : undefined;
     await fake.setFaultRate(o.faultRate);
     await fake.setLag(Math.floor(rng() * o.lagMaxMs));
 
@@ -693,7 +729,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
     // The schedule, enqueued by two producers on their own connections.
     const start = Date.now();
-    keys = buildSchedule({ runId, keys: o.keys, accounts, rootTweetId, fanUserId: fan.userId, start: start + 2_000, spreadMs: o.spreadS * 1_000, deadlineMs: o.deadlineS * 1_000 });
+    keys = buildSchedule({
+      runId, keys: o.keys, accounts, rootTweetId, fanUserId: fan.userId, fanUsername: fan.username, start: start + 2_000, spreadMs: o.spreadS * 1_000, deadlineMs: o.deadlineS * 1_000,
+      ...(restrictedRootId && { restrictedRootId, refuserUserId: refuser.userId }),
+    });
     const known = new Set(accounts.map((a) => a.id));
     for (let i = 0; i < 2; i++) {
       const p = createProducer({ connection: o.redisUrl, prefix, knownAccount: (id) => known.has(id) });
@@ -894,6 +933,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const writes = Object.entries(requests).filter(([k]) => /^POST \/2\/(tweets|dm_conversations)/.test(k)).reduce((n, [, v]) => n + v, 0);
     const verdict = verify(keys, records, created, runId);
     violations.push(...verdict.violations);
+    // A refusal of one post must never pause its account.
+    for (const [id, s] of await ledger.accountStatus(accounts.map((a) => a.id))) {
+      if (s.paused) violations.push({ keyId: '-', kind: 'account-paused', detail: `account ${id} paused: ${s.paused}` });
+    }
     if (verdict.strays > 0) violations.push({ keyId: '-', kind: 'misattributed', detail: `${verdict.strays} item(s) on X carry this run's id but match no key's text` });
     if (!o.allowWorkerCrashes) for (const c of pool.crashes) violations.push({ keyId: '-', kind: 'stuck', detail: `worker ${c.worker} exited on its own (code ${c.code}, signal ${c.signal}): ${c.tail.split('\n').at(-1)}` });
     for (const e of eventLog) if (e.error) violations.push({ keyId: '-', kind: 'stuck', detail: `event "${e.name}" failed: ${e.error}` });
@@ -952,7 +995,7 @@ const secs = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s
 export function renderReport(r: ChaosReport): string {
   const o = r.options;
   const v = r.verdict;
-  const faultTotal = Object.values(r.faults).reduce((a, b) => a + b, 0);
+  const faultTotal = Object.entries(r.faults).filter(([k]) => !k.startsWith('lookup-')).reduce((a, [, b]) => a + b, 0);
   const rows: string[][] = [
     ['keys', `${o.keys} over ${o.accounts} accounts (${Object.entries(r.kinds).map(([k, n]) => `${n} ${k}`).join(', ')})`],
     ['enqueue answers', `${r.enqueue.queued} queued, ${r.enqueue.duplicate} duplicate, ${r.enqueue.sent} sent, ${r.enqueue.failed} failed`],
@@ -961,6 +1004,7 @@ export function renderReport(r: ChaosReport): string {
     ['  final replay', `${r.enqueue.finalReplays} re-enqueues after convergence; writes to X after: ${r.lateWrites}`],
     ['X write calls', String(r.writes)],
     ...ALL_FAULT_KINDS.map((k) => [`  fault ${k}`, String(r.faults[k] ?? 0)]),
+    ...ALL_LOOKUP_FAULT_KINDS.map((k) => [`  lookup fault ${k}`, String(r.faults[`lookup-${k}`] ?? 0)]),
     ['  faults total', `${faultTotal} (${r.writes ? ((100 * faultTotal) / r.writes).toFixed(1) : '0'} % of writes)`],
     ['workers', `${o.workers} (concurrency ${o.concurrency} each)`],
     ['kills', `SIGKILL ${r.kills.sigkill} (${r.kills.duringPass} while the reconciliation lock was held), SIGTERM ${r.kills.sigterm} (${Object.entries(r.kills.graceful).map(([k, n]) => `${n} ${k}`).join(', ') || '-'}), crashes ${r.kills.crashes.length}`],
@@ -977,7 +1021,7 @@ export function renderReport(r: ChaosReport): string {
     ['attempt outcomes', Object.entries(r.stats).filter(([k]) => k.startsWith('attempts:')).map(([k, n]) => `${k.slice(9)} ${n}`).join(', ') || '-'],
     ['violations', String(r.violations.length)],
   ];
-  const head = `xactly chaos — lag <= ${o.lagMaxMs} ms, settle ${o.settleMs} ms, X timeout ${o.xTimeoutMs} ms, fault rate ${o.faultRate}, kill every ${o.killEveryS} s, seed ${o.seed}, X duplicate check ${o.xDuplicateCheck ? 'on' : 'off'}`;
+  const head = `xactly chaos — lag <= ${o.lagMaxMs} ms, settle ${o.settleMs} ms, X timeout ${o.xTimeoutMs} ms, fault rate ${o.faultRate}, kill every ${o.killEveryS} s, seed ${o.seed}, X duplicate check ${o.xDuplicateCheck ? 'on' : 'off'}, real X ${(o.realX ?? true) ? 'on' : 'off'}`;
   const lines = [head, '', renderTable(['', ''], rows).split('\n').slice(2).join('\n')];
   if (r.violations.length > 0) {
     lines.push('', 'VIOLATIONS:');
@@ -996,7 +1040,8 @@ export function summaryLine(r: ChaosReport): string {
     sent: v.sent, failed: v.failed, failedByReason: v.failedByReason, violations: r.violations.length, timedOut: r.timedOut,
     convergeS: Number.isFinite(r.convergeS) ? Number(r.convergeS.toFixed(1)) : null,
     p50LiveS: Number((percentile(v.liveAfterMs, 50) / 1000).toFixed(2)), p99LiveS: Number((percentile(v.liveAfterMs, 99) / 1000).toFixed(2)),
-    faults: Object.values(r.faults).reduce((a, b) => a + b, 0), writes: r.writes,
+    faults: Object.entries(r.faults).filter(([k]) => !k.startsWith('lookup-')).reduce((a, [, b]) => a + b, 0),
+    lookupFaults: Object.entries(r.faults).filter(([k]) => k.startsWith('lookup-')).reduce((a, [, b]) => a + b, 0), writes: r.writes,
     sigkill: r.kills.sigkill, sigterm: r.kills.sigterm, killsDuringPass: r.kills.duringPass, crashes: r.kills.crashes.length, lateWrites: r.lateWrites,
     longestLockHoldS: Number(r.longestLockHoldS.toFixed(1)),
   });

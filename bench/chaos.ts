@@ -21,7 +21,7 @@ const USAGE = `usage: node dist/bench/chaos.js [--keys N=${DEFAULTS.keys}] [--ac
   [--fault-rate R=${DEFAULTS.faultRate}] [--fault-kinds k1,k2] [--lag-max-ms L=${DEFAULTS.lagMaxMs}] [--settle-ms W=L+timeout+3000]
   [--x-timeout-ms ${DEFAULTS.xTimeoutMs}] [--reconcile-ms ${DEFAULTS.reconcileMs}] [--concurrency ${DEFAULTS.concurrency}]
   [--spread-s ${DEFAULTS.spreadS}] [--deadline-s ${DEFAULTS.deadlineS}] [--dup-share ${DEFAULTS.dupShare}] [--seed S] [--timeout-s ${DEFAULTS.timeoutS}]
-  [--x-duplicate-check] [--allow-worker-crashes] [--fsync-bench N=0] [--keep-temp]
+  [--x-duplicate-check] [--kind-x (X without its 2026 behaviours)] [--allow-worker-crashes] [--fsync-bench N=0] [--keep-temp]
 Environment: REDIS_URL (default redis://127.0.0.1:6379; must be a local Redis).`;
 
 const { values: a } = parseArgs({
@@ -32,7 +32,7 @@ const { values: a } = parseArgs({
     'x-timeout-ms': { type: 'string' }, 'reconcile-ms': { type: 'string' }, concurrency: { type: 'string' },
     'spread-s': { type: 'string' }, 'deadline-s': { type: 'string' }, 'dup-share': { type: 'string' },
     seed: { type: 'string' }, 'timeout-s': { type: 'string' },
-    'x-duplicate-check': { type: 'boolean' }, 'allow-worker-crashes': { type: 'boolean' },
+    'x-duplicate-check': { type: 'boolean' }, 'kind-x': { type: 'boolean' }, 'allow-worker-crashes': { type: 'boolean' },
     'fsync-bench': { type: 'string' }, 'keep-temp': { type: 'boolean' }, help: { type: 'boolean' },
   },
 });
@@ -83,6 +83,7 @@ const options = {
   seed: num('seed', a.seed, Math.floor(Math.random() * 2 ** 31), int(0), 'an integer >= 0'),
   timeoutS: num('timeout-s', a['timeout-s'], DEFAULTS.timeoutS, (n) => n > 0, 'a number > 0'),
   xDuplicateCheck: a['x-duplicate-check'] ?? false,
+  realX: !(a['kind-x'] ?? false),
   allowWorkerCrashes: a['allow-worker-crashes'] ?? false,
   keepTemp: a['keep-temp'] ?? false,
   redisUrl,

@@ -34,6 +34,10 @@ export interface FakeXProcessConfig {
   duplicateCheck: boolean;
   rateLimitResetSec?: number;
   controlToken: string;
+  /** X as it really is: lookups that fail (cut gzip bodies, hangs), restricted replies, users who refuse DMs. */
+  lookupFaultRate?: number;
+  replyRestriction?: boolean;
+  refusesDms?: string[];
 }
 
 const MAX_CONTROL_BODY = 64 * 1024;
@@ -53,6 +57,9 @@ async function main(): Promise<void> {
     timelineLagMs: config.lagMs,
     duplicateContentCheck: config.duplicateCheck,
     rateLimitResetSec: config.rateLimitResetSec ?? 2,
+    lookupFaultRate: config.lookupFaultRate ?? 0,
+    replyRestriction: config.replyRestriction ?? false,
+    refusesDms: config.refusesDms ?? [],
   });
 
   let stopping = false;
