@@ -207,3 +207,29 @@ describe('caps: no create call before the cap\'s reset', () => {
     expect(creates(s)).toHaveLength(callsAtCap);
   });
 });
+
+describe('field names move (spec 2.159 → 2.167)', () => {
+  it('X refusing tweet.fields: the adapter switches to post.fields once, remembers it, and reconciliation still finds replies', async () => {
+    const clock = testClock();
+    stack = await startStack({ clock: clock.now, timeoutMs: TIMEOUT, settleWindowMs: SETTLE, fake: { fieldNames: '2.167' } });
+    const s = stack;
+    const target = await s.x.createPost('acme', { text: 'the thread starts here' });
+    await ambiguousKey(s, 'amb1', 'first ambiguous', clock);
+    s.fake.injectNext('commit-then-reset', { text: 'a reply in doubt' });
+    await s.producer.enqueue(post('amb2', 'a reply in doubt', { kind: 'reply', inReplyToTweetId: target.id }));
+    await waitUntil(async () => (await s.ledger.get(id('amb2')))?.state === 'ambiguous', 'amb2 ambiguous');
+    clock.advance(SETTLE + 1);
+    const timelineAnswers = () => s.fake.requests().filter((r) => r.path === '/2/users/1001/tweets').map((r) => r.status);
+
+    const first = await s.reconcile();
+    expect(first.outcomes).toMatchObject({ sent: 2 });
+    expect(timelineAnswers()).toEqual([400, 200]);
+    const live = s.fake.created().find((c) => c.text === 'a reply in doubt')!;
+    expect(await s.ledger.get(id('amb2'))).toMatchObject({ state: 'sent', tweetId: live.id });
+
+    // Remembered: the next lookup asks in 2.167's names straight away.
+    await ambiguousKey(s, 'amb3', 'third ambiguous', clock);
+    expect((await s.reconcile()).outcomes).toMatchObject({ sent: 1 });
+    expect(timelineAnswers()).toEqual([400, 200, 200]);
+  });
+});

@@ -390,6 +390,30 @@ describe('X API 2.167 (the newer spec)', () => {
     expect(describeFailures([checkWith(newer, ghost)])).toMatch(/\/errors\/0\/type must be equal to one of the allowed values: \["https:\/\/api.x.com\/2\/problems\/resource-not-found"\]/);
   });
 
+  it('a fake X speaking 2.167\'s names: after the one refused tweet.fields, the adapter\'s requests and the answers validate against 2.167', async () => {
+    const fx = await startFakeX({ accounts: FAKE_ACCOUNTS, fieldNames: '2.167' });
+    const px = await startRecordingProxy(fx.url);
+    const port = new TwitterXPort({ credentials: staticCredentialStore(ACCOUNTS), baseUrl: px.url, timeoutMs: 5_000 });
+    try {
+      const root = await port.createPost('acme', { text: `2.167 root ${tag}` });
+      await port.createPost('acme', { text: `2.167 reply ${tag}`, inReplyToTweetId: root.id });
+      const page = await port.timeline('acme', { startTime: new Date(startedAt - 60_000).toISOString(), maxResults: 100 });
+      expect(port.timelineFieldNames).toBe('2.167');
+      expect(page.items.find((t) => t.text === `2.167 reply ${tag}`)?.inReplyToTweetId).toBe(root.id);
+      const reads = px.exchanges.filter((e) => e.request.path === '/2/users/1001/tweets');
+      expect(reads.map((e) => e.response?.status)).toEqual([400, 200]);
+      const after = reads[1]!;
+      expect(newer.checkRequest(after.request).issues).toEqual([]);
+      const failures = describeFailures([checkWith(newer, after)]);
+      if (failures) expect.fail(`X API ${newer.version} contract violated:\n${failures}`);
+      expect(JSON.stringify(bodyOf(after))).toContain('"edit_history_post_ids"');
+    } finally {
+      port.close();
+      await px.close();
+      await fx.close();
+    }
+  });
+
   it('the request drift is tweet.fields (2.167: post.fields) and sender_id in dm_event.fields', () => {
     // 2.167 renames tweet.fields → post.fields (README: 2.159 has "the names
     // today's clients send"), and its dm_event.fields enum lacks sender_id

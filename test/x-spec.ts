@@ -20,11 +20,13 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { Ajv, type AnySchema, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 
-export const SPEC_DIR = process.env.X_SPEC_DIR ?? '/work/shared/x-api';
+/** X's OpenAPI documents: `shared/x-api/` beside the project's checkout (as CI lays it out). */
+export const SPEC_DIR = process.env.X_SPEC_DIR ?? join(import.meta.dirname, '..', '..', 'shared', 'x-api');
 
 /* ------------------------------------------------------------------ spec */
 

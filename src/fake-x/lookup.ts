@@ -23,6 +23,15 @@ export const TWEET_FIELDS = [
   'source', 'text', 'withheld',
 ] as const;
 
+/** `post.fields` of spec 2.167, which renamed `tweet.fields` (`note_tweet` → `note_post`; references and edit history became default fields). */
+export const POST_FIELDS = [
+  'article', 'article_title', 'attachments', 'card_uri', 'community_id', 'context_annotations', 'conversation_id',
+  'created_at', 'display_text_range', 'edit_controls', 'entities', 'geo', 'id', 'lang', 'matched_media_notes',
+  'media_metadata', 'non_public_metrics', 'note_post', 'note_request_suggestions', 'organic_metrics', 'paid_partnership',
+  'possibly_sensitive', 'promoted_metrics', 'public_metrics', 'reply_settings', 'scopes', 'source', 'suggested_source_links',
+  'suggested_source_links_with_counts', 'text', 'withheld',
+] as const;
+
 export const DM_EVENT_FIELDS = [
   'attachments', 'created_at', 'dm_conversation_id', 'entities', 'event_type', 'id', 'participant_ids',
   'referenced_tweets', 'sender_id', 'text',

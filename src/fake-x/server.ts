@@ -13,6 +13,7 @@ import { ALL_LOOKUP_FAULT_KINDS, FaultPlan, faultCommits, type FaultKind, type F
 import {
   BadRequest,
   DM_EVENT_FIELDS,
+  POST_FIELDS,
   TWEET_FIELDS,
   checkKnownParams,
   decodePageToken,
@@ -80,6 +81,13 @@ export interface FakeXOptions {
   appDailyCap?: number;
   /** Creates per UTC month for the app; past it a 429 `usage-capped` problem. */
   monthlyCap?: number;
+  /**
+   * Which names the timeline speaks: spec 2.159's (`tweet.fields`,
+   * `note_tweet`, `referenced_tweets`, `edit_history_tweet_ids`; default) or
+   * 2.167's (`post.fields`, `note_post`, `referenced_posts`,
+   * `edit_history_post_ids`). The other names are then a 400.
+   */
+  fieldNames?: '2.159' | '2.167';
 }
 
 export interface CreatedItem {
@@ -605,13 +613,15 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
   }
 
   function timeline(userId: string, q: URLSearchParams, now: number): unknown {
+    const names = opts.fieldNames ?? '2.159';
+    const fieldsParam = names === '2.167' ? 'post.fields' : 'tweet.fields';
     checkKnownParams(q, [
       'since_id', 'until_id', 'max_results', 'pagination_token', 'exclude', 'start_time', 'end_time',
-      'expansions', 'tweet.fields', 'media.fields', 'poll.fields', 'place.fields', 'user.fields',
+      'expansions', fieldsParam, 'media.fields', 'poll.fields', 'place.fields', 'user.fields',
     ]);
     if (!isNumericId(userId)) throw new BadRequest(`The \`id\` query parameter value [${userId}] is not valid`, 'id');
     const maxResults = parseMaxResults(q, 5, 100, 10);
-    const fields = parseFields(q, 'tweet.fields', TWEET_FIELDS);
+    const fields = parseFields(q, fieldsParam, names === '2.167' ? POST_FIELDS : TWEET_FIELDS);
     const sinceId = parseIdParam(q, 'since_id');
     const untilId = parseIdParam(q, 'until_id');
     const { from, toExclusive } = parseTimeWindow(q);
@@ -649,7 +659,7 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
       oldest_id: page[page.length - 1]?.item.id,
     };
     if (nextToken) meta.next_token = nextToken;
-    return { data: page.map((p) => postView(p, fields)), meta };
+    return { data: page.map((p) => (names === '2.167' ? postView2167(p, fields) : postView(p, fields))), meta };
   }
 
   function dmEvents(caller: FakeAccount, participantId: string, q: URLSearchParams, now: number): unknown {
@@ -762,6 +772,15 @@ function postView(p: StoredPost, fields: Set<string>): Record<string, unknown> {
   if (fields.has('display_text_range')) out.display_text_range = rendered.displayTextRange;
   if (fields.has('referenced_tweets') && item.inReplyToTweetId) out.referenced_tweets = [{ type: 'replied_to', id: item.inReplyToTweetId }];
   if (fields.has('note_tweet') && rendered.noteTweet) out.note_tweet = withEntities({ text: rendered.noteTweet.text }, rendered.noteTweet.urls);
+  return out;
+}
+
+/** The same post in spec 2.167's names. */
+function postView2167(p: StoredPost, fields: Set<string>): Record<string, unknown> {
+  const { edit_history_tweet_ids: history, referenced_tweets: _refs, note_tweet: _note, ...rest } = postView(p, new Set([...fields].filter((f) => f !== 'note_post')));
+  const out: Record<string, unknown> = { ...rest, edit_history_post_ids: history };
+  if (p.item.inReplyToTweetId) out.referenced_posts = [{ type: 'replied_to', id: p.item.inReplyToTweetId }];
+  if (fields.has('note_post') && p.rendered.noteTweet) out.note_post = withEntities({ text: p.rendered.noteTweet.text }, p.rendered.noteTweet.urls);
   return out;
 }
 

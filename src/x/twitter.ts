@@ -37,6 +37,30 @@ export interface RawTweet {
   id: string; text: string; created_at?: string; entities?: { urls?: RawUrlEntity[] };
   display_text_range?: [number, number]; referenced_tweets?: { type: string; id: string }[];
   note_tweet?: { text?: string; entities?: { urls?: RawUrlEntity[] } }; edit_history_tweet_ids?: string[];
+  /** The same fields in spec 2.167's names. */
+  referenced_posts?: { type: string; id: string }[];
+  note_post?: { text?: string; entities?: { urls?: RawUrlEntity[] } }; edit_history_post_ids?: string[];
+}
+
+/** Which names X's timeline speaks: spec 2.159's (`tweet.fields`, what clients send today) or 2.167's (`post.fields`). */
+export type FieldNames = '2.159' | '2.167';
+
+const TIMELINE_FIELDS: Record<FieldNames, Record<string, string>> = {
+  '2.159': { 'tweet.fields': 'created_at,entities,display_text_range,referenced_tweets,note_tweet,edit_history_tweet_ids' },
+  // References and the edit history are default fields in 2.167.
+  '2.167': { 'post.fields': 'created_at,entities,display_text_range,note_post' },
+};
+
+/**
+ * A 400 that names our fields parameter as unknown means X speaks the other
+ * spec's names: which ones to switch to, or undefined for any other error.
+ */
+export function otherFieldNames(err: unknown, current: FieldNames): FieldNames | undefined {
+  if (!(err instanceof ApiResponseError) || err.code !== 400) return undefined;
+  const param = Object.keys(TIMELINE_FIELDS[current])[0]!;
+  const errors = (err.data as { errors?: { message?: unknown; parameters?: Record<string, unknown> }[] } | undefined)?.errors ?? [];
+  const named = errors.some((e) => (e.parameters && param in e.parameters) || (typeof e.message === 'string' && e.message.includes(`[${param}]`)));
+  return named ? (current === '2.159' ? '2.167' : '2.159') : undefined;
 }
 
 /** X's timeline entry → TimelineTweet (pure; the matcher's tests feed it X-shaped JSON). */
@@ -47,11 +71,11 @@ export function timelineTweetOf(t: RawTweet): TimelineTweet {
     createdAt: t.created_at,
     urls: urlsOf(t.entities),
     displayTextRange: t.display_text_range,
-    inReplyToTweetId: t.referenced_tweets?.find((r) => r.type === 'replied_to')?.id,
-    quotedTweetId: t.referenced_tweets?.find((r) => r.type === 'quoted')?.id,
-    noteText: t.note_tweet?.text,
-    noteUrls: urlsOf(t.note_tweet?.entities),
-    editHistoryIds: t.edit_history_tweet_ids,
+    inReplyToTweetId: (t.referenced_tweets ?? t.referenced_posts)?.find((r) => r.type === 'replied_to')?.id,
+    quotedTweetId: (t.referenced_tweets ?? t.referenced_posts)?.find((r) => r.type === 'quoted')?.id,
+    noteText: (t.note_tweet ?? t.note_post)?.text,
+    noteUrls: urlsOf((t.note_tweet ?? t.note_post)?.entities),
+    editHistoryIds: t.edit_history_tweet_ids ?? t.edit_history_post_ids,
   };
 }
 
@@ -178,15 +202,29 @@ export class TwitterXPort implements XPort {
     );
   }
 
-  async timeline(accountId: string, q: TimelineQuery): Promise<Page<TimelineTweet>> {
-    return this.lookup(accountId, (client, account) => this.timelinePage(client, account, q));
+  /** The timeline's field names as X last accepted them; switched (and kept) when X refuses them. */
+  private fieldNames: FieldNames = '2.159';
+
+  get timelineFieldNames(): FieldNames {
+    return this.fieldNames;
   }
 
-  private async timelinePage(client: TwitterApi, account: Account, q: TimelineQuery): Promise<Page<TimelineTweet>> {
-    const query: Record<string, string | number> = {
-      max_results: q.maxResults ?? 100,
-      'tweet.fields': 'created_at,entities,display_text_range,referenced_tweets,note_tweet,edit_history_tweet_ids',
-    };
+  async timeline(accountId: string, q: TimelineQuery): Promise<Page<TimelineTweet>> {
+    return this.lookup(accountId, async (client, account) => {
+      const names = this.fieldNames;
+      try {
+        return await this.timelinePage(client, account, q, names);
+      } catch (err) {
+        const other = otherFieldNames(err, names);
+        if (!other) throw err;
+        this.fieldNames = other;
+        return this.timelinePage(client, account, q, other);
+      }
+    });
+  }
+
+  private async timelinePage(client: TwitterApi, account: Account, q: TimelineQuery, names: FieldNames): Promise<Page<TimelineTweet>> {
+    const query: Record<string, string | number> = { max_results: q.maxResults ?? 100, ...TIMELINE_FIELDS[names] };
     if (q.startTime) query.start_time = q.startTime;
     if (q.sinceId) query.since_id = q.sinceId;
     if (q.paginationToken) query.pagination_token = q.paginationToken;
