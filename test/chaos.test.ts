@@ -78,10 +78,21 @@ describe('the chaos check itself can fail', () => {
 
   it('flags sent-but-not-on-X, failed-but-live, a missing record and a key left in doubt', () => {
     const k = [key(0), key(1), key(2), key(3)];
-    const v = verify(k, [rec(k[0]!, { tweetId: '99' }), rec(k[1]!, { state: 'failed', reason: 'rejected' }), undefined, rec(k[3]!, { state: 'ambiguous' })], [item('20', k[1]!.text)], 'r1');
+    const v = verify(k, [rec(k[0]!, { tweetId: '99' }), rec(k[1]!, { state: 'failed', reason: 'expired' }), undefined, rec(k[3]!, { state: 'ambiguous' })], [item('20', k[1]!.text)], 'r1');
     expect(v.violations.map((x) => x.kind).sort()).toEqual(['failed-but-live', 'lost', 'lost', 'stuck']);
     expect(v.lost).toBe(3);
     expect(v.stuck).toBe(1);
+  });
+
+  it('flags a key X refuses that did not fail as rejected, and a rejection of a key X accepts', () => {
+    const k = [key(0, { refusedByX: true }), key(1, { refusedByX: true }), key(2), key(3)];
+    const v = verify(k, [
+      rec(k[0]!, { state: 'failed', reason: 'rejected', detail: 'http-403: Reply to this conversation is not allowed' }),
+      rec(k[1]!, { state: 'failed', reason: 'expired' }),
+      rec(k[2]!, { state: 'failed', reason: 'rejected' }),
+      rec(k[3]!, { tweetId: '30' }),
+    ], [item('30', k[3]!.text)], 'r1');
+    expect(v.violations.map((x) => [x.keyId, x.kind])).toEqual([[k[1]!.keyId, 'refused-not-failed'], [k[2]!.keyId, 'rejected-unexpectedly']]);
   });
 
   it('flags a wrong author or reply target, a failure without reason and stray items', () => {

@@ -99,6 +99,9 @@ describe('xactly demo', () => {
     expect(r.stdout).toMatch(/lost\s+0\n/);
     expect(r.stdout).toMatch(/ambiguous resolved\s+[1-9]\d* by reconciliation/);
     expect(r.stdout).toContain('line 14: conflict');
+    // X refuses one reply for good: it fails with X's words, nothing else does.
+    expect(r.stdout).toMatch(/failed\s+1 \(rejected\)\n/);
+    expect(r.stdout).toContain('not been mentioned or otherwise engaged');
     expect(r.stdout).toMatch(/Board: http:\/\/127\.0\.0\.1:\d+\/board/);
   }, 120_000);
 });

@@ -48,6 +48,8 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
     ],
     timelineLagMs: 2_000,
     rateLimitResetSec: 2,
+    // As X since 2026-02-23: a reply only where the author mentioned the account.
+    replyRestriction: true,
   });
   const credentials = staticCredentialStore(DEMO_ACCOUNTS);
   const now = Date.now();
@@ -55,7 +57,7 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
 
   // A post of the fan's to reply to, made outside xactly.
   const fanX = new TwitterXPort({ credentials: staticCredentialStore([{ id: 'fan', userId: FAN_ID, auth: { type: 'oauth2', accessToken: 'demo-fan-token' } }]), baseUrl: fake.url, timeoutMs: 2_000 });
-  const root = await fanX.createPost('fan', { text: 'Who is launching something this week?' });
+  const root = await fanX.createPost('fan', { text: 'Who is launching something this week? @initech' });
   fanX.close();
 
   const faults: [Parameters<typeof fake.injectNext>[0], string][] = [
@@ -90,6 +92,9 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
     { slotId: 'slot-09', postId: 'hello', accountId: 'globex', kind: 'post', text: 'Globex office hours at 4pm', scheduledAt: at(2) },
     // Malformed: over 280 weighted characters and no account.
     { slotId: 'slot-13', postId: 'oops', kind: 'post', text: '🙂'.repeat(141) },
+    // A reply X refuses for good (the fan mentioned initech, not acme): fails
+    // with X's reason; acme's other posts go out and acme is not paused.
+    { slotId: 'slot-14', postId: 'reply', accountId: 'acme', kind: 'reply', text: 'Us too!', inReplyToTweetId: root.id, scheduledAt: at(2) },
   ];
   console.log(`xactly demo — fake X at ${fake.url}, Redis ${new URL(config.redisUrl).host}, prefix "${config.prefix}"\n`);
   console.log('Enqueueing a sample schedule (due in 1–3 s):');
