@@ -2,7 +2,8 @@
 export { loadConfig, ConfigError, type Config } from './config.js';
 export { keyId, jobIdFor, parseJobId, type PostKey } from './domain/key.js';
 export { validateRequest, type PublishRequest, type PublishRequestInput, type FieldError, type PostKind } from './domain/request.js';
-export { classifyXError, type XOutcome, NotSentError, UnknownAccountError, MissingIdError } from './domain/outcome.js';
+export { type XOutcome, NotSentError, UnknownAccountError, MissingIdError } from './domain/outcome.js';
+export { classifyXError } from './x/classify.js';
 export { createProducer, PayloadConflictError, InvalidRequestError, type Producer, type EnqueueResult, type ProducerOptions } from './queue/producer.js';
 export { createPublishProcessor, createPublishWorker, type PublishDeps } from './queue/publisher.js';
 export { reconcileOnce, startReconciler, type ReconcileDeps, type ReconcileReport } from './queue/reconciler.js';

@@ -1,7 +1,8 @@
 import { ApiPartialResponseError, ApiRequestError, ApiResponseError } from 'twitter-api-v2';
 import { describe, expect, it } from 'vitest';
 import { decideAfterAttempt, DEFAULT_RETRY } from '../src/domain/decide.js';
-import { AccountAuthError, classifyXError, holdOf, MissingIdError, NotSentError, periodEnd, UnknownAccountError, XDeadlineError } from '../src/domain/outcome.js';
+import { AccountAuthError, holdOf, MissingIdError, NotSentError, periodEnd, UnknownAccountError, XDeadlineError } from '../src/domain/outcome.js';
+import { classifyXError } from '../src/x/classify.js';
 
 const now = 1_800_000_000_000;
 const SECRET = 'SECRET-ACCESS-TOKEN-123';

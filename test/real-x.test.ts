@@ -4,7 +4,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { keyId } from '../src/domain/key.js';
-import { classifyXError, XDeadlineError } from '../src/domain/outcome.js';
+import { XDeadlineError } from '../src/domain/outcome.js';
+import { classifyXError } from '../src/x/classify.js';
 import { post, type Stack, startStack, waitUntil } from './harness.js';
 
 let stack: Stack | undefined;

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { keyId } from '../domain/key.js';
-import { POST_STATES, type PostRecord, type PostState } from '../ledger/record.js';
+import { POST_STATES, type PostRecord, type PostState } from '../domain/state.js';
 import { createLogger } from '../log.js';
 import { startWorkerProcess } from '../ops/worker-process.js';
 import { createProducer } from '../queue/producer.js';

@@ -1,4 +1,4 @@
-import type { FailReason } from '../ledger/record.js';
+import type { FailReason } from './state.js';
 import type { XOutcome } from './outcome.js';
 
 /** Where an attempt (or a reconciliation) leaves a key. */

@@ -1,5 +1,3 @@
-import { ApiPartialResponseError, ApiRequestError, ApiResponseError } from 'twitter-api-v2';
-
 /**
  * What one call to X did, decided from what came back. This is the whole
  * exactly-once argument in one place:
@@ -174,60 +172,64 @@ export function scopeOf403(data: unknown): RejectScope | 'duplicate' {
   return 'post';
 }
 
-/** The network cause of an ApiRequestError: the library hides it in _options.error. */
-function requestCause(err: ApiRequestError): { code?: string; message: string } {
-  const inner = (err as unknown as { _options?: { error?: { code?: unknown; message?: unknown } } })._options?.error;
-  const code = typeof inner?.code === 'string' ? inner.code : undefined;
-  const message = typeof inner?.message === 'string' ? inner.message : 'unknown request error';
-  return { code, message };
-}
+/**
+ * What came back from a failed call to X, in words free of any client
+ * library (`x/classify.ts` describes twitter-api-v2's errors this way).
+ */
+export type XFailure =
+  /** A complete answer with an error status. */
+  | { readonly kind: 'response'; readonly status: number; readonly body: unknown; readonly headers?: LimitHeaders }
+  /** A status line, then the connection dropped mid-body. */
+  | { readonly kind: 'partial'; readonly status: number; readonly headers?: LimitHeaders }
+  /** No answer: the request failed at the network level. */
+  | { readonly kind: 'network'; readonly code?: string; readonly timedOut: boolean }
+  /** Anything else thrown (xactly's own errors below, or a bug). */
+  | { readonly kind: 'thrown'; readonly error: unknown };
 
-export function classifyXError(err: unknown, now: number): Exclude<XOutcome, { kind: 'sent' }> {
-  if (err instanceof NotSentError) return { kind: 'not-sent', cause: err.cause };
-  if (err instanceof UnknownAccountError)
-    return { kind: 'rejected', cause: 'invalid-account: ' + err.message, scope: 'account' };
-  if (err instanceof AccountAuthError) return { kind: 'rejected', cause: `account-auth: ${err.cause}`, scope: 'account' };
-  if (err instanceof MissingIdError) return { kind: 'ambiguous', cause: `http-${err.status}-without-id` };
-  if (err instanceof XDeadlineError) return { kind: 'ambiguous', cause: `deadline-${err.ms}ms` };
-
-  if (err instanceof ApiResponseError) {
-    const status = err.code;
-    if (status === 429) {
-      const hold = holdOf(err.headers, now, true, err.data)!;
-      return { kind: 'not-sent', cause: `http-429: ${hold.why}`, retryAt: hold.until, hold };
+export function classifyXFailure(f: XFailure, now: number): Exclude<XOutcome, { kind: 'sent' }> {
+  switch (f.kind) {
+    case 'response': {
+      const { status, body } = f;
+      if (status === 429) {
+        const hold = holdOf(f.headers, now, true, body)!;
+        return { kind: 'not-sent', cause: `http-429: ${hold.why}`, retryAt: hold.until, hold };
+      }
+      if (status >= 500) return { kind: 'ambiguous', cause: `http-${status}` };
+      const detail = detailOf(body);
+      const cause = `http-${status}${detail ? ': ' + detail : ''}`;
+      if (status === 403) {
+        const scope = scopeOf403(body);
+        if (scope === 'duplicate') return { kind: 'ambiguous', cause: 'duplicate-content' };
+        return { kind: 'rejected', cause: scope === 'app' ? `http-403 ${problemName(body)}: ${detail}` : cause, status, scope };
+      }
+      return { kind: 'rejected', cause, status, scope: status === 401 ? 'account' : 'post' };
     }
-    if (status >= 500) return { kind: 'ambiguous', cause: `http-${status}` };
-    const detail = detailOf(err.data);
-    const cause = `http-${status}${detail ? ': ' + detail : ''}`;
-    if (status === 403) {
-      const scope = scopeOf403(err.data);
-      if (scope === 'duplicate') return { kind: 'ambiguous', cause: 'duplicate-content' };
-      return { kind: 'rejected', cause: scope === 'app' ? `http-403 ${problemName(err.data)}: ${detail}` : cause, status, scope };
+    case 'partial': {
+      const { status } = f;
+      // The body is cut, so a 403 may be duplicate content: only statuses that
+      // are unambiguous without a body are decided here.
+      if (status === 429) {
+        const hold = holdOf(f.headers, now, true)!;
+        return { kind: 'not-sent', cause: `http-429-partial: ${hold.why}`, retryAt: hold.until, hold };
+      }
+      if (status === 400 || status === 401 || status === 404)
+        return { kind: 'rejected', cause: `http-${status}-partial`, status, scope: status === 401 ? 'account' : 'post' };
+      return { kind: 'ambiguous', cause: `partial-response-${status}` };
     }
-    return { kind: 'rejected', cause, status, scope: status === 401 ? 'account' : 'post' };
-  }
-
-  if (err instanceof ApiPartialResponseError) {
-    const status = err.response?.statusCode ?? 0;
-    // The body is cut, so a 403 may be duplicate content: only statuses that
-    // are unambiguous without a body are decided here.
-    if (status === 429) {
-      const hold = holdOf(err.response?.headers, now, true)!;
-      return { kind: 'not-sent', cause: `http-429-partial: ${hold.why}`, retryAt: hold.until, hold };
+    case 'network':
+      if (f.code && NEVER_CONNECTED.has(f.code)) return { kind: 'not-sent', cause: f.code.toLowerCase() };
+      if (f.timedOut) return { kind: 'ambiguous', cause: 'timeout' };
+      return { kind: 'ambiguous', cause: f.code ? f.code.toLowerCase() : 'request-error' };
+    case 'thrown': {
+      const err = f.error;
+      if (err instanceof NotSentError) return { kind: 'not-sent', cause: err.cause };
+      if (err instanceof UnknownAccountError) return { kind: 'rejected', cause: 'invalid-account: ' + err.message, scope: 'account' };
+      if (err instanceof AccountAuthError) return { kind: 'rejected', cause: `account-auth: ${err.cause}`, scope: 'account' };
+      if (err instanceof MissingIdError) return { kind: 'ambiguous', cause: `http-${err.status}-without-id` };
+      if (err instanceof XDeadlineError) return { kind: 'ambiguous', cause: `deadline-${err.ms}ms` };
+      // Unknown failures may have happened after the request left: assume the worst.
+      const name = err instanceof Error ? err.name : typeof err;
+      return { kind: 'ambiguous', cause: `unexpected-error: ${name}` };
     }
-    if (status === 400 || status === 401 || status === 404)
-      return { kind: 'rejected', cause: `http-${status}-partial`, status, scope: status === 401 ? 'account' : 'post' };
-    return { kind: 'ambiguous', cause: `partial-response-${status}` };
   }
-
-  if (err instanceof ApiRequestError) {
-    const { code, message } = requestCause(err);
-    if (code && NEVER_CONNECTED.has(code)) return { kind: 'not-sent', cause: code.toLowerCase() };
-    if (message === 'Request timeout.') return { kind: 'ambiguous', cause: 'timeout' };
-    return { kind: 'ambiguous', cause: code ? code.toLowerCase() : 'request-error' };
-  }
-
-  // Unknown failures may have happened after the request left: assume the worst.
-  const name = err instanceof Error ? err.name : typeof err;
-  return { kind: 'ambiguous', cause: `unexpected-error: ${name}` };
 }

@@ -1,4 +1,4 @@
-import type { PostRecord } from '../ledger/record.js';
+import type { PostRecord } from './state.js';
 import type { Transition } from './decide.js';
 
 /** What one reconciliation pass learned about a key from X. */

@@ -4,7 +4,7 @@ import type { Transition } from '../domain/decide.js';
 import type { PublishRequest } from '../domain/request.js';
 import { ledgerKeys, type LedgerKeys } from './keys.js';
 import { type AuditEvent, type PostRecord, type PostState, parseRecord, parseStored, type StoredRecord } from './record.js';
-import { CLAIM, SETTLE } from './scripts.js';
+import { CLAIM, RELEASE_LOCK, RENEW_LOCK, SETTLE } from './scripts.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -31,6 +31,11 @@ export interface LedgerOptions {
   /** Grace after a queued key's due time before reconciliation asks where its job went. */
   readonly lostJobGraceMs?: number;
   readonly auditMax?: number;
+}
+
+/** Give a lock back only while `token` still holds it; true when released. */
+export async function releaseLock(redis: RedisClient, key: string, token: string): Promise<boolean> {
+  return (await redis.eval(RELEASE_LOCK, 1, key, token)) === 1;
 }
 
 /** While the app is paused, a due key looks again this often (and fails as app-paused at its deadline). */
@@ -265,18 +270,11 @@ export class Ledger {
 
   /** Keep holding the lock while a long pass goes on; false when it was lost. */
   async renewReconcileLock(token: string, ttlMs: number): Promise<boolean> {
-    const renewed = await this.redis.eval(
-      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end",
-      1, this.keys.reconcileLock, token, ttlMs,
-    );
-    return renewed === 1;
+    return (await this.redis.eval(RENEW_LOCK, 1, this.keys.reconcileLock, token, ttlMs)) === 1;
   }
 
   async releaseReconcileLock(token: string): Promise<void> {
-    await this.redis.eval(
-      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
-      1, this.keys.reconcileLock, token,
-    );
+    await releaseLock(this.redis, this.keys.reconcileLock, token);
   }
 
   /** The cluster-wide counters written with each transition. */

@@ -1,42 +1,6 @@
-import type { PostPayload } from '../domain/request.js';
+import type { AuditEvent, PostRecord } from '../domain/state.js';
 
-/** States as stored and printed. */
-export type PostState = 'queued' | 'claimed' | 'ambiguous' | 'sent' | 'failed';
-export const POST_STATES: readonly PostState[] = ['queued', 'claimed', 'ambiguous', 'sent', 'failed'];
-
-/** Why a key failed, as printed; `detail` says more. */
-export type FailReason = 'rejected' | 'expired' | 'invalid-account' | 'account-paused' | 'app-paused' | 'unresolved';
-
-/** One key's ledger record. */
-export interface PostRecord extends PostPayload {
-  readonly keyId: string;
-  readonly scheduledAt: number;
-  readonly deadline: number;
-  /** Set when a not-sent attempt was released: no new attempt before it. */
-  readonly notBefore?: number;
-  readonly fingerprint: string;
-  readonly state: PostState;
-  /** Number of the latest attempt (0 before the first); the fencing token. */
-  readonly attempt: number;
-  /** BullMQ job that currently carries the key. */
-  readonly jobId: string;
-  readonly leaseUntil?: number;
-  readonly attemptStartedAt?: number;
-  readonly attemptEndedAt?: number;
-  /** Id of what X created: the post id, or the DM event id for a dm. */
-  readonly tweetId?: string;
-  readonly reason?: FailReason;
-  readonly detail?: string;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-}
-
-export interface AuditEvent {
-  readonly at: number;
-  readonly event: string;
-  readonly attempt?: number;
-  readonly [field: string]: unknown;
-}
+export { POST_STATES, type AuditEvent, type FailReason, type PostRecord, type PostState } from '../domain/state.js';
 
 /** The stored form: the record as JSON, its audit trail inside it. */
 export interface StoredRecord extends Omit<PostRecord, 'keyId'> {

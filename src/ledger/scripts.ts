@@ -1,3 +1,5 @@
+import { SETTLE_MOVES } from '../domain/state.js';
+
 /**
  * The ledger's Lua scripts. Each runs atomically, so "read state, decide,
  * write" can never interleave with another worker or a reconciler.
@@ -6,6 +8,14 @@
  * it: one key per post keeps each transition to a GET and a SET.
  * Times are passed in (ms) so that tests can drive the clock.
  */
+
+/** SETTLE_MOVES as a Lua table: MOVES[from][to] == true for each allowed move. */
+function luaMoves(): string {
+  const rows = Object.entries(SETTLE_MOVES)
+    .filter(([, to]) => to.length > 0)
+    .map(([from, to]) => `  ['${from}'] = { ${to.map((t) => `['${t}'] = true`).join(', ')} }`);
+  return `local MOVES = {\n${rows.join(',\n')}\n}`;
+}
 
 /** Shared helpers: append to the capped audit trail, keep the first ('queued') entry. */
 const TRAIL = `
@@ -72,8 +82,8 @@ end
 if r.state == 'claimed' or r.state == 'ambiguous' then
   verdict = 'held'
 elseif r.state == 'queued' then
-  -- notBefore is set when a not-sent attempt was released with a backoff.
-  local dueAt = r.notBefore or r.scheduledAt
+  -- notBefore is set when a not-sent attempt was released with a backoff (dueAt in domain/state.ts).
+  local dueAt = math.max(r.scheduledAt, r.notBefore or 0)
   local account = redis.call('HMGET', KEYS[6], 'paused', 'blockedUntil')
   local app = redis.call('HMGET', KEYS[7], 'paused', 'blockedUntil')
   local block = math.max(tonumber(account[2] or '0'), tonumber(app[2] or '0'))
@@ -132,7 +142,9 @@ return {verdict, raw}
 
 /**
  * settle — record what an attempt led to, fenced by its attempt number.
- * Allowed: claimed -> sent|failed|ambiguous|queued, ambiguous -> sent|failed|queued.
+ * Allowed: the moves of SETTLE_MOVES (domain/state.ts), generated into the
+ * script as the table MOVES: claimed -> sent|failed|ambiguous|queued,
+ * ambiguous -> sent|failed|queued.
  * A result for another attempt, or for a key no longer in flight, is refused
  * ('stale') and only written to the audit trail.
  *
@@ -154,8 +166,8 @@ local r = cjson.decode(raw)
 local now = tonumber(ARGV[1])
 local max = tonumber(ARGV[6])
 local target = ARGV[3]
-local allowed = (r.state == 'claimed' and target ~= 'claimed') or
-  (r.state == 'ambiguous' and (target == 'sent' or target == 'failed' or target == 'queued'))
+${luaMoves()}
+local allowed = MOVES[r.state] ~= nil and MOVES[r.state][target] == true
 if tostring(r.attempt) ~= ARGV[2] or not allowed then
   note(r, max, {at = now, event = 'stale-result', attempt = tonumber(ARGV[2]), target = target,
     currentState = r.state, currentAttempt = r.attempt})
@@ -176,4 +188,27 @@ end
 for i = 11, #ARGV do redis.call('HINCRBY', KEYS[4], ARGV[i], 1) end
 if ARGV[10] ~= '' then redis.call('HINCRBY', KEYS[4], 'latency_sum_ms', ARGV[10]) end
 return {'ok', target, tostring(r.attempt)}
+`;
+
+/**
+ * releaseLock — compare-and-delete: give a lock back only while we hold it
+ * (every lock: the reconciliation pass, the OAuth 2.0 refresh).
+ *
+ * KEYS[1] lock   ARGV[1] our token
+ * Returns 1 when released, 0 when the lock was not ours (expired, taken over).
+ */
+export const RELEASE_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/**
+ * renewLock — compare-and-extend: keep a lock for a while longer only while we hold it.
+ *
+ * KEYS[1] lock   ARGV[1] our token   ARGV[2] new TTL (ms)
+ * Returns 1 when renewed, 0 when the lock was not ours.
+ */
+export const RENEW_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
 `;

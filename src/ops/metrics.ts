@@ -3,7 +3,7 @@ import type { RedisClient } from '../ledger/ledger.js';
 import { Counter, Gauge, type Metric, Registry } from 'prom-client';
 import { LATENCY_BUCKETS_MS } from '../domain/stats.js';
 import type { Ledger } from '../ledger/ledger.js';
-import type { FailReason } from '../ledger/record.js';
+import { FAIL_REASONS } from '../domain/state.js';
 import { liveWorkers, type WorkerLiveness } from './health.js';
 
 /**
@@ -26,7 +26,6 @@ export const METRIC_NAMES = Object.freeze({
 
 /** Label values always exported (as 0 until they happen), so rate() and alerts see the series from the start. */
 const ATTEMPT_OUTCOMES = ['sent', 'not-sent', 'ambiguous', 'rejected'] as const;
-const FAIL_REASONS = ['rejected', 'expired', 'invalid-account', 'account-paused', 'app-paused', 'unresolved'] as const satisfies readonly FailReason[];
 const RESOLUTIONS = ['sent', 'released', 'expired', 'unresolved'] as const;
 
 export interface MetricsDeps {

@@ -4,7 +4,7 @@ import { jobIdFor, keyId as keyIdOf, type PostKey } from '../domain/key.js';
 import { type FieldError, formatFieldErrors, type PublishRequest, validateRequest } from '../domain/request.js';
 import { Ledger, type RedisClient } from '../ledger/ledger.js';
 import { QUEUE_NAMES } from '../ledger/keys.js';
-import type { PostRecord } from '../ledger/record.js';
+import { dueAt, type PostRecord } from '../domain/state.js';
 import { PUBLISH_JOB_OPTIONS, type PublishJobData } from './jobs.js';
 
 export type EnqueueResult =
@@ -112,7 +112,7 @@ export function createProducer(opts: ProducerOptions): Producer {
         // Re-adding a queued key's current job is a no-op while the job
         // exists, and brings it back if it was lost between ledger and queue.
         const jobId = record?.jobId ?? valid[i]!.jobId;
-        const due = record ? Math.max(record.scheduledAt, record.notBefore ?? 0) : request.scheduledAt;
+        const due = record ? dueAt(record) : request.scheduledAt;
         jobs.push({ name: request.kind, data: jobDataOf(keyId, record ?? request), opts: { jobId, delay: Math.max(0, due - now) } });
         results[index] = record ? { status: 'duplicate', key, state: record.state } : { status: 'queued', key, jobId };
         return;

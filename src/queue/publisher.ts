@@ -1,11 +1,12 @@
 import { DelayedError, type Job, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
 import { type AccountLimits, budgetFor, type BudgetPolicy } from '../domain/budget.js';
 import { decideAfterAttempt, DEFAULT_RETRY, type RetryPolicy } from '../domain/decide.js';
-import { classifyXError, holdOf, type XOutcome } from '../domain/outcome.js';
+import { holdOf, type XOutcome } from '../domain/outcome.js';
+import { classifyXError } from '../x/classify.js';
 import { attemptStats } from '../domain/stats.js';
 import type { Ledger, RedisClient } from '../ledger/ledger.js';
 import { QUEUE_NAMES } from '../ledger/keys.js';
-import type { PostRecord } from '../ledger/record.js';
+import { dueAt, type PostRecord } from '../domain/state.js';
 import { bind, type BoundLogger, type Logger } from '../log.js';
 import type { CreatedPost, XPort } from '../x/port.js';
 import type { PublishJobData, PublishJobResult } from './jobs.js';
@@ -66,7 +67,7 @@ export function createPublishProcessor(deps: PublishDeps) {
         await job.moveToDelayed(claim.retryAt, token);
         throw new DelayedError();
       case 'early': {
-        const due = Math.max(claim.record.scheduledAt, claim.record.notBefore ?? 0);
+        const due = dueAt(claim.record);
         await job.moveToDelayed(due, token);
         throw new DelayedError();
       }

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { type Queue, Worker } from 'bullmq';
 import { jobIdFor } from '../domain/key.js';
 import { attribute, type Attribution, type SeenItem, type SentItem } from '../domain/match.js';
-import { classifyXError } from '../domain/outcome.js';
+import { classifyXError } from '../x/classify.js';
 import { reconcileStats } from '../domain/stats.js';
 import { attemptEnd, decideReconcile, type Evidence, inDoubt, type ReconcileSettings } from '../domain/reconcile.js';
 import type { Ledger, RedisClient } from '../ledger/ledger.js';
 import { QUEUE_NAMES } from '../ledger/keys.js';
-import type { PostRecord } from '../ledger/record.js';
+import { dueAt, type PostRecord } from '../domain/state.js';
 import type { Logger } from '../log.js';
 import type { XPort } from '../x/port.js';
 import { PUBLISH_JOB_OPTIONS, type PublishJobData } from './jobs.js';
@@ -180,7 +180,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
     });
 
     for (const r of queued) if (await requeueIfLost(deps, r, now)) outcomes.requeued++;
-    reschedule.push(...queued.map((r) => ({ keyId: r.keyId, at: Math.max(now, r.scheduledAt, r.notBefore ?? 0) + (deps.lostJobGraceMs ?? 60_000) })));
+    reschedule.push(...queued.map((r) => ({ keyId: r.keyId, at: Math.max(now, dueAt(r)) + (deps.lostJobGraceMs ?? 60_000) })));
 
     const groups = groupsOf(doubtful);
     const blocks = await deps.ledger.lookupBlocks([...new Set(groups.map((g) => g.accountId))]);
@@ -282,7 +282,7 @@ async function requeueIfLost(deps: ReconcileDeps, r: PostRecord, now: number): P
   const state = job ? await job.getState() : 'missing';
   if (LIVE_JOB_STATES.has(state)) return false;
   if (job) await job.remove();
-  const due = Math.max(r.scheduledAt, r.notBefore ?? 0);
+  const due = dueAt(r);
   await deps.queue.add(r.kind, jobDataOf(r.keyId, r), { ...PUBLISH_JOB_OPTIONS, jobId: r.jobId, delay: Math.max(0, due - now) });
   deps.logger.warn({ key: r.keyId, jobId: r.jobId, jobState: state }, 'queued key had no live job; re-enqueued');
   return true;

@@ -3,7 +3,7 @@ import type { LimitHeaders } from '../domain/outcome.js';
 /**
  * What the worker and the reconciler need from X, and nothing more. The real
  * implementation speaks twitter-api-v2; benchmarks use an in-process one.
- * Methods throw on failure; `classifyXError` decides what a throw means.
+ * Methods throw on failure; `classifyXError` (x/classify.ts) decides what a throw means.
  */
 export interface CreatedPost {
   readonly id: string;

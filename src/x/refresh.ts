@@ -5,6 +5,7 @@ import type { Redis, Cluster } from 'ioredis';
 import { ApiRequestError, ApiResponseError, TwitterApi } from 'twitter-api-v2';
 import { AccountAuthError, XDeadlineError } from '../domain/outcome.js';
 import type { LedgerKeys } from '../ledger/keys.js';
+import { releaseLock } from '../ledger/ledger.js';
 import type { Logger } from '../log.js';
 import type { Account, CredentialStore } from './credentials.js';
 import { deadlineFor, withDeadline } from './deadline.js';
@@ -82,7 +83,7 @@ export class TokenRefresher {
           // Re-check under the lock: another process may have just finished.
           if ((await redis.get(markerKey)) !== staleId) return await this.refresh(current, staleId);
         } finally {
-          await redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lockKey, lock);
+          await releaseLock(redis, lockKey, lock);
         }
       }
       if (this.clock() > until) throw new RefreshUnavailableError(accountId, 'timed out waiting for another process to refresh the token');
