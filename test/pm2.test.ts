@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyId } from '../src/domain/key.js';
@@ -96,16 +96,6 @@ async function readFrom(file: string, offset: number): Promise<string> {
   return (await readFile(file)).subarray(offset).toString('utf8');
 }
 const sizeOf = async (file: string) => (existsSync(file) ? (await stat(file)).size : 0);
-
-interface LogLine { pid: number; time: number; msg: string; how?: string }
-const logLines = (text: string): LogLine[] =>
-  text.split('\n').flatMap((l) => {
-    try {
-      return [JSON.parse(l) as LogLine];
-    } catch {
-      return [];
-    }
-  });
 
 /** Forwards to the fake X after a fixed delay, so publishing is still in flight when PM2 stops the workers. */
 interface SlowProxy { url: string; posts: { start: number; end: number }[]; close(): Promise<void> }
@@ -199,11 +189,14 @@ async function waitAllSent(s: Scenario, timeoutMs: number): Promise<PostRecord[]
   }, `all ${s.ids.length} keys sent`, timeoutMs);
 }
 
-/** `pm2 stop`, then prove every process drained: exit code 0 (not SIGKILL), "drained" in its log, pid gone. */
-async function stopAndCheckDrained(procs: Proc[], verb: 'stop' | 'delete'): Promise<{ stoppingAt: number[]; ms: number }> {
+/**
+ * `pm2 stop`, then prove every process drained: exit code 0 (not SIGKILL),
+ * pid gone, and its own record of the stop in Redis says "drained". (Not the
+ * out log: PM2 may close it before a worker's last stdout line arrives.)
+ */
+async function stopAndCheckDrained(s: Scenario, procs: Proc[], verb: 'stop' | 'delete'): Promise<{ stoppingAt: number[]; ms: number }> {
   const pm2Log = join(pm2Home, 'pm2.log');
-  const outLog = procs[0]!.pm2_env.pm_out_log_path;
-  const [pm2LogAt, outLogAt] = [await sizeOf(pm2Log), await sizeOf(outLog)];
+  const pm2LogAt = await sizeOf(pm2Log);
   const t0 = Date.now();
   await pm2Ok([verb, APP]);
   const ms = Date.now() - t0;
@@ -216,13 +209,14 @@ async function stopAndCheckDrained(procs: Proc[], verb: 'stop' | 'delete'): Prom
     return found.every(Boolean) ? found.map((m) => `${m![1]}/${m![2]}`) : undefined;
   }, 'PM2 to log every exit', 10_000);
   expect(exits).toEqual(procs.map(() => '0/SIGINT'));
-  const lines = await waitUntil(async () => {
-    const ls = logLines(await readFrom(outLog, outLogAt));
-    return procs.every((p) => ls.some((l) => l.pid === p.pid && l.msg === 'stopped')) ? ls : undefined;
-  }, 'every worker to log "stopped"', 10_000);
-  for (const p of procs) expect(lines.find((l) => l.pid === p.pid && l.msg === 'stopped')?.how, `worker ${p.pid}`).toBe('drained');
-  const stoppingAt = lines.filter((l) => procs.some((p) => p.pid === l.pid) && l.msg.startsWith('stopping')).map((l) => l.time);
-  return { stoppingAt, ms };
+  // Written before each worker exited, so it is there now that every pid is gone.
+  const stops = await Promise.all(procs.map(async (p) => {
+    const raw = await redis.get(s.ledger.keys.workerStopped(`${hostname()}-${p.pid}`));
+    expect(raw, `worker ${p.pid} recorded no stop`).not.toBeNull();
+    return JSON.parse(raw!) as { how: string; stoppingAt: number; stoppedAt: number };
+  }));
+  for (const [i, st] of stops.entries()) expect(st.how, `worker ${procs[i]!.pid}`).toBe('drained');
+  return { stoppingAt: stops.map((st) => st.stoppingAt), ms };
 }
 
 function expectExactlyOnce(s: Scenario, rs: PostRecord[]): void {
@@ -311,7 +305,7 @@ describe('PM2 running the worker app', () => {
       expectExactlyOnce(s, rs);
       expect(rs.map((r) => r.attempt)).toEqual(rs.map(() => 1));
 
-      const { ms: stopMs } = await stopAndCheckDrained(after, 'delete');
+      const { ms: stopMs } = await stopAndCheckDrained(s, after, 'delete');
       expect(await jlist()).toEqual([]);
       expect(await s.producer.queue.getWorkers()).toEqual([]);
       // Nothing moved after the stop.
@@ -334,7 +328,7 @@ describe('PM2 running the worker app', () => {
       await s.producer.enqueueMany(s.requests);
       await waitUntil(() => s.fake.created().length >= 20, '20 posts on X', 30_000);
 
-      const { stoppingAt, ms: stopMs } = await stopAndCheckDrained(procs, 'stop');
+      const { stoppingAt, ms: stopMs } = await stopAndCheckDrained(s, procs, 'stop');
       expect(stoppingAt).toHaveLength(3);
       // The stop really came mid-publish: X calls were open when workers got the signal.
       const open = proxy!.posts.filter((p) => stoppingAt.some((t) => p.start < t && p.end > t));
@@ -356,7 +350,7 @@ describe('PM2 running the worker app', () => {
       const rs = await waitAllSent(s, 60_000);
       expectExactlyOnce(s, rs);
       expect(rs.map((r) => r.attempt)).toEqual(rs.map(() => 1));
-      await stopAndCheckDrained(restarted, 'delete');
+      await stopAndCheckDrained(s, restarted, 'delete');
       console.log(`pm2 stop mid-publish: ${sentAtStop}/200 sent at stop, ${open.length} X calls in flight, stop took ${stopMs} ms`);
     } finally {
       await pm2(['delete', APP]).catch(() => undefined);

@@ -47,6 +47,11 @@ export interface LedgerKeys {
   readonly reconcileLock: string;
   /** String with TTL: a live worker process's last heartbeat (ms since epoch), for /healthz. */
   heartbeat(workerId: string): string;
+  /**
+   * String (JSON) with TTL: how a worker process stopped — `{how: 'drained' | 'forced', stoppingAt, stoppedAt}` —
+   * written before it exits, for supervisors and tests that must not depend on log files.
+   */
+  workerStopped(workerId: string): string;
 }
 
 export function ledgerKeys(prefix: string): LedgerKeys {
@@ -61,6 +66,7 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     reconcileLock: `${p}:reconcile-lock`,
     stats: `${p}:stats`,
     heartbeat: (workerId: string) => `${p}:worker:${workerId}`,
+    workerStopped: (workerId: string) => `${p}:worker-stopped:${workerId}`,
     budget: (accountId: string, budgetClass: string, windowStart: number) => `${p}:budget:${accountId}:${budgetClass}:${windowStart}`,
     appBudget: (dayStart: number) => `${p}:budget-app:${dayStart}`,
     account: (accountId: string) => `${p}:account:${accountId}`,

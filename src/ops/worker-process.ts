@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import { Queue } from 'bullmq';
 import { QUEUE_NAMES } from '../ledger/keys.js';
 import type { PublishJobData } from '../queue/jobs.js';
-import { startHeartbeat } from './health.js';
+import { startHeartbeat, workerId } from './health.js';
 import { createPublishWorker } from '../queue/publisher.js';
 import { type ReconcileReport, startReconciler } from '../queue/reconciler.js';
 import { connectRedis, leaseFor, ledgerFor, loadCredentials, xPortFor } from '../runtime.js';
@@ -82,6 +82,7 @@ export async function startWorkerProcess(config: Config, logger: Logger, opts: W
     },
     stop(graceMs = 2 * config.xTimeoutMs + 5_000) {
       stopping ??= (async () => {
+        const stoppingAt = Date.now();
         logger.info({ graceMs }, 'stopping: no new jobs; waiting for in-flight X calls');
         let timer: NodeJS.Timeout | undefined;
         const bound = new Promise<'forced'>((resolve) => { timer = setTimeout(() => resolve('forced'), graceMs); });
@@ -96,6 +97,10 @@ export async function startWorkerProcess(config: Config, logger: Logger, opts: W
         twitter?.close();
         file?.close();
         await heartbeat.stop();
+        // The structured record of this stop (a log line may be lost by a supervisor).
+        await redis
+          .set(ledger.keys.workerStopped(workerId()), JSON.stringify({ how, stoppingAt, stoppedAt: Date.now() }), 'PX', 3_600_000)
+          .catch((err: unknown) => logger.warn({ err }, 'could not record the stop'));
         redis.disconnect();
         logger.info({ how }, 'stopped');
         return how;
