@@ -50,7 +50,9 @@ const HELP: Record<string, string> = {
   demo: 'xactly demo [--no-board-wait]\n  Starts the fake X, a worker, the board and a sample schedule with faults; prints live progress and a summary\n  checked against the fake X\'s ground truth (exit 1 on any duplicate or lost post). At a terminal the board stays\n  up until Ctrl-C unless --no-board-wait.',
 };
 
-class UsageError extends Error {}
+class UsageError extends Error {
+  readonly code = 'USAGE';
+}
 
 /**
  * The lines of FILE or stdin, read as they are consumed (a 1 GB schedule

@@ -43,6 +43,7 @@ export type LimitHeaders = Readonly<Record<string, string | string[] | undefined
 /** Thrown by an adapter before it sent a single byte (nothing can have reached X). */
 export class NotSentError extends Error {
   override name = 'NotSentError';
+  readonly code = 'NOT_SENT';
   constructor(override readonly cause: string) {
     super(`not sent: ${cause}`);
   }
@@ -81,6 +82,7 @@ export class XDeadlineError extends Error {
 /** X answered 2xx but without the id of what it created. */
 export class MissingIdError extends Error {
   override name = 'MissingIdError';
+  readonly code = 'X_MISSING_ID';
   constructor(readonly status: number) {
     super(`X answered ${status} without an id`);
   }

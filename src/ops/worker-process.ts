@@ -35,7 +35,7 @@ export async function startWorkerProcess(config: Config, logger: Logger, opts: W
 
   // New credentials for an account are a reason to try it again.
   const onCredentialsChanged = async (changed: string[] | Error) => {
-    if (changed instanceof Error) return logger.error({ error: changed.message }, 'accounts file invalid; keeping the previous accounts');
+    if (changed instanceof Error) return logger.error({ err: changed, event: 'accounts-file-invalid' }, 'accounts file invalid; keeping the previous accounts');
     for (const id of changed) if (await ledger.resumeAccount(id)) logger.info({ accountId: id }, 'account resumed: credentials changed');
     if (changed.length) logger.info({ changed: changed.length }, 'credentials reloaded');
   };
@@ -52,10 +52,10 @@ export async function startWorkerProcess(config: Config, logger: Logger, opts: W
     budget: config.budget,
     accountLimits: async (id) => (await credentials.get(id))?.limits,
   });
-  publish.on('error', (err) => logger.error({ error: err.message }, 'publish worker error'));
+  publish.on('error', (err) => logger.error({ err, event: 'publish-worker-error' }, 'publish worker error'));
   const publishQueue = new Queue<PublishJobData>(QUEUE_NAMES.publish, { connection: redis as never, prefix: ledger.keys.bullPrefix });
   // Without a listener BullMQ prints connection errors raw to the console.
-  publishQueue.on('error', (err) => logger.warn({ error: err.message }, 'publish queue error'));
+  publishQueue.on('error', (err) => logger.warn({ err, event: 'publish-queue-error' }, 'publish queue error'));
   const reconciler = await startReconciler({
     connection: redis,
     ledger,

@@ -304,7 +304,7 @@ export async function startReconciler(opts: ReconcilerOptions): Promise<{ worker
   const prefix = opts.ledger.keys.bullPrefix;
   const queue = new Queue(QUEUE_NAMES.reconcile, { connection: opts.connection as never, prefix });
   // Without a listener BullMQ prints connection errors raw to the console.
-  queue.on('error', (err) => opts.logger.warn({ error: err.message }, 'reconcile queue error'));
+  queue.on('error', (err) => opts.logger.warn({ err, event: 'reconcile-queue-error' }, 'reconcile queue error'));
   await queue.setGlobalConcurrency(1);
   await queue.upsertJobScheduler('reconcile', { every: opts.intervalMs }, {
     name: 'reconcile',

@@ -14,6 +14,7 @@ import { baseUrlPlugin } from './plugin.js';
 /** Refreshing failed for now (network, 5xx, lock wait): try again later. */
 export class RefreshUnavailableError extends Error {
   override name = 'RefreshUnavailableError';
+  readonly code = 'REFRESH_UNAVAILABLE';
   constructor(readonly accountId: string, override readonly cause: string) {
     super(`account ${accountId}: token refresh unavailable (${cause})`);
   }
