@@ -42,6 +42,12 @@ export async function dumpPrefix(redis: Redis, prefix: string): Promise<string> 
   return out.join('\n');
 }
 
+/** A clock the test can move forward; shared by the fake X, workers, producer and reconciler. */
+export function testClock(): { now: () => number; advance: (ms: number) => void } {
+  let offset = 0;
+  return { now: () => Date.now() + offset, advance: (ms: number) => { offset += ms; } };
+}
+
 /** Poll a condition until it holds (the thing under test has no event to wait on). */
 export async function waitUntil<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
   const until = Date.now() + timeoutMs;

@@ -6,18 +6,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { keyId } from '../src/domain/key.js';
 import { XDeadlineError } from '../src/domain/outcome.js';
 import { classifyXError } from '../src/x/classify.js';
-import { post, type Stack, startStack, waitUntil } from './harness.js';
+import { post, type Stack, startStack, testClock, waitUntil } from './harness.js';
 
 let stack: Stack | undefined;
 afterEach(async () => {
   await stack?.close();
   stack = undefined;
 });
-
-function testClock() {
-  let offset = 0;
-  return { now: () => Date.now() + offset, advance: (ms: number) => { offset += ms; } };
-}
 
 const SETTLE = 5_000;
 const TIMEOUT = 400;

@@ -5,19 +5,13 @@ import { validateRequest } from '../src/domain/request.js';
 import { reconcileOnce, startReconciler } from '../src/queue/reconciler.js';
 import { Ledger } from '../src/ledger/ledger.js';
 import type { XPort } from '../src/x/port.js';
-import { newRedis, post, type Stack, startStack, waitUntil } from './harness.js';
+import { newRedis, post, type Stack, startStack, testClock, waitUntil } from './harness.js';
 
 let stack: Stack | undefined;
 afterEach(async () => {
   await stack?.close();
   stack = undefined;
 });
-
-/** A clock the test can move forward; shared by the fake X, workers, producer and reconciler. */
-function testClock() {
-  let offset = 0;
-  return { now: () => Date.now() + offset, advance: (ms: number) => { offset += ms; } };
-}
 
 const SETTLE = 5_000;
 const id = (slotId: string, postId = 'p1') => keyId({ slotId, postId });
