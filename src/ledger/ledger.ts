@@ -3,8 +3,9 @@ import type { Budget } from '../domain/budget.js';
 import type { Transition } from '../domain/decide.js';
 import type { PublishRequest } from '../domain/request.js';
 import { ledgerKeys, type LedgerKeys } from './keys.js';
+import { POST_STATES } from '../domain/state.js';
 import { type AuditEvent, type PostRecord, type PostState, parseRecord, parseStored, type StoredRecord } from './record.js';
-import { CLAIM, RELEASE_LOCK, RENEW_LOCK, SETTLE } from './scripts.js';
+import { CLAIM, CLAIM_VERDICTS, RELEASE_LOCK, RENEW_LOCK, SETTLE, SETTLE_VERDICTS, verdictOf } from './scripts.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -13,14 +14,14 @@ export type RegisterResult =
   | { readonly verdict: 'exists'; readonly record: PostRecord }
   | { readonly verdict: 'conflict'; readonly record: PostRecord };
 
-export type ClaimVerdict = 'missing' | 'claimed' | 'early' | 'expired' | 'paused' | 'throttled' | 'held' | 'sent' | 'failed';
+export type ClaimVerdict = (typeof CLAIM_VERDICTS)[number];
 export type ClaimResult =
   | { readonly verdict: 'missing' }
   | { readonly verdict: 'throttled'; readonly record: PostRecord; readonly retryAt: number }
   | { readonly verdict: Exclude<ClaimVerdict, 'missing' | 'throttled'>; readonly record: PostRecord };
 
 export interface SettleResult {
-  readonly verdict: 'ok' | 'stale' | 'missing';
+  readonly verdict: (typeof SETTLE_VERDICTS)[number];
   readonly state: PostState | '';
   readonly attempt: number;
 }
@@ -114,16 +115,17 @@ export class Ledger {
    * account's budget (`accountId` as the job names it) and of the app's.
    */
   async claim(keyId: string, jobId: string, leaseMs: number, now: number, accountId = '-', b: Budget = NO_BUDGET): Promise<ClaimResult> {
-    const [verdict, raw, retryAt] = await this.redis.xactlyClaim(
+    const [answer, raw, retryAt] = await this.redis.xactlyClaim(
       this.keys.record(keyId), this.keys.due, this.keys.stats,
       this.keys.budget(accountId, b.budgetClass, b.windowStart), this.keys.appBudget(b.dayStart), this.keys.account(accountId), this.keys.app,
       now, leaseMs, keyId, jobId, this.auditMax, this.retentionMs,
       b.limit, b.windowEnd, b.windowMs, b.appLimit, b.dayEnd, this.lostJobGraceMs, APP_PAUSED_RECHECK_MS,
     );
+    const verdict = verdictOf('claim', CLAIM_VERDICTS, answer);
     const record = parseRecord(keyId, raw);
     if (verdict === 'missing' || !record) return { verdict: 'missing' };
     if (verdict === 'throttled') return { verdict, record, retryAt: Number(retryAt) };
-    return { verdict: verdict as Exclude<ClaimVerdict, 'missing' | 'throttled'>, record };
+    return { verdict, record };
   }
 
   /**
@@ -166,7 +168,8 @@ export class Ledger {
       JSON.stringify(patch), JSON.stringify(audit), stats.latencyMs === undefined ? '' : Math.round(stats.latencyMs),
       ...stats.fields,
     );
-    return { verdict: verdict as SettleResult['verdict'], state: (state ?? '') as PostState | '', attempt: Number(current) };
+    const st = state ? verdictOf('settle state', POST_STATES, state) : '';
+    return { verdict: verdictOf('settle', SETTLE_VERDICTS, verdict), state: st, attempt: Number(current) };
   }
 
   /** Hold every publish of an account until `until` (X answered 429 or 0 remaining). */

@@ -9,6 +9,17 @@ import { SETTLE_MOVES } from '../domain/state.js';
  * Times are passed in (ms) so that tests can drive the clock.
  */
 
+/** What CLAIM answers (first element of its reply). */
+export const CLAIM_VERDICTS = ['missing', 'claimed', 'early', 'expired', 'paused', 'throttled', 'held', 'sent', 'failed'] as const;
+/** What SETTLE answers (first element of its reply). */
+export const SETTLE_VERDICTS = ['ok', 'stale', 'missing'] as const;
+
+/** A script's verdict, checked against its list: a script and its caller that drift apart fail loudly. */
+export function verdictOf<V extends string>(name: string, allowed: readonly V[], raw: unknown): V {
+  if (typeof raw === 'string' && (allowed as readonly string[]).includes(raw)) return raw as V;
+  throw new Error(`${name} script answered an unknown verdict: ${JSON.stringify(raw)}`);
+}
+
 /** SETTLE_MOVES as a Lua table: MOVES[from][to] == true for each allowed move. */
 function luaMoves(): string {
   const rows = Object.entries(SETTLE_MOVES)
