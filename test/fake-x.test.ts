@@ -576,7 +576,7 @@ describe('fake X: faults seen through twitter-api-v2', () => {
 
   it('random faults follow the seed', async () => {
     const kinds: FaultKind[] = ['5xx-with-commit', '5xx-without-commit', '429'];
-    const run = async (seed: number): Promise<(FaultKind | undefined)[]> => {
+    const run = async (seed: number): Promise<(string | undefined)[]> => {
       const fx = await fake({ seed, faultRate: 0.5, faultKinds: kinds });
       const client = oauth1(fx);
       for (let i = 0; i < 16; i++) await client.v2.tweet(`random ${i}`).catch(() => undefined);

@@ -15,10 +15,9 @@ export function lineOutput(stream: NodeJS.WriteStream | NodeJS.WritableStream): 
   // The reader went away (`| head -1`): later lines have nowhere to go. The
   // command still finishes its work (an enqueue must not stop half-way).
   let gone = false;
-  stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') gone = true;
-    else throw err;
-  });
+  // Any write error (EPIPE above all) means nobody can read what follows;
+  // there is nowhere left to report it either.
+  stream.on('error', () => (gone = true));
   stream.once('close', () => (gone = true));
   return {
     async line(text) {

@@ -108,7 +108,7 @@ export interface RequestRecord {
   method: string;
   path: string;
   userId?: string;
-  fault?: FaultKind;
+  fault?: FaultKind | LookupFaultKind;
   status?: number;
 }
 
@@ -437,7 +437,7 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
       const read = { path: url.pathname, text: undefined };
       const fault = scriptedOnly ? lookupPlan.nextScripted(read) : lookupPlan.next(read);
       if (fault) {
-        record.fault = fault as never;
+        record.fault = fault;
         faultCounts[`lookup-${fault}`] = (faultCounts[`lookup-${fault}`] ?? 0) + 1;
       }
       if (fault === 'hang') return hang();
