@@ -37,7 +37,7 @@ import { keyId } from '../src/domain/key.js';
 import { startFakeX } from '../src/fake-x/index.js';
 import { hashTagged, QUEUE_NAMES } from '../src/ledger/keys.js';
 import { PUBLISH_JOB_OPTIONS, type PublishJobData } from '../src/queue/jobs.js';
-import { createProducer } from '../src/queue/producer.js';
+import { createProducer } from '../src/app.js';
 import {
   commandLine, countBy, dropPrefix, f0, f2, type Figure, fmtCounts, intOption, mdTable, newRedis, percentile,
   median, rand, REDIS_URL, type Row, run, secs, startLatencyProxy, textTable, verdict, waitFor, writeReport,

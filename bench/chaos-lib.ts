@@ -9,6 +9,7 @@
  * Every loop is bounded by the run's timeout; the run stops by itself.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import type { Ledger } from '../src/ledger/ledger.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -23,9 +24,9 @@ import { Redis } from 'ioredis';
 import { renderTable } from '../src/cli/table.js';
 import { jobIdFor, keyId as keyIdOf, parseJobId } from '../src/domain/key.js';
 import { ALL_FAULT_KINDS, ALL_LOOKUP_FAULT_KINDS, type CreatedItem, type FakeAccount, type FaultKind, mulberry32 } from '../src/fake-x/index.js';
-import { Ledger } from '../src/ledger/ledger.js';
+import { openLedger, createProducer } from '../src/app.js';
 import type { PostRecord, PostState } from '../src/ledger/record.js';
-import { createProducer, type EnqueueResult, type Producer } from '../src/queue/producer.js';
+import { type EnqueueResult, type Producer } from '../src/queue/producer.js';
 import type { FakeXProcessConfig } from './fake-x-process.js';
 
 const pexecFile = promisify(execFile);
@@ -666,7 +667,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
   const monitor = new Redis(o.redisUrl, { maxRetriesPerRequest: null });
   monitor.on('error', () => undefined);
-  const ledger = new Ledger(monitor, { prefix, retentionMs: 24 * 3_600_000 });
+  const ledger = openLedger(monitor, { prefix, retentionMs: 24 * 3_600_000 });
   let fake: FakeXControl | undefined;
   let pool: WorkerPool | undefined;
   const producers: Producer[] = [];

@@ -22,10 +22,8 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { keyId } from '../src/domain/key.js';
-import { Ledger } from '../src/ledger/ledger.js';
 import { createLogger } from '../src/log.js';
-import { createProducer } from '../src/queue/producer.js';
-import { createPublishWorker } from '../src/queue/publisher.js';
+import { createProducer, createPublishWorker } from '../src/app.js';
 import {
   commandLine, countBy, dropPrefix, f0, f2, type Figure, fmtCounts, instantX, intOption, mb, mdTable, newRedis,
   nullStream, rand, type Row, run, secs, tallyOf, textTable, verdict, writeReport,
@@ -93,7 +91,7 @@ async function main(): Promise<number> {
     const x = instantX();
     const worker = createPublishWorker({
       connection: workerRedis,
-      ledger: new Ledger(workerRedis, { prefix, retentionMs: 3_600_000 }),
+      prefix, retentionMs: 3_600_000,
       x,
       logger: createLogger({ level: 'info' }, nullStream()),
       concurrency: C,

@@ -30,12 +30,10 @@ import { parseArgs } from 'node:util';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { hashTagged, QUEUE_NAMES } from '../src/ledger/keys.js';
-import { Ledger } from '../src/ledger/ledger.js';
 import type { PostState } from '../src/ledger/record.js';
 import { createLogger } from '../src/log.js';
 import { PUBLISH_JOB_OPTIONS, type PublishJobData, type PublishJobResult } from '../src/queue/jobs.js';
-import { createProducer } from '../src/queue/producer.js';
-import { createPublishWorker } from '../src/queue/publisher.js';
+import { createProducer, createPublishWorker } from '../src/app.js';
 import {
   type BenchReport, commandLine, dropPrefix, type Figure, instantX, mdTable, median, type Row, textTable, verdict, versionOf, writeReport,
 } from './common.js';
@@ -269,8 +267,8 @@ async function runXactly(admin: Redis, prefix: string, n: number, concurrency: n
     const x = instantX();
     const worker = createPublishWorker({
       connection: workerRedis,
-      // Shares the worker's connection, as `xactly worker` does.
-      ledger: new Ledger(workerRedis, { prefix, retentionMs: 3_600_000 }),
+      // The ledger shares the worker's connection, as `xactly worker` does.
+      prefix, retentionMs: 3_600_000,
       x,
       logger: createLogger({ level: 'silent' }),
       concurrency,

@@ -28,15 +28,15 @@
  * or failed.
  */
 import { performance } from 'node:perf_hooks';
+import type { Ledger } from '../src/ledger/ledger.js';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { jobIdFor, keyId } from '../src/domain/key.js';
 import { validateRequest } from '../src/domain/request.js';
 import { type FakeX, startFakeX } from '../src/fake-x/index.js';
-import { Ledger } from '../src/ledger/ledger.js';
 import { createLogger } from '../src/log.js';
-import { createProducer, type Producer } from '../src/queue/producer.js';
-import { createPublishWorker } from '../src/queue/publisher.js';
+import { createProducer, createPublishWorker } from '../src/app.js';
+import { type Producer } from '../src/queue/producer.js';
 import { reconcileOnce, type ReconcileReport } from '../src/queue/reconciler.js';
 import { type Account, staticCredentialStore } from '../src/x/credentials.js';
 import { TwitterXPort } from '../src/x/twitter.js';
@@ -146,7 +146,7 @@ async function makeAmbiguous(redis: Redis, producer: Producer, prefix: string, f
   const x = new TwitterXPort({ credentials, baseUrl: fake.url, timeoutMs: 5_000 });
   const worker = createPublishWorker({
     connection: redis,
-    ledger: new Ledger(redis, { prefix, retentionMs: 3_600_000 }),
+    prefix, retentionMs: 3_600_000,
     x, logger: silent, concurrency: 50, leaseMs: 30_000, settleWindowMs: SETTLE,
   });
   worker.on('error', (err) => console.error(`  worker error: ${err.message}`));

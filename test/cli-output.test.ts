@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyId } from '../src/domain/key.js';
 import { validateRequest } from '../src/domain/request.js';
-import { Ledger } from '../src/ledger/ledger.js';
+import { openLedger } from '../src/app.js';
 import { ACCOUNTS, dropPrefix, newRedis, REDIS_URL, uniquePrefix } from './harness.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
@@ -136,7 +136,7 @@ describe('CLI output through a slow pipe', () => {
 
   it('posts --json lists 10,000 keys in full; post prints the whole audit trail', async () => {
     const listed = uniquePrefix('out-posts');
-    const ledger = new Ledger(redis, { prefix: listed, retentionMs: 3_600_000 });
+    const ledger = openLedger(redis, { prefix: listed, retentionMs: 3_600_000 });
     const now = Date.now();
     try {
       for (let start = 0; start < 10_000; start += 1_000) {
@@ -189,7 +189,7 @@ describe('CLI output through a slow pipe', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     // The reader left, the work did not stop: every line went in.
-    const ledger = new Ledger(redis, { prefix, retentionMs: 60_000 });
+    const ledger = openLedger(redis, { prefix, retentionMs: 60_000 });
     expect((await ledger.get(keyId({ slotId: 'head-1999', postId: 'p' })))?.state).toBe('queued');
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyId } from '../src/domain/key.js';
 import { startFakeX, type FakeX } from '../src/fake-x/index.js';
-import { Ledger } from '../src/ledger/ledger.js';
+import { openLedger } from '../src/app.js';
 import { ACCOUNTS, dropPrefix, FAKE_ACCOUNTS, newRedis, REDIS_URL, SECRETS, uniquePrefix, waitUntil } from './harness.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
@@ -140,7 +140,7 @@ describe('xactly worker + posts', () => {
     // An ambiguous post, resolved by `xactly reconcile --once`.
     fake.injectNext('commit-then-reset');
     await run(['enqueue', '-'], wenv, JSON.stringify({ slotId: 'amb', postId: 'p', accountId: 'acme', kind: 'post', text: 'maybe posted' }) + '\n');
-    const ledger = new Ledger(redis, { prefix, retentionMs: 60_000 });
+    const ledger = openLedger(redis, { prefix, retentionMs: 60_000 });
     await waitUntil(async () => (await ledger.get(keyId({ slotId: 'amb', postId: 'p' })))?.state === 'ambiguous', 'ambiguous');
     await ledger.reschedule([{ keyId: keyId({ slotId: 'amb', postId: 'p' }), at: Date.now() - 10_000 }]);
     const rec2 = await run(['reconcile', '--once', '--json'], { ...wenv, XACTLY_SETTLE_WINDOW_MS: '2001' });

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { Ledger } from '../src/ledger/ledger.js';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,9 +8,8 @@ import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keyId } from '../src/domain/key.js';
 import { type FakeX, startFakeX } from '../src/fake-x/index.js';
-import { Ledger } from '../src/ledger/ledger.js';
-import { createProducer, type Producer } from '../src/queue/producer.js';
-import { createPublishWorker } from '../src/queue/publisher.js';
+import { openLedger, createProducer, createPublishWorker } from '../src/app.js';
+import { type Producer } from '../src/queue/producer.js';
 import { type Account, fileCredentialStore, memoryCredentialStore } from '../src/x/credentials.js';
 import { TokenRefresher } from '../src/x/refresh.js';
 import { TwitterXPort } from '../src/x/twitter.js';
@@ -47,12 +47,12 @@ async function startRig(workers: number, accounts: Account[]): Promise<Rig & { s
   const redis = newRedis();
   const fake = await startFakeX({ accounts: FAKE });
   const store = memoryCredentialStore(accounts);
-  const ledger = new Ledger(redis, { prefix, retentionMs: 3_600_000 });
+  const ledger = openLedger(redis, { prefix, retentionMs: 3_600_000 });
   const { logger, lines } = captureLogs('info');
   const r: Rig = { fake, redis, prefix, producer: createProducer({ connection: redis, prefix }), ledger, workers: [], conns: [], ports: [], logs: lines };
   for (let i = 0; i < workers; i++) {
     const conn = newRedis();
-    const wledger = new Ledger(conn, { prefix, retentionMs: 3_600_000 });
+    const wledger = openLedger(conn, { prefix, retentionMs: 3_600_000 });
     const refresher = new TokenRefresher({ redis: conn, keys: wledger.keys, credentials: store, baseUrl: fake.url, timeoutMs: 2_000 });
     const x = new TwitterXPort({ credentials: store, baseUrl: fake.url, timeoutMs: 2_000, refresher });
     const w = createPublishWorker({ connection: conn, ledger: wledger, x, logger, concurrency: 10, leaseMs: 30_000, settleWindowMs: 5_000, retry: { baseMs: 50, maxMs: 200 } });
@@ -145,7 +145,7 @@ describe('the accounts file', () => {
     const redis = newRedis();
     const fake = await startFakeX({ accounts: FAKE.map((a) => (a.userId === '3001' ? { ...a, tokensExpireAt: 0 } : a)) });
     const producer = createProducer({ connection: redis, prefix });
-    rig = { fake, redis, prefix, producer, ledger: new Ledger(redis, { prefix, retentionMs: 3_600_000 }), workers: [], conns: [], ports: [], logs: [] };
+    rig = { fake, redis, prefix, producer, ledger: openLedger(redis, { prefix, retentionMs: 3_600_000 }), workers: [], conns: [], ports: [], logs: [] };
     const dir = await mkdtemp(join(tmpdir(), 'xactly-acc-'));
     const path = join(dir, 'accounts.json');
     await writeFile(path, JSON.stringify({ accounts: [OAUTH2, OTHER] }));
@@ -168,7 +168,7 @@ describe('the accounts file', () => {
     for (const secret of ['brand-at-0', 'brand-rt-0', 'client-secret-1', 'fx-at-3001-1', 'fx-rt-3001-1']) expect(logs).not.toContain(secret);
 
     // SIGHUP re-reads the file: new credentials for a paused account resume it.
-    const ledger = new Ledger(redis, { prefix, retentionMs: 3_600_000 });
+    const ledger = openLedger(redis, { prefix, retentionMs: 3_600_000 });
     await ledger.pauseAccount('other', 'test pause');
     await writeFile(path, JSON.stringify({ accounts: [onDisk, { ...OTHER, auth: { type: 'oauth2', accessToken: 'other-at-2' } }] }));
     for (const c of children) c.kill('SIGHUP');

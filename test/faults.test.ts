@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { keyId } from '../src/domain/key.js';
 import type { FaultKind } from '../src/fake-x/index.js';
-import { Ledger } from '../src/ledger/ledger.js';
+import { openLedger } from '../src/app.js';
 import type { XPort } from '../src/x/port.js';
 import { newRedis, post, SECRETS, type Stack, startStack, waitUntil, dumpPrefix } from './harness.js';
 
@@ -110,7 +110,7 @@ describe('each fault X shows → the documented state, zero duplicates', () => {
     stack = await startStack();
     const s = stack;
     // The producer does not know the worker's accounts here.
-    const { createProducer } = await import('../src/queue/producer.js');
+    const { createProducer } = await import('../src/app.js');
     const p = createProducer({ connection: s.redis, prefix: s.prefix });
     await p.enqueue(post('ghost', 'who am i', { accountId: 'ghost' }));
     const rec = await settled(s, 'ghost');
@@ -146,7 +146,7 @@ describe('fencing', () => {
   it("a stale attempt's late result cannot overwrite a newer attempt", async () => {
     const redis = newRedis();
     const prefix = `xt-fence-${Date.now()}`;
-    const ledger = new Ledger(redis, { prefix, retentionMs: 60_000 });
+    const ledger = openLedger(redis, { prefix, retentionMs: 60_000 });
     const { validateRequest } = await import('../src/domain/request.js');
     const t0 = Date.now();
     const v = validateRequest(post('fence', 'fenced'), { now: t0 + 1000, deadlineWindowMs: 1e9 });

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import type { Ledger } from '../src/ledger/ledger.js';
 import { Writable } from 'node:stream';
 import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startFakeX, type FakeX, type FakeXOptions } from '../src/fake-x/index.js';
-import { Ledger } from '../src/ledger/ledger.js';
+import { openLedger, createProducer, createPublishWorker } from '../src/app.js';
 import type { PostState } from '../src/ledger/record.js';
 import { createLogger, type Logger } from '../src/log.js';
-import { createProducer, type Producer } from '../src/queue/producer.js';
-import { createPublishWorker, type PublishDeps } from '../src/queue/publisher.js';
+import { type Producer } from '../src/queue/producer.js';
+import type { PublishDeps } from '../src/queue/publisher.js';
 import type { BudgetPolicy } from '../src/domain/budget.js';
 import { reconcileOnce, type ReconcileDeps, type ReconcileReport } from '../src/queue/reconciler.js';
 import { type Account, staticCredentialStore } from '../src/x/credentials.js';
@@ -145,7 +146,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const twitter = new TwitterXPort({ credentials, baseUrl: fake.url, timeoutMs: opts.timeoutMs ?? 1_000 });
   const x = opts.wrapX ? opts.wrapX(twitter) : twitter;
   const { logger, lines } = captureLogs(opts.logLevel);
-  const ledger = new Ledger(redis, { prefix, retentionMs: 3_600_000 });
+  const ledger = openLedger(redis, { prefix, retentionMs: 3_600_000 });
   const producer = createProducer({ connection: redis, prefix, clock, knownAccount: (id) => accounts.some((a) => a.id === id) });
   const connections: Redis[] = [];
   const workers: Worker[] = [];
@@ -155,7 +156,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     connections.push(connection);
     const worker = createPublishWorker({
       connection,
-      ledger: new Ledger(connection, { prefix, retentionMs: 3_600_000 }),
+      prefix, retentionMs: 3_600_000,
       x: o.wrapX ? o.wrapX(x) : x,
       logger,
       clock,

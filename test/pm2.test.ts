@@ -18,9 +18,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyId } from '../src/domain/key.js';
 import { startFakeX, type FakeX } from '../src/fake-x/index.js';
-import { Ledger } from '../src/ledger/ledger.js';
+import type { Ledger } from '../src/ledger/ledger.js';
+import { openLedger, createProducer } from '../src/app.js';
 import type { PostRecord } from '../src/ledger/record.js';
-import { createProducer, type Producer } from '../src/queue/producer.js';
+import { type Producer } from '../src/queue/producer.js';
 import type { Account } from '../src/x/credentials.js';
 import { ACCOUNTS, dropPrefix, FAKE_ACCOUNTS, newRedis, REDIS_URL, uniquePrefix, waitUntil } from './harness.js';
 
@@ -158,7 +159,7 @@ async function scenario(label: string, posts: number, xBaseUrl: (fake: FakeX) =>
     ...extraEnv,
   };
   const producer = createProducer({ connection: redis, prefix, knownAccount: (id) => accounts.some((a) => a.id === id) });
-  const ledger = new Ledger(redis, { prefix, retentionMs: 3_600_000 });
+  const ledger = openLedger(redis, { prefix, retentionMs: 3_600_000 });
   const requests = Array.from({ length: posts }, (_, i) => ({
     slotId: `pm2-${i}`, postId: 'p', accountId: accounts[i % accounts.length]!.id, kind: 'post', text: `pm2 ${prefix} #${i}`,
   }));

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { keyId } from '../src/domain/key.js';
-import { createProducer, PayloadConflictError } from '../src/queue/producer.js';
+import { createProducer } from '../src/app.js';
+import { PayloadConflictError } from '../src/queue/producer.js';
 import { newRedis, post, type Stack, startStack, waitUntil } from './harness.js';
 
 let stack: Stack | undefined;

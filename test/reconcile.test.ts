@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { jobIdFor, keyId } from '../src/domain/key.js';
 import type { FaultKind } from '../src/fake-x/index.js';
 import { validateRequest } from '../src/domain/request.js';
-import { reconcileOnce, startReconciler } from '../src/queue/reconciler.js';
-import { Ledger } from '../src/ledger/ledger.js';
+import { reconcileOnce } from '../src/queue/reconciler.js';
+import { startReconciler, openLedger } from '../src/app.js';
 import type { XPort } from '../src/x/port.js';
 import { newRedis, post, type Stack, startStack, testClock, waitUntil } from './harness.js';
 
@@ -370,7 +370,7 @@ describe('cost and exclusivity', () => {
       },
     });
     const conns = [newRedis(), newRedis()];
-    const deps = conns.map((c) => ({ ...s.reconcileDeps, ledger: new Ledger(c, { prefix: s.prefix, retentionMs: 3_600_000 }), x: slow(s.x) }));
+    const deps = conns.map((c) => ({ ...s.reconcileDeps, ledger: openLedger(c, { prefix: s.prefix, retentionMs: 3_600_000 }), x: slow(s.x) }));
     const passes = deps.map((d) => reconcileOnce(d));
     // The lock of a pass is short (renewed while it runs): a process killed
     // mid-pass blocks reconciliation for seconds, not minutes.

@@ -19,10 +19,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type ChaosEvent, type ChaosReport, freePort, type RedisServer, renderReport, runChaos, settleFor, sleep, startRedisServer } from '../bench/chaos-lib.js';
 import { keyId } from '../src/domain/key.js';
 import { type FakeX, startFakeX } from '../src/fake-x/index.js';
-import { Ledger } from '../src/ledger/ledger.js';
-import { createProducer, type Producer } from '../src/queue/producer.js';
-import { createPublishWorker } from '../src/queue/publisher.js';
-import { startReconciler } from '../src/queue/reconciler.js';
+import { openLedger, createProducer, createPublishWorker, startReconciler } from '../src/app.js';
+import { type Producer } from '../src/queue/producer.js';
 import { type Account, staticCredentialStore } from '../src/x/credentials.js';
 import { TwitterXPort } from '../src/x/twitter.js';
 import { captureLogs, waitUntil } from './harness.js';
@@ -193,7 +191,7 @@ describe('Redis Cluster (3 masters, hash-tagged prefix)', () => {
         const c = clusterOf();
         conns.push(c);
         const w = createPublishWorker({
-          connection: c, ledger: new Ledger(c, { prefix, retentionMs: 3_600_000 }), x: xFor(), logger, concurrency: 10,
+          connection: c, prefix, x: xFor(), logger, concurrency: 10,
           leaseMs: 13_000, settleWindowMs, retry: { baseMs: 100, maxMs: 1_000 },
         });
         w.on('error', () => undefined);
@@ -202,7 +200,7 @@ describe('Redis Cluster (3 masters, hash-tagged prefix)', () => {
       const rc = clusterOf();
       conns.push(rc);
       reconciler = await startReconciler({
-        connection: rc, ledger: new Ledger(rc, { prefix, retentionMs: 3_600_000 }), x: xFor(), queue: producer.queue, logger,
+        connection: rc, ledger: openLedger(rc, { prefix, retentionMs: 3_600_000 }), x: xFor(), queue: producer.queue, logger,
         intervalMs: 500, settleWindowMs, unresolvedGraceMs: 60_000, skewMs: 2_000,
       });
 

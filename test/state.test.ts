@@ -6,12 +6,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Transition } from '../src/domain/decide.js';
 import { canSettle, dueAt, FINAL_STATES, isFinal, POST_STATES, type PostState, SETTLE_MOVES } from '../src/domain/state.js';
-import { Ledger } from '../src/ledger/ledger.js';
+import { openLedger } from '../src/app.js';
 import { dropPrefix, newRedis, uniquePrefix } from './harness.js';
 
 const redis = newRedis();
 const prefix = uniquePrefix('state');
-const ledger = new Ledger(redis, { prefix, retentionMs: 60_000 });
+const ledger = openLedger(redis, { prefix, retentionMs: 60_000 });
 afterAll(async () => {
   await dropPrefix(redis, prefix);
   await redis.quit();

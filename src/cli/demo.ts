@@ -7,8 +7,7 @@ import type { PostRecord } from '../ledger/record.js';
 import { createLogger } from '../log.js';
 import { createBoardServer } from '../ops/board.js';
 import { startWorkerProcess } from '../ops/worker-process.js';
-import { createProducer } from '../queue/producer.js';
-import { connectRedis, ledgerFor } from '../runtime.js';
+import { createProducer, connectRedis, openLedger } from '../app.js';
 import { type Account, staticCredentialStore } from '../x/credentials.js';
 import { TwitterXPort } from '../x/twitter.js';
 import { enqueueLines, formatLineResult, type LineResult } from './enqueue.js';
@@ -107,7 +106,7 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   for (const r of results) if (r.status === 'queued' && r.slotId && r.postId) keys.set(keyId({ slotId: r.slotId, postId: r.postId }), { slotId: r.slotId, postId: r.postId });
 
   console.log('\nInjected faults: ' + faults.map(([f]) => f).join(', ') + '; timeline lag 2 s.\nProgress:');
-  const ledger = ledgerFor(redis, config);
+  const ledger = openLedger(redis, config);
   const started = Date.now();
   const limit = opts.timeoutMs ?? 90_000;
   let records: PostRecord[] = [];

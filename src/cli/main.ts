@@ -5,12 +5,11 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { keyId } from '../domain/key.js';
 import { POST_STATES, type PostRecord, type PostState } from '../domain/state.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { startWorkerProcess } from '../ops/worker-process.js';
-import { createProducer } from '../queue/producer.js';
-import { connectRedis, ledgerFor, loadCredentials, StartupError, xPortFor } from '../runtime.js';
-import { QUEUE_NAMES } from '../ledger/keys.js';
+import { type App, openApp, StartupError } from '../app.js';
 import { CredentialsError, fileCredentialStore } from '../x/credentials.js';
+import { reconcileOnce } from '../queue/reconciler.js';
 import { enqueueLines, formatLineResult, isRefused } from './enqueue.js';
 import { stderr, stdout } from './output.js';
 import { renderTable, writeTable } from './table.js';
@@ -54,6 +53,16 @@ class UsageError extends Error {
   readonly code = 'USAGE';
 }
 
+/** A command's parts (see src/app.ts), closed when it is done, whatever happens. */
+async function withApp<T>(config: Config, run: (app: App) => Promise<T>, logger: Logger = createLogger({ level: 'warn', format: config.logFormat })): Promise<T> {
+  const app = await openApp(config, logger);
+  try {
+    return await run(app);
+  } finally {
+    await app.close();
+  }
+}
+
 /**
  * The lines of FILE or stdin, read as they are consumed (a 1 GB schedule
  * never sits in memory). The line reader starts only on the first read: one
@@ -84,30 +93,22 @@ async function cmdEnqueue(config: Config, args: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError('enqueue takes at most one FILE');
   const lines = await inputLines(positionals[0]);
   const known = config.accountsFile ? new Set(await (await fileCredentialStore(config.accountsFile)).ids()) : undefined;
-  const redis = await connectRedis(config);
-  const producer = createProducer({
-    connection: redis, prefix: config.prefix, deadlineWindowMs: config.deadlineWindowMs, retentionMs: config.retentionMs,
-    ...(known && { knownAccount: (id: string) => known.has(id) }),
-  });
-  try {
+  return withApp(config, async (app) => {
+    const producer = app.producer(known && { knownAccount: (id: string) => known.has(id) });
     let code = 0;
     for await (const r of enqueueLines(lines, producer)) {
       if (isRefused(r)) code = 2;
       await stdout.line(values.json ? JSON.stringify(r) : formatLineResult(r));
     }
     return code;
-  } finally {
-    await producer.close();
-    redis.disconnect();
-  }
+  });
 }
 
 async function cmdPosts(config: Config, args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { state: { type: 'string' }, account: { type: 'string' }, json: { type: 'boolean' } } });
   if (values.state && !POST_STATES.includes(values.state as PostState)) throw new UsageError(`--state must be one of ${POST_STATES.join(', ')}`);
-  const redis = await connectRedis(config);
-  try {
-    const records = ledgerFor(redis, config).list({ state: values.state as PostState | undefined, accountId: values.account });
+  return withApp(config, async ({ ledger }) => {
+    const records = ledger.list({ state: values.state as PostState | undefined, accountId: values.account });
     if (values.json) {
       for await (const r of records) await stdout.line(JSON.stringify(printRecord(r)));
       return 0;
@@ -119,17 +120,13 @@ async function cmdPosts(config: Config, args: string[]): Promise<number> {
     })();
     if ((await writeTable(stdout, ['SLOT', 'POST', 'ACCOUNT', 'KIND', 'STATE', 'ATTEMPTS', 'X ID', 'REASON'], rows)) === 0) await stdout.line('no posts');
     return 0;
-  } finally {
-    redis.disconnect();
-  }
+  });
 }
 
 async function cmdPost(config: Config, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true });
   if (positionals.length !== 2) throw new UsageError('post needs <slotId> <postId>');
-  const redis = await connectRedis(config);
-  try {
-    const ledger = ledgerFor(redis, config);
+  return withApp(config, async ({ ledger }) => {
     const id = keyId({ slotId: positionals[0]!, postId: positionals[1]! });
     const record = await ledger.get(id);
     if (!record) {
@@ -144,16 +141,13 @@ async function cmdPost(config: Config, args: string[]): Promise<number> {
       for (const { at, event, ...rest } of audit) await stdout.line(`  ${new Date(at).toISOString()}  ${event.padEnd(13)} ${JSON.stringify(rest)}`);
     }
     return 0;
-  } finally {
-    redis.disconnect();
-  }
+  });
 }
 
 async function cmdAccounts(config: Config, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' }, app: { type: 'boolean' } }, allowPositionals: true });
-  const redis = await connectRedis(config);
-  try {
-    const ledger = ledgerFor(redis, config);
+  return withApp(config, async (app) => {
+    const { ledger } = app;
     if (positionals[0] === 'resume' && values.app) {
       if (positionals.length !== 1) throw new UsageError('accounts resume --app takes no account id');
       await stdout.line((await ledger.resumeApp()) ? 'app resumed: every account publishes again' : 'the app was not paused');
@@ -166,13 +160,13 @@ async function cmdAccounts(config: Config, args: string[]): Promise<number> {
       return 0;
     }
     if (positionals.length > 0) throw new UsageError(`unknown accounts subcommand "${positionals[0]}"`);
-    const store = await loadCredentials(config);
-    const ids = [...(await store.ids())];
+    const ids = [...(await (await app.credentials()).ids())];
     const status = await ledger.accountStatus(ids);
     // The app's state first: when X refused the app or its cap is reached, no account publishes.
-    const app = await ledger.appStatus();
-    if (app.paused || app.blockedUntil) {
-      const row = { app: true, state: app.paused ? 'paused' : 'rate-limited', ...(app.paused && { reason: app.paused }), ...(app.blockedUntil && { until: new Date(app.blockedUntil).toISOString() }) };
+    const appState = await ledger.appStatus();
+    if (appState.paused || appState.blockedUntil) {
+      const { paused, blockedUntil } = appState;
+      const row = { app: true, state: paused ? 'paused' : 'rate-limited', ...(paused && { reason: paused }), ...(blockedUntil && { until: new Date(blockedUntil).toISOString() }) };
       if (values.json) await stdout.line(JSON.stringify(row));
       else await stdout.line(`APP ${row.state.toUpperCase()}: ${row.reason ?? `every account waits until ${row.until}`}\n`);
     }
@@ -184,26 +178,16 @@ async function cmdAccounts(config: Config, args: string[]): Promise<number> {
     if (values.json) for (const r of rows) await stdout.line(JSON.stringify(r));
     else await stdout.line(renderTable(['ACCOUNT', 'STATE', 'DETAIL'], rows.map((r) => [r.id, r.state, r.reason ?? r.until ?? ''])));
     return 0;
-  } finally {
-    redis.disconnect();
-  }
+  });
 }
 
 async function cmdReconcile(config: Config, args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { once: { type: 'boolean' }, json: { type: 'boolean' } } });
   if (!values.once) throw new UsageError('reconcile runs one pass: use `xactly reconcile --once` (the worker runs it every XACTLY_RECONCILE_INTERVAL_MS)');
   const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, format: config.logFormat });
-  const credentials = await loadCredentials(config);
-  const redis = await connectRedis(config);
-  const ledger = ledgerFor(redis, config);
-  const x = xPortFor(config, credentials, redis, ledger, logger);
-  const { Queue } = await import('bullmq');
-  const { reconcileOnce } = await import('../queue/reconciler.js');
-  const queue = new Queue(QUEUE_NAMES.publish, { connection: redis as never, prefix: ledger.keys.bullPrefix });
-  try {
-    const report = await reconcileOnce({
-      ledger, x, queue, logger, settleWindowMs: config.settleWindowMs, unresolvedGraceMs: config.unresolvedGraceMs, passBudgetMs: config.reconcileBudgetMs,
-    });
+  return withApp(config, async (app) => {
+    await app.credentials(); // a missing accounts file fails before any pass
+    const report = await reconcileOnce(await app.reconcileDeps());
     if (values.json) await stdout.line(JSON.stringify(report));
     else if (!report.ran) await stdout.line('another reconciliation pass is running; nothing done');
     else {
@@ -212,11 +196,7 @@ async function cmdReconcile(config: Config, args: string[]): Promise<number> {
         `sent ${o.sent}, released ${o.released}, expired ${o.expired}, unresolved ${o.unresolved}, deferred ${o.deferred}, requeued ${o.requeued}`);
     }
     return 0;
-  } finally {
-    await queue.close();
-    x.close();
-    redis.disconnect();
-  }
+  }, logger);
 }
 
 async function cmdWorker(config: Config): Promise<number> {
@@ -243,17 +223,17 @@ async function cmdBoard(config: Config, args: string[]): Promise<number> {
   const { boardCredentials, createBoardServer } = await import('../ops/board.js');
   boardCredentials(config, values.open); // fail before connecting to anything
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
-  const redis = await connectRedis(config);
-  const board = createBoardServer({ redis, config, logger, open: values.open, readOnly: config.boardReadOnly, metricsOpen: config.boardMetricsOpen });
-  const { url } = await board.listen(config.boardPort, config.boardHost);
-  await stdout.line(`board on ${url}/board (metrics ${url}/metrics, health ${url}/healthz)`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await board.close();
-  redis.disconnect();
-  return 0;
+  return withApp(config, async ({ redis }) => {
+    const board = createBoardServer({ redis, config, logger, open: values.open, readOnly: config.boardReadOnly, metricsOpen: config.boardMetricsOpen });
+    const { url } = await board.listen(config.boardPort, config.boardHost);
+    await stdout.line(`board on ${url}/board (metrics ${url}/metrics, health ${url}/healthz)`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await board.close();
+    return 0;
+  }, logger);
 }
 
 async function cmdFakeX(config: Config, args: string[]): Promise<number> {

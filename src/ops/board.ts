@@ -4,15 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import { Queue } from 'bullmq';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { RedisClient } from '../ledger/ledger.js';
 import type { Config } from '../config.js';
 import { keyId } from '../domain/key.js';
 import { QUEUE_NAMES } from '../ledger/keys.js';
 import type { Logger } from '../log.js';
-import { Ledger } from '../ledger/ledger.js';
-import { StartupError } from '../runtime.js';
+import { openLedger, openQueue, StartupError } from '../app.js';
 import { liveWorkers } from './health.js';
 import { createMetrics } from './metrics.js';
 
@@ -104,11 +102,8 @@ export function createBoardServer(opts: BoardOptions): BoardServer {
   const creds = boardCredentials(config, opts.open);
   const readOnly = opts.readOnly ?? true;
   const clock = opts.clock ?? Date.now;
-  const ledger = new Ledger(redis, { prefix: config.prefix, retentionMs: config.retentionMs });
-  const queues = [QUEUE_NAMES.publish, QUEUE_NAMES.reconcile].map(
-    (name) => new Queue(name, { connection: redis as never, prefix: ledger.keys.bullPrefix }),
-  );
-  for (const q of queues) q.on('error', (err) => logger.warn({ err, queue: q.name }, 'board queue error'));
+  const ledger = openLedger(redis, config);
+  const queues = [QUEUE_NAMES.publish, QUEUE_NAMES.reconcile].map((name) => openQueue(name, redis, ledger.keys, { logger }));
   const { registry } = createMetrics({ ledger, queues, redis, clock });
 
   const serverAdapter = new ExpressAdapter();

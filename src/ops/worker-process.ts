@@ -1,15 +1,9 @@
 import type { Worker } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { Queue } from 'bullmq';
-import { QUEUE_NAMES } from '../ledger/keys.js';
-import type { PublishJobData } from '../queue/jobs.js';
 import { startHeartbeat, workerId } from './health.js';
-import { createPublishWorker } from '../queue/publisher.js';
-import { type ReconcileReport, startReconciler } from '../queue/reconciler.js';
-import { connectRedis, leaseFor, ledgerFor, loadCredentials, xPortFor } from '../runtime.js';
-import type { CredentialStore } from '../x/credentials.js';
-import type { XPort } from '../x/port.js';
+import type { ReconcileReport } from '../queue/reconciler.js';
+import { type AppOverrides, openApp } from '../app.js';
 
 export interface WorkerProcess {
   readonly workers: readonly Worker[];
@@ -19,19 +13,15 @@ export interface WorkerProcess {
   reloadCredentials(): Promise<void>;
 }
 
-export interface WorkerProcessOptions {
-  readonly credentials?: CredentialStore;
-  readonly x?: XPort;
+/** Overrides for tests and embedders (see `openApp`). */
+export interface WorkerProcessOptions extends AppOverrides {
   readonly onReconcile?: (report: ReconcileReport) => void;
 }
 
 export async function startWorkerProcess(config: Config, logger: Logger, opts: WorkerProcessOptions = {}): Promise<WorkerProcess> {
-  const file = opts.credentials ? undefined : await loadCredentials(config);
-  const credentials = opts.credentials ?? file!;
-  const redis = await connectRedis(config);
-  const ledger = ledgerFor(redis, config);
-  const twitter = opts.x ? undefined : xPortFor(config, credentials, redis, ledger, logger);
-  const x = opts.x ?? twitter!;
+  const app = await openApp(config, logger, opts);
+  const { redis, ledger } = app;
+  const file = await app.accountsFile();
 
   // New credentials for an account are a reason to try it again.
   const onCredentialsChanged = async (changed: string[] | Error) => {
@@ -41,33 +31,8 @@ export async function startWorkerProcess(config: Config, logger: Logger, opts: W
   };
   file?.watch((c) => void onCredentialsChanged(c));
 
-  const publish = createPublishWorker({
-    connection: redis,
-    ledger,
-    x,
-    logger,
-    concurrency: config.workerConcurrency,
-    leaseMs: leaseFor(config),
-    settleWindowMs: config.settleWindowMs,
-    budget: config.budget,
-    accountLimits: async (id) => (await credentials.get(id))?.limits,
-  });
-  publish.on('error', (err) => logger.error({ err, event: 'publish-worker-error' }, 'publish worker error'));
-  const publishQueue = new Queue<PublishJobData>(QUEUE_NAMES.publish, { connection: redis as never, prefix: ledger.keys.bullPrefix });
-  // Without a listener BullMQ prints connection errors raw to the console.
-  publishQueue.on('error', (err) => logger.warn({ err, event: 'publish-queue-error' }, 'publish queue error'));
-  const reconciler = await startReconciler({
-    connection: redis,
-    ledger,
-    x,
-    queue: publishQueue,
-    logger,
-    intervalMs: config.reconcileIntervalMs,
-    settleWindowMs: config.settleWindowMs,
-    unresolvedGraceMs: config.unresolvedGraceMs,
-    passBudgetMs: config.reconcileBudgetMs,
-    ...(opts.onReconcile && { onReport: opts.onReconcile }),
-  });
+  const publish = await app.publishWorker();
+  const reconciler = await app.reconciler({ ...(opts.onReconcile && { onReport: opts.onReconcile }) });
   const workers: Worker[] = [publish, reconciler.worker];
   // Tells /healthz and /metrics this process is alive.
   const heartbeat = startHeartbeat({ redis, keys: ledger.keys, logger });
@@ -92,16 +57,12 @@ export async function startWorkerProcess(config: Config, logger: Logger, opts: W
         // Forced: in-flight calls keep their claims; their leases expire and
         // reconciliation resolves them. Nothing is lost either way.
         if (how === 'forced') await Promise.all(workers.map((w) => w.close(true)));
-        await reconciler.queue.close();
-        await publishQueue.close();
-        twitter?.close();
-        file?.close();
         await heartbeat.stop();
         // The structured record of this stop (a log line may be lost by a supervisor).
         await redis
           .set(ledger.keys.workerStopped(workerId()), JSON.stringify({ how, stoppingAt, stoppedAt: Date.now() }), 'PX', 3_600_000)
           .catch((err: unknown) => logger.warn({ err }, 'could not record the stop'));
-        redis.disconnect();
+        await app.close();
         logger.info({ how }, 'stopped');
         return how;
       })();

@@ -1,11 +1,10 @@
-import { Queue } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Queue } from 'bullmq';
+import type { RedisOptions } from 'ioredis';
 import { jobIdFor, keyId as keyIdOf, type PostKey } from '../domain/key.js';
 import { type FieldError, formatFieldErrors, type PublishRequest, validateRequest } from '../domain/request.js';
-import { Ledger, type RedisClient } from '../ledger/ledger.js';
-import { QUEUE_NAMES } from '../ledger/keys.js';
+import type { Ledger, RedisClient } from '../ledger/ledger.js';
 import { dueAt, type PostRecord } from '../domain/state.js';
-import { PUBLISH_JOB_OPTIONS, type PublishJobData } from './jobs.js';
+import type { PublishJobData } from './jobs.js';
 
 export type EnqueueResult =
   | { readonly status: 'queued'; readonly key: PostKey; readonly jobId: string }
@@ -54,12 +53,6 @@ export interface Producer {
   close(): Promise<void>;
 }
 
-function toRedis(connection: ProducerOptions['connection']): { client: RedisClient; owned: boolean } {
-  if (typeof connection === 'string') return { client: new Redis(connection, { maxRetriesPerRequest: null }), owned: true };
-  if (connection instanceof Redis || (connection as { isCluster?: boolean }).isCluster) return { client: connection as RedisClient, owned: false };
-  return { client: new Redis({ ...(connection as RedisOptions), maxRetriesPerRequest: null }), owned: true };
-}
-
 export function jobDataOf(keyId: string, r: Pick<PostRecord, 'slotId' | 'postId' | 'accountId' | 'kind' | 'text' | 'scheduledAt'>): PublishJobData {
   return {
     keyId, slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind, text: r.text,
@@ -67,20 +60,17 @@ export function jobDataOf(keyId: string, r: Pick<PostRecord, 'slotId' | 'postId'
   };
 }
 
-export function createProducer(opts: ProducerOptions): Producer {
-  const { client, owned } = toRedis(opts.connection);
-  const prefix = opts.prefix ?? 'xactly';
+/** The parts a producer works over; `createProducer` (src/app.ts) builds them. */
+export interface ProducerParts {
+  readonly ledger: Ledger;
+  readonly queue: Queue<PublishJobData>;
+  readonly options: Pick<ProducerOptions, 'deadlineWindowMs' | 'knownAccount' | 'clock'>;
+  close(): Promise<void>;
+}
+
+export function producerOver({ ledger, queue, options: opts, close }: ProducerParts): Producer {
   const clock = opts.clock ?? Date.now;
   const deadlineWindowMs = opts.deadlineWindowMs ?? 15 * 60_000;
-  const ledger = new Ledger(client, { prefix, retentionMs: opts.retentionMs ?? 30 * 24 * 3_600_000 });
-  const queue = new Queue<PublishJobData>(QUEUE_NAMES.publish, {
-    connection: client as never,
-    prefix: ledger.keys.bullPrefix,
-    defaultJobOptions: PUBLISH_JOB_OPTIONS,
-  });
-  // Connection errors surface as rejected enqueues; without a listener BullMQ
-  // would also print them raw to the console.
-  queue.on('error', () => undefined);
 
   async function enqueueMany(raw: readonly unknown[]): Promise<EnqueueResult[]> {
     const now = clock();
@@ -136,9 +126,6 @@ export function createProducer(opts: ProducerOptions): Producer {
       if (result!.status === 'conflict') throw result!.error;
       return result!;
     },
-    async close() {
-      await queue.close();
-      if (owned) await client.quit();
-    },
+    close,
   };
 }

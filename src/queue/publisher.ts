@@ -1,11 +1,10 @@
-import { DelayedError, type Job, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import { type AccountLimits, budgetFor, type BudgetPolicy } from '../domain/budget.js';
 import { decideAfterAttempt, DEFAULT_RETRY, type RetryPolicy } from '../domain/decide.js';
 import { holdOf, type XOutcome } from '../domain/outcome.js';
 import { classifyXError } from '../x/classify.js';
 import { attemptStats } from '../domain/stats.js';
-import type { Ledger, RedisClient } from '../ledger/ledger.js';
-import { QUEUE_NAMES } from '../ledger/keys.js';
+import type { Ledger } from '../ledger/ledger.js';
 import { dueAt, type PostRecord } from '../domain/state.js';
 import { bind, type BoundLogger, type Logger } from '../log.js';
 import type { CreatedPost, XPort } from '../x/port.js';
@@ -156,19 +155,4 @@ async function guardAccount(deps: PublishDeps, accountId: string, outcome: XOutc
     await deps.ledger.pauseApp(`X refused the app (${outcome.cause}); fix its access in X's developer portal, then: xactly accounts resume --app`);
     log.error({ cause: outcome.cause }, 'app paused: X refused the app; no account publishes until it is resumed');
   }
-}
-
-export interface PublishWorkerOptions extends PublishDeps {
-  readonly connection: RedisClient;
-  readonly concurrency: number;
-  readonly workerOptions?: Partial<WorkerOptions>;
-}
-
-export function createPublishWorker(opts: PublishWorkerOptions): Worker<PublishJobData, PublishJobResult> {
-  return new Worker<PublishJobData, PublishJobResult>(QUEUE_NAMES.publish, createPublishProcessor(opts), {
-    connection: opts.connection as never,
-    prefix: opts.ledger.keys.bullPrefix,
-    concurrency: opts.concurrency,
-    ...opts.workerOptions,
-  });
 }

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { type Queue, Worker } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { jobIdFor } from '../domain/key.js';
 import { attribute, type Attribution, type SeenItem, type SentItem } from '../domain/match.js';
 import { classifyXError } from '../x/classify.js';
 import { reconcileStats } from '../domain/stats.js';
 import { attemptEnd, decideReconcile, type Evidence, inDoubt, type ReconcileSettings } from '../domain/reconcile.js';
-import type { Ledger, RedisClient } from '../ledger/ledger.js';
-import { QUEUE_NAMES } from '../ledger/keys.js';
+import type { Ledger } from '../ledger/ledger.js';
 import { dueAt, type PostRecord } from '../domain/state.js';
 import type { Logger } from '../log.js';
 import type { XPort } from '../x/port.js';
@@ -286,45 +285,4 @@ async function requeueIfLost(deps: ReconcileDeps, r: PostRecord, now: number): P
   await deps.queue.add(r.kind, jobDataOf(r.keyId, r), { ...PUBLISH_JOB_OPTIONS, jobId: r.jobId, delay: Math.max(0, due - now) });
   deps.logger.warn({ key: r.keyId, jobId: r.jobId, jobState: state }, 'queued key had no live job; re-enqueued');
   return true;
-}
-
-export interface ReconcilerOptions extends ReconcileDeps {
-  readonly connection: RedisClient;
-  readonly intervalMs: number;
-  readonly onReport?: (report: ReconcileReport) => void;
-}
-
-/**
- * The repeatable reconciliation job: a BullMQ Job Scheduler on its own queue,
- * registered idempotently by every worker process, one run at a time across
- * all of them (global concurrency 1, and the pass's own lock).
- */
-export async function startReconciler(opts: ReconcilerOptions): Promise<{ worker: Worker; queue: Queue; close(): Promise<void> }> {
-  const { Queue } = await import('bullmq');
-  const prefix = opts.ledger.keys.bullPrefix;
-  const queue = new Queue(QUEUE_NAMES.reconcile, { connection: opts.connection as never, prefix });
-  // Without a listener BullMQ prints connection errors raw to the console.
-  queue.on('error', (err) => opts.logger.warn({ err, event: 'reconcile-queue-error' }, 'reconcile queue error'));
-  await queue.setGlobalConcurrency(1);
-  await queue.upsertJobScheduler('reconcile', { every: opts.intervalMs }, {
-    name: 'reconcile',
-    opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
-  });
-  const worker = new Worker(QUEUE_NAMES.reconcile, async () => {
-    const report = await reconcileOnce(opts);
-    opts.onReport?.(report);
-    return report;
-  }, {
-    connection: opts.connection as never, prefix, concurrency: 1,
-    // A pass left active by a killed process must not block the next ones for long.
-    lockDuration: 10_000, stalledInterval: 5_000,
-  });
-  worker.on('error', (err) => opts.logger.error({ err }, 'reconcile worker error'));
-  return {
-    worker, queue,
-    async close() {
-      await worker.close();
-      await queue.close();
-    },
-  };
 }
