@@ -36,7 +36,7 @@ export async function startWorkerProcess(config: Config, logger: Logger, opts: W
   const workers: Worker[] = [publish, reconciler.worker];
   // Tells /healthz and /metrics this process is alive.
   const heartbeat = startHeartbeat({ redis, keys: ledger.keys, logger });
-  logger.info({ prefix: config.prefix, concurrency: config.workerConcurrency }, 'worker started');
+  logger.info({ event: 'worker-ready', prefix: config.prefix, concurrency: config.workerConcurrency }, 'worker started');
 
   let stopping: Promise<'drained' | 'forced'> | undefined;
   return {
