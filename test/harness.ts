@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Ledger } from '../src/ledger/ledger.js';
 import { Writable } from 'node:stream';
 import type { Worker } from 'bullmq';
@@ -14,50 +13,18 @@ import { reconcileOnce, type ReconcileDeps, type ReconcileReport } from '../src/
 import { type Account, staticCredentialStore } from '../src/x/credentials.js';
 import type { XPort } from '../src/x/port.js';
 import { TwitterXPort } from '../src/x/twitter.js';
+import { ACCOUNTS, FAKE_ACCOUNTS } from './support/accounts.js';
+import { dropPrefix, newRedis, uniquePrefix } from './support/redis.js';
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-export const uniquePrefix = (label = 't') => `xt-${label}-${randomBytes(4).toString('hex')}`;
-
-export function newRedis(): Redis {
-  return new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-}
-
-import { dropPrefix, keysOf } from '../src/ledger/drop.js';
-
-export { dropPrefix };
-
-/** Every string value stored under a prefix (hashes, lists, strings, zsets, streams). */
-export async function dumpPrefix(redis: Redis, prefix: string): Promise<string> {
-  const out: string[] = [];
-  for await (const keys of keysOf(redis, prefix)) {
-    for (const key of keys) {
-      const type = await redis.type(key);
-      if (type === 'hash') out.push(JSON.stringify(await redis.hgetall(key)));
-      else if (type === 'list') out.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-      else if (type === 'string') out.push(String(await redis.get(key)));
-      else if (type === 'zset') out.push(JSON.stringify(await redis.zrange(key, '0', '-1')));
-      else if (type === 'stream') out.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-    }
-  }
-  return out.join('\n');
-}
+// The test kit lives in test/support/; tests import these from here too.
+export { ACCOUNTS, FAKE_ACCOUNTS, SECRETS } from './support/accounts.js';
+export { dropPrefix, dumpPrefix, newRedis, REDIS_URL, uniquePrefix } from './support/redis.js';
+export { waitUntil } from './support/wait.js';
 
 /** A clock the test can move forward; shared by the fake X, workers, producer and reconciler. */
 export function testClock(): { now: () => number; advance: (ms: number) => void } {
   let offset = 0;
   return { now: () => Date.now() + offset, advance: (ms: number) => { offset += ms; } };
-}
-
-/** Poll a condition until it holds (the thing under test has no event to wait on). */
-export async function waitUntil<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 export function captureLogs(level = 'debug'): { logger: Logger; lines: string[] } {
@@ -70,25 +37,6 @@ export function captureLogs(level = 'debug'): { logger: Logger; lines: string[] 
   });
   return { logger: createLogger({ level }, stream), lines };
 }
-
-export const SECRETS = {
-  appKey: 'APPKEY-s3cr3t-aaa',
-  appSecret: 'APPSECRET-s3cr3t-bbb',
-  acmeToken: 'ACME-ACCESS-s3cr3t-ccc',
-  accessSecret: 'ACCESSSECRET-s3cr3t-ddd',
-  globexToken: 'GLOBEX-BEARER-s3cr3t-eee',
-};
-
-export const ACCOUNTS: Account[] = [
-  { id: 'acme', userId: '1001', auth: { type: 'oauth1', appKey: SECRETS.appKey, appSecret: SECRETS.appSecret, accessToken: SECRETS.acmeToken, accessSecret: SECRETS.accessSecret } },
-  { id: 'globex', userId: '1002', auth: { type: 'oauth2', accessToken: SECRETS.globexToken } },
-];
-
-export const FAKE_ACCOUNTS = [
-  { userId: '1001', username: 'acme', tokens: [SECRETS.acmeToken] },
-  { userId: '1002', username: 'globex', tokens: [SECRETS.globexToken] },
-  { userId: '2001', username: 'fan', tokens: ['FAN-TOKEN'] },
-];
 
 export interface StackOptions {
   fake?: Partial<FakeXOptions>;
