@@ -1,5 +1,7 @@
 /**
- * Fault plan of the fake X server: which write request gets which failure.
+ * Fault plans of the fake X server: which write (or read) request gets
+ * which failure. Only the decision lives here; `routes.ts` acts it out on
+ * the wire.
  *
  * Scripted faults (injectNext) come first so a test can aim at one exact
  * request; random faults come from a seeded PRNG so a chaos run that found a
@@ -137,4 +139,64 @@ function matches(m: FaultMatch | undefined, req: WriteRequestInfo): boolean {
 function checkRate(rate: number): number {
   if (!Number.isFinite(rate) || rate < 0 || rate > 1) throw new Error(`faultRate must be within 0..1, got ${rate}`);
   return rate;
+}
+
+export interface FaultScheduleOptions {
+  seed?: number;
+  /** Share of writes that fail (0..1). */
+  rate?: number;
+  kinds?: readonly FaultKind[];
+  /** Share of timeline and DM-event reads that fail (0..1). */
+  lookupRate?: number;
+  lookupKinds?: readonly LookupFaultKind[];
+}
+
+/** Seed offset of the lookup plan, so reads and writes draw independent sequences from one seed. */
+const LOOKUP_SEED_OFFSET = 7919;
+
+/** One server's two plans, for writes and for lookups, and a count of what they injected. */
+export class FaultSchedule {
+  private readonly writes: FaultPlan<FaultKind>;
+  private readonly lookups: FaultPlan<LookupFaultKind>;
+  private readonly counts: Record<string, number> = {};
+
+  constructor(opts: FaultScheduleOptions) {
+    const seed = opts.seed ?? 1;
+    this.writes = new FaultPlan({ seed, rate: opts.rate ?? 0, kinds: opts.kinds ?? [] });
+    this.lookups = new FaultPlan<LookupFaultKind>({
+      seed: seed + LOOKUP_SEED_OFFSET, rate: opts.lookupRate ?? 0, kinds: opts.lookupKinds ?? [], all: ALL_LOOKUP_FAULT_KINDS,
+    });
+  }
+
+  injectNext(kind: FaultKind, match?: FaultMatch): void {
+    this.writes.injectNext(kind, match);
+  }
+
+  injectNextLookup(kind: LookupFaultKind, match?: FaultMatch): void {
+    this.lookups.injectNext(kind, match);
+  }
+
+  setRate(rate: number): void {
+    this.writes.setRate(rate);
+  }
+
+  /** The fault for one write that passed auth, validation and the caps (one random draw each). */
+  nextWrite(req: WriteRequestInfo): FaultKind | undefined {
+    return this.counted(this.writes.next(req), '');
+  }
+
+  /** The fault for one read answer; `scriptedOnly`: no random draw, only an injected fault. */
+  nextLookup(req: WriteRequestInfo, scriptedOnly: boolean): LookupFaultKind | undefined {
+    return this.counted(scriptedOnly ? this.lookups.nextScripted(req) : this.lookups.next(req), 'lookup-');
+  }
+
+  /** How many of each kind were injected (lookup faults as `lookup-<kind>`). */
+  injected(): Record<string, number> {
+    return { ...this.counts };
+  }
+
+  private counted<K extends string>(kind: K | undefined, prefix: string): K | undefined {
+    if (kind) this.counts[prefix + kind] = (this.counts[prefix + kind] ?? 0) + 1;
+    return kind;
+  }
 }

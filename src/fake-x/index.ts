@@ -1,4 +1,5 @@
 export * from './server.js';
-export { FaultPlan, faultCommits, mulberry32 } from './faults.js';
-export type { FaultPlanOptions, WriteRequestInfo } from './faults.js';
+export { tokenFromAuthorization } from './auth.js';
+export { ALL_FAULT_KINDS, ALL_LOOKUP_FAULT_KINDS, FaultPlan, faultCommits, mulberry32 } from './faults.js';
+export type { FaultKind, FaultMatch, FaultPlanOptions, LookupFaultKind, WriteRequestInfo } from './faults.js';
 export * from './render.js';

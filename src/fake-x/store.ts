@@ -1,0 +1,229 @@
+/**
+ * What X holds. Every post and DM as sent (the ground truth `created()`
+ * reports, that exactly-once is checked against) and as rendered (what reads
+ * return), edits, deletions, suspended users and the app's standing; the
+ * clock, the timeline lag that hides new items from reads for a while, and
+ * snowflake ids that encode their creation time.
+ */
+import type { Accounts } from './accounts.js';
+import { renderBody, renderPost, tcoUrl, type RenderedBody, type RenderedPost } from './render.js';
+
+export interface CreatedItem {
+  kind: 'post' | 'dm';
+  id: string;
+  authorId: string;
+  /** As sent, before X's rewrites. */
+  text: string;
+  createdAt: number;
+  inReplyToTweetId?: string;
+  recipientId?: string;
+  dmConversationId?: string;
+  /** Ids of the versions an edit on X made (`editPost`); still this one post. */
+  edits?: string[];
+}
+
+export interface StoredPost {
+  item: CreatedItem;
+  idBig: bigint;
+  rendered: RenderedPost;
+  conversationId: string;
+  inReplyToUserId?: string;
+  /** `edit_history_tweet_ids` when edited: the original id first, this version last. */
+  editHistory?: string[];
+  /** When a later version replaced this one on the timeline. */
+  supersededAt?: number;
+}
+
+export interface StoredDm {
+  item: CreatedItem;
+  idBig: bigint;
+  rendered: RenderedBody;
+  participants: [string, string];
+}
+
+export interface StoreOptions {
+  clock?: () => number;
+  timelineLagMs?: number;
+  duplicateContentCheck?: boolean;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Timelines reach back this many posts, no further. */
+const TIMELINE_REACH = 3200;
+/** Twitter's snowflake epoch; ids embed their creation time like real ones. */
+const SNOWFLAKE_EPOCH = 1288834974657n;
+
+export class Store {
+  readonly now: () => number;
+  private timelineLagMs: number;
+  private duplicateCheck: boolean;
+  private readonly posts: StoredPost[] = [];
+  private readonly postsById = new Map<string, StoredPost>();
+  private readonly dms: StoredDm[] = [];
+  private readonly createdLog: CreatedItem[] = [];
+  private readonly deleted = new Set<string>();
+  private readonly suspended = new Set<string>();
+  private appForbidden = false;
+  private lastId = 0n;
+  private tcoCounter = 0;
+
+  constructor(
+    private readonly accounts: Accounts,
+    opts: StoreOptions,
+  ) {
+    this.now = opts.clock ?? Date.now;
+    this.timelineLagMs = opts.timelineLagMs ?? 0;
+    this.duplicateCheck = opts.duplicateContentCheck ?? true;
+  }
+
+  /** Ground truth: copies of every post and DM that took effect, in order. */
+  created(): CreatedItem[] {
+    return this.createdLog.map((i) => ({ ...i }));
+  }
+
+  setTimelineLag(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new Error(`timeline lag must be >= 0, got ${ms}`);
+    this.timelineLagMs = ms;
+  }
+
+  setDuplicateContentCheck(on: boolean): void {
+    this.duplicateCheck = on;
+  }
+
+  deletePost(id: string): void {
+    this.deleted.add(id);
+  }
+
+  suspend(userId: string): void {
+    this.suspended.add(userId);
+  }
+
+  isSuspended(userId: string): boolean {
+    return this.suspended.has(userId);
+  }
+
+  /** X refuses the whole app (client-not-enrolled) while forbidden. */
+  setAppForbidden(on: boolean): void {
+    this.appForbidden = on;
+  }
+
+  isAppForbidden(): boolean {
+    return this.appForbidden;
+  }
+
+  /** A post that can still be replied to: any version, unless deleted. */
+  replyTarget(id: string): StoredPost | undefined {
+    return this.deleted.has(id) ? undefined : this.postsById.get(id);
+  }
+
+  /** X's duplicate-content rule (when on): the same text by the same author within 24 hours. */
+  isDuplicate(authorId: string, text: string, now: number): boolean {
+    if (!this.duplicateCheck) return false;
+    return this.posts.some((p) => p.item.authorId === authorId && p.item.text === text && p.item.createdAt > now - DAY_MS);
+  }
+
+  addPost(authorId: string, target: StoredPost | undefined, text: string, at: number): StoredPost {
+    const idBig = this.nextId(at);
+    const id = idBig.toString();
+    const rendered = this.renderTweet(authorId, target, text);
+    const item: CreatedItem = { kind: 'post', id, authorId, text, createdAt: at };
+    if (target) item.inReplyToTweetId = target.item.id;
+    const stored: StoredPost = { item, idBig, rendered, conversationId: target?.conversationId ?? id };
+    if (target) stored.inReplyToUserId = target.item.authorId;
+    this.posts.push(stored);
+    this.postsById.set(id, stored);
+    this.createdLog.push(item);
+    return stored;
+  }
+
+  /**
+   * Edit a post as its author would on X: a new version with a new id and
+   * the edit history (original first) replaces the old one on the timeline.
+   * Ground truth still counts one post, its `edits` listing the new ids.
+   */
+  editPost(id: string, newText: string): { id: string; editHistoryIds: string[] } {
+    const old = this.postsById.get(id);
+    if (!old || old.supersededAt !== undefined) throw new Error(`fake X: no current post ${id} to edit`);
+    const at = this.now();
+    const idBig = this.nextId(at);
+    const newId = idBig.toString();
+    const history = [...(old.editHistory ?? [old.item.id]), newId];
+    const target = old.item.inReplyToTweetId ? this.postsById.get(old.item.inReplyToTweetId) : undefined;
+    const { edits: _edits, ...rest } = old.item;
+    const item: CreatedItem = { ...rest, id: newId, text: newText, createdAt: at };
+    const stored: StoredPost = { item, idBig, rendered: this.renderTweet(old.item.authorId, target, newText), conversationId: old.conversationId, editHistory: history };
+    if (old.inReplyToUserId) stored.inReplyToUserId = old.inReplyToUserId;
+    old.supersededAt = at;
+    this.posts.push(stored);
+    this.postsById.set(newId, stored);
+    const original = this.createdLog.find((c) => c.kind === 'post' && c.id === history[0]);
+    if (original) original.edits = [...(original.edits ?? []), newId];
+    return { id: newId, editHistoryIds: [...history] };
+  }
+
+  /** A user's timeline at `now`, newest first: visible, not deleted, latest versions, within X's reach. */
+  timeline(userId: string, now: number): StoredPost[] {
+    return this.posts
+      .filter((p) => p.item.authorId === userId && !this.deleted.has(p.item.id) && this.visible(p.item.createdAt, now))
+      // An edited post shows its latest version only, once that is visible.
+      .filter((p) => !(p.supersededAt !== undefined && this.visible(p.supersededAt, now)))
+      .sort((a, b) => compareBig(b.idBig, a.idBig))
+      .slice(0, TIMELINE_REACH);
+  }
+
+  addDm(senderId: string, recipientId: string, text: string, at: number): StoredDm {
+    const idBig = this.nextId(at);
+    const id = idBig.toString();
+    const participants = conversationParticipants(senderId, recipientId);
+    const dmConversationId = participants.join('-');
+    // DMs get t.co links and HTML escaping like posts.
+    const rendered = renderBody(text, { escape: true, nextTco: () => this.nextTco() });
+    const item: CreatedItem = { kind: 'dm', id, authorId: senderId, text, createdAt: at, recipientId, dmConversationId };
+    const dm: StoredDm = { item, idBig, rendered, participants };
+    this.dms.push(dm);
+    this.createdLog.push(item);
+    return dm;
+  }
+
+  /** The visible DMs between two users at `now`, newest first. */
+  conversation(userId: string, otherId: string, now: number): StoredDm[] {
+    const pair = conversationParticipants(userId, otherId).join('-');
+    return this.dms
+      .filter((d) => d.item.dmConversationId === pair && this.visible(d.item.createdAt, now))
+      .sort((a, b) => compareBig(b.idBig, a.idBig));
+  }
+
+  private visible(createdAt: number, now: number): boolean {
+    return createdAt + this.timelineLagMs <= now;
+  }
+
+  /** A reply to someone else gets their `@handle ` as hidden prefix; any reply folds its own leading @handles. */
+  private renderTweet(authorId: string, target: StoredPost | undefined, text: string): RenderedPost {
+    const targetAuthor = target ? this.accounts.get(target.item.authorId) : undefined;
+    const prefix = targetAuthor && targetAuthor.userId !== authorId ? `@${targetAuthor.username} ` : '';
+    return renderPost(renderBody(text, { escape: true, nextTco: () => this.nextTco() }), prefix, target !== undefined);
+  }
+
+  /**
+   * Snowflake-shaped so ids both increase and decode to their creation time,
+   * like X's; bumped by one when the clock stalls or goes backwards.
+   */
+  private nextId(now: number): bigint {
+    const fromClock = (BigInt(Math.floor(now)) - SNOWFLAKE_EPOCH) << 22n;
+    this.lastId = fromClock > this.lastId ? fromClock : this.lastId + 1n;
+    return this.lastId;
+  }
+
+  private nextTco(): string {
+    return tcoUrl(++this.tcoCounter);
+  }
+}
+
+/** The two users of a DM conversation in numeric order (string sort would put "10" before "9"). */
+function conversationParticipants(a: string, b: string): [string, string] {
+  return [a, b].sort((x, y) => compareBig(BigInt(x), BigInt(y))) as [string, string];
+}
+
+function compareBig(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
