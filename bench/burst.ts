@@ -25,11 +25,9 @@
  * before its scheduledAt, the ledger says `sent` with X's id for every key,
  * the worker process drained and exited 0; bare: N jobs completed, none early.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -38,9 +36,14 @@ import { startFakeX } from '../src/fake-x/index.js';
 import { hashTagged, QUEUE_NAMES } from '../src/ledger/keys.js';
 import { PUBLISH_JOB_OPTIONS, type PublishJobData } from '../src/queue/jobs.js';
 import { createProducer } from '../src/app.js';
+import { accountOf, fakeAccountOf, numberedAccounts } from '../test/support/accounts.js';
+import { startLatencyProxy } from '../test/support/latency-proxy.js';
+import { dropPrefix, newRedis, REDIS_URL } from '../test/support/redis.js';
+import { median, percentile } from '../test/support/stats.js';
+import { sleep, waitUntil } from '../test/support/wait.js';
+import { logLines, spawnWorker, type WorkerChild } from '../test/support/workers.js';
 import {
-  commandLine, countBy, dropPrefix, f0, f2, type Figure, fmtCounts, intOption, mdTable, newRedis, percentile,
-  median, rand, REDIS_URL, type Row, run, secs, startLatencyProxy, textTable, verdict, waitFor, writeReport,
+  commandLine, countBy, f0, f2, type Figure, fmtCounts, intOption, mdTable, rand, type Row, run, secs, textTable, verdict, writeReport,
 } from './common.js';
 
 const TARGET_P99_VS_IDEAL = 1.2;
@@ -72,7 +75,6 @@ const TIMEOUT_MS = intOption('timeout-s', args['timeout-s'], 1) * 1000;
 const ROUNDS = intOption('rounds', args.rounds, 1);
 const IDEAL_MS = (N * LATENCY) / C;
 const CHUNK = 1_000;
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 interface Lateness {
   /** Sorted, ms after scheduledAt. */
@@ -106,8 +108,6 @@ interface SideResult {
   notes: string[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** user + system CPU seconds of a process, from /proc (Linux only). */
 async function cpuSecondsOf(pid: number | undefined): Promise<number | undefined> {
   if (pid === undefined) return undefined;
@@ -134,47 +134,33 @@ function requestsFor(prefix: string, scheduledAt: string) {
 
 // ------------------------------------------------------------------ xactly: the CLI worker process
 
-async function stopChild(child: ChildProcess, timeoutMs: number): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const code = await exited;
-  clearTimeout(timer);
-  return code;
-}
-
 async function runXactly(admin: Redis, prefix: string): Promise<SideResult> {
   const errors: string[] = [];
   const notes: string[] = [];
   const dir = await mkdtemp(join(os.tmpdir(), 'xactly-burst-'));
-  const accounts = Array.from({ length: ACCOUNTS }, (_, i) => ({ id: `acc-${i}`, userId: String(6_000_000 + i), token: `BURST-${i}-TOKEN` }));
-  const fake = await startFakeX({ accounts: accounts.map((a) => ({ userId: a.userId, username: a.id, tokens: [a.token] })) });
+  const accounts = numberedAccounts(ACCOUNTS, { userIdBase: 6_000_000, token: (i) => `BURST-${i}-TOKEN` });
+  const fake = await startFakeX({ accounts: accounts.map(fakeAccountOf) });
   const proxy = await startLatencyProxy(fake.url, LATENCY);
   const accountsFile = join(dir, 'accounts.json');
   await writeFile(accountsFile, JSON.stringify({
-    accounts: accounts.map((a) => ({
-      id: a.id, userId: a.userId,
-      auth: { type: 'oauth1', appKey: 'bench-app-key', appSecret: 'bench-app-secret', accessToken: a.token, accessSecret: 'bench-access-secret' },
-    })),
+    accounts: accounts.map((a) => accountOf(a, { appKey: 'bench-app-key', appSecret: 'bench-app-secret', accessSecret: 'bench-access-secret' })),
   }));
   const logPath = join(dir, 'worker.log');
-  const log = await open(logPath, 'w');
   const producerRedis = newRedis();
   const producer = createProducer({ connection: producerRedis, prefix, retentionMs: 3_600_000 });
-  let child: ChildProcess | undefined;
+  let worker: WorkerChild | undefined;
   try {
-    child = spawn(process.execPath, [CLI, 'worker'], {
-      env: {
-        ...process.env,
-        REDIS_URL, XACTLY_PREFIX: prefix, X_API_BASE_URL: proxy.url, XACTLY_ACCOUNTS_FILE: accountsFile,
-        XACTLY_CONCURRENCY: String(C), LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', log.fd, log.fd],
+    worker = spawnWorker({
+      ...process.env,
+      REDIS_URL, XACTLY_PREFIX: prefix, X_API_BASE_URL: proxy.url, XACTLY_ACCOUNTS_FILE: accountsFile,
+      XACTLY_CONCURRENCY: String(C), LOG_LEVEL: 'info',
+    }, { logFile: logPath });
+    const exitedEarly = worker.exited.then(({ code }): never => {
+      throw new Error(`worker exited early (code ${code}); see ${logPath}`);
     });
-    const exitedEarly = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`worker exited early (code ${code}); see ${logPath}`))));
     exitedEarly.catch(() => undefined);
-    await Promise.race([waitFor(async () => (await producer.queue.getWorkers()).length > 0, 'the worker process to register', 30_000, 100), exitedEarly]);
+    await worker.ready(30_000);
+    await Promise.race([waitUntil(async () => (await producer.queue.getWorkers()).length > 0, 'the worker process to register', 30_000, 100), exitedEarly]);
 
     const scheduledAtMs = Date.now() + LEAD;
     const scheduledAt = new Date(scheduledAtMs).toISOString();
@@ -190,13 +176,13 @@ async function runXactly(admin: Redis, prefix: string): Promise<SideResult> {
     console.log(`xactly: ${N} posts enqueued in ${secs(enqueueMs)}, due at ${scheduledAt}`);
 
     await sleep(Math.max(0, scheduledAtMs - Date.now()));
-    const cpuAtDue = await cpuSecondsOf(child.pid);
+    const cpuAtDue = await cpuSecondsOf(worker.child.pid);
     const texts = new Set(requests.map((r) => r.text));
     const ours = () => fake.created().filter((c) => texts.has(c.text));
-    await Promise.race([waitFor(() => ours().length >= N, `${N} posts on the fake X`, TIMEOUT_MS, 100), exitedEarly]);
-    const cpuAtEnd = await cpuSecondsOf(child.pid);
+    await Promise.race([waitUntil(() => ours().length >= N, `${N} posts on the fake X`, TIMEOUT_MS, 100), exitedEarly]);
+    const cpuAtEnd = await cpuSecondsOf(worker.child.pid);
     const ids = requests.map((r) => keyId(r));
-    const records = await waitFor(async () => {
+    const records = await waitUntil(async () => {
       const rs = await producer.ledger.getMany(ids);
       return rs.every((r) => r?.state === 'sent') ? rs : undefined;
     }, `all ${N} keys sent in the ledger`, 30_000, 100).catch(async (err: Error) => {
@@ -221,16 +207,10 @@ async function runXactly(admin: Redis, prefix: string): Promise<SideResult> {
       if (wrong > 0) errors.push(`${wrong} ledger records name another X id than the post's`);
     }
 
-    const code = await stopChild(child, 30_000);
+    const code = await worker.stop(30_000);
     if (code !== 0) errors.push(`worker process exited ${code} after SIGTERM (log: ${logPath})`);
     // What the worker said: one "published" line per post, and nothing worse than info.
-    const lines = (await readFile(logPath, 'utf8')).split('\n').flatMap((l) => {
-      try {
-        return [JSON.parse(l) as { level?: number; msg?: string }];
-      } catch {
-        return [];
-      }
-    });
+    const lines = logLines(await readFile(logPath, 'utf8'));
     const published = lines.filter((l) => l.msg === 'published').length;
     if (published !== N) notes.push(`the worker logged ${published} "published" lines for ${N} posts`);
     const loud = countBy(lines.filter((l) => (l.level ?? 0) >= 40), (l) => l.msg ?? '?');
@@ -241,8 +221,7 @@ async function runXactly(admin: Redis, prefix: string): Promise<SideResult> {
     errors.push((err as Error).message);
     return { lateness: latenessOf([]), enqueueMs: NaN, errors, notes };
   } finally {
-    if (child) await stopChild(child, 5_000);
-    await log.close();
+    await worker?.stop(5_000);
     if (errors.length > 0) {
       const tail = (await readFile(logPath, 'utf8').catch(() => '')).split('\n').filter((l) => !/"msg":"published"/.test(l)).slice(-20);
       if (tail.length) console.error(`worker log (last lines, "published" lines left out):\n${tail.join('\n')}`);
@@ -292,7 +271,7 @@ async function runBare(admin: Redis, prefix: string): Promise<SideResult> {
     }
     const enqueueMs = Date.now() - t0;
     console.log(`bare: ${N} jobs enqueued in ${secs(enqueueMs)}, due at ${scheduledAt}`);
-    await waitFor(() => arrivals.length + failed >= N, `${N} bare jobs`, TIMEOUT_MS, 50).catch((err: Error) => errors.push(err.message));
+    await waitUntil(() => arrivals.length + failed >= N, `${N} bare jobs`, TIMEOUT_MS, 50).catch((err: Error) => errors.push(err.message));
     await worker.close();
     await queue.close();
     if (failed > 0) errors.push(`${failed} bare jobs failed`);

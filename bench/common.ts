@@ -9,20 +9,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import type { XPort } from '../src/x/port.js';
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-export const newRedis = (): Redis => new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-
 export const rand = (): string => randomBytes(4).toString('hex');
 
-export { dropPrefix } from '../src/ledger/drop.js';
+// Moved to the test kit; re-exported until every benchmark imports them from there.
+export { dropPrefix, newRedis } from '../test/support/redis.js';
+export { startLatencyProxy } from '../test/support/latency-proxy.js';
+export { median } from '../test/support/stats.js';
 
 /** An X that answers at once: only xactly's own cost remains. */
 export function instantX(): XPort & { calls: () => number } {
@@ -55,59 +52,6 @@ export const nullStream = (): Writable =>
     },
   });
 
-// ------------------------------------------------------------------ a slow X in front of the fake
-
-export interface LatencyProxy {
-  readonly url: string;
-  /** Requests forwarded so far. */
-  forwarded(): number;
-  close(): Promise<void>;
-}
-
-/**
- * An HTTP proxy on 127.0.0.1 that holds every request for `delayMs` and then
- * forwards it to `target` (the fake X), so the request reaches X `delayMs`
- * after the client sent it: X's latency, as the worker sees it. Forwarding
- * only ever goes to the loopback target it was given.
- */
-export async function startLatencyProxy(target: string, delayMs: number): Promise<LatencyProxy> {
-  const to = new URL(target);
-  if (!/^127\.\d+\.\d+\.\d+$/.test(to.hostname)) throw new Error(`latency proxy only forwards to 127.0.0.0/8, not ${to.hostname}`);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-  let forwarded = 0;
-  const server = http.createServer((req, res) => {
-    const body: Buffer[] = [];
-    req.on('data', (c: Buffer) => body.push(c));
-    req.on('end', () => {
-      setTimeout(() => {
-        forwarded++;
-        const up = http.request(
-          { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers, agent },
-          (ur) => {
-            res.writeHead(ur.statusCode ?? 502, ur.headers);
-            ur.pipe(res);
-          },
-        );
-        // The fake resetting a connection must reach the client as a reset.
-        up.on('error', () => res.destroy());
-        up.end(Buffer.concat(body));
-      }, delayMs);
-    });
-  });
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    forwarded: () => forwarded,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-        agent.destroy();
-      }),
-  };
-}
-
 // ------------------------------------------------------------------ numbers and tables
 
 export const f0 = (v: number): string => Math.round(v).toLocaleString('en-US');
@@ -115,19 +59,6 @@ export const f2 = (v: number): string => v.toFixed(2);
 export const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
 export const mb = (bytes: number, digits = 1): string => `${(bytes / 1_048_576).toFixed(digits)} MB`;
 export const secs = (ms: number, digits = 2): string => `${(ms / 1000).toFixed(digits)} s`;
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-/** Nearest-rank percentile (p in 0..100) of an already sorted array. */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
-  return sorted[rank - 1]!;
-}
 
 export type Row = readonly string[];
 
@@ -231,17 +162,6 @@ export function run(main: () => Promise<number>): void {
       process.exit(1);
     },
   );
-}
-
-/** Poll until `probe` holds or the time is up (the thing measured has no event to wait on). */
-export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs: number, everyMs = 50): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 export const fmtCounts = (m: ReadonlyMap<string, number>): string => [...m].map(([k, v]) => `${k} ${v}`).join(', ') || 'none';

@@ -24,8 +24,9 @@ import { parseArgs } from 'node:util';
 import { keyId } from '../src/domain/key.js';
 import { createLogger } from '../src/log.js';
 import { createProducer, createPublishWorker } from '../src/app.js';
+import { dropPrefix, newRedis } from '../test/support/redis.js';
 import {
-  commandLine, countBy, dropPrefix, f0, f2, type Figure, fmtCounts, instantX, intOption, mb, mdTable, newRedis,
+  commandLine, countBy, f0, f2, type Figure, fmtCounts, instantX, intOption, mb, mdTable,
   nullStream, rand, type Row, run, secs, tallyOf, textTable, verdict, writeReport,
 } from './common.js';
 

@@ -23,7 +23,6 @@
  * This is a benchmark: it prints figures and ratios against the targets and
  * does not assert timings.
  */
-import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -34,8 +33,10 @@ import type { PostState } from '../src/ledger/record.js';
 import { createLogger } from '../src/log.js';
 import { PUBLISH_JOB_OPTIONS, type PublishJobData, type PublishJobResult } from '../src/queue/jobs.js';
 import { createProducer, createPublishWorker } from '../src/app.js';
+import { dropPrefix, newRedis, REDIS_URL } from '../test/support/redis.js';
+import { median } from '../test/support/stats.js';
 import {
-  type BenchReport, commandLine, dropPrefix, type Figure, instantX, mdTable, median, type Row, textTable, verdict, versionOf, writeReport,
+  type BenchReport, commandLine, type Figure, instantX, intOption, machine, mb, mdTable, rand, type Row, textTable, verdict, versionOf, writeReport,
 } from './common.js';
 import {
   type ClientCounts, type CommandStat, commandStats, diffCommandStats, installCommandCounter, isLedgerLabel,
@@ -74,20 +75,11 @@ if (args['write-docs']) {
   console.error('docs/benchmarks.md is written by the suite, which runs this benchmark too: npm run build && npm run bench -- --write-docs');
   process.exit(2);
 }
-const positiveInt = (name: string, raw: string, min: number) => {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`--${name} must be an integer >= ${min} (got ${raw})`);
-    process.exit(2);
-  }
-  return n;
-};
-const N = positiveInt('jobs', args.jobs, 1);
-const C = positiveInt('concurrency', args.concurrency, 1);
-const WARMUP = positiveInt('warmup', args.warmup, 0);
-const ROUNDS = positiveInt('rounds', args.rounds, 1);
-const TIMEOUT_MS = positiveInt('timeout-s', args['timeout-s'], 1) * 1_000;
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const N = intOption('jobs', args.jobs, 1);
+const C = intOption('concurrency', args.concurrency, 1);
+const WARMUP = intOption('warmup', args.warmup, 0);
+const ROUNDS = intOption('rounds', args.rounds, 1);
+const TIMEOUT_MS = intOption('timeout-s', args['timeout-s'], 1) * 1_000;
 const COMMAND = commandLine('overhead.js');
 const STARTED = performance.now();
 
@@ -96,9 +88,7 @@ const STARTED = performance.now();
 const hook = installCommandCounter();
 const CLIENT_COUNTED = !args['no-client-count'];
 const counter = !CLIENT_COUNTED ? { begin: () => undefined, end: () => hook.end(), ignore: hook.ignore } : hook;
-const newRedis = () => new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-const rand = () => randomBytes(4).toString('hex');
-const mb = (bytes: number) => `${(bytes / 1_048_576).toFixed(0)} MB`;
+const mb0 = (bytes: number) => mb(bytes, 0);
 const rss = () => process.memoryUsage().rss;
 
 /** The publish requests both sides carry: N posts over 100 accounts. */
@@ -383,9 +373,8 @@ function buildReport(env: Env, bareRounds: SideResult[], xaRounds: SideResult[],
   const bare = sideOf(bareRounds);
   const xa = sideOf(xaRounds);
   const J = bare.jobs;
-  const cpus = os.cpus();
   const envRows: Row[] = [
-    ['machine', `${cpus.length} cores, ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${os.platform()} ${os.arch()}, ${mb(os.totalmem())} RAM`],
+    ['machine', machine()],
     ['Redis', `${env.redisVersion} at ${REDIS_URL.replace(/\/\/[^@]*@/, '//')} (${env.clients} clients connected at start)`],
     ['Node', process.version],
     ['libraries', env.libs],
@@ -407,7 +396,7 @@ function buildReport(env: Env, bareRounds: SideResult[], xaRounds: SideResult[],
   const serverBare = sum([...bare.processServer.values()]);
   const serverXa = sum([...xa.processServer.values()]);
   const us = (ms: number) => `${f0((ms / J) * 1000)} us`;
-  const rssOf = (s: Side) => `${mb(s.rounds[0]!.rssBefore)} -> ${mb(Math.max(...s.rounds.map((r) => r.rssAfterEnqueue)))} -> ${mb(s.rounds.at(-1)!.rssAfter)}`;
+  const rssOf = (s: Side) => `${mb0(s.rounds[0]!.rssBefore)} -> ${mb0(Math.max(...s.rounds.map((r) => r.rssAfterEnqueue)))} -> ${mb0(s.rounds.at(-1)!.rssAfter)}`;
 
   const all: Row[] = [
     ['processing: time (median)', `${f2(bare.processMs / 1000)} s`, `${f2(xa.processMs / 1000)} s`, ''],

@@ -17,8 +17,9 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { newRedis, REDIS_URL } from '../test/support/redis.js';
 import {
-  type BenchReport, type Figure, machine, mdTable, newRedis, redisVersion, REDIS_URL, type Row, run, secs, textTable, versionOf,
+  type BenchReport, type Figure, machine, mdTable, redisVersion, type Row, run, secs, textTable, versionOf,
 } from './common.js';
 
 interface Bench {
