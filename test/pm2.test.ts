@@ -10,9 +10,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import http from 'node:http';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +22,8 @@ import type { PostRecord } from '../src/ledger/record.js';
 import { type Producer } from '../src/queue/producer.js';
 import type { Account } from '../src/x/credentials.js';
 import { ACCOUNTS, dropPrefix, FAKE_ACCOUNTS, newRedis, REDIS_URL, uniquePrefix, waitUntil } from './harness.js';
+import { accountOf, fakeAccountOf, numberedAccounts } from './support/accounts.js';
+import { type LatencyProxy, startLatencyProxy } from './support/latency-proxy.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const PM2_BIN = join(ROOT, 'node_modules', 'pm2', 'bin', 'pm2');
@@ -35,9 +35,9 @@ const KILL_TIMEOUT_MS = 2 * X_TIMEOUT_MS + 5_000 + 5_000;
 
 // Two accounts beyond acme/globex keep every account far below X's
 // 100-posts-per-15-min budget even with 200 posts.
-const EXTRA = [0, 1].map((i) => ({ id: `pm2-${i}`, userId: String(7000 + i), token: `PM2-${i}-TOKEN` }));
-const accounts: Account[] = [...ACCOUNTS, ...EXTRA.map((a) => ({ id: a.id, userId: a.userId, auth: { type: 'oauth2' as const, accessToken: a.token } }))];
-const fakeAccounts = [...FAKE_ACCOUNTS, ...EXTRA.map((a) => ({ userId: a.userId, username: a.id, tokens: [a.token] }))];
+const EXTRA = numberedAccounts(2, { prefix: 'pm2', userIdBase: 7000 });
+const accounts: Account[] = [...ACCOUNTS, ...EXTRA.map((a) => accountOf(a))];
+const fakeAccounts = [...FAKE_ACCOUNTS, ...EXTRA.map(fakeAccountOf)];
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
@@ -97,40 +97,6 @@ async function readFrom(file: string, offset: number): Promise<string> {
   return (await readFile(file)).subarray(offset).toString('utf8');
 }
 const sizeOf = async (file: string) => (existsSync(file) ? (await stat(file)).size : 0);
-
-/** Forwards to the fake X after a fixed delay, so publishing is still in flight when PM2 stops the workers. */
-interface SlowProxy { url: string; posts: { start: number; end: number }[]; close(): Promise<void> }
-async function startSlowProxy(target: string, delayMs: number): Promise<SlowProxy> {
-  const to = new URL(target);
-  const posts: { start: number; end: number }[] = [];
-  const server = http.createServer((req, res) => {
-    const start = Date.now();
-    const body: Buffer[] = [];
-    req.on('data', (c: Buffer) => body.push(c));
-    req.on('end', () => {
-      setTimeout(() => {
-        const up = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
-          res.writeHead(ur.statusCode ?? 502, ur.headers);
-          ur.pipe(res);
-          ur.on('end', () => {
-            if (req.method === 'POST') posts.push({ start, end: Date.now() });
-          });
-        });
-        up.on('error', () => res.destroy());
-        up.end(Buffer.concat(body));
-      }, delayMs);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    posts,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
-}
 
 interface Scenario {
   prefix: string;
@@ -320,10 +286,11 @@ describe('PM2 running the worker app', () => {
   }, 120_000);
 
   it('pm2 stop in the middle of publishing drains in-flight calls; a restart finishes the rest with no duplicate and nothing lost', async () => {
-    let proxy: SlowProxy | undefined;
-    // 3 processes × 2 jobs × 300 ms per X call ≈ 20 posts/s: 200 posts take
-    // ~10 s, so the stop lands while calls are in flight.
-    const s = await scenario('pm2stop', 200, async (fake) => (proxy = await startSlowProxy(fake.url, 300)).url, { XACTLY_CONCURRENCY: '2' });
+    let proxy: LatencyProxy | undefined;
+    // X answers after 300 ms, so publishing is still in flight when PM2 stops
+    // the workers: 3 processes × 2 jobs × 300 ms per X call ≈ 20 posts/s, and
+    // 200 posts take ~10 s.
+    const s = await scenario('pm2stop', 200, async (fake) => (proxy = await startLatencyProxy(fake.url, 300)).url, { XACTLY_CONCURRENCY: '2' });
     try {
       const procs = await startWorkers(s, 3);
       await s.producer.enqueueMany(s.requests);
@@ -332,7 +299,7 @@ describe('PM2 running the worker app', () => {
       const { stoppingAt, ms: stopMs } = await stopAndCheckDrained(s, procs, 'stop');
       expect(stoppingAt).toHaveLength(3);
       // The stop really came mid-publish: X calls were open when workers got the signal.
-      const open = proxy!.posts.filter((p) => stoppingAt.some((t) => p.start < t && p.end > t));
+      const open = proxy!.calls.filter((p) => p.method === 'POST' && stoppingAt.some((t) => p.start < t && p.end > t));
       expect(open.length, 'X calls in flight when the workers were signalled').toBeGreaterThan(0);
 
       // Drained: every call that went out was recorded, none is left claimed or ambiguous.
@@ -343,8 +310,10 @@ describe('PM2 running the worker app', () => {
       expect(states.get('sent')).toBe(s.fake.created().length);
       const sentAtStop = states.get('sent')!;
       expect(await s.producer.queue.getWorkers()).toEqual([]);
-      // Nothing is published while the workers are down.
-      await new Promise((r) => setTimeout(r, 500));
+      // Nothing is published while the workers are down: no worker process is
+      // left, and once no call is left in flight on the way to X, X holds
+      // exactly what the ledger says was sent.
+      await proxy!.idle();
       expect(s.fake.created().length).toBe(sentAtStop);
 
       const restarted = await startWorkers(s, 3, procs.map((p) => p.pid));
