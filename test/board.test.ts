@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { chromium } from 'playwright-core';
@@ -15,12 +14,13 @@ import { staticCredentialStore } from '../src/x/credentials.js';
 import {
   ACCOUNTS, captureLogs, dropPrefix, newRedis, post, REDIS_URL, SECRETS, type Stack, startStack, uniquePrefix, waitUntil,
 } from './harness.js';
+import { freePort } from './support/ports.js';
+import { CLI } from './support/workers.js';
 
 const USER = 'operator';
 const PASSWORD = 'b0ard-PASSWORD-s3cr3t-fff';
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
-const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
 
 const configFor = (prefix: string, extra: Record<string, string> = {}): Config =>
   loadConfig({ REDIS_URL, XACTLY_PREFIX: prefix, BOARD_USER: USER, BOARD_PASSWORD: PASSWORD, X_TIMEOUT_MS: '1000', XACTLY_SETTLE_WINDOW_MS: '5000', ...extra });
@@ -63,16 +63,6 @@ function valueOf(samples: Sample[], name: string, labels: Record<string, string>
   const hit = samples.filter((s) => s.name === name && Object.keys(s.labels).length === want.length && want.every(([k, v]) => s.labels[k] === v));
   if (hit.length > 1) throw new Error(`${name} ${JSON.stringify(labels)} appears ${hit.length} times`);
   return hit[0]?.value;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.once('error', reject);
-  });
 }
 
 describe('board: start-up rules', () => {

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +7,9 @@ import { keyId } from '../src/domain/key.js';
 import { startFakeX, type FakeX } from '../src/fake-x/index.js';
 import { openLedger } from '../src/app.js';
 import { ACCOUNTS, dropPrefix, FAKE_ACCOUNTS, newRedis, REDIS_URL, SECRETS, uniquePrefix, waitUntil } from './harness.js';
+import { freePort } from './support/ports.js';
+import { CLI, spawnWorker, type WorkerChild } from './support/workers.js';
 
-const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
 
 function run(args: string[], env: Record<string, string>, stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -91,7 +92,7 @@ describe('xactly enqueue', () => {
 describe('xactly demo', () => {
   it('runs the main job end to end and reports no duplicates and nothing lost', async () => {
     const demoPrefix = uniquePrefix('demo');
-    const r = await run(['demo', '--no-board-wait'], { REDIS_URL, XACTLY_PREFIX: demoPrefix, BOARD_PORT: String(20_000 + Math.floor(Math.random() * 20_000)) });
+    const r = await run(['demo', '--no-board-wait'], { REDIS_URL, XACTLY_PREFIX: demoPrefix, BOARD_PORT: String(await freePort()) });
     await dropPrefix(redis, `${demoPrefix}-demo`);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/sent\s+12\n/);
@@ -108,20 +109,17 @@ describe('xactly demo', () => {
 
 describe('xactly worker + posts', () => {
   let fake: FakeX;
-  let worker: ChildProcess | undefined;
+  let worker: WorkerChild | undefined;
   afterAll(async () => {
-    worker?.kill('SIGKILL');
+    worker?.child.kill('SIGKILL');
     await fake?.close();
   });
 
   it('publishes what was enqueued, lists it, and drains on SIGTERM', async () => {
     fake = await startFakeX({ accounts: FAKE_ACCOUNTS });
     const wenv = { ...env, X_API_BASE_URL: fake.url, X_TIMEOUT_MS: '2000', XACTLY_SETTLE_WINDOW_MS: '5000', XACTLY_RECONCILE_INTERVAL_MS: '600000' };
-    worker = spawn(process.execPath, [CLI, 'worker'], { env: { ...process.env, ...wenv }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let logs = '';
-    worker.stdout!.on('data', (d) => (logs += d));
-    worker.stderr!.on('data', (d) => (logs += d));
-    await waitUntil(() => logs.includes('worker started'), 'worker start');
+    worker = spawnWorker({ ...process.env, ...wenv });
+    await worker.ready();
 
     const r = await run(['enqueue', '-'], wenv, JSON.stringify({ slotId: 'live', postId: 'p', accountId: 'acme', kind: 'post', text: 'from the CLI' }) + '\n');
     expect(r.code).toBe(0);
@@ -158,9 +156,8 @@ describe('xactly worker + posts', () => {
     expect((await run(['accounts', 'resume', 'globex'], wenv)).stdout).toContain('account globex resumed');
     expect((await ledger.accountStatus(['globex'])).size).toBe(0);
 
-    const exited = new Promise<number | null>((resolve) => worker!.on('exit', (code) => resolve(code)));
-    worker.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await worker.stop()).toBe(0);
+    const logs = worker.output();
     expect(logs).toContain('"how":"drained"');
     for (const secret of Object.values(SECRETS)) expect(logs).not.toContain(secret);
     worker = undefined;

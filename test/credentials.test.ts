@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { Ledger } from '../src/ledger/ledger.js';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { type Account, fileCredentialStore, memoryCredentialStore } from '../src
 import { TokenRefresher } from '../src/x/refresh.js';
 import { TwitterXPort } from '../src/x/twitter.js';
 import { captureLogs, dropPrefix, newRedis, REDIS_URL, uniquePrefix, waitUntil } from './harness.js';
+import { spawnWorker } from './support/workers.js';
 
 const OAUTH2: Account = {
   id: 'brand', userId: '3001',
@@ -149,15 +150,11 @@ describe('the accounts file', () => {
     const dir = await mkdtemp(join(tmpdir(), 'xactly-acc-'));
     const path = join(dir, 'accounts.json');
     await writeFile(path, JSON.stringify({ accounts: [OAUTH2, OTHER] }));
-    const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
     const env = { ...process.env, REDIS_URL, XACTLY_PREFIX: prefix, XACTLY_ACCOUNTS_FILE: path, X_API_BASE_URL: fake.url, X_TIMEOUT_MS: '2000', XACTLY_SETTLE_WINDOW_MS: '5000', LOG_LEVEL: 'info' };
-    let logs = '';
-    for (let i = 0; i < 2; i++) {
-      const child = spawn(process.execPath, [CLI, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout!.on('data', (d) => (logs += d));
-      children.push(child);
-    }
-    await waitUntil(() => logs.split('worker started').length === 3, 'two workers');
+    const workers = [0, 1].map(() => spawnWorker(env));
+    children.push(...workers.map((w) => w.child));
+    await Promise.all(workers.map((w) => w.ready()));
+    const logs = () => workers.map((w) => w.output()).join('');
     const batch = posts(0, 20);
     await producer.enqueueMany(batch);
     await waitUntil(async () => (await states(rig!, batch)).every((s) => s === 'sent'), 'all sent', 40_000);
@@ -165,7 +162,7 @@ describe('the accounts file', () => {
     expect(fake.created()).toHaveLength(20);
     const onDisk = JSON.parse(await readFile(path, 'utf8')).accounts.find((a: Account) => a.id === 'brand');
     expect(onDisk.auth.refreshToken).toBe('fx-rt-3001-1');
-    for (const secret of ['brand-at-0', 'brand-rt-0', 'client-secret-1', 'fx-at-3001-1', 'fx-rt-3001-1']) expect(logs).not.toContain(secret);
+    for (const secret of ['brand-at-0', 'brand-rt-0', 'client-secret-1', 'fx-at-3001-1', 'fx-rt-3001-1']) expect(logs()).not.toContain(secret);
 
     // SIGHUP re-reads the file: new credentials for a paused account resume it.
     const ledger = openLedger(redis, { prefix, retentionMs: 3_600_000 });
@@ -173,6 +170,6 @@ describe('the accounts file', () => {
     await writeFile(path, JSON.stringify({ accounts: [onDisk, { ...OTHER, auth: { type: 'oauth2', accessToken: 'other-at-2' } }] }));
     for (const c of children) c.kill('SIGHUP');
     await waitUntil(async () => !(await ledger.accountStatus(['other'])).get('other')?.paused, 'account resumed');
-    expect(logs).toContain('account resumed: credentials changed');
+    expect(logs()).toContain('account resumed: credentials changed');
   });
 });

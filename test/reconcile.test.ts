@@ -358,14 +358,19 @@ describe('cost and exclusivity', () => {
     for (const w of s.workers) await w.close();
     clock.advance(SETTLE + 1);
 
-    // A slow timeline makes overlap likely if the lock did not hold.
+    // The first lookup is held until the other pass is over (it found the
+    // lock taken) or, if the lock did not hold, until a second lookup joins
+    // it: the passes overlap for certain when they can, and not by luck.
     let inFlight = 0;
     let maxInFlight = 0;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
     const slow = (x: XPort): XPort => ({
       ...x, createPost: x.createPost.bind(x), sendDm: x.sendDm.bind(x), dmEvents: x.dmEvents.bind(x),
       timeline: async (a, q) => {
         maxInFlight = Math.max(maxInFlight, ++inFlight);
-        await new Promise((r) => setTimeout(r, 200));
+        if (inFlight > 1) release();
+        await held;
         try { return await x.timeline(a, q); } finally { inFlight--; }
       },
     });
@@ -378,6 +383,10 @@ describe('cost and exclusivity', () => {
     const ttl = await s.redis.pttl(s.ledger.keys.reconcileLock);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(15_000);
+    // The pass without the lock ends while the other one's lookup is held.
+    const first = await Promise.race(passes);
+    release();
+    expect(first.ran).toBe(false);
     const reports = await Promise.all(passes);
     expect(reports.filter((r) => r.ran)).toHaveLength(1);
     expect(reports.reduce((n, r) => n + r.outcomes.released, 0)).toBe(10);

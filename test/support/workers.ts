@@ -54,7 +54,7 @@ export interface WorkerChild {
   output(): string;
   /** Resolves once it logged `worker-ready`; rejects if it exits first or after `timeoutMs`. */
   ready(timeoutMs?: number): Promise<void>;
-  /** Its exit: code and signal. */
+  /** Its exit (code and signal), once its output is read to the end. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM (it drains), SIGKILL after `timeoutMs`; resolves with the exit code. */
   stop(timeoutMs?: number): Promise<number | null>;
@@ -88,8 +88,9 @@ export function spawnWorker(env: NodeJS.ProcessEnv, opts: { logFile?: string } =
     });
   }
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  // 'close': exited, and its output read to the end.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
       exit = { code, signal };
       done(exit);
     }),
