@@ -133,7 +133,7 @@ async function fillSent(ledger: Ledger, n: number, tag: string): Promise<void> {
     });
     const registered = await ledger.registerMany(entries, now);
     if (registered.some((r) => r.verdict !== 'new')) throw new Error('history keys already existed');
-    const claims = await Promise.all(entries.map((e) => ledger.claim(e.keyId, e.jobId, 30_000, now, e.request.accountId)));
+    const claims = await Promise.all(entries.map((e) => ledger.claim({ keyId: e.keyId, jobId: e.jobId, leaseMs: 30_000, now, accountId: e.request.accountId })));
     if (claims.some((c) => c.verdict !== 'claimed')) throw new Error(`history claims: ${fmtCounts(countBy(claims, (c) => c.verdict))}`);
     const settled = await Promise.all(entries.map((e, j) => ledger.settle(e.keyId, 1, { to: 'sent', tweetId: String(1_000_000_000_000 + start + j) }, now)));
     if (settled.some((s) => s.verdict !== 'ok')) throw new Error('history settle refused');

@@ -104,8 +104,8 @@ describe('budget bookkeeping', () => {
     const now = Date.now();
     const b = budgetFor('post', now, budget);
     const ids = ['t0', 't1'].map((slotId) => keyId({ slotId, postId: 'p' }));
-    expect((await s.ledger.claim(ids[0]!, 'j0', 30_000, now, 'acme', b)).verdict).toBe('claimed');
-    const second = await s.ledger.claim(ids[1]!, 'j1', 30_000, now, 'acme', b);
+    expect((await s.ledger.claim({ keyId: ids[0]!, jobId: 'j0', leaseMs: 30_000, now, accountId: 'acme', budget: b })).verdict).toBe('claimed');
+    const second = await s.ledger.claim({ keyId: ids[1]!, jobId: 'j1', leaseMs: 30_000, now, accountId: 'acme', budget: b });
     expect(second).toMatchObject({ verdict: 'throttled', retryAt: b.windowEnd });
     // Due for reconciliation only after the retry time plus the lost-job grace.
     expect(Number(await s.redis.zscore(s.ledger.keys.due, ids[1]!))).toBe(b.windowEnd + 60_000);

@@ -154,14 +154,14 @@ describe('fencing', () => {
     const id = keyId({ slotId: 'fence', postId: 'p1' });
     await ledger.registerMany([{ request: v.request, keyId: id, jobId: id }], t0 + 1000);
 
-    const a1 = await ledger.claim(id, id, 10_000, t0 + 2000);
+    const a1 = await ledger.claim({ keyId: id, jobId: id, leaseMs: 10_000, now: t0 + 2000 });
     expect(a1).toMatchObject({ verdict: 'claimed', record: { attempt: 1 } });
     // A second claimant is refused while attempt 1 is in flight.
-    expect(await ledger.claim(id, 'other', 10_000, t0 + 2001)).toMatchObject({ verdict: 'held' });
+    expect(await ledger.claim({ keyId: id, jobId: 'other', leaseMs: 10_000, now: t0 + 2001 })).toMatchObject({ verdict: 'held' });
     expect(await ledger.settle(id, 1, { to: 'ambiguous', cause: 'timeout', recheckAt: t0 + 9000 }, t0 + 3000)).toMatchObject({ verdict: 'ok' });
     // Reconciliation proved attempt 1 absent and released the key; attempt 2 starts.
     expect(await ledger.settle(id, 1, { to: 'queued', cause: 'not found', retryAt: t0 + 4000, jobId: `${id}.g2` }, t0 + 4000)).toMatchObject({ verdict: 'ok' });
-    const a2 = await ledger.claim(id, `${id}.g2`, 10_000, t0 + 4001);
+    const a2 = await ledger.claim({ keyId: id, jobId: `${id}.g2`, leaseMs: 10_000, now: t0 + 4001 });
     expect(a2).toMatchObject({ verdict: 'claimed', record: { attempt: 2 } });
 
     // Attempt 1's zombie reports late: refused, whatever it says.

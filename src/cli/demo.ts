@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import { keyId } from '../domain/key.js';
 import { startFakeX } from '../fake-x/index.js';
 import { dropPrefix } from '../ledger/drop.js';
-import type { PostRecord } from '../ledger/record.js';
+import { isFinal, POST_STATES, type PostRecord, type PostState } from '../domain/state.js';
 import { createLogger } from '../log.js';
 import { createBoardServer } from '../ops/board.js';
 import { startWorkerProcess } from '../ops/worker-process.js';
@@ -112,10 +112,11 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   let records: PostRecord[] = [];
   for (;;) {
     records = (await ledger.getMany([...keys.keys()])).filter((r): r is PostRecord => r !== undefined);
-    const counts = { queued: 0, claimed: 0, ambiguous: 0, sent: 0, failed: 0 };
+    const counts = Object.fromEntries(POST_STATES.map((st) => [st, 0])) as Record<PostState, number>;
     for (const r of records) counts[r.state]++;
-    console.log(`  t+${String(Math.round((Date.now() - started) / 1000)).padStart(2)}s  ` + Object.entries(counts).map(([k, v]) => `${k} ${v}`).join('  '));
-    if (counts.sent + counts.failed === keys.size || Date.now() - started > limit) break;
+    console.log(`  t+${String(Math.round((Date.now() - started) / 1000)).padStart(2)}s  ` + Object.entries(counts).filter(([k, v]) => v > 0 || !k.startsWith('cancel')).map(([k, v]) => `${k} ${v}`).join('  '));
+    if (records.every((r) => isFinal(r.state)) && records.length === keys.size) break;
+    if (Date.now() - started > limit) break;
     await new Promise((r) => setTimeout(r, 1_000));
   }
 

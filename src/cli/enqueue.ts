@@ -25,6 +25,8 @@ function describe(line: number, r: EnqueueResult): LineResult {
       return { ...base, status: 'sent', tweetId: r.tweetId };
     case 'failed':
       return { ...base, status: 'failed', reason: r.detail ? `${r.reason}: ${r.detail}` : r.reason };
+    case 'cancelled':
+      return { ...base, status: 'cancelled', reason: 'was cancelled; it stays cancelled' };
     case 'conflict':
       return { ...base, status: 'conflict', reason: r.error.message };
     case 'invalid':

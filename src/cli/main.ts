@@ -1,13 +1,13 @@
 #!/usr/bin/env node
-import { open } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { keyId } from '../domain/key.js';
 import { POST_STATES, type PostRecord, type PostState } from '../domain/state.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger } from '../log.js';
 import { startWorkerProcess } from '../ops/worker-process.js';
-import { type App, openApp, StartupError } from '../app.js';
+import { StartupError } from '../app.js';
+import { inputLines, UsageError, withApp } from './common.js';
+import { cmdCancel, cmdEdit, cmdReschedule, LIFECYCLE_HELP } from './lifecycle.js';
 import { CredentialsError, fileCredentialStore } from '../x/credentials.js';
 import { reconcileOnce } from '../queue/reconciler.js';
 import { enqueueLines, formatLineResult, isRefused } from './enqueue.js';
@@ -26,6 +26,10 @@ Commands:
                              list the ledger
   post <slotId> <postId> [--json]
                              one key with its audit trail
+  cancel <slotId> <postId> | cancel --file FILE|- | cancel --account ID [--from ISO] [--to ISO]
+                             cancel keys: a queued key never goes out; one in flight ends sent or cancelled
+  edit FILE|- [--json]       replace the text (or reply target) of queued keys (JSON lines)
+  reschedule FILE|- [--json] move queued keys to a new time (JSON lines of {slotId, postId, scheduledAt, deadline?})
   accounts [--json] | accounts resume <id> | accounts resume --app
                              accounts with their pause/rate-limit state; resume a paused one
   fake-x [--port P] [--host H] [--fault-rate R] [--lag MS] [--seed N]
@@ -38,6 +42,7 @@ XACTLY_ACCOUNTS_FILE, LOG_LEVEL (see README).
 Exit codes: 0 ok, 1 operational error, 2 bad input (usage, invalid lines).`;
 
 const HELP: Record<string, string> = {
+  ...LIFECYCLE_HELP,
   worker: 'xactly worker\n  Runs the publish worker. Needs XACTLY_ACCOUNTS_FILE. SIGTERM/SIGINT drains in-flight X calls (bounded); a second signal forces exit.',
   enqueue: 'xactly enqueue [FILE|-] [--json]\n  Reads JSON publish requests, one per line, from FILE or stdin.\n  Prints one result per input line: queued, duplicate, sent, failed, conflict or invalid.\n  Exit 0 when every line was accepted, 2 when any was invalid or a conflict, 1 on an operational error.',
   posts: `xactly posts [--state ${POST_STATES.join('|')}] [--account ID] [--json]\n  Lists ledger records, oldest first. --json prints one JSON object per line.`,
@@ -49,40 +54,11 @@ const HELP: Record<string, string> = {
   demo: 'xactly demo [--no-board-wait]\n  Starts the fake X, a worker, the board and a sample schedule with faults; prints live progress and a summary\n  checked against the fake X\'s ground truth (exit 1 on any duplicate or lost post). At a terminal the board stays\n  up until Ctrl-C unless --no-board-wait.',
 };
 
-class UsageError extends Error {
-  readonly code = 'USAGE';
-}
-
-/** A command's parts (see src/app.ts), closed when it is done, whatever happens. */
-async function withApp<T>(config: Config, run: (app: App) => Promise<T>, logger: Logger = createLogger({ level: 'warn', format: config.logFormat })): Promise<T> {
-  const app = await openApp(config, logger);
-  try {
-    return await run(app);
-  } finally {
-    await app.close();
-  }
-}
-
-/**
- * The lines of FILE or stdin, read as they are consumed (a 1 GB schedule
- * never sits in memory). The line reader starts only on the first read: one
- * made earlier emits lines while nobody listens, and they are lost.
- */
-async function inputLines(file: string | undefined): Promise<AsyncIterable<string>> {
-  const input = !file || file === '-'
-    ? process.stdin
-    : (await open(file).catch((err: NodeJS.ErrnoException) => {
-      throw new UsageError(`cannot read ${file} (${err.code ?? err.message})`);
-    })).createReadStream({ encoding: 'utf8' });
-  return (async function* () {
-    yield* createInterface({ input, crlfDelay: Infinity });
-  })();
-}
-
 function printRecord(r: PostRecord): Record<string, unknown> {
   return {
     slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind, state: r.state, attempts: r.attempt,
     ...(r.tweetId && { tweetId: r.tweetId }), ...(r.reason && { reason: r.reason }), ...(r.detail && { detail: r.detail }),
+    ...(r.cancel && { cancel: { at: new Date(r.cancel.at).toISOString(), ...(r.cancel.by && { by: r.cancel.by }), ...(r.cancel.reason && { reason: r.cancel.reason }) } }),
     scheduledAt: new Date(r.scheduledAt).toISOString(), deadline: new Date(r.deadline).toISOString(),
     updatedAt: new Date(r.updatedAt).toISOString(),
   };
@@ -193,7 +169,7 @@ async function cmdReconcile(config: Config, args: string[]): Promise<number> {
     else {
       const o = report.outcomes;
       await stdout.line(`examined ${report.examined} key(s) in ${report.durationMs} ms with ${report.lookups} lookup(s) over ${report.accounts} account(s): ` +
-        `sent ${o.sent}, released ${o.released}, expired ${o.expired}, unresolved ${o.unresolved}, deferred ${o.deferred}, requeued ${o.requeued}`);
+        `sent ${o.sent}, released ${o.released}, expired ${o.expired}, unresolved ${o.unresolved}, cancelled ${o.cancelled}, deferred ${o.deferred}, requeued ${o.requeued}`);
     }
     return 0;
   }, logger);
@@ -292,6 +268,12 @@ export async function main(argv: string[]): Promise<number> {
       return cmdPost(config, rest);
     case 'accounts':
       return cmdAccounts(config, rest);
+    case 'cancel':
+      return cmdCancel(config, rest);
+    case 'edit':
+      return cmdEdit(config, rest);
+    case 'reschedule':
+      return cmdReschedule(config, rest);
     case 'reconcile':
       return cmdReconcile(config, rest);
     case 'board':

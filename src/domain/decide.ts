@@ -6,7 +6,9 @@ export type Transition =
   | { readonly to: 'sent'; readonly tweetId: string }
   | { readonly to: 'ambiguous'; readonly cause: string; readonly recheckAt: number }
   | { readonly to: 'queued'; readonly cause: string; readonly retryAt: number; readonly jobId?: string }
-  | { readonly to: 'failed'; readonly reason: FailReason; readonly detail: string };
+  | { readonly to: 'failed'; readonly reason: FailReason; readonly detail: string }
+  /** Only for a cancelling key: its attempt in doubt did not go out. */
+  | { readonly to: 'cancelled'; readonly detail: string };
 
 export interface RetryPolicy {
   /** First backoff after a not-sent attempt; doubles each attempt. */

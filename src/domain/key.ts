@@ -46,9 +46,18 @@ export function jobIdFor(key: PostKey, generation = 0): string {
   return generation === 0 ? keyId(key) : `${keyId(key)}.g${generation}`;
 }
 
-/** Inverse of keyId / jobIdFor; undefined for anything they cannot produce. */
+/**
+ * A second carrier for a rescheduled key whose job could not be moved (it
+ * was running, or gone): its own ID, so that it never collides with the
+ * IDs of later attempts. The claim keeps the two from both calling X.
+ */
+export function movedJobId(jobId: string, at: number): string {
+  return `${jobId.replace(/\.m\d+$/, '')}.m${at}`;
+}
+
+/** Inverse of keyId / jobIdFor / movedJobId; undefined for anything they cannot produce. */
 export function parseJobId(id: string): (PostKey & { generation: number }) | undefined {
-  const m = /^k\.((?:[A-Za-z0-9_-]|%[0-9A-F]{2})+)\.((?:[A-Za-z0-9_-]|%[0-9A-F]{2})+)(?:\.g([1-9]\d*))?$/.exec(id);
+  const m = /^k\.((?:[A-Za-z0-9_-]|%[0-9A-F]{2})+)\.((?:[A-Za-z0-9_-]|%[0-9A-F]{2})+)(?:\.g([1-9]\d*))?(?:\.m\d+)?$/.exec(id);
   if (!m) return undefined;
   try {
     return {

@@ -1,4 +1,4 @@
-import type { PostRecord } from './state.js';
+import { isFinal, type PostRecord } from './state.js';
 import type { Transition } from './decide.js';
 
 /** What one reconciliation pass learned about a key from X. */
@@ -18,14 +18,42 @@ export interface ReconcileSettings {
 
 export type ReconcileDecision = Transition | { readonly to: 'defer'; readonly at: number; readonly why: string };
 
-/** When the attempt in doubt ended: its recorded end, or the lease expiry of a dead worker. */
-export function attemptEnd(r: PostRecord): number {
-  return r.state === 'claimed' ? (r.leaseUntil ?? r.updatedAt) : (r.attemptEndedAt ?? r.updatedAt);
+/**
+ * Whether a worker still holds the key's attempt: claimed, or cancelling
+ * while the attempt was claimed (a settle clears the lease).
+ */
+function leased(r: PostRecord): boolean {
+  return r.state === 'claimed' || (r.state === 'cancelling' && r.leaseUntil !== undefined);
 }
 
-/** A claimed key is in doubt only once its lease ran out; an ambiguous one always. */
+/** When the attempt in doubt ended: its recorded end, or the lease expiry of a dead worker. */
+export function attemptEnd(r: PostRecord): number {
+  return leased(r) ? (r.leaseUntil ?? r.updatedAt) : (r.attemptEndedAt ?? r.updatedAt);
+}
+
+/** A leased key is in doubt only once its lease ran out; an ambiguous one (or cancelling after its result) always. */
 export function inDoubt(r: PostRecord, now: number): boolean {
-  return r.state === 'ambiguous' || (r.state === 'claimed' && (r.leaseUntil ?? 0) <= now);
+  if (leased(r)) return (r.leaseUntil ?? 0) <= now;
+  return r.state === 'ambiguous' || r.state === 'cancelling';
+}
+
+/** What a reconciliation pass does with a key whose due time came. */
+export type DueAction =
+  /** Settled or gone: drop it from the due index. */
+  | { readonly kind: 'drop' }
+  /** Queued: check that its BullMQ job still exists. */
+  | { readonly kind: 'check-job' }
+  /** In doubt: look it up on X. */
+  | { readonly kind: 'look-up' }
+  /** A worker still holds it: look again when its lease ends. */
+  | { readonly kind: 'later'; readonly at: number };
+
+/** The due-key partition of a pass. */
+export function dueAction(r: PostRecord | undefined, now: number): DueAction {
+  if (!r || isFinal(r.state)) return { kind: 'drop' };
+  if (r.state === 'queued') return { kind: 'check-job' };
+  if (inDoubt(r, now)) return { kind: 'look-up' };
+  return { kind: 'later', at: r.leaseUntil ?? now };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -38,6 +66,8 @@ export function decideReconcile(r: PostRecord, evidence: Evidence, now: number, 
       const trustAt = attemptEnd(r) + s.settleWindowMs;
       if (now < trustAt) return { to: 'defer', at: trustAt, why: 'not on X yet, inside the settle window' };
       const proof = `attempt ${r.attempt} not found in ${evidence.scanned} item(s) between ${iso(evidence.from)} and ${iso(evidence.to)}`;
+      // Cancelled while in flight: nothing went out, and no new attempt starts.
+      if (r.state === 'cancelling') return { to: 'cancelled', detail: `${proof}; cancelled while it was in flight` };
       if (now < r.deadline) return { to: 'queued', cause: proof, retryAt: now };
       return { to: 'failed', reason: 'expired', detail: `${proof}; the deadline ${iso(r.deadline)} leaves no time for another attempt` };
     }

@@ -38,6 +38,14 @@ export interface PublishRequest extends PostPayload {
   readonly deadline: number;
   /** Hash of the payload as the producer gave it: same key + other fingerprint = conflict. */
   readonly fingerprint: string;
+  /** The times as the producer gave them (null: defaulted); the fingerprint covers these, not the defaults. */
+  readonly given: GivenTimes;
+}
+
+/** The times of a request as the producer gave them (epoch ms), null where it left them to the default. */
+export interface GivenTimes {
+  readonly scheduledAt: number | null;
+  readonly deadline: number | null;
 }
 
 export interface FieldError {
@@ -53,7 +61,7 @@ export const MAX_POST_WEIGHT = 280;
 export const MAX_DM_CHARS = 10_000;
 const MAX_ID_CHARS = 200;
 
-const id = (what: string) =>
+export const idField = (what: string) =>
   z
     .string({ error: (i) => (i.input === undefined ? 'is required' : `must be a string`) })
     .min(1, `must not be empty`)
@@ -65,12 +73,12 @@ const xId = z
   .string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
   .regex(/^[1-9]\d{0,19}$/, 'must be a numeric X id');
 
-const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO-8601 date-time with a time zone, e.g. 2026-01-31T09:00:00Z' });
+export const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO-8601 date-time with a time zone, e.g. 2026-01-31T09:00:00Z' });
 
 const schema = z
   .object({
-    slotId: id('slotId'),
-    postId: id('postId'),
+    slotId: idField('slotId'),
+    postId: idField('postId'),
     accountId: z
       .string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -'),
@@ -95,19 +103,21 @@ function textErrors(kind: PostKind, text: string): string | undefined {
     : undefined;
 }
 
-export function fingerprintOf(input: PublishRequestInput): string {
-  // Only what the producer said, in a fixed order: defaults derived at
-  // enqueue time (like "now") must not turn a retry into a conflict.
-  const canonical = JSON.stringify([
-    input.accountId,
-    input.kind,
-    input.text,
-    input.inReplyToTweetId ?? null,
-    input.recipientId ?? null,
-    input.scheduledAt === undefined ? null : Date.parse(input.scheduledAt),
-    input.deadline === undefined ? null : Date.parse(input.deadline),
-  ]);
+/**
+ * Only what the producer said, in a fixed order: defaults derived at
+ * enqueue time (like "now") must not turn a retry into a conflict.
+ */
+export function fingerprintOf(p: Pick<PostPayload, 'accountId' | 'kind' | 'text' | 'inReplyToTweetId' | 'recipientId'>, given: GivenTimes): string {
+  const canonical = JSON.stringify([p.accountId, p.kind, p.text, p.inReplyToTweetId ?? null, p.recipientId ?? null, given.scheduledAt, given.deadline]);
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 22);
+}
+
+/** The given times of a raw input (undefined: defaulted). */
+export function givenTimesOf(input: Pick<PublishRequestInput, 'scheduledAt' | 'deadline'>): GivenTimes {
+  return {
+    scheduledAt: input.scheduledAt === undefined ? null : Date.parse(input.scheduledAt),
+    deadline: input.deadline === undefined ? null : Date.parse(input.deadline),
+  };
 }
 
 export interface ValidateOptions {
@@ -170,7 +180,8 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
       ...(input.recipientId !== undefined && { recipientId: input.recipientId }),
       scheduledAt,
       deadline,
-      fingerprint: fingerprintOf(input),
+      fingerprint: fingerprintOf(input, givenTimesOf(input)),
+      given: givenTimesOf(input),
     },
   };
 }

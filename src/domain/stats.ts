@@ -16,6 +16,7 @@ export function latencyBucket(ms: number): string {
 function finalFields(t: Transition): string[] {
   if (t.to === 'sent') return ['final:sent'];
   if (t.to === 'failed') return [`final:failed:${t.reason}`];
+  if (t.to === 'cancelled') return ['final:cancelled'];
   return [];
 }
 
@@ -26,6 +27,6 @@ export function attemptStats(outcome: XOutcome['kind'], latencyMs: number, t: Tr
 
 /** Counters for a reconciliation decision about a key in doubt. */
 export function reconcileStats(t: Transition): { fields: string[] } {
-  const resolved = t.to === 'sent' ? 'sent' : t.to === 'queued' ? 'released' : t.to === 'failed' ? t.reason : 'deferred';
+  const resolved = t.to === 'sent' ? 'sent' : t.to === 'queued' ? 'released' : t.to === 'failed' ? t.reason : t.to === 'cancelled' ? 'cancelled' : 'deferred';
   return { fields: [`resolved:${resolved}`, ...finalFields(t)] };
 }

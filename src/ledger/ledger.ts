@@ -3,9 +3,12 @@ import type { Budget } from '../domain/budget.js';
 import type { Transition } from '../domain/decide.js';
 import type { PublishRequest } from '../domain/request.js';
 import { ledgerKeys, type LedgerKeys } from './keys.js';
-import { POST_STATES } from '../domain/state.js';
+import { type CancelRequest, POST_STATES, whileCancelling } from '../domain/state.js';
 import { type AuditEvent, type PostRecord, type PostState, parseRecord, parseStored, type StoredRecord } from './record.js';
-import { CLAIM, CLAIM_VERDICTS, RELEASE_LOCK, RENEW_LOCK, SETTLE, SETTLE_VERDICTS, verdictOf } from './scripts.js';
+import {
+  CANCEL, CHANGE, type ChangeArgs, CLAIM, CLAIM_VERDICTS, LEDGER_SCRIPTS, LIFECYCLE_VERDICTS, RELEASE_LOCK, RENEW_LOCK, type Script,
+  SETTLE, SETTLE_VERDICTS, type SettleVariant, verdictOf,
+} from './scripts.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -19,6 +22,16 @@ export type ClaimResult =
   | { readonly verdict: 'missing' }
   | { readonly verdict: 'throttled'; readonly record: PostRecord; readonly retryAt: number }
   | { readonly verdict: Exclude<ClaimVerdict, 'missing' | 'throttled'>; readonly record: PostRecord };
+
+export type LifecycleVerdict = (typeof LIFECYCLE_VERDICTS)[number];
+
+/** What a cancel, edit or reschedule script answered. */
+export type LifecycleReply =
+  | { readonly verdict: 'not-found' | 'changed' }
+  | { readonly verdict: 'cancelled' | 'edited' | 'rescheduled'; readonly jobId: string }
+  | { readonly verdict: 'cancelling' | 'in-flight'; readonly attempt: number; readonly attemptStartedAt: number; readonly state: PostState }
+  | { readonly verdict: 'already-sent'; readonly tweetId: string }
+  | { readonly verdict: 'final'; readonly state: PostState; readonly reason?: string };
 
 export interface SettleResult {
   readonly verdict: (typeof SETTLE_VERDICTS)[number];
@@ -45,10 +58,7 @@ const APP_PAUSED_RECHECK_MS = 60_000;
 /** No budget: the claim spends nothing (for tools and tests that do not care). */
 const NO_BUDGET: Budget = { budgetClass: 'post', limit: 0, windowStart: 0, windowEnd: 0, windowMs: 1, appLimit: 0, dayStart: 0, dayEnd: 0 };
 
-type LedgerRedis = RedisClient & {
-  xactlyClaim(...args: (string | number)[]): Promise<string[]>;
-  xactlySettle(...args: (string | number)[]): Promise<string[]>;
-};
+type LedgerRedis = RedisClient & Record<string, (...args: (string | number)[]) => Promise<string[]>>;
 
 /**
  * The claim ledger: one record per key, which outlives BullMQ's jobs and is
@@ -67,11 +77,17 @@ export class Ledger {
     this.lostJobGraceMs = opts.lostJobGraceMs ?? 60_000;
     this.auditMax = opts.auditMax ?? 50;
     const r = redis as LedgerRedis;
-    if (typeof r.xactlyClaim !== 'function') {
-      r.defineCommand('xactlyClaim', { numberOfKeys: 7, lua: CLAIM });
-      r.defineCommand('xactlySettle', { numberOfKeys: 4, lua: SETTLE });
+    for (const script of LEDGER_SCRIPTS) {
+      if (typeof r[script.name] !== 'function') r.defineCommand(script.name, { numberOfKeys: script.keyCount, lua: script.lua });
     }
     this.redis = r;
+  }
+
+  /** Run a ledger script with named arguments; its verdict is checked against its list. */
+  private async run<A>(script: Script<A>, a: A): Promise<string[]> {
+    const reply = await this.redis[script.name]!(...script.args(this.keys, a));
+    verdictOf(script.name, script.verdicts, reply[0]);
+    return reply;
   }
 
   /**
@@ -90,7 +106,7 @@ export class Ledger {
         slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind, text: r.text,
         ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }),
         ...(r.recipientId && { recipientId: r.recipientId }),
-        scheduledAt: r.scheduledAt, deadline: r.deadline, fingerprint: r.fingerprint,
+        scheduledAt: r.scheduledAt, deadline: r.deadline, fingerprint: r.fingerprint, given: r.given,
         state: 'queued', attempt: 0, jobId, createdAt: now, updatedAt: now,
         trail: [{ at: now, event: 'queued', jobId }],
       };
@@ -114,15 +130,13 @@ export class Ledger {
    * Try to claim a key for its next attempt, spending one unit of the
    * account's budget (`accountId` as the job names it) and of the app's.
    */
-  async claim(keyId: string, jobId: string, leaseMs: number, now: number, accountId = '-', b: Budget = NO_BUDGET): Promise<ClaimResult> {
-    const [answer, raw, retryAt] = await this.redis.xactlyClaim(
-      this.keys.record(keyId), this.keys.due, this.keys.stats,
-      this.keys.budget(accountId, b.budgetClass, b.windowStart), this.keys.appBudget(b.dayStart), this.keys.account(accountId), this.keys.app,
-      now, leaseMs, keyId, jobId, this.auditMax, this.retentionMs,
-      b.limit, b.windowEnd, b.windowMs, b.appLimit, b.dayEnd, this.lostJobGraceMs, APP_PAUSED_RECHECK_MS,
-    );
+  async claim(c: { keyId: string; jobId: string; leaseMs: number; now: number; accountId?: string; budget?: Budget }): Promise<ClaimResult> {
+    const [answer, raw, retryAt] = await this.run(CLAIM, {
+      keyId: c.keyId, jobId: c.jobId, accountId: c.accountId ?? '-', now: c.now, leaseMs: c.leaseMs, budget: c.budget ?? NO_BUDGET,
+      auditMax: this.auditMax, retentionMs: this.retentionMs, lostJobGraceMs: this.lostJobGraceMs, appPausedRecheckMs: APP_PAUSED_RECHECK_MS,
+    });
     const verdict = verdictOf('claim', CLAIM_VERDICTS, answer);
-    const record = parseRecord(keyId, raw);
+    const record = parseRecord(c.keyId, raw);
     if (verdict === 'missing' || !record) return { verdict: 'missing' };
     if (verdict === 'throttled') return { verdict, record, retryAt: Number(retryAt) };
     return { verdict, record };
@@ -138,6 +152,24 @@ export class Ledger {
     events: readonly Omit<AuditEvent, 'at'>[] = [],
     stats: { readonly fields: readonly string[]; readonly latencyMs?: number } = { fields: [] },
   ): Promise<SettleResult> {
+    const normal = this.variant(t, attempt, now, events, stats.fields);
+    const cancelling = this.variant(t, attempt, now, events, stats.fields, whileCancelling(t.to, t.to === 'failed' ? t.reason : undefined));
+    const [verdict, state, current] = await this.run(SETTLE, {
+      keyId, attempt, now, ...(t.to === 'sent' && { xId: t.tweetId }), normal, cancelling,
+      ...(stats.latencyMs !== undefined && { latencyMs: stats.latencyMs }), auditMax: this.auditMax, retentionMs: this.retentionMs,
+    });
+    const st = state ? verdictOf('settle state', POST_STATES, state) : '';
+    return { verdict: verdictOf('settle', SETTLE_VERDICTS, verdict), state: st, attempt: Number(current) };
+  }
+
+  /**
+   * The fields, audit events and counters of a transition. `to`, when given,
+   * is where the key goes instead (a cancel came in while the attempt was in
+   * flight): the result is still recorded, the key ends there.
+   */
+  private variant(
+    t: Transition, attempt: number, now: number, events: readonly Omit<AuditEvent, 'at'>[], stats: readonly string[], to?: PostState,
+  ): SettleVariant {
     let patch: Record<string, unknown>;
     let due = 0;
     let event: Omit<AuditEvent, 'at'>;
@@ -160,16 +192,66 @@ export class Ledger {
         due = t.retryAt + this.lostJobGraceMs;
         event = { event: 'released', attempt, cause: t.cause, retryAt: t.retryAt };
         break;
+      case 'cancelled':
+        patch = { detail: t.detail, attemptEndedAt: now };
+        event = { event: 'cancelled', attempt, detail: t.detail };
+        break;
     }
     const audit = [...events, event].map((e) => ({ at: now, ...e }));
-    const [verdict, state, current] = await this.redis.xactlySettle(
-      this.keys.record(keyId), this.keys.due, this.keys.attribution(t.to === 'sent' ? t.tweetId : '-'), this.keys.stats,
-      now, attempt, t.to, keyId, due, this.auditMax, this.retentionMs,
-      JSON.stringify(patch), JSON.stringify(audit), stats.latencyMs === undefined ? '' : Math.round(stats.latencyMs),
-      ...stats.fields,
-    );
-    const st = state ? verdictOf('settle state', POST_STATES, state) : '';
-    return { verdict: verdictOf('settle', SETTLE_VERDICTS, verdict), state: st, attempt: Number(current) };
+    if (to === undefined || to === t.to) return { to: t.to, due, patch, events: audit, stats };
+    // The attempt's own result stays in the trail; the key ends where the cancel leads.
+    const ended = { event: to, attempt, detail: `cancelled while attempt ${attempt} was in flight` };
+    const counted = stats.filter((f) => !f.startsWith('final:'));
+    if (to === 'cancelled') {
+      return { to, due: 0, patch: { attemptEndedAt: now, detail: ended.detail }, events: [...audit, { at: now, ...ended }], stats: [...counted, 'final:cancelled'] };
+    }
+    return { to, due, patch, events: audit, stats: counted };
+  }
+
+  /** Cancel a key (see CANCEL in scripts.ts): cancelled when queued, cancelling while an attempt is in flight. */
+  async cancel(keyId: string, now: number, request: Omit<CancelRequest, 'at'> = {}): Promise<LifecycleReply> {
+    return this.lifecycleReply(await this.run(CANCEL, {
+      keyId, now, ...request, auditMax: this.auditMax, retentionMs: this.retentionMs,
+    }));
+  }
+
+  /**
+   * Replace fields of a queued key, compare-and-set on the fingerprint the
+   * change was planned from ('changed' when another edit came first).
+   * `due` moves the key's lost-job check; `deadline` its expiry.
+   */
+  async change(
+    keyId: string, now: number,
+    c: Pick<ChangeArgs, 'expectedFingerprint' | 'set' | 'event' | 'verdict'> & { readonly due?: number; readonly deadline?: number },
+  ): Promise<LifecycleReply> {
+    return this.lifecycleReply(await this.run(CHANGE, {
+      keyId, now, expectedFingerprint: c.expectedFingerprint, set: c.set, event: c.event, verdict: c.verdict, auditMax: this.auditMax,
+      ...(c.due !== undefined && { dueScore: c.due + this.lostJobGraceMs }),
+      ...(c.deadline !== undefined && { expireAt: Math.max(now, c.deadline) + this.retentionMs }),
+    }));
+  }
+
+  private lifecycleReply(reply: string[]): LifecycleReply {
+    const [verdict, a = '', b = '', c = ''] = reply;
+    switch (verdictOf('lifecycle', LIFECYCLE_VERDICTS, verdict)) {
+      case 'not-found':
+        return { verdict: 'not-found' };
+      case 'changed':
+        return { verdict: 'changed' };
+      case 'cancelled':
+        return { verdict: 'cancelled', jobId: a };
+      case 'edited':
+        return { verdict: 'edited', jobId: a };
+      case 'rescheduled':
+        return { verdict: 'rescheduled', jobId: a };
+      case 'cancelling':
+      case 'in-flight':
+        return { verdict: verdict as 'cancelling' | 'in-flight', attempt: Number(a), attemptStartedAt: Number(b), state: verdictOf('state', POST_STATES, c) };
+      case 'already-sent':
+        return { verdict: 'already-sent', tweetId: a };
+      case 'final':
+        return { verdict: 'final', state: verdictOf('state', POST_STATES, a), ...(b && { reason: b }) };
+    }
   }
 
   /** Hold every publish of an account until `until` (X answered 429 or 0 remaining). */

@@ -1,4 +1,6 @@
+import type { Budget } from '../domain/budget.js';
 import { SETTLE_MOVES } from '../domain/state.js';
+import type { LedgerKeys } from './keys.js';
 
 /**
  * The ledger's Lua scripts. Each runs atomically, so "read state, decide,
@@ -9,10 +11,27 @@ import { SETTLE_MOVES } from '../domain/state.js';
  * Times are passed in (ms) so that tests can drive the clock.
  */
 
+/**
+ * A script with its calling convention: `args` builds KEYS then ARGV from
+ * named arguments, the one place that knows their order (the header of
+ * each script lists them).
+ */
+export interface Script<A> {
+  /** The ioredis command it is defined as. */
+  readonly name: string;
+  readonly keyCount: number;
+  readonly lua: string;
+  /** What it may answer (the first element of its reply). */
+  readonly verdicts: readonly string[];
+  args(keys: LedgerKeys, a: A): (string | number)[];
+}
+
 /** What CLAIM answers (first element of its reply). */
-export const CLAIM_VERDICTS = ['missing', 'claimed', 'early', 'expired', 'paused', 'throttled', 'held', 'sent', 'failed'] as const;
+export const CLAIM_VERDICTS = ['missing', 'claimed', 'early', 'expired', 'paused', 'throttled', 'held', 'sent', 'failed', 'cancelled'] as const;
 /** What SETTLE answers (first element of its reply). */
 export const SETTLE_VERDICTS = ['ok', 'stale', 'missing'] as const;
+/** What CANCEL, EDIT and RESCHEDULE answer; 'changed': the payload moved under an edit, plan it again. */
+export const LIFECYCLE_VERDICTS = ['not-found', 'cancelled', 'cancelling', 'edited', 'rescheduled', 'in-flight', 'already-sent', 'final', 'changed'] as const;
 
 /** A script's verdict, checked against its list: a script and its caller that drift apart fail loudly. */
 export function verdictOf<V extends string>(name: string, allowed: readonly V[], raw: unknown): V {
@@ -56,10 +75,11 @@ end
  *
  * Returns {verdict, record JSON, retryAt?}; verdict is one of 'missing',
  * 'claimed', 'early', 'expired' and 'paused' (both now failed), 'throttled'
- * (with retryAt; also while the app is paused or capped), 'held' (claimed or ambiguous: another attempt owns it),
- * 'sent', 'failed'.
+ * (with retryAt; also while the app is paused or capped), 'held' (claimed,
+ * ambiguous or cancelling: another attempt owns it), 'sent', 'failed',
+ * 'cancelled'.
  */
-export const CLAIM = `${TRAIL}
+const CLAIM_LUA = `${TRAIL}
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {'missing'} end
 local r = cjson.decode(raw)
@@ -90,7 +110,7 @@ local function spend(key, limit, windowEnd, windowMs, stagger)
   return windowEnd + math.floor((used - limit - 1) / limit) * windowMs
 end
 
-if r.state == 'claimed' or r.state == 'ambiguous' then
+if r.state == 'claimed' or r.state == 'ambiguous' or r.state == 'cancelling' then
   verdict = 'held'
 elseif r.state == 'queued' then
   -- notBefore is set when a not-sent attempt was released with a backoff (dueAt in domain/state.ts).
@@ -151,32 +171,60 @@ if verdict == 'claimed' or verdict == 'expired' or verdict == 'paused' then retu
 return {verdict, raw}
 `;
 
+export interface ClaimArgs {
+  readonly keyId: string;
+  readonly jobId: string;
+  readonly accountId: string;
+  readonly now: number;
+  readonly leaseMs: number;
+  readonly budget: Budget;
+  readonly auditMax: number;
+  readonly retentionMs: number;
+  readonly lostJobGraceMs: number;
+  readonly appPausedRecheckMs: number;
+}
+
+export const CLAIM: Script<ClaimArgs> = {
+  name: 'xactlyClaim', keyCount: 7, lua: CLAIM_LUA, verdicts: CLAIM_VERDICTS,
+  args: (k, a) => [
+    k.record(a.keyId), k.due, k.stats, k.budget(a.accountId, a.budget.budgetClass, a.budget.windowStart), k.appBudget(a.budget.dayStart),
+    k.account(a.accountId), k.app,
+    a.now, a.leaseMs, a.keyId, a.jobId, a.auditMax, a.retentionMs,
+    a.budget.limit, a.budget.windowEnd, a.budget.windowMs, a.budget.appLimit, a.budget.dayEnd, a.lostJobGraceMs, a.appPausedRecheckMs,
+  ],
+};
+
 /**
  * settle — record what an attempt led to, fenced by its attempt number.
- * Allowed: the moves of SETTLE_MOVES (domain/state.ts), generated into the
- * script as the table MOVES: claimed -> sent|failed|ambiguous|queued,
- * ambiguous -> sent|failed|queued.
+ * The caller sends a plan with two variants: `normal`, and `cancelling` for
+ * a key cancelled while the attempt was in flight (whileCancelling in
+ * domain/state.ts decides it); the script takes the one that matches the
+ * key's state. Allowed: the moves of SETTLE_MOVES (domain/state.ts),
+ * generated into the script as the table MOVES.
  * A result for another attempt, or for a key no longer in flight, is refused
  * ('stale') and only written to the audit trail.
  *
  * KEYS[1] record (JSON)   KEYS[2] due zset   KEYS[3] attribution of the X id (written when the target is 'sent')
  * KEYS[4] stats hash
- * ARGV[1] now (ms)      ARGV[2] attempt      ARGV[3] target state   ARGV[4] keyId
- * ARGV[5] due score (for non-terminal targets)   ARGV[6] audit max length
- * ARGV[7] retention (ms, for terminal targets)
- * ARGV[8] fields to set (JSON object)   ARGV[9] audit events (JSON array)
- * ARGV[10] X latency in ms to add to latency_sum_ms ('' for none)
- * ARGV[11..] stats fields to increment
+ * ARGV[1] now (ms)      ARGV[2] attempt      ARGV[3] keyId   ARGV[4] audit max length
+ * ARGV[5] retention (ms, for final targets)
+ * ARGV[6] X latency in ms to add to latency_sum_ms ('' for none)
+ * ARGV[7] plan (JSON): {normal = variant, cancelling = variant}; a variant is
+ *   {to = state, due = score for non-final targets, patch = fields to set,
+ *    events = audit events, stats = counters to increment}
  *
  * Returns {'ok'|'stale'|'missing', current state, current attempt}.
  */
-export const SETTLE = `${TRAIL}
+const SETTLE_LUA = `${TRAIL}
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {'missing', '', '0'} end
 local r = cjson.decode(raw)
 local now = tonumber(ARGV[1])
-local max = tonumber(ARGV[6])
-local target = ARGV[3]
+local max = tonumber(ARGV[4])
+local plan = cjson.decode(ARGV[7])
+local v = plan.normal
+if r.state == 'cancelling' then v = plan.cancelling end
+local target = v.to
 ${luaMoves()}
 local allowed = MOVES[r.state] ~= nil and MOVES[r.state][target] == true
 if tostring(r.attempt) ~= ARGV[2] or not allowed then
@@ -186,20 +234,175 @@ if tostring(r.attempt) ~= ARGV[2] or not allowed then
   return {'stale', r.state, tostring(r.attempt)}
 end
 r.state = target; r.updatedAt = now; r.leaseUntil = nil
-for k, v in pairs(cjson.decode(ARGV[8])) do r[k] = v end
-for _, ev in ipairs(cjson.decode(ARGV[9])) do note(r, max, ev) end
-if target == 'sent' or target == 'failed' then
-  redis.call('SET', KEYS[1], cjson.encode(r), 'PX', ARGV[7])
-  redis.call('ZREM', KEYS[2], ARGV[4])
-  if target == 'sent' then redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[7]) end
+for k, val in pairs(v.patch) do r[k] = val end
+for _, ev in ipairs(v.events) do note(r, max, ev) end
+if target == 'sent' or target == 'failed' or target == 'cancelled' then
+  redis.call('SET', KEYS[1], cjson.encode(r), 'PX', ARGV[5])
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  if target == 'sent' then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[5]) end
 else
   redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
-  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+  redis.call('ZADD', KEYS[2], v.due, ARGV[3])
 end
-for i = 11, #ARGV do redis.call('HINCRBY', KEYS[4], ARGV[i], 1) end
-if ARGV[10] ~= '' then redis.call('HINCRBY', KEYS[4], 'latency_sum_ms', ARGV[10]) end
+for _, field in ipairs(v.stats) do redis.call('HINCRBY', KEYS[4], field, 1) end
+if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[4], 'latency_sum_ms', ARGV[6]) end
 return {'ok', target, tostring(r.attempt)}
 `;
+
+/** One way a settle may go (see SETTLE). */
+export interface SettleVariant {
+  readonly to: string;
+  readonly due: number;
+  readonly patch: Record<string, unknown>;
+  readonly events: readonly Record<string, unknown>[];
+  readonly stats: readonly string[];
+}
+
+export interface SettleArgs {
+  readonly keyId: string;
+  readonly attempt: number;
+  readonly now: number;
+  /** The X id attributed to this key when the target is 'sent'. */
+  readonly xId?: string;
+  readonly normal: SettleVariant;
+  readonly cancelling: SettleVariant;
+  readonly latencyMs?: number;
+  readonly auditMax: number;
+  readonly retentionMs: number;
+}
+
+export const SETTLE: Script<SettleArgs> = {
+  name: 'xactlySettle', keyCount: 4, lua: SETTLE_LUA, verdicts: SETTLE_VERDICTS,
+  args: (k, a) => [
+    k.record(a.keyId), k.due, k.attribution(a.xId ?? '-'), k.stats,
+    a.now, a.attempt, a.keyId, a.auditMax, a.retentionMs, a.latencyMs === undefined ? '' : Math.round(a.latencyMs),
+    JSON.stringify({ normal: a.normal, cancelling: a.cancelling }),
+  ],
+};
+
+/**
+ * The answer of a lifecycle script about a key it did not change:
+ * in flight (with attempt and start), already sent (with the X id), final
+ * (with the state). Shared by cancel, edit and reschedule.
+ */
+const REFUSE = `
+local function refuse(r, inFlight)
+  if r.state == 'sent' then return {'already-sent', r.tweetId or ''} end
+  if r.state == 'failed' or r.state == 'cancelled' then return {'final', r.state, r.reason or ''} end
+  return {inFlight, tostring(r.attempt), tostring(r.attemptStartedAt or 0), r.state}
+end
+`;
+
+/**
+ * cancel — "cancelled" means it never goes out. A queued key becomes
+ * cancelled at once: no claim can follow. A key with an attempt in flight
+ * (claimed or ambiguous) becomes cancelling: no new attempt ever starts,
+ * and the attempt in doubt resolves to sent (it had gone out) or cancelled.
+ *
+ * KEYS[1] record (JSON)   KEYS[2] due zset   KEYS[3] stats hash
+ * ARGV[1] now (ms)   ARGV[2] keyId   ARGV[3] audit max length   ARGV[4] retention (ms, final)
+ * ARGV[5] the request (JSON: {at, by?, reason?})
+ *
+ * Returns {'cancelled', jobId} | {'cancelling', attempt, attemptStartedAt, state}
+ *   | {'already-sent', xId} | {'final', state, reason} | {'not-found'}.
+ */
+const CANCEL_LUA = `${TRAIL}${REFUSE}
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'not-found'} end
+local r = cjson.decode(raw)
+local now = tonumber(ARGV[1])
+local max = tonumber(ARGV[3])
+local c = cjson.decode(ARGV[5])
+if r.state == 'queued' then
+  r.state = 'cancelled'; r.cancel = c; r.updatedAt = now
+  note(r, max, {at = now, event = 'cancelled', by = c.by, reason = c.reason})
+  redis.call('SET', KEYS[1], cjson.encode(r), 'PX', ARGV[4])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('HINCRBY', KEYS[3], 'final:cancelled', 1)
+  return {'cancelled', r.jobId}
+end
+if r.state == 'claimed' or r.state == 'ambiguous' then
+  r.state = 'cancelling'; r.cancel = c; r.updatedAt = now
+  note(r, max, {at = now, event = 'cancel-requested', attempt = r.attempt, by = c.by, reason = c.reason})
+  redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+end
+return refuse(r, 'cancelling')
+`;
+
+export interface CancelArgs {
+  readonly keyId: string;
+  readonly now: number;
+  readonly by?: string;
+  readonly reason?: string;
+  readonly auditMax: number;
+  readonly retentionMs: number;
+}
+
+export const CANCEL: Script<CancelArgs> = {
+  name: 'xactlyCancel', keyCount: 3, lua: CANCEL_LUA, verdicts: LIFECYCLE_VERDICTS,
+  args: (k, a) => [
+    k.record(a.keyId), k.due, k.stats,
+    a.now, a.keyId, a.auditMax, a.retentionMs,
+    JSON.stringify({ at: a.now, ...(a.by && { by: a.by }), ...(a.reason && { reason: a.reason }) }),
+  ],
+};
+
+/**
+ * change — edit or reschedule a queued key: replace fields, compare-and-set
+ * on the fingerprint the caller planned from (another edit in between
+ * answers 'changed': read again and plan again). Refused while an attempt
+ * is in flight, and for a settled key.
+ *
+ * KEYS[1] record (JSON)   KEYS[2] due zset
+ * ARGV[1] now (ms)   ARGV[2] keyId   ARGV[3] audit max length
+ * ARGV[4] the fingerprint the change was planned from
+ * ARGV[5] fields to set (JSON; includes the new fingerprint)
+ * ARGV[6] audit event (JSON)   ARGV[7] verdict on success ('edited' | 'rescheduled')
+ * ARGV[8] new due-index score ('' to keep)   ARGV[9] new expiry (epoch ms, '' to keep)
+ *
+ * Returns {verdict, jobId} | {'changed'} | {'in-flight', attempt, attemptStartedAt, state}
+ *   | {'already-sent', xId} | {'final', state, reason} | {'not-found'}.
+ */
+const CHANGE_LUA = `${TRAIL}${REFUSE}
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'not-found'} end
+local r = cjson.decode(raw)
+if r.state ~= 'queued' then return refuse(r, 'in-flight') end
+if r.fingerprint ~= ARGV[4] then return {'changed'} end
+local now = tonumber(ARGV[1])
+for k, val in pairs(cjson.decode(ARGV[5])) do r[k] = val end
+r.updatedAt = now
+local ev = cjson.decode(ARGV[6]); ev.at = now
+note(r, tonumber(ARGV[3]), ev)
+if ARGV[9] ~= '' then redis.call('SET', KEYS[1], cjson.encode(r), 'PXAT', ARGV[9])
+else redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL') end
+if ARGV[8] ~= '' then redis.call('ZADD', KEYS[2], ARGV[8], ARGV[2]) end
+return {ARGV[7], r.jobId}
+`;
+
+export interface ChangeArgs {
+  readonly keyId: string;
+  readonly now: number;
+  readonly expectedFingerprint: string;
+  readonly set: Record<string, unknown>;
+  readonly event: Record<string, unknown>;
+  readonly verdict: 'edited' | 'rescheduled';
+  readonly dueScore?: number;
+  readonly expireAt?: number;
+  readonly auditMax: number;
+}
+
+export const CHANGE: Script<ChangeArgs> = {
+  name: 'xactlyChange', keyCount: 2, lua: CHANGE_LUA, verdicts: LIFECYCLE_VERDICTS,
+  args: (k, a) => [
+    k.record(a.keyId), k.due,
+    a.now, a.keyId, a.auditMax, a.expectedFingerprint, JSON.stringify(a.set), JSON.stringify(a.event), a.verdict,
+    a.dueScore ?? '', a.expireAt ?? '',
+  ],
+};
+
+/** Every script the ledger defines on its connection. */
+export const LEDGER_SCRIPTS = [CLAIM, SETTLE, CANCEL, CHANGE] as const;
 
 /**
  * releaseLock — compare-and-delete: give a lock back only while we hold it

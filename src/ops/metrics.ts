@@ -26,7 +26,7 @@ export const METRIC_NAMES = Object.freeze({
 
 /** Label values always exported (as 0 until they happen), so rate() and alerts see the series from the start. */
 const ATTEMPT_OUTCOMES = ['sent', 'not-sent', 'ambiguous', 'rejected'] as const;
-const RESOLUTIONS = ['sent', 'released', 'expired', 'unresolved'] as const;
+const RESOLUTIONS = ['sent', 'released', 'expired', 'unresolved', 'cancelled'] as const;
 
 export interface MetricsDeps {
   readonly ledger: Ledger;
@@ -127,13 +127,14 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 
   new Counter({
     name: METRIC_NAMES.finalTotal,
-    help: 'Keys that reached a final state: sent, or failed with a reason.',
+    help: 'Keys that reached a final state: sent, failed with a reason, or cancelled.',
     labelNames: ['state', 'reason'],
     registers: [registry],
     async collect() {
       const { stats } = await snapshot();
       this.reset();
       this.inc({ state: 'sent' }, stats['final:sent'] ?? 0);
+      this.inc({ state: 'cancelled' }, stats['final:cancelled'] ?? 0);
       const failed = new Map<string, number>(FAIL_REASONS.map((r) => [r, 0]));
       for (const [reason, n] of withPrefix(stats, 'final:failed:')) failed.set(reason, n);
       for (const [reason, n] of failed) this.inc({ state: 'failed', reason }, n);
@@ -163,11 +164,11 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     },
   ) as unknown as Metric);
 
-  outcomeCounter(METRIC_NAMES.resolvedTotal, 'Reconciliation decisions about keys in doubt: found on X (sent), released for a new attempt, or failed (expired, unresolved).', 'resolved:', RESOLUTIONS);
+  outcomeCounter(METRIC_NAMES.resolvedTotal, 'Reconciliation decisions about keys in doubt: found on X (sent), released for a new attempt, failed (expired, unresolved), or cancelled (cancelled in flight, not on X).', 'resolved:', RESOLUTIONS);
 
   new Gauge({
     name: METRIC_NAMES.unresolvedKeys,
-    help: 'Keys not yet final (queued, claimed or ambiguous) that reconciliation tracks.',
+    help: 'Keys not yet final (queued, claimed, ambiguous or cancelling) that reconciliation tracks.',
     registers: [registry],
     async collect() {
       this.set((await snapshot()).unresolved);

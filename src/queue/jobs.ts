@@ -1,5 +1,6 @@
 import type { JobsOptions } from 'bullmq';
 import type { PostPayload } from '../domain/request.js';
+import type { PostRecord } from '../domain/state.js';
 
 /**
  * What a publish job carries: the key and enough to read it on the board.
@@ -25,3 +26,11 @@ export const PUBLISH_JOB_OPTIONS: JobsOptions = Object.freeze({
   attempts: 5,
   backoff: { type: 'exponential', delay: 1_000 },
 });
+
+/** A job's data from its key's record (the record, not the job, is what the worker publishes). */
+export function jobDataOf(keyId: string, r: Pick<PostRecord, 'slotId' | 'postId' | 'accountId' | 'kind' | 'text' | 'scheduledAt'>): PublishJobData {
+  return {
+    keyId, slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind, text: r.text,
+    scheduledAt: new Date(r.scheduledAt).toISOString(),
+  };
+}

@@ -3,15 +3,18 @@ import type { RedisOptions } from 'ioredis';
 import { jobIdFor, keyId as keyIdOf, type PostKey } from '../domain/key.js';
 import { type FieldError, formatFieldErrors, type PublishRequest, validateRequest } from '../domain/request.js';
 import type { Ledger, RedisClient } from '../ledger/ledger.js';
-import { dueAt, type PostRecord } from '../domain/state.js';
-import type { PublishJobData } from './jobs.js';
+import { answerForKnown, dueAt, type PostState } from '../domain/state.js';
+import { jobDataOf, type PublishJobData } from './jobs.js';
+import { createLifecycle, type Lifecycle, type LifecycleResult } from './lifecycle.js';
 
 export type EnqueueResult =
   | { readonly status: 'queued'; readonly key: PostKey; readonly jobId: string }
   /** Same key and payload, already queued or in flight. */
-  | { readonly status: 'duplicate'; readonly key: PostKey; readonly state: string }
+  | { readonly status: 'duplicate'; readonly key: PostKey; readonly state: PostState }
   | { readonly status: 'sent'; readonly key: PostKey; readonly tweetId: string }
   | { readonly status: 'failed'; readonly key: PostKey; readonly reason: string; readonly detail?: string }
+  /** Cancelled: it stays cancelled (a re-sync of a calendar does not bring it back). */
+  | { readonly status: 'cancelled'; readonly key: PostKey }
   | { readonly status: 'conflict'; readonly key: PostKey; readonly error: PayloadConflictError }
   | { readonly status: 'invalid'; readonly key?: Partial<PostKey>; readonly errors: readonly FieldError[] };
 
@@ -43,22 +46,22 @@ export interface ProducerOptions {
   readonly clock?: () => number;
 }
 
-export interface Producer {
+export interface Producer extends Pick<Lifecycle, 'cancel' | 'cancelAccount'> {
   /** Enqueue one request; throws InvalidRequestError or PayloadConflictError. */
   enqueue(request: unknown): Promise<Exclude<EnqueueResult, { status: 'invalid' | 'conflict' }>>;
   /** Enqueue many in two round trips; one result per input, in order; never throws for bad items. */
   enqueueMany(requests: readonly unknown[]): Promise<EnqueueResult[]>;
+  /** Replace a queued key's text or reply target; throws InvalidRequestError for a bad edit (see domain/lifecycle.ts). */
+  edit(key: PostKey, changes: Parameters<Lifecycle['edit']>[1]): Promise<Exclude<LifecycleResult, { status: 'invalid' }>>;
+  /** Move a queued key in time; throws InvalidRequestError for bad times. */
+  reschedule(key: PostKey, times: Parameters<Lifecycle['reschedule']>[1]): Promise<Exclude<LifecycleResult, { status: 'invalid' }>>;
+  /** Cancel, edit and reschedule from raw JSON (CLI lines, HTTP bodies): bad input is an 'invalid' result, never a throw. */
+  readonly lifecycle: Lifecycle;
   readonly ledger: Ledger;
   readonly queue: Queue<PublishJobData>;
   close(): Promise<void>;
 }
 
-export function jobDataOf(keyId: string, r: Pick<PostRecord, 'slotId' | 'postId' | 'accountId' | 'kind' | 'text' | 'scheduledAt'>): PublishJobData {
-  return {
-    keyId, slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind, text: r.text,
-    scheduledAt: new Date(r.scheduledAt).toISOString(),
-  };
-}
 
 /** The parts a producer works over; `createProducer` (src/app.ts) builds them. */
 export interface ProducerParts {
@@ -107,18 +110,27 @@ export function producerOver({ ledger, queue, options: opts, close }: ProducerPa
         results[index] = record ? { status: 'duplicate', key, state: record.state } : { status: 'queued', key, jobId };
         return;
       }
-      if (record.state === 'sent') results[index] = { status: 'sent', key, tweetId: record.tweetId ?? '' };
-      else if (record.state === 'failed')
-        results[index] = { status: 'failed', key, reason: record.reason ?? 'unknown', ...(record.detail && { detail: record.detail }) };
-      else results[index] = { status: 'duplicate', key, state: record.state };
+      results[index] = { ...answerForKnown(record), key };
     });
     if (jobs.length > 0) await queue.addBulk(jobs);
     return results as EnqueueResult[];
   }
 
+  const lifecycle = createLifecycle({ ledger, queue, clock });
+  const strict = async (p: Promise<LifecycleResult>) => {
+    const r = await p;
+    if (r.status === 'invalid') throw new InvalidRequestError(r.errors);
+    return r;
+  };
+
   return {
     ledger,
     queue,
+    lifecycle,
+    cancel: lifecycle.cancel,
+    cancelAccount: lifecycle.cancelAccount,
+    edit: (key, changes) => strict(lifecycle.edit(key, changes)),
+    reschedule: (key, times) => strict(lifecycle.reschedule(key, times)),
     enqueueMany,
     async enqueue(request) {
       const [result] = await enqueueMany([request]);

@@ -46,7 +46,7 @@ export function createPublishProcessor(deps: PublishDeps) {
     const jobId = job.id ?? '';
     const now0 = clock();
     const budget = deps.budget ? budgetFor(job.data.kind, now0, deps.budget, await deps.accountLimits?.(accountId)) : undefined;
-    const claim = await deps.ledger.claim(keyId, jobId, deps.leaseMs, now0, accountId, budget);
+    const claim = await deps.ledger.claim({ keyId, jobId, leaseMs: deps.leaseMs, now: now0, accountId, ...(budget && { budget }) });
     const log = bind(deps.logger, { key: keyId, accountId, jobId });
 
     switch (claim.verdict) {
@@ -73,6 +73,7 @@ export function createPublishProcessor(deps: PublishDeps) {
       case 'held':
       case 'sent':
       case 'failed':
+      case 'cancelled':
         log.info({ attempt: claim.record.attempt, state: claim.record.state }, 'key not claimable; skipped without calling X');
         return { outcome: 'skipped', state: claim.record.state, attempt: claim.record.attempt };
       case 'claimed':
@@ -111,7 +112,17 @@ export function createPublishProcessor(deps: PublishDeps) {
       return { outcome: 'skipped', state: settled.state, attempt };
     }
 
+    if (settled.state !== transition.to) {
+      // A cancel came in while this attempt was in flight: the key ends
+      // cancelled (nothing went out) or stays cancelling (in doubt).
+      alog.info({ outcome: outcome.kind, latencyMs, state: settled.state }, 'key was cancelled during the attempt; no new attempt');
+      return settled.state === 'cancelling'
+        ? { outcome: 'ambiguous', attempt, cause: outcome.kind === 'sent' ? '' : outcome.cause }
+        : { outcome: 'skipped', state: settled.state, attempt };
+    }
     switch (transition.to) {
+      case 'cancelled':
+        return { outcome: 'skipped', state: 'cancelled', attempt };
       case 'sent':
         alog.info({ outcome: 'sent', tweetId: transition.tweetId, latencyMs }, 'published');
         return { outcome: 'sent', tweetId: transition.tweetId, attempt };

@@ -4,13 +4,12 @@ import { jobIdFor } from '../domain/key.js';
 import { attribute, type Attribution, type SeenItem, type SentItem } from '../domain/match.js';
 import { classifyXError } from '../x/classify.js';
 import { reconcileStats } from '../domain/stats.js';
-import { attemptEnd, decideReconcile, type Evidence, inDoubt, type ReconcileSettings } from '../domain/reconcile.js';
+import { attemptEnd, decideReconcile, dueAction, type Evidence, type ReconcileSettings } from '../domain/reconcile.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { dueAt, type PostRecord } from '../domain/state.js';
 import type { Logger } from '../log.js';
 import type { XPort } from '../x/port.js';
-import { PUBLISH_JOB_OPTIONS, type PublishJobData } from './jobs.js';
-import { jobDataOf } from './producer.js';
+import { jobDataOf, PUBLISH_JOB_OPTIONS, type PublishJobData } from './jobs.js';
 
 export interface ReconcileDeps extends ReconcileSettings {
   readonly ledger: Ledger;
@@ -50,7 +49,7 @@ export interface ReconcileReport {
   /** False when another pass held the lock; nothing was done. */
   readonly ran: boolean;
   readonly examined: number;
-  readonly outcomes: { sent: number; released: number; expired: number; unresolved: number; deferred: number; requeued: number; stale: number };
+  readonly outcomes: { sent: number; released: number; expired: number; unresolved: number; cancelled: number; deferred: number; requeued: number; stale: number };
   /** Lookup requests made to X (pages), and for how many accounts. */
   readonly lookups: number;
   readonly accounts: number;
@@ -142,7 +141,7 @@ function sentItemOf(r: PostRecord, skewMs: number, settleWindowMs: number): Sent
 export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileReport> {
   const clock = deps.clock ?? Date.now;
   const started = clock();
-  const outcomes = { sent: 0, released: 0, expired: 0, unresolved: 0, deferred: 0, requeued: 0, stale: 0 };
+  const outcomes = { sent: 0, released: 0, expired: 0, unresolved: 0, cancelled: 0, deferred: 0, requeued: 0, stale: 0 };
   const token = randomUUID();
   // A short lock, renewed while the pass runs: a process killed mid-pass
   // holds up reconciliation for at most RECONCILE_LOCK_MS, not minutes.
@@ -172,10 +171,11 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
     const queued: PostRecord[] = [];
     ids.forEach((id, i) => {
       const r = records[i];
-      if (!r || r.state === 'sent' || r.state === 'failed') reschedule.push({ keyId: id, at: null });
-      else if (r.state === 'queued') queued.push(r);
-      else if (inDoubt(r, now)) doubtful.push(r);
-      else reschedule.push({ keyId: id, at: r.leaseUntil ?? now });
+      const action = dueAction(r, now);
+      if (action.kind === 'drop') reschedule.push({ keyId: id, at: null });
+      else if (action.kind === 'check-job') queued.push(r!);
+      else if (action.kind === 'look-up') doubtful.push(r!);
+      else reschedule.push({ keyId: id, at: action.at });
     });
 
     for (const r of queued) if (await requeueIfLost(deps, r, now)) outcomes.requeued++;
@@ -252,6 +252,12 @@ async function apply(
   const result = await deps.ledger.settle(r.keyId, r.attempt, transition, now, [{ event: 'reconciled', attempt: r.attempt, evidence }], reconcileStats(transition));
   if (result.verdict !== 'ok') {
     outcomes.stale++;
+    return;
+  }
+  if (result.state === 'cancelled') {
+    // Cancelled while in flight, and not on X: nothing went out; no new attempt.
+    outcomes.cancelled++;
+    log.info({ outcome: 'cancelled', evidence }, 'cancelled: the attempt in doubt did not go out');
     return;
   }
   switch (transition.to) {
