@@ -163,3 +163,57 @@ describe('xactly worker + posts', () => {
     worker = undefined;
   });
 });
+
+describe('xactly cancel, edit and reschedule', () => {
+  it('apply the good lines of a file, name the field of each bad one, and exit 2 when any line was refused', async () => {
+    const at = '2099-03-01T09:00:00Z';
+    const enq = (slot: string, extra: Record<string, unknown> = {}) => JSON.stringify({ slotId: slot, postId: 'p', accountId: 'acme', kind: 'post', text: `cal ${slot}`, scheduledAt: at, ...extra });
+    const enqueued = await run(['enqueue', '-', '--json'], env, ['lc-1', 'lc-2', 'lc-3', 'lc-4'].map((s) => enq(s)).join('\n') + '\n');
+    expect(enqueued.code).toBe(0);
+
+    const edits = [
+      JSON.stringify({ slotId: 'lc-1', postId: 'p', text: 'cal lc-1, fixed' }),
+      JSON.stringify({ slotId: 'lc-2', postId: 'p', text: 'x'.repeat(281) }),
+      JSON.stringify({ slotId: 'nope', postId: 'p', text: 'who' }),
+      JSON.stringify({ slotId: 'lc-3', postId: 'p', accountId: 'globex' }),
+      '{broken',
+    ];
+    const edited = await run(['edit', '-', '--json'], env, edits.join('\n') + '\n');
+    expect(edited.code).toBe(2);
+    const e = edited.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(e.map((o) => [o.line, o.status])).toEqual([[1, 'edited'], [2, 'invalid'], [3, 'not-found'], [4, 'invalid'], [5, 'invalid']]);
+    expect(e[1].reason).toMatch(/^text: is 281 weighted characters/);
+    expect(e[3].reason).toMatch(/^accountId: cannot be edited/);
+
+    const moves = [
+      JSON.stringify({ slotId: 'lc-2', postId: 'p', scheduledAt: '2099-03-02T09:00:00Z' }),
+      JSON.stringify({ slotId: 'lc-3', postId: 'p', scheduledAt: 'next tuesday' }),
+      JSON.stringify({ slotId: 'lc-4', postId: 'p', scheduledAt: at, deadline: '2020-01-01T00:00:00Z' }),
+    ];
+    const moved = await run(['reschedule', '-', '--json'], env, moves.join('\n') + '\n');
+    expect(moved.code).toBe(2);
+    const m = moved.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(m.map((o) => o.status)).toEqual(['rescheduled', 'invalid', 'invalid']);
+    expect(m[0]).toMatchObject({ slotId: 'lc-2', scheduledAt: '2099-03-02T09:00:00.000Z' });
+    expect(m[1].reason).toMatch(/^scheduledAt: must be an ISO-8601/);
+    expect(m[2].reason).toMatch(/^deadline: is in the past/);
+
+    const one = await run(['cancel', 'lc-1', 'p', '--reason', 'client left', '--json'], env);
+    expect(one.code).toBe(0);
+    expect(JSON.parse(one.stdout)).toMatchObject({ slotId: 'lc-1', postId: 'p', status: 'cancelled' });
+    // Cancelling what is already final is a no-op, not a refusal.
+    const again = await run(['cancel', 'lc-1', 'p'], env);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/final lc-1\/p — state cancelled/);
+
+    const bulk = await run(['cancel', '--account', 'acme', '--from', '2099-03-01T00:00:00Z', '--json'], env);
+    expect(bulk.code).toBe(0);
+    expect(JSON.parse(bulk.stdout)).toEqual({ accountId: 'acme', cancelled: 3, cancelling: 0, final: 1 });
+    const listed = await run(['posts', '--state', 'cancelled', '--account', 'acme', '--json'], env);
+    const cancelled = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { slotId: string });
+    expect(cancelled.map((r) => r.slotId).filter((s) => s.startsWith('lc-')).sort()).toEqual(['lc-1', 'lc-2', 'lc-3', 'lc-4']);
+    expect(cancelled.find((r) => r.slotId === 'lc-1')).toMatchObject({ cancel: { by: 'cli', reason: 'client left' } });
+    const ledger = openLedger(redis, { prefix });
+    expect((await ledger.get(keyId({ slotId: 'lc-1', postId: 'p' })))?.text).toBe('cal lc-1, fixed');
+  });
+});
