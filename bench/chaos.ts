@@ -14,7 +14,11 @@
  * 2 on bad arguments. The last line is `CHAOS-SUMMARY {json}`.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULTS, fsyncCompare, renderFsync, renderReport, runChaos, settleFor, summaryLine } from './chaos-lib.js';
+import { REDIS_URL } from '../test/support/redis.js';
+import { fsyncCompare, renderFsync } from './chaos/fsync.js';
+import { DEFAULTS, settleFor } from './chaos/options.js';
+import { renderReport, summaryLine } from './chaos/report.js';
+import { runChaos } from './chaos/run.js';
 
 const USAGE = `usage: node dist/bench/chaos.js [--keys N=${DEFAULTS.keys}] [--accounts M=${DEFAULTS.accounts}] [--workers K=${DEFAULTS.workers}]
   [--kill-every-s T=${DEFAULTS.killEveryS}] [--term-share F=${DEFAULTS.termShare}] [--chaos-s S (default: until converged)]
@@ -53,7 +57,7 @@ function num(name: string, raw: string | undefined, dflt: number, check: (n: num
 const int = (min: number) => (n: number) => Number.isInteger(n) && n >= min;
 const share = (n: number) => n >= 0 && n <= 1;
 
-const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const redisUrl = REDIS_URL;
 const host = new URL(redisUrl).hostname;
 if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') {
   console.error(`chaos runs against a local Redis only (REDIS_URL host is ${host})`);

@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { builtPaths, type KeySpec, verify } from '../bench/chaos-lib.js';
+import { builtPaths } from '../bench/chaos/processes.js';
+import type { KeySpec } from '../bench/chaos/schedule.js';
 import type { CreatedItem } from '../src/fake-x/index.js';
 import type { PostRecord } from '../src/ledger/record.js';
 import { REDIS_URL } from './harness.js';
+import { verify } from './support/verify.js';
 
 const children: ChildProcess[] = [];
 afterAll(() => {

@@ -11,19 +11,26 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { type Queue, type Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import { Cluster } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ChaosEvent, type ChaosReport, freePort, type RedisServer, renderReport, runChaos, settleFor, sleep, startRedisServer } from '../bench/chaos-lib.js';
+import { type ChaosEvent, settleFor } from '../bench/chaos/options.js';
+import { renderReport } from '../bench/chaos/report.js';
+import { type ChaosReport, runChaos } from '../bench/chaos/run.js';
 import { keyId } from '../src/domain/key.js';
 import { type FakeX, startFakeX } from '../src/fake-x/index.js';
-import { openLedger, createProducer, createPublishWorker, startReconciler } from '../src/app.js';
+import { openLedger, createProducer, createPublishWorker, type Reconciler, startReconciler } from '../src/app.js';
 import { type Producer } from '../src/queue/producer.js';
 import { type Account, staticCredentialStore } from '../src/x/credentials.js';
 import { TwitterXPort } from '../src/x/twitter.js';
 import { captureLogs, waitUntil } from './harness.js';
+import { fakeAccountOf } from './support/accounts.js';
+import { freePort } from './support/ports.js';
+import { type RedisServer, startRedisServer } from './support/redis.js';
+import { nextEvent, sleep } from './support/wait.js';
+import { CLI, spawnWorker } from './support/workers.js';
 
 const pexecFile = promisify(execFile);
 const servers: RedisServer[] = [];
@@ -75,6 +82,7 @@ describe('Redis restarts mid-run (CLI workers, fake X with faults, AOF on)', () 
       atS: 6, name,
       run: async () => {
         await stop(server);
+        // The fault itself: Redis stays away for 2 s.
         await sleep(2_000);
         await server.start();
       },
@@ -102,6 +110,7 @@ describe('Redis restarts mid-run (CLI workers, fake X with faults, AOF on)', () 
       while (sampling) {
         samples.push({ at: Date.now(), size: (await stat(file)).size });
         if (samples.length > 400) samples.shift();
+        // A sample every 20 ms (a file size has no event to wait on).
         await sleep(20);
       }
     })();
@@ -119,6 +128,7 @@ describe('Redis restarts mid-run (CLI workers, fake X with faults, AOF on)', () 
         const keep = [...samples].reverse().find((s) => s.at <= crashAt - 1_000) ?? samples[0]!;
         await truncate(file, keep.size);
         cut = { bytes: size - keep.size, of: size };
+        // The fault itself: Redis stays away for 1 s.
         await sleep(1_000);
         await server.start();
         // A reconciliation lock taken before the cut and released after it comes back held:
@@ -160,9 +170,9 @@ describe('Redis Cluster (3 masters, hash-tagged prefix)', () => {
     const clusterOf = () => new Cluster([{ host: '127.0.0.1', port: nodes[0]!.port }], { redisOptions: { maxRetriesPerRequest: null } });
     const prefix = `{xt-cluster-${randomBytes(3).toString('hex')}}`;
     const accounts: Account[] = [0, 1, 2].map((i) => ({ id: `c${i}`, userId: String(8100 + i), auth: { type: 'oauth2', accessToken: `cluster-tok-${i}` } }));
-    const fan = { userId: '8199', username: 'fan', tokens: ['cluster-fan'] };
+    const fan = { id: 'fan', userId: '8199', token: 'cluster-fan' };
     const fake: FakeX = await startFakeX({
-      accounts: [...accounts.map((a) => ({ userId: a.userId, username: a.id, tokens: [a.auth.accessToken] })), fan],
+      accounts: [...accounts, fan].map(fakeAccountOf),
       timelineLagMs: 500, duplicateContentCheck: false, rateLimitResetSec: 1,
     });
     const root = await (await fetch(`${fake.url}/2/tweets`, { method: 'POST', headers: { authorization: 'Bearer cluster-fan', 'content-type': 'application/json' }, body: JSON.stringify({ text: 'root' }) })).json() as { data: { id: string } };
@@ -182,7 +192,7 @@ describe('Redis Cluster (3 masters, hash-tagged prefix)', () => {
     };
     const settleWindowMs = 3_000;
     let producer: Producer | undefined;
-    let reconciler: { close(): Promise<void>; queue: Queue } | undefined;
+    let reconciler: Reconciler | undefined;
     const main = clusterOf();
     conns.push(main);
     try {
@@ -233,9 +243,14 @@ describe('Redis Cluster (3 masters, hash-tagged prefix)', () => {
 
       // The ledger outlives removed jobs on a cluster too.
       await producer.queue.clean(0, 1_000, 'completed');
+      const pending = () => producer!.queue.getJobCountByTypes('wait', 'delayed', 'active', 'prioritized');
+      const pendingBefore = await pending();
       const again = await producer.enqueueMany(reqs);
       expect(again.map((r) => r.status)).toEqual(reqs.map(() => 'sent'));
-      await sleep(1_000);
+      // Nothing is published again: the ledger's answers add no job, and a whole
+      // reconciliation pass after them (the only other way to a new attempt) starts none.
+      expect(await pending()).toBeLessThanOrEqual(pendingBefore);
+      for (let i = 0; i < 2; i++) await nextEvent(reconciler.worker, 'completed', 'a reconciliation pass after the re-enqueue', 10_000);
       expect(fake.created()).toHaveLength(created.length);
 
       // One prefix, one hash tag: every key of the prefix sits on a single shard.
@@ -256,23 +271,20 @@ describe('Redis Cluster (3 masters, hash-tagged prefix)', () => {
         XACTLY_ACCOUNTS_FILE: accountsFile, X_API_BASE_URL: fake.url, X_TIMEOUT_MS: '1000', XACTLY_SETTLE_WINDOW_MS: '3000', LOG_LEVEL: 'info',
       };
       fake.setFaultRate(0);
-      const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
-      const worker = spawn(process.execPath, [cli, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const worker = spawnWorker(env);
       try {
-        let out = '';
-        worker.stdout!.on('data', (d) => (out += d));
-        await waitUntil(() => out.includes('worker started'), 'CLI worker on the cluster');
+        await worker.ready();
         const line = JSON.stringify({ slotId: 'cli-on-cluster', postId: 'p', accountId: 'c0', kind: 'post', text: `via the CLI ${prefix}` });
-        const enq = await pexecFileInput(cli, ['enqueue', '-', '--json'], env, line + '\n');
+        const enq = await pexecFileInput(CLI, ['enqueue', '-', '--json'], env, line + '\n');
         expect(JSON.parse(enq)).toMatchObject({ status: 'queued' });
         await waitUntil(() => fake.created().some((c) => c.text === `via the CLI ${prefix}`), 'CLI worker published', 30_000);
         const posts = await waitUntil(async () => {
-          const { stdout } = await pexecFile(process.execPath, [cli, 'posts', '--state', 'sent', '--json'], { env });
+          const { stdout } = await pexecFile(process.execPath, [CLI, 'posts', '--state', 'sent', '--json'], { env });
           return stdout.includes('cli-on-cluster') ? stdout : undefined;
         }, 'posts lists it');
         expect(posts.trim().split('\n')).toHaveLength(reqs.length + 1);
       } finally {
-        worker.kill('SIGKILL');
+        worker.child.kill('SIGKILL');
         await rm(dir, { recursive: true, force: true });
       }
     } finally {

@@ -18,8 +18,8 @@ export { dropPrefix };
 
 const pexecFile = promisify(execFile);
 
-/** The Redis every test and benchmark shares (a local one: `redis-server --daemonize yes`). */
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The Redis every test and benchmark shares (a local one: `redis-server --daemonize yes`); an empty REDIS_URL is unset. */
+export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 
 /** A connection as xactly's workers use it (commands wait out a reconnect instead of failing). */
 export function newRedis(url = REDIS_URL): Redis {
