@@ -95,7 +95,12 @@ describe('xactly demo', () => {
     const r = await run(['demo', '--no-board-wait'], { REDIS_URL, XACTLY_PREFIX: demoPrefix, BOARD_PORT: String(await freePort()) });
     await dropPrefix(redis, `${demoPrefix}-demo`);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/sent\s+12\n/);
+    expect(r.stdout).toMatch(/sent\s+14\n/);
+    expect(r.stdout).toMatch(/cancelled\s+1 \(cancelled or replaced text on X: 0\)\n/);
+    expect(r.stdout).toContain('cancel slot-15/promo (the client pulled it): cancelled');
+    expect(r.stdout).toContain('edit slot-16/promo (typo: "offce"): edited');
+    expect(r.stdout).toContain('reschedule slot-17/promo from +1 h to +2 s: rescheduled');
+    expect(r.stdout).toMatch(/edit slot-08\/hello to 330 weighted characters: invalid — text: is 330 weighted characters/);
     expect(r.stdout).toMatch(/duplicates on X\s+0\n/);
     expect(r.stdout).toMatch(/lost\s+0\n/);
     expect(r.stdout).toMatch(/ambiguous resolved\s+[1-9]\d* by reconciliation/);

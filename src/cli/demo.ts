@@ -11,6 +11,7 @@ import { createProducer, connectRedis, openLedger } from '../app.js';
 import { type Account, staticCredentialStore } from '../x/credentials.js';
 import { TwitterXPort } from '../x/twitter.js';
 import { enqueueLines, formatLineResult, type LineResult } from './enqueue.js';
+import { type FieldError, formatFieldErrors } from '../domain/request.js';
 import { renderTable } from './table.js';
 
 const DEMO_ACCOUNTS: Account[] = [
@@ -94,6 +95,10 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
     // A reply X refuses for good (the fan mentioned initech, not acme): fails
     // with X's reason; acme's other posts go out and acme is not paused.
     { slotId: 'slot-14', postId: 'reply', accountId: 'acme', kind: 'reply', text: 'Us too!', inReplyToTweetId: root.id, scheduledAt: at(2) },
+    // The calendar changes below: one pulled, one with a typo, one moved up by an hour.
+    { slotId: 'slot-15', postId: 'promo', accountId: 'globex', kind: 'post', text: 'Flash sale: 50% off everything', scheduledAt: at(4) },
+    { slotId: 'slot-16', postId: 'promo', accountId: 'initech', kind: 'post', text: 'Our new offce opens today', scheduledAt: at(4) },
+    { slotId: 'slot-17', postId: 'promo', accountId: 'umbrella', kind: 'post', text: 'Umbrella launch livestream starts now', scheduledAt: at(3_600) },
   ];
   console.log(`xactly demo — fake X at ${fake.url}, Redis ${new URL(config.redisUrl).host}, prefix "${config.prefix}"\n`);
   console.log('Enqueueing a sample schedule (due in 1–3 s):');
@@ -104,6 +109,20 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   }
   const keys = new Map<string, { slotId: string; postId: string }>();
   for (const r of results) if (r.status === 'queued' && r.slotId && r.postId) keys.set(keyId({ slotId: r.slotId, postId: r.postId }), { slotId: r.slotId, postId: r.postId });
+
+  console.log('\nCalendar changes (each atomic with the workers\' claims):');
+  const changes: [string, Promise<{ status: string }>][] = [
+    ['cancel slot-15/promo (the client pulled it)', producer.cancel({ slotId: 'slot-15', postId: 'promo' }, { reason: 'client pulled the sale', by: 'demo' })],
+    ['edit slot-16/promo (typo: "offce")', producer.edit({ slotId: 'slot-16', postId: 'promo' }, { text: 'Our new office opens today' })],
+    ['reschedule slot-17/promo from +1 h to +2 s', producer.reschedule({ slotId: 'slot-17', postId: 'promo' }, { scheduledAt: at(2) })],
+    ['edit slot-08/hello to 330 weighted characters', producer.lifecycle.editRaw({ slotId: 'slot-08', postId: 'hello', text: 'x'.repeat(330) })],
+  ];
+  for (const [what, answer] of changes) {
+    const r = await answer;
+    console.log(`  ${what}: ${r.status}${'errors' in r ? ` — ${formatFieldErrors(r.errors as FieldError[])}` : ''}`);
+  }
+  // Never on X: the cancelled post, and the text an edit replaced.
+  const withdrawn = ['Flash sale: 50% off everything', 'Our new offce opens today'];
 
   console.log('\nInjected faults: ' + faults.map(([f]) => f).join(', ') + '; timeline lag 2 s.\nProgress:');
   const ledger = openLedger(redis, config);
@@ -133,7 +152,9 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   for (const c of mine) byContent.set(`${c.kind}\u0000${c.authorId}\u0000${c.text}`, (byContent.get(`${c.kind}\u0000${c.authorId}\u0000${c.text}`) ?? 0) + 1);
   const duplicates = [...byContent.values()].reduce((n, v) => n + Math.max(0, v - 1), 0);
   const liveIds = new Set(mine.map((c) => c.id));
-  const lost = records.filter((r) => (r.state === 'sent' && !liveIds.has(r.tweetId ?? '')) || (r.state === 'failed' && mine.some((c) => c.text === r.text)) || (r.state !== 'sent' && r.state !== 'failed')).length;
+  const lost = records.filter((r) => (r.state === 'sent' && !liveIds.has(r.tweetId ?? '')) || (r.state === 'failed' && mine.some((c) => c.text === r.text)) || !isFinal(r.state)).length;
+  const leaked = mine.filter((c) => withdrawn.includes(c.text)).length;
+  const cancelled = records.filter((r) => r.state === 'cancelled').length;
   const sent = records.filter((r) => r.state === 'sent').length;
   const failedBy = records.filter((r) => r.state === 'failed').map((r) => r.reason);
   const resolved = trails.filter((t) => t.some((e) => e.event === 'ambiguous') && t.some((e) => e.event === 'reconciled')).length;
@@ -141,6 +162,7 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   accepted keys        ${keys.size} (plus ${results.filter((r) => r.status === 'duplicate').length} duplicate, ${results.filter((r) => r.status === 'conflict').length} conflict, ${results.filter((r) => r.status === 'invalid').length} invalid request refused)
   sent                 ${sent}
   failed               ${failedBy.length}${failedBy.length ? ' (' + failedBy.join(', ') + ')' : ''}
+  cancelled            ${cancelled} (cancelled or replaced text on X: ${leaked})
   ambiguous resolved   ${resolved} by reconciliation
   posts on X           ${mine.length}
   duplicates on X      ${duplicates}
@@ -162,5 +184,5 @@ Inspect: XACTLY_PREFIX=${config.prefix} npx xactly posts   ·   XACTLY_PREFIX=${
   await producer.close();
   await fake.close();
   redis.disconnect();
-  return duplicates === 0 && lost === 0 ? 0 : 1;
+  return duplicates === 0 && lost === 0 && leaked === 0 ? 0 : 1;
 }
