@@ -4,6 +4,7 @@ import { keyId } from '../domain/key.js';
 import { startFakeX } from '../fake-x/index.js';
 import { dropPrefix } from '../ledger/drop.js';
 import { isFinal, POST_STATES, type PostRecord, type PostState } from '../domain/state.js';
+import { type ExpectedKey, fakeAccountOf, verify } from '../ops/ground-truth.js';
 import { createLogger } from '../log.js';
 import { createBoardServer } from '../ops/board.js';
 import { startWorkerProcess } from '../ops/worker-process.js';
@@ -20,7 +21,10 @@ const DEMO_ACCOUNTS: Account[] = [
   { id: 'initech', userId: '1003', auth: { type: 'oauth2', accessToken: 'demo-initech-token' } },
   { id: 'umbrella', userId: '1004', auth: { type: 'oauth2', accessToken: 'demo-umbrella-token' } },
 ];
-const FAN_ID = '3001';
+const FAN: Account = { id: 'fan', userId: '3001', auth: { type: 'oauth2', accessToken: 'demo-fan-token' } };
+const FAN_ID = FAN.userId;
+/** X refuses this reply for good (the fan mentioned initech, not acme). */
+const REFUSED_BY_X = new Set(['slot-14/reply']);
 
 /**
  * The main job on a local default: fake X with realistic faults, a worker
@@ -42,10 +46,7 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   await dropPrefix(redis, config.prefix);
 
   const fake = await startFakeX({
-    accounts: [
-      ...DEMO_ACCOUNTS.map((a) => ({ userId: a.userId, username: a.id, tokens: [a.auth.accessToken] })),
-      { userId: FAN_ID, username: 'fan', tokens: ['demo-fan-token'] },
-    ],
+    accounts: [...DEMO_ACCOUNTS, FAN].map(fakeAccountOf),
     timelineLagMs: 2_000,
     rateLimitResetSec: 2,
     // As X since 2026-02-23: a reply only where the author mentioned the account.
@@ -56,7 +57,7 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   const at = (s: number) => new Date(now + s * 1000).toISOString();
 
   // A post of the fan's to reply to, made outside xactly.
-  const fanX = new TwitterXPort({ credentials: staticCredentialStore([{ id: 'fan', userId: FAN_ID, auth: { type: 'oauth2', accessToken: 'demo-fan-token' } }]), baseUrl: fake.url, timeoutMs: 2_000 });
+  const fanX = new TwitterXPort({ credentials: staticCredentialStore([FAN]), baseUrl: fake.url, timeoutMs: 2_000 });
   const root = await fanX.createPost('fan', { text: 'Who is launching something this week? @initech' });
   fanX.close();
 
@@ -147,15 +148,20 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   ]);
   console.log('\n' + renderTable(['KEY', 'ACCOUNT', 'KIND', 'STATE', 'ATTEMPTS', 'X ID', 'WAS AMBIGUOUS', 'REASON'], rows));
 
+  // The check against what X holds: the one the chaos runs and the tests use.
   const mine = truth.filter((c) => c.id !== root.id);
-  const byContent = new Map<string, number>();
-  for (const c of mine) byContent.set(`${c.kind}\u0000${c.authorId}\u0000${c.text}`, (byContent.get(`${c.kind}\u0000${c.authorId}\u0000${c.text}`) ?? 0) + 1);
-  const duplicates = [...byContent.values()].reduce((n, v) => n + Math.max(0, v - 1), 0);
-  const liveIds = new Set(mine.map((c) => c.id));
-  const lost = records.filter((r) => (r.state === 'sent' && !liveIds.has(r.tweetId ?? '')) || (r.state === 'failed' && mine.some((c) => c.text === r.text)) || !isFinal(r.state)).length;
+  const expected: ExpectedKey[] = records.map((r) => ({
+    keyId: r.keyId, userId: DEMO_ACCOUNTS.find((a) => a.id === r.accountId)?.userId ?? '-', kind: r.kind, text: r.text,
+    ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }), ...(r.recipientId && { recipientId: r.recipientId }),
+    scheduledAt: r.scheduledAt, ...(REFUSED_BY_X.has(`${r.slotId}/${r.postId}`) && { refusedByX: true }),
+  }));
+  const verdict = verify(expected, records, mine);
+  const duplicates = verdict.duplicates;
+  // Lost: not where the ledger says (or no record at all), or left in between.
+  const lost = verdict.lost + verdict.stuck + (keys.size - records.length);
   const leaked = mine.filter((c) => withdrawn.includes(c.text)).length;
-  const cancelled = records.filter((r) => r.state === 'cancelled').length;
-  const sent = records.filter((r) => r.state === 'sent').length;
+  const cancelled = verdict.cancelled;
+  const sent = verdict.sent;
   const failedBy = records.filter((r) => r.state === 'failed').map((r) => r.reason);
   const resolved = trails.filter((t) => t.some((e) => e.event === 'ambiguous') && t.some((e) => e.event === 'reconciled')).length;
   console.log(`\nSummary (checked against the fake X's ground truth):
@@ -171,6 +177,7 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
 
 Board: ${boardUrl}/board  (user demo, password ${password}; metrics at ${boardUrl}/metrics)
 Inspect: XACTLY_PREFIX=${config.prefix} npx xactly posts   ·   XACTLY_PREFIX=${config.prefix} npx xactly post slot-01 launch`);
+  if (verdict.violations.length > 0) console.log(`\nViolations:\n${verdict.violations.map((v) => `  ${v.kind.padEnd(22)} ${v.keyId}  ${v.detail}`).join('\n')}`);
 
   if (opts.keepBoard ?? process.stdout.isTTY) {
     console.log('\nThe board stays up until Ctrl-C.');

@@ -6,7 +6,8 @@
  * - `verify`: the ledger's records held against the items X really holds.
  *   Exactly once means: every key `sent` has exactly one item on X, the one
  *   the ledger names, by the right author to the right target; every key
- *   `failed` has a reason and nothing on X; no key is left in between.
+ *   `failed` has a reason and nothing on X, every key `cancelled` nothing on
+ *   X; no key is left in between.
  *
  * Pure: nothing here talks to Redis or X. It lives in src/ because the demo
  * (`xactly demo`, shipped in the image) uses it; test/support re-exports it.
@@ -36,7 +37,8 @@ export interface ExpectedKey {
 }
 
 export const TRUTH_VIOLATIONS = [
-  'duplicate', 'lost', 'stuck', 'failed-but-live', 'failed-without-reason', 'misattributed', 'refused-not-failed', 'rejected-unexpectedly',
+  'duplicate', 'lost', 'stuck', 'failed-but-live', 'cancelled-but-live', 'failed-without-reason', 'misattributed', 'refused-not-failed',
+  'rejected-unexpectedly',
 ] as const;
 export type TruthViolationKind = (typeof TRUTH_VIOLATIONS)[number];
 
@@ -49,13 +51,14 @@ export interface Violation<K extends string = TruthViolationKind> {
 export interface Verdict {
   /** Keys with more than one item on X. */
   readonly duplicates: number;
-  /** Keys with no record, `sent` but not on X under their id, or `failed` but live. */
+  /** Keys with no record, `sent` but not on X under their id, or `failed` / `cancelled` but live. */
   readonly lost: number;
-  /** Keys not final (queued, claimed, ambiguous). */
+  /** Keys not final (queued, claimed, ambiguous, cancelling). */
   readonly stuck: number;
   readonly failedByReason: Record<string, number>;
   readonly sent: number;
   readonly failed: number;
+  readonly cancelled: number;
   /** createdAt − scheduledAt of each sent key's live item, ms, sorted. */
   readonly liveAfterMs: number[];
   /** Created items that map to no key (with a run id: only those that carry it). Should not exist. */
@@ -95,6 +98,7 @@ export function verify(keys: readonly ExpectedKey[], records: readonly (PostReco
   let stuck = 0;
   let sent = 0;
   let failed = 0;
+  let cancelled = 0;
   const known = new Set<string>();
   keys.forEach((k, i) => {
     known.add(k.text);
@@ -139,11 +143,17 @@ export function verify(keys: readonly ExpectedKey[], records: readonly (PostReco
         lost++;
         violations.push({ keyId: k.keyId, kind: 'failed-but-live', detail: `failed (${reason}: ${r.detail ?? ''}) but live on X as ${ids(live)}` });
       }
+    } else if (state === 'cancelled') {
+      cancelled++;
+      if (live.length > 0) {
+        lost++;
+        violations.push({ keyId: k.keyId, kind: 'cancelled-but-live', detail: `cancelled but live on X as ${ids(live)}` });
+      }
     } else {
       stuck++;
       violations.push({ keyId: k.keyId, kind: 'stuck', detail: `state ${state}, attempt ${r.attempt}${live.length ? `, live on X as ${live[0]!.id}` : ''}` });
     }
   });
   const strays = created.filter((c) => (runId === undefined || c.text.includes(` ${runId} `)) && !known.has(c.text)).length;
-  return { duplicates, lost, stuck, failedByReason, sent, failed, liveAfterMs: liveAfterMs.sort((a, b) => a - b), strays, violations };
+  return { duplicates, lost, stuck, failedByReason, sent, failed, cancelled, liveAfterMs: liveAfterMs.sort((a, b) => a - b), strays, violations };
 }
