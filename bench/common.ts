@@ -6,6 +6,9 @@
  * (figures with targets and verdicts, and its Markdown section) that
  * bench/suite.ts collects into docs/benchmarks.md. Benchmarks never assert
  * timings; they exit 1 only when the work they measured was wrong.
+ *
+ * Redis, statistics, waits, the latency proxy, accounts and `xactly worker`
+ * processes come from the test kit (test/support/), shared with the tests.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -15,11 +18,6 @@ import { Redis } from 'ioredis';
 import type { XPort } from '../src/x/port.js';
 
 export const rand = (): string => randomBytes(4).toString('hex');
-
-// Moved to the test kit; re-exported until every benchmark imports them from there.
-export { dropPrefix, newRedis } from '../test/support/redis.js';
-export { startLatencyProxy } from '../test/support/latency-proxy.js';
-export { median } from '../test/support/stats.js';
 
 /** An X that answers at once: only xactly's own cost remains. */
 export function instantX(): XPort & { calls: () => number } {

@@ -40,9 +40,13 @@ import { type Producer } from '../src/queue/producer.js';
 import { reconcileOnce, type ReconcileReport } from '../src/queue/reconciler.js';
 import { type Account, staticCredentialStore } from '../src/x/credentials.js';
 import { TwitterXPort } from '../src/x/twitter.js';
+import { accountOf, fakeAccountOf, numberedAccounts } from '../test/support/accounts.js';
+import { startLatencyProxy } from '../test/support/latency-proxy.js';
+import { dropPrefix, newRedis } from '../test/support/redis.js';
+import { median } from '../test/support/stats.js';
 import {
-  commandLine, countBy, dropPrefix, f0, f2, type Figure, fmtCounts, intOption, mb, mdTable, median, newRedis,
-  rand, type Row, run, startLatencyProxy, sum, tallyOf, textTable, verdict, writeReport,
+  commandLine, countBy, f0, f2, type Figure, fmtCounts, intOption, mb, mdTable,
+  rand, type Row, run, sum, tallyOf, textTable, verdict, writeReport,
 } from './common.js';
 import { installCommandCounter } from './redis-stats.js';
 
@@ -80,11 +84,9 @@ const LATER = SETTLE + 5_000;
 const silent = createLogger({ level: 'silent' });
 const counter = installCommandCounter();
 
-const accounts: Account[] = Array.from({ length: ACCOUNTS }, (_, i) => ({
-  id: `rc-${i}`, userId: String(8_000_000 + i), auth: { type: 'oauth2', accessToken: `RC-${i}-TOKEN` },
-}));
+const accounts: Account[] = numberedAccounts(ACCOUNTS, { prefix: 'rc', userIdBase: 8_000_000 }).map((a) => accountOf(a));
 const credentials = staticCredentialStore(accounts);
-const fakeAccounts = accounts.map((a) => ({ userId: a.userId, username: a.id, tokens: [a.auth.accessToken] }));
+const fakeAccounts = accounts.map(fakeAccountOf);
 
 interface Pass {
   report: ReconcileReport;

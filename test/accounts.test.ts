@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { budgetFor } from '../src/domain/budget.js';
 import { keyId } from '../src/domain/key.js';
 import { ACCOUNTS, REDIS_URL, type Stack, startStack, waitUntil } from './harness.js';
+import { spawnWorker } from './support/workers.js';
 
 let stack: Stack | undefined;
 const children: ChildProcess[] = [];
@@ -126,15 +127,9 @@ describe('budgets are shared by every worker process', () => {
       ...process.env, REDIS_URL, XACTLY_PREFIX: s.prefix, XACTLY_ACCOUNTS_FILE: accountsFile, X_API_BASE_URL: s.fake.url,
       X_TIMEOUT_MS: '2000', XACTLY_SETTLE_WINDOW_MS: '5000', XACTLY_POST_LIMIT: String(limit), XACTLY_LIMIT_WINDOW_MS: String(windowMs), LOG_LEVEL: 'info',
     };
-    const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli', 'main.js');
-    const started: Promise<void>[] = [];
-    for (let i = 0; i < 3; i++) {
-      const child = spawn(process.execPath, [CLI, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      children.push(child);
-      let out = '';
-      started.push(new Promise((resolve) => child.stdout!.on('data', (d) => { out += d; if (out.includes('worker started')) resolve(); })));
-    }
-    await Promise.all(started);
+    const processes = [0, 1, 2].map(() => spawnWorker(env));
+    children.push(...processes.map((w) => w.child));
+    await Promise.all(processes.map((w) => w.ready()));
     const slots = Array.from({ length: 40 }, (_, i) => `k${i}`);
     await s.producer.enqueueMany(slots.map((k) => req(k, 'acme')));
     await allSent(s, slots);
