@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { builtPaths } from '../bench/chaos/processes.js';
 import type { KeySpec } from '../bench/chaos/schedule.js';
+import { answerViolation, queuedOnceViolations, runViolations } from '../bench/chaos/verify.js';
 import type { CreatedItem } from '../src/fake-x/index.js';
 import type { PostRecord } from '../src/ledger/record.js';
 import { REDIS_URL } from './harness.js';
@@ -102,5 +103,30 @@ describe('the chaos check itself can fail', () => {
     const v = verify(k, [rec(k[0]!, { tweetId: '10' }), rec(k[1]!, { state: 'failed' })], [item('10', k[0]!.text, { authorId: '8', inReplyToTweetId: '5' }), item('12', 'chaos r1 #9 post')], 'r1');
     expect(v.violations.map((x) => x.kind).sort()).toEqual(['failed-without-reason', 'misattributed']);
     expect(v.strays).toBe(1);
+  });
+
+  it('flags a cancelled key that is live on X as lost', () => {
+    const k = [key(0), key(1)];
+    const v = verify(k, [rec(k[0]!, { state: 'cancelled' }), rec(k[1]!, { state: 'cancelled' })], [item('10', k[1]!.text)], 'r1');
+    expect(v).toMatchObject({ cancelled: 2, lost: 1, stuck: 0 });
+    expect(v.violations.map((x) => [x.keyId, x.kind])).toEqual([[k[1]!.keyId, 'cancelled-but-live']]);
+  });
+
+  it('flags what the run saw: a key queued twice or never, a refused payload, a wrong final answer, a paused account, crashes, failed events, a hung SIGTERM', () => {
+    const k = [key(0), key(1), key(2)];
+    expect(queuedOnceViolations(k, new Map([[k[0]!.keyId, 1], [k[1]!.keyId, 2]])).map((x) => x.keyId)).toEqual([k[1]!.keyId, k[2]!.keyId]);
+    const sent = rec(k[0]!, { tweetId: '10' });
+    expect(answerViolation(k[0]!, { status: 'sent', key: k[0]!, tweetId: '10' }, sent)).toBeUndefined();
+    expect(answerViolation(k[0]!, { status: 'duplicate', key: k[0]!, state: 'queued' }, sent)?.detail).toBe('re-enqueue of a sent key answered duplicate, expected sent 10');
+    expect(answerViolation(k[0]!, { status: 'invalid', errors: [] }, false)?.kind).toBe('enqueue');
+    const verdict = verify(k.slice(0, 1), [sent], [item('10', k[0]!.text), item('11', 'chaos r1 #9 post')], 'r1');
+    const { violations, graceful } = runViolations({
+      verdict, accountStatus: new Map([['a', { paused: 'http-401' }], ['b', {}]]),
+      crashes: [{ worker: 2, code: 1, signal: null, afterS: 3, tail: 'boom' }], allowWorkerCrashes: false,
+      events: [{ name: 'restart', error: 'refused' }, { name: 'ok' }],
+      graceful: [{ how: 'drained', code: 0, ms: 10 }, { how: 'hung (SIGKILLed after 60 s)', code: null, ms: 60_000 }],
+    });
+    expect(violations.map((x) => x.kind)).toEqual(['account-paused', 'misattributed', 'stuck', 'stuck', 'stuck']);
+    expect(graceful).toEqual({ drained: 1, 'hung (SIGKILLed after 60 s) exit null': 1 });
   });
 });
