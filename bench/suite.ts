@@ -91,10 +91,16 @@ function runChild(b: Bench, reportFile: string): Promise<Outcome> {
       console.error(`${b.name}: still running after ${CHILD_TIMEOUT_MS / 60_000} min; stopping it`);
       child.kill('SIGTERM');
     }, CHILD_TIMEOUT_MS);
-    child.on('exit', async (code) => {
+    child.on('exit', (code) => {
       clearTimeout(timer);
-      const report = await readFile(reportFile, 'utf8').then((t) => JSON.parse(t) as BenchReport, () => undefined);
-      resolve({ bench: b, code, ms: Date.now() - started, command, ...(report && { report }) });
+      const done = (report?: BenchReport) => resolve({ bench: b, code, ms: Date.now() - started, command, ...(report && { report }) });
+      // No report file means no report; a report that does not parse is logged and counts as none.
+      void readFile(reportFile, 'utf8')
+        .then((t) => JSON.parse(t) as BenchReport, () => undefined)
+        .then(done, (err: unknown) => {
+          console.error(`${b.name}: unreadable report ${reportFile}:`, err);
+          done();
+        });
     });
   });
 }
