@@ -6,7 +6,7 @@
  *   npm run build && node dist/bench/chaos.js [--keys 300] [--accounts 20] [--workers 3]
  *     [--kill-every-s 3] [--term-share 0.25] [--chaos-s S] [--fault-rate 0.3] [--lag-max-ms 20000]
  *     [--settle-ms lag+timeout+3000] [--x-timeout-ms 2000] [--reconcile-ms 1000] [--concurrency 20]
- *     [--spread-s 10] [--deadline-s 600] [--dup-share 0.2] [--seed S] [--timeout-s 600]
+ *     [--spread-s 10] [--deadline-s 600] [--dup-share 0.2] [--calendar-share 0.15] [--seed S] [--timeout-s 600]
  *     [--x-duplicate-check] [--fsync-bench N] [--keep-temp]
  *
  * Exit 0 when every key is `sent` once on X or `failed` with a reason and
@@ -24,7 +24,7 @@ const USAGE = `usage: node dist/bench/chaos.js [--keys N=${DEFAULTS.keys}] [--ac
   [--kill-every-s T=${DEFAULTS.killEveryS}] [--term-share F=${DEFAULTS.termShare}] [--chaos-s S (default: until converged)]
   [--fault-rate R=${DEFAULTS.faultRate}] [--fault-kinds k1,k2] [--lag-max-ms L=${DEFAULTS.lagMaxMs}] [--settle-ms W=L+timeout+3000]
   [--x-timeout-ms ${DEFAULTS.xTimeoutMs}] [--reconcile-ms ${DEFAULTS.reconcileMs}] [--concurrency ${DEFAULTS.concurrency}]
-  [--spread-s ${DEFAULTS.spreadS}] [--deadline-s ${DEFAULTS.deadlineS}] [--dup-share ${DEFAULTS.dupShare}] [--seed S] [--timeout-s ${DEFAULTS.timeoutS}]
+  [--spread-s ${DEFAULTS.spreadS}] [--deadline-s ${DEFAULTS.deadlineS}] [--dup-share ${DEFAULTS.dupShare}] [--calendar-share ${DEFAULTS.calendarShare}] [--seed S] [--timeout-s ${DEFAULTS.timeoutS}]
   [--x-duplicate-check] [--kind-x (X without its 2026 behaviours)] [--allow-worker-crashes] [--fsync-bench N=0] [--keep-temp]
 Environment: REDIS_URL (default redis://127.0.0.1:6379; must be a local Redis).`;
 
@@ -34,7 +34,7 @@ const { values: a } = parseArgs({
     'kill-every-s': { type: 'string' }, 'term-share': { type: 'string' }, 'chaos-s': { type: 'string' },
     'fault-rate': { type: 'string' }, 'fault-kinds': { type: 'string' }, 'lag-max-ms': { type: 'string' }, 'settle-ms': { type: 'string' },
     'x-timeout-ms': { type: 'string' }, 'reconcile-ms': { type: 'string' }, concurrency: { type: 'string' },
-    'spread-s': { type: 'string' }, 'deadline-s': { type: 'string' }, 'dup-share': { type: 'string' },
+    'spread-s': { type: 'string' }, 'deadline-s': { type: 'string' }, 'dup-share': { type: 'string' }, 'calendar-share': { type: 'string' },
     seed: { type: 'string' }, 'timeout-s': { type: 'string' },
     'x-duplicate-check': { type: 'boolean' }, 'kind-x': { type: 'boolean' }, 'allow-worker-crashes': { type: 'boolean' },
     'fsync-bench': { type: 'string' }, 'keep-temp': { type: 'boolean' }, help: { type: 'boolean' },
@@ -84,6 +84,7 @@ const options = {
   spreadS: num('spread-s', a['spread-s'], DEFAULTS.spreadS, (n) => n >= 0, 'a number >= 0'),
   deadlineS: num('deadline-s', a['deadline-s'], DEFAULTS.deadlineS, (n) => n > 0, 'a number > 0'),
   dupShare: num('dup-share', a['dup-share'], DEFAULTS.dupShare, share, 'within 0..1'),
+  calendarShare: num('calendar-share', a['calendar-share'], DEFAULTS.calendarShare, share, 'within 0..1'),
   seed: num('seed', a.seed, Math.floor(Math.random() * 2 ** 31), int(0), 'an integer >= 0'),
   timeoutS: num('timeout-s', a['timeout-s'], DEFAULTS.timeoutS, (n) => n > 0, 'a number > 0'),
   xDuplicateCheck: a['x-duplicate-check'] ?? false,

@@ -30,7 +30,7 @@ function runChaosCli(args: string[], timeoutMs: number): Promise<{ code: number 
 }
 
 describe('chaos suite (CI size)', () => {
-  it('300 keys, 20 accounts, 3 workers SIGKILLed/SIGTERMed every 3 s, 30 % X faults, X as in 2026 (cut gzip bodies, failing lookups, restricted replies, refused DMs, x.com links, @-led replies), racing producers: 0 duplicates, 0 lost', async () => {
+  it('300 keys, 20 accounts, 3 workers SIGKILLed/SIGTERMed every 3 s, 30 % X faults, X as in 2026 (cut gzip bodies, failing lookups, restricted replies, refused DMs, x.com links, @-led replies), racing producers, cancels/edits/reschedules: 0 duplicates, 0 lost', async () => {
     const seed = process.env.CHAOS_SEED ?? String(Math.floor(Math.random() * 2 ** 31));
     const { code, out } = await runChaosCli([
       '--keys', '300', '--accounts', '20', '--workers', '3', '--kill-every-s', '3', '--fault-rate', '0.3',
@@ -46,7 +46,9 @@ describe('chaos suite (CI size)', () => {
     expect({ code, ...summary }, `seed ${seed}\n${out.slice(-6000)}`).toMatchObject({
       code: 0, ok: true, duplicates: 0, lost: 0, stuck: 0, violations: 0, timedOut: false, lateWrites: 0, crashes: 0,
     });
-    expect(summary.sent as number).toBe(300 - (summary.failed as number));
+    expect(summary.sent as number).toBe(300 - (summary.failed as number) - (summary.cancelled as number));
+    // The calendar stream cancelled, edited and rescheduled keys during the faults and kills (its answers are checked above).
+    expect(Object.values(summary.calendar as Record<string, number>).reduce((a, b) => a + b, 0), JSON.stringify(summary.calendar)).toBeGreaterThan(10);
     // Exactly the keys X refuses for good (30 restricted replies, 30 refused DMs) failed, with X's reason; no account was paused.
     expect(summary.failedByReason).toEqual({ rejected: 60 });
     // The run really was chaotic.

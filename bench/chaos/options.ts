@@ -46,6 +46,8 @@ export interface ChaosOptions {
   readonly spreadS: number;
   /** deadline = scheduledAt + this. */
   readonly deadlineS: number;
+  /** Share of keys cancelled, edited or rescheduled around their due time while the run goes on (0 = none). */
+  readonly calendarShare?: number;
   /** Share of keys each producer re-enqueues as a duplicate while publishing goes on. */
   readonly dupShare: number;
   /** Keep X's duplicate-content 403 on (off: a double publish shows up on the fake instead of being refused). */
@@ -69,7 +71,7 @@ export interface ChaosOptions {
 
 export const DEFAULTS = {
   keys: 300, accounts: 20, workers: 3, killEveryS: 3, termShare: 0.25, faultRate: 0.3, lagMaxMs: 20_000, timeoutS: 600,
-  xTimeoutMs: 2_000, reconcileMs: 1_000, concurrency: 20, spreadS: 10, deadlineS: 600, dupShare: 0.2,
+  xTimeoutMs: 2_000, reconcileMs: 1_000, concurrency: 20, spreadS: 10, deadlineS: 600, dupShare: 0.2, calendarShare: 0.15,
 } as const;
 
 /** The settle window must outlast the lag plus the request timeout. */

@@ -19,6 +19,7 @@ export function renderReport(r: ChaosReport): string {
     ['  racing producers', `${r.enqueue.racing} keys sent by both producers at once`],
     ['  after job removal', `${r.enqueue.afterRemoval} re-enqueues (${r.enqueue.afterRemovalSent} of keys already sent); ${r.enqueue.jobsRemoved} jobs removed`],
     ['  final replay', `${r.enqueue.finalReplays} re-enqueues after convergence; writes to X after: ${r.lateWrites}`],
+    ['calendar stream', Object.entries(r.calendar.answers).map(([k, n]) => `${k} ${n}`).join(', ') || '-'],
     ['X write calls', String(r.writes)],
     ...ALL_FAULT_KINDS.map((k) => [`  fault ${k}`, String(r.faults[k] ?? 0)]),
     ...ALL_LOOKUP_FAULT_KINDS.map((k) => [`  lookup fault ${k}`, String(r.faults[`lookup-${k}`] ?? 0)]),
@@ -31,6 +32,7 @@ export function renderReport(r: ChaosReport): string {
     ['lost', String(v.lost)],
     ['stuck (not final)', String(v.stuck)],
     ['sent', String(v.sent)],
+    ['cancelled', String(v.cancelled)],
     ['failed', `${v.failed}${v.failed ? ` (${Object.entries(v.failedByReason).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`],
     ['time to converge', r.timedOut ? `TIMEOUT (${o.timeoutS} s)` : `${r.convergeS.toFixed(1)} s after the first enqueue`],
     ['scheduled -> live', `p50 ${secs(percentile(v.liveAfterMs, 50))}, p99 ${secs(percentile(v.liveAfterMs, 99))}, max ${secs(v.liveAfterMs.at(-1) ?? Number.NaN)}`],
@@ -54,7 +56,7 @@ export function summaryLine(r: ChaosReport): string {
   const v = r.verdict;
   return 'CHAOS-SUMMARY ' + JSON.stringify({
     ok: r.ok, keys: r.options.keys, workers: r.options.workers, duplicates: v.duplicates, lost: v.lost, stuck: v.stuck,
-    sent: v.sent, failed: v.failed, failedByReason: v.failedByReason, violations: r.violations.length, timedOut: r.timedOut,
+    sent: v.sent, failed: v.failed, cancelled: v.cancelled, calendar: r.calendar.answers, failedByReason: v.failedByReason, violations: r.violations.length, timedOut: r.timedOut,
     convergeS: Number.isFinite(r.convergeS) ? Number(r.convergeS.toFixed(1)) : null,
     p50LiveS: Number((percentile(v.liveAfterMs, 50) / 1000).toFixed(2)), p99LiveS: Number((percentile(v.liveAfterMs, 99) / 1000).toFixed(2)),
     faults: Object.entries(r.faults).filter(([k]) => !k.startsWith('lookup-')).reduce((a, [, b]) => a + b, 0),

@@ -23,6 +23,8 @@ import type { ChaosOptions } from './options.js';
 import { builtPaths, type FakeXControl, startFakeXProcess, type WorkerCrash, WorkerPool } from './processes.js';
 import { buildSchedule, type ChaosAccount, type KeySpec, requestOf } from './schedule.js';
 import { answerViolation, queuedOnceViolations, runViolations, type Verdict, verify, type Violation } from './verify.js';
+import { type CalendarTally, pickCalendar, runCalendar } from './calendar.js';
+import { isFinal } from '../../src/domain/state.js';
 
 export interface EnqueueTally {
   queued: number;
@@ -48,6 +50,8 @@ export interface ChaosReport {
   readonly prefix: string;
   readonly kinds: Record<string, number>;
   readonly enqueue: EnqueueTally;
+  /** The cancel / edit / reschedule stream and how the ledger answered. */
+  readonly calendar: CalendarTally;
   readonly faults: Record<string, number>;
   readonly writes: number;
   readonly kills: { sigkill: number; sigterm: number; graceful: Record<string, number>; crashes: WorkerCrash[]; duringPass: number };
@@ -105,6 +109,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let producerErrors = 0;
   let killsDuringPass = 0;
   let longestLockHoldMs = 0;
+  let calendar: CalendarTally = { ops: { cancel: 0, edit: 0, reschedule: 0 }, answers: {}, retried: 0 };
 
   try {
     // The fake X: faults off until the post to reply to exists.
@@ -162,6 +167,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const deadlineAt = start + o.timeoutS * 1_000;
     const queuedAnswers = new Map<string, number>();
     const byKeyId = new Map(keys.map((k) => [k.keyId, k]));
+    const indexOf = new Map(keys.map((k, i) => [k.keyId, i]));
+    // The calendar stream's keys are enqueued again only by the final replay, with what the stream made of them.
+    const picked = pickCalendar(keys, o.calendarShare ?? 0, rng);
 
     const count = (k: KeySpec, r: EnqueueResult, expectFinal: false | PostRecord | undefined) => {
       if (r.status === 'queued') {
@@ -192,7 +200,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await Promise.all([enqueuer(pa, pb, 0), enqueuer(pb, pa, 1)]);
     log(`enqueued ${keys.length} keys in ${((Date.now() - start) / 1000).toFixed(1)} s (${tally.queued} queued, ${tally.duplicate} duplicate answers)`);
 
-    // Kills, lag changes, job removal + re-enqueue, and timed events, all in the background.
+    // Kills, lag changes, job removal + re-enqueue, the calendar stream and timed events, all in the background.
+    tasks.push(runCalendar({
+      keys: () => keys, picked, lifecycle: pa.lifecycle, rng, deadlineMs: o.deadlineS * 1_000, stopped: () => stopAll || Date.now() > deadlineAt,
+      update: (k) => {
+        keys[indexOf.get(k.keyId)!] = k;
+        byKeyId.set(k.keyId, k);
+      },
+    }).then((t) => {
+      calendar = t;
+      log(`calendar stream: ${Object.entries(t.answers).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`);
+    }));
     tasks.push((async () => {
       if (o.killEveryS <= 0) return;
       while (!stopChaos && !stopAll) {
@@ -225,13 +243,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           const removed = await pa.queue.clean(0, 2_000, 'completed');
           tally.jobsRemoved += removed.length;
           const sample = [...new Set(removed.map((id) => parseJobId(id)).filter((k) => k !== undefined).map((k) => keyIdOf(k)))]
-            .filter(() => rng() < 0.5).slice(0, 100).map((id) => byKeyId.get(id)).filter((k): k is KeySpec => k !== undefined);
+            .filter((id) => !picked.has(id) && rng() < 0.5).slice(0, 100).map((id) => byKeyId.get(id)).filter((k): k is KeySpec => k !== undefined);
           if (sample.length === 0) continue;
           const before = await ledger.getMany(sample.map((k) => k.keyId));
           const answers = await pb.enqueueMany(sample.map(requestOf));
           answers.forEach((r, i) => {
             const b = before[i];
-            const final = b && (b.state === 'sent' || b.state === 'failed') ? b : undefined;
+            const final = b && isFinal(b.state) ? b : undefined;
             tally.afterRemoval++;
             if (final?.state === 'sent') tally.afterRemovalSent++;
             count(sample[i]!, r, final ?? false);
@@ -289,8 +307,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     for (;;) {
       records = await getAll(ledger, keys.map((k) => k.keyId));
       const counts: Record<string, number> = { queued: 0, claimed: 0, ambiguous: 0, sent: 0, failed: 0, missing: 0 };
-      for (const r of records) counts[r?.state ?? 'missing']!++;
-      const final = counts.sent! + counts.failed!;
+      for (const r of records) counts[r?.state ?? 'missing'] = (counts[r?.state ?? 'missing'] ?? 0) + 1;
+      const final = records.filter((r) => r && isFinal(r.state)).length;
       if (Date.now() - lastProgress > 5_000) {
         lastProgress = Date.now();
         log(`t+${Math.round((Date.now() - start) / 1000)}s ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(' ')} | workers ${pool.live().length} SIGKILL ${pool.kills} SIGTERM ${pool.terms} crashes ${pool.crashes.length}`);
@@ -355,7 +373,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       for (const id of ids) log(`audit trail of ${id}:\n${(await ledger.auditTrail(id)).map((e) => `  ${new Date(e.at).toISOString()} ${JSON.stringify(e)}`).join('\n')}`);
     }
     return {
-      ok, timedOut, options, runId, prefix, kinds, enqueue: tally, faults, writes,
+      ok, timedOut, options, runId, prefix, kinds, enqueue: tally, calendar, faults, writes,
       kills: { sigkill: pool.kills, sigterm: pool.terms, graceful, crashes: pool.crashes, duringPass: killsDuringPass },
       longestLockHoldS: longestLockHoldMs / 1000,
       verdict, convergeS, events: eventLog, stats, lateWrites, violations,

@@ -22,11 +22,11 @@ export type Violation = TruthViolation<ViolationKind>;
  * (`expectFinal`) must answer with that outcome.
  */
 export function answerViolation(k: KeySpec, r: EnqueueResult, expectFinal: false | PostRecord | undefined): Violation | undefined {
-  if (r.status !== 'queued' && r.status !== 'duplicate' && r.status !== 'sent' && r.status !== 'failed') {
+  if (r.status !== 'queued' && r.status !== 'duplicate' && r.status !== 'sent' && r.status !== 'failed' && r.status !== 'cancelled') {
     return { keyId: k.keyId, kind: 'enqueue', detail: `same payload answered ${r.status}: ${r.status === 'conflict' ? r.error.message : 'errors' in r ? JSON.stringify(r.errors) : '-'}` };
   }
   if (!expectFinal) return undefined;
-  const want = expectFinal.state === 'sent' ? `sent ${expectFinal.tweetId}` : `failed ${expectFinal.reason}`;
+  const want = expectFinal.state === 'sent' ? `sent ${expectFinal.tweetId}` : expectFinal.state === 'failed' ? `failed ${expectFinal.reason}` : expectFinal.state;
   const got = r.status === 'sent' ? `sent ${r.tweetId}` : r.status === 'failed' ? `failed ${r.reason}` : r.status;
   return want === got ? undefined : { keyId: k.keyId, kind: 'enqueue', detail: `re-enqueue of a ${expectFinal.state} key answered ${got}, expected ${want}` };
 }

@@ -34,11 +34,17 @@ export interface ExpectedKey {
   readonly scheduledAt: number;
   /** X refuses this one for good (a restricted reply, a DM to a user who refuses DMs): it must end failed/rejected. */
   readonly refusedByX?: boolean;
+  /** Texts an acknowledged edit replaced: never on X. */
+  readonly formerTexts?: readonly string[];
+  /** The states the key may end in (a cancel answered `cancelled`: only cancelled; `cancelling`: sent or cancelled). */
+  readonly mustEndIn?: readonly PostState[];
+  /** Not on X before this (an acknowledged reschedule, epoch ms). */
+  readonly notBefore?: number;
 }
 
 export const TRUTH_VIOLATIONS = [
   'duplicate', 'lost', 'stuck', 'failed-but-live', 'cancelled-but-live', 'failed-without-reason', 'misattributed', 'refused-not-failed',
-  'rejected-unexpectedly',
+  'rejected-unexpectedly', 'edited-but-old-live', 'ended-against-answer', 'before-its-time',
 ] as const;
 export type TruthViolationKind = (typeof TRUTH_VIOLATIONS)[number];
 
@@ -111,6 +117,18 @@ export function verify(keys: readonly ExpectedKey[], records: readonly (PostReco
     for (const c of live) {
       const wrong = misattribution(k, c);
       if (wrong) violations.push({ keyId: k.keyId, kind: 'misattributed', detail: `item ${c.id}: ${wrong}` });
+    }
+    for (const old of k.formerTexts ?? []) {
+      known.add(old);
+      const stale = byText.get(old) ?? [];
+      if (stale.length) violations.push({ keyId: k.keyId, kind: 'edited-but-old-live', detail: `the edit was acknowledged, but the old text is on X as ${ids(stale)}` });
+    }
+    if (k.notBefore !== undefined) {
+      const early = live.filter((c) => c.createdAt < k.notBefore!);
+      if (early.length) violations.push({ keyId: k.keyId, kind: 'before-its-time', detail: `on X at ${early.map((c) => new Date(c.createdAt).toISOString()).join(', ')}, rescheduled to ${new Date(k.notBefore).toISOString()}` });
+    }
+    if (r && k.mustEndIn && !k.mustEndIn.includes(r.state)) {
+      violations.push({ keyId: k.keyId, kind: 'ended-against-answer', detail: `ended ${r.state}; the lifecycle answer allows only ${k.mustEndIn.join(' or ')}` });
     }
     if (!r) {
       lost++;
