@@ -114,6 +114,22 @@ describe('the chaos check itself can fail', () => {
     expect(v.violations.map((x) => [x.keyId, x.kind])).toEqual([[k[1]!.keyId, 'cancelled-but-live']]);
   });
 
+  it('holds each key to its lifecycle answer: an edit\'s old text, an end the answer rules out, a post before its new time', () => {
+    const k = [
+      key(0, { text: 'chaos r1 #0 post (edited)', formerTexts: ['chaos r1 #0 post'] }),
+      key(1, { mustEndIn: ['cancelled'] }),
+      key(2, { mustEndIn: ['sent', 'cancelled'] }),
+      key(3, { scheduledAt: 2_000, notBefore: 2_000 }),
+    ];
+    const v = verify(k, [
+      rec(k[0]!, { tweetId: '10' }), rec(k[1]!, { state: 'sent', tweetId: '11' }), rec(k[2]!, { state: 'cancelled' }), rec(k[3]!, { tweetId: '13' }),
+    ], [item('10', k[0]!.text), item('9', 'chaos r1 #0 post'), item('11', k[1]!.text), item('13', k[3]!.text)], 'r1');
+    expect(v.violations.map((x) => [x.keyId, x.kind])).toEqual([
+      [k[0]!.keyId, 'edited-but-old-live'], [k[1]!.keyId, 'ended-against-answer'], [k[3]!.keyId, 'before-its-time'],
+    ]);
+    expect(v.strays).toBe(0);
+  });
+
   it('flags what the run saw: a key queued twice or never, a refused payload, a wrong final answer, a paused account, crashes, failed events, a hung SIGTERM', () => {
     const k = [key(0), key(1), key(2)];
     expect(queuedOnceViolations(k, new Map([[k[0]!.keyId, 1], [k[1]!.keyId, 2]])).map((x) => x.keyId)).toEqual([k[1]!.keyId, k[2]!.keyId]);
