@@ -80,6 +80,13 @@ describe('xactly enqueue', () => {
     const bad = await run(['posts'], { ...env, X_TIMEOUT_MS: 'soon' });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('X_TIMEOUT_MS must be a positive integer (got "soon")');
+    // A worker that cannot start closes its Redis connection and exits at once (no "handle left open").
+    const broken = join(dir, 'broken-accounts.json');
+    await writeFile(broken, '{not json');
+    const worker = await run(['worker'], { ...env, XACTLY_ACCOUNTS_FILE: broken });
+    expect(worker.code).toBe(1);
+    expect(worker.stderr).toContain('is not valid JSON');
+    expect(worker.stderr).not.toContain('still running');
     const usage = await run(['frobnicate'], env);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('unknown command "frobnicate"');

@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { startHeartbeat, workerId } from './health.js';
 import type { ReconcileReport } from '../queue/reconciler.js';
-import { type AppOverrides, openApp } from '../app.js';
+import { type App, type AppOverrides, openApp } from '../app.js';
 
 export interface WorkerProcess {
   readonly workers: readonly Worker[];
@@ -20,6 +20,14 @@ export interface WorkerProcessOptions extends AppOverrides {
 
 export async function startWorkerProcess(config: Config, logger: Logger, opts: WorkerProcessOptions = {}): Promise<WorkerProcess> {
   const app = await openApp(config, logger, opts);
+  // A process that cannot start (a bad accounts file, ...) must not keep its connection open.
+  return startOn(app, config, logger, opts).catch(async (err: unknown) => {
+    await app.close();
+    throw err;
+  });
+}
+
+async function startOn(app: App, config: Config, logger: Logger, opts: WorkerProcessOptions): Promise<WorkerProcess> {
   const { redis, ledger } = app;
   const file = await app.accountsFile();
 
