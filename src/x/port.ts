@@ -1,3 +1,4 @@
+import type { SeenItem, SeenUrl } from '../domain/match.js';
 import type { LimitHeaders } from '../domain/outcome.js';
 
 /**
@@ -12,30 +13,15 @@ export interface CreatedPost {
 }
 
 /** A t.co link as X reports it (`entities.urls[]`); indices in code points. */
-export interface UrlEntity {
+export interface UrlEntity extends SeenUrl {
   readonly start: number;
   readonly end: number;
-  readonly url: string;
-  readonly expandedUrl?: string;
-  readonly displayUrl?: string;
-  /** Set on the link X appends for attached media. */
-  readonly mediaKey?: string;
 }
 
-export interface TimelineTweet {
-  readonly id: string;
-  readonly text: string;
-  readonly createdAt?: string;
+/** A post as the adapter reads it from a timeline: what the matcher sees (domain/match.ts), its links with their indices. */
+export interface TimelineTweet extends Omit<SeenItem, 'urls' | 'noteUrls'> {
   readonly urls?: readonly UrlEntity[];
-  readonly displayTextRange?: readonly [number, number];
-  readonly inReplyToTweetId?: string;
-  /** The post this one quotes (`referenced_tweets` type `quoted`). */
-  readonly quotedTweetId?: string;
-  /** A long post's whole text (`note_tweet.text`) and its links. */
-  readonly noteText?: string;
   readonly noteUrls?: readonly UrlEntity[];
-  /** `edit_history_tweet_ids`: the original id first, this version last. */
-  readonly editHistoryIds?: readonly string[];
 }
 
 export interface DmEvent {
