@@ -152,7 +152,10 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   const mine = truth.filter((c) => c.id !== root.id);
   const expected: ExpectedKey[] = records.map((r) => ({
     keyId: r.keyId, userId: DEMO_ACCOUNTS.find((a) => a.id === r.accountId)?.userId ?? '-', kind: r.kind, text: r.text,
-    ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }), ...(r.recipientId && { recipientId: r.recipientId }),
+    ...(r.parts
+      // A thread's record carries its current part; the check wants the whole thread.
+      ? { text: r.parts[0]!.text, parts: r.parts, ...(r.parts[0]!.inReplyToTweetId && { inReplyToTweetId: r.parts[0]!.inReplyToTweetId }) }
+      : { ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }), ...(r.recipientId && { recipientId: r.recipientId }) }),
     scheduledAt: r.scheduledAt, ...(REFUSED_BY_X.has(`${r.slotId}/${r.postId}`) && { refusedByX: true }),
   }));
   const verdict = verify(expected, records, mine);

@@ -58,6 +58,7 @@ function printRecord(r: PostRecord): Record<string, unknown> {
   return {
     slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind, state: r.state, attempts: r.attempt,
     ...(r.tweetId && { tweetId: r.tweetId }), ...(r.reason && { reason: r.reason }), ...(r.detail && { detail: r.detail }),
+    ...(r.parts && { parts: r.parts.map((p, i) => ({ part: i + 1, state: p.tweetId ? 'sent' : i === (r.partIndex ?? 0) && r.state !== 'failed' && r.state !== 'cancelled' ? r.state : 'not started', ...(p.tweetId && { tweetId: p.tweetId }) })) }),
     ...(r.cancel && { cancel: { at: new Date(r.cancel.at).toISOString(), ...(r.cancel.by && { by: r.cancel.by }), ...(r.cancel.reason && { reason: r.cancel.reason }) } }),
     scheduledAt: new Date(r.scheduledAt).toISOString(), deadline: new Date(r.deadline).toISOString(),
     updatedAt: new Date(r.updatedAt).toISOString(),

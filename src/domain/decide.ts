@@ -1,12 +1,24 @@
+import type { ThreadPart } from './request.js';
 import type { FailReason } from './state.js';
+
+/** A thread's part went out: the key moves on to the next part, which replies to it. */
+export interface NextPart {
+  /** The part just sent, now live under this id. */
+  readonly sentId: string;
+  readonly partIndex: number;
+  readonly text: string;
+  readonly inReplyToTweetId: string;
+  readonly parts: readonly ThreadPart[];
+}
 import type { XOutcome } from './outcome.js';
 
 /** Where an attempt (or a reconciliation) leaves a key. */
 export type Transition =
-  | { readonly to: 'sent'; readonly tweetId: string }
+  /** `partId`: for a thread, the last part's id (`tweetId` is the thread's first post). */
+  | { readonly to: 'sent'; readonly tweetId: string; readonly partId?: string; readonly parts?: readonly ThreadPart[] }
   | { readonly to: 'ambiguous'; readonly cause: string; readonly recheckAt: number }
-  | { readonly to: 'queued'; readonly cause: string; readonly retryAt: number; readonly jobId?: string }
-  | { readonly to: 'failed'; readonly reason: FailReason; readonly detail: string }
+  | { readonly to: 'queued'; readonly cause: string; readonly retryAt: number; readonly jobId?: string; readonly next?: NextPart }
+  | { readonly to: 'failed'; readonly reason: FailReason; readonly detail: string; readonly parts?: readonly ThreadPart[] }
   /** Only for a cancelling key: its attempt in doubt did not go out. */
   | { readonly to: 'cancelled'; readonly detail: string };
 

@@ -7,21 +7,35 @@ import { z } from 'zod';
  * Every rejection names the field and the reason; nothing here talks to
  * Redis or X.
  */
-export type PostKind = 'post' | 'reply' | 'dm';
+export type PostKind = 'post' | 'reply' | 'dm' | 'thread';
 
 export interface PublishRequestInput {
   slotId: string;
   postId: string;
   accountId: string;
   kind: PostKind;
-  text: string;
+  /** Every kind but a thread; a thread's texts are its parts'. */
+  text?: string;
+  /** A thread's parts, in order (2–25); the first may reply to an existing post. */
+  parts?: { text: string; inReplyToTweetId?: string }[];
   inReplyToTweetId?: string;
   recipientId?: string;
   scheduledAt?: string;
   deadline?: string;
 }
 
-/** What one key publishes, and where. */
+/** One part of a thread; `tweetId` once it is live. */
+export interface ThreadPart {
+  readonly text: string;
+  readonly inReplyToTweetId?: string;
+  readonly tweetId?: string;
+}
+
+/**
+ * What one key publishes, and where. For a thread, `text` and
+ * `inReplyToTweetId` are those of the part to publish next (`partIndex`):
+ * the worker and the matcher see one post at a time.
+ */
 export interface PostPayload {
   readonly slotId: string;
   readonly postId: string;
@@ -30,6 +44,9 @@ export interface PostPayload {
   readonly text: string;
   readonly inReplyToTweetId?: string;
   readonly recipientId?: string;
+  readonly parts?: readonly ThreadPart[];
+  /** The part in progress (threads only). */
+  readonly partIndex?: number;
 }
 
 /** A request that passed validation, with times resolved to epoch ms. */
@@ -59,6 +76,8 @@ export type Validation =
 
 export const MAX_POST_WEIGHT = 280;
 export const MAX_DM_CHARS = 10_000;
+export const MIN_THREAD_PARTS = 2;
+export const MAX_THREAD_PARTS = 25;
 const MAX_ID_CHARS = 200;
 
 export const idField = (what: string) =>
@@ -82,8 +101,14 @@ const schema = z
     accountId: z
       .string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -'),
-    kind: z.enum(['post', 'reply', 'dm'], { error: 'must be one of post, reply, dm' }),
-    text: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }),
+    kind: z.enum(['post', 'reply', 'dm', 'thread'], { error: 'must be one of post, reply, dm, thread' }),
+    text: z.string({ error: 'must be a string' }).optional(),
+    parts: z
+      .array(
+        z.object({ text: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }), inReplyToTweetId: xId.optional() }).strict(),
+        { error: 'must be an array of parts ({text})' },
+      )
+      .optional(),
     inReplyToTweetId: xId.optional(),
     recipientId: xId.optional(),
     scheduledAt: isoTime.optional(),
@@ -107,8 +132,12 @@ function textErrors(kind: PostKind, text: string): string | undefined {
  * Only what the producer said, in a fixed order: defaults derived at
  * enqueue time (like "now") must not turn a retry into a conflict.
  */
-export function fingerprintOf(p: Pick<PostPayload, 'accountId' | 'kind' | 'text' | 'inReplyToTweetId' | 'recipientId'>, given: GivenTimes): string {
-  const canonical = JSON.stringify([p.accountId, p.kind, p.text, p.inReplyToTweetId ?? null, p.recipientId ?? null, given.scheduledAt, given.deadline]);
+export function fingerprintOf(
+  p: Pick<PostPayload, 'accountId' | 'kind' | 'text' | 'inReplyToTweetId' | 'recipientId'> & { readonly parts?: readonly { readonly text: string }[] }, given: GivenTimes,
+): string {
+  const fields: unknown[] = [p.accountId, p.kind, p.text, p.inReplyToTweetId ?? null, p.recipientId ?? null, given.scheduledAt, given.deadline];
+  if (p.parts) fields.push(p.parts.map((part) => part.text));
+  const canonical = JSON.stringify(fields);
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 22);
 }
 
@@ -147,11 +176,16 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
   }
   const input = parsed.data;
   const errors: FieldError[] = [];
-  const textError = textErrors(input.kind, input.text);
-  if (textError) errors.push({ field: 'text', reason: textError });
+  const thread = input.kind === 'thread' ? threadErrors(input.parts, input.text, input.inReplyToTweetId) : undefined;
+  if (thread) errors.push(...thread);
+  else if (input.parts !== undefined) errors.push({ field: 'parts', reason: `is only allowed for a thread, not a ${input.kind}` });
+  if (input.kind !== 'thread') {
+    const textError = input.text === undefined ? 'is required' : textErrors(input.kind, input.text);
+    if (textError) errors.push({ field: 'text', reason: textError });
+  }
   if (input.kind === 'reply' && input.inReplyToTweetId === undefined)
     errors.push({ field: 'inReplyToTweetId', reason: 'is required for a reply' });
-  if (input.kind !== 'reply' && input.inReplyToTweetId !== undefined)
+  if (input.kind !== 'reply' && input.kind !== 'thread' && input.inReplyToTweetId !== undefined)
     errors.push({ field: 'inReplyToTweetId', reason: `is only allowed for a reply, not a ${input.kind}` });
   if (input.kind === 'dm' && input.recipientId === undefined)
     errors.push({ field: 'recipientId', reason: 'is required for a dm' });
@@ -168,6 +202,10 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
   if (deadline <= scheduledAt) errors.push({ field: 'deadline', reason: 'must be after scheduledAt' });
   if (errors.length > 0) return { ok: false, errors };
 
+  const parts = input.kind === 'thread' ? input.parts!.map((p) => ({ text: p.text, ...(p.inReplyToTweetId !== undefined && { inReplyToTweetId: p.inReplyToTweetId }) })) : undefined;
+  const first = parts?.[0];
+  const text = first ? first.text : input.text!;
+  const inReplyToTweetId = first ? first.inReplyToTweetId : input.inReplyToTweetId;
   return {
     ok: true,
     request: {
@@ -175,15 +213,33 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
       postId: input.postId,
       accountId: input.accountId,
       kind: input.kind,
-      text: input.text,
-      ...(input.inReplyToTweetId !== undefined && { inReplyToTweetId: input.inReplyToTweetId }),
+      text,
+      ...(inReplyToTweetId !== undefined && { inReplyToTweetId }),
+      ...(parts && { parts, partIndex: 0 }),
       ...(input.recipientId !== undefined && { recipientId: input.recipientId }),
       scheduledAt,
       deadline,
-      fingerprint: fingerprintOf(input, givenTimesOf(input)),
+      fingerprint: fingerprintOf({ ...input, text, ...(parts && { parts }) }, givenTimesOf(input)),
       given: givenTimesOf(input),
     },
   };
+}
+
+/** A thread's own rules; each error names its part (`parts[3].text: …`). */
+function threadErrors(parts: readonly { text: string; inReplyToTweetId?: string }[] | undefined, text: string | undefined, inReplyToTweetId: string | undefined): FieldError[] {
+  const errors: FieldError[] = [];
+  if (text !== undefined) errors.push({ field: 'text', reason: 'is not used by a thread: give each part its text in parts[i].text' });
+  if (inReplyToTweetId !== undefined) errors.push({ field: 'inReplyToTweetId', reason: 'is given on the first part of a thread: parts[0].inReplyToTweetId' });
+  if (parts === undefined) return [...errors, { field: 'parts', reason: `is required for a thread (${MIN_THREAD_PARTS}–${MAX_THREAD_PARTS} parts)` }];
+  if (parts.length < MIN_THREAD_PARTS || parts.length > MAX_THREAD_PARTS) {
+    errors.push({ field: 'parts', reason: `has ${parts.length} part(s); a thread has ${MIN_THREAD_PARTS}–${MAX_THREAD_PARTS}` });
+  }
+  parts.forEach((p, i) => {
+    const e = textErrors('post', p.text);
+    if (e) errors.push({ field: `parts[${i}].text`, reason: e });
+    if (i > 0 && p.inReplyToTweetId !== undefined) errors.push({ field: `parts[${i}].inReplyToTweetId`, reason: 'only the first part may reply to an existing post; the others reply to the part before them' });
+  });
+  return errors;
 }
 
 export function formatFieldErrors(errors: readonly FieldError[]): string {

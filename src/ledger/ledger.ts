@@ -47,6 +47,13 @@ export interface LedgerOptions {
   readonly auditMax?: number;
 }
 
+/** The X id a transition makes live for this key (attributed to it, so no other key can claim it). */
+function liveIdOf(t: Transition): string | undefined {
+  if (t.to === 'sent') return t.partId ?? t.tweetId;
+  if (t.to === 'queued') return t.next?.sentId;
+  return undefined;
+}
+
 /** Give a lock back only while `token` still holds it; true when released. */
 export async function releaseLock(redis: RedisClient, key: string, token: string): Promise<boolean> {
   return (await redis.eval(RELEASE_LOCK, 1, key, token)) === 1;
@@ -106,6 +113,7 @@ export class Ledger {
         slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind, text: r.text,
         ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }),
         ...(r.recipientId && { recipientId: r.recipientId }),
+        ...(r.parts && { parts: r.parts, partIndex: 0 }),
         scheduledAt: r.scheduledAt, deadline: r.deadline, fingerprint: r.fingerprint, given: r.given,
         state: 'queued', attempt: 0, jobId, createdAt: now, updatedAt: now,
         trail: [{ at: now, event: 'queued', jobId }],
@@ -155,7 +163,7 @@ export class Ledger {
     const normal = this.variant(t, attempt, now, events, stats.fields);
     const cancelling = this.variant(t, attempt, now, events, stats.fields, whileCancelling(t.to, t.to === 'failed' ? t.reason : undefined));
     const [verdict, state, current] = await this.run(SETTLE, {
-      keyId, attempt, now, ...(t.to === 'sent' && { xId: t.tweetId }), normal, cancelling,
+      keyId, attempt, now, ...(liveIdOf(t) && { xId: liveIdOf(t) }), normal, cancelling,
       ...(stats.latencyMs !== undefined && { latencyMs: stats.latencyMs }), auditMax: this.auditMax, retentionMs: this.retentionMs,
     });
     const st = state ? verdictOf('settle state', POST_STATES, state) : '';
@@ -175,11 +183,11 @@ export class Ledger {
     let event: Omit<AuditEvent, 'at'>;
     switch (t.to) {
       case 'sent':
-        patch = { tweetId: t.tweetId, attemptEndedAt: now };
-        event = { event: 'sent', attempt, tweetId: t.tweetId };
+        patch = { tweetId: t.tweetId, attemptEndedAt: now, ...(t.parts && { parts: t.parts }) };
+        event = { event: 'sent', attempt, tweetId: t.partId ?? t.tweetId };
         break;
       case 'failed':
-        patch = { reason: t.reason, detail: t.detail, attemptEndedAt: now };
+        patch = { reason: t.reason, detail: t.detail, attemptEndedAt: now, ...(t.parts && { parts: t.parts }) };
         event = { event: 'failed', attempt, reason: t.reason, detail: t.detail };
         break;
       case 'ambiguous':
@@ -191,6 +199,12 @@ export class Ledger {
         patch = { detail: t.cause, attemptEndedAt: now, notBefore: t.retryAt, ...(t.jobId && { jobId: t.jobId }) };
         due = t.retryAt + this.lostJobGraceMs;
         event = { event: 'released', attempt, cause: t.cause, retryAt: t.retryAt };
+        if (t.next) {
+          // A thread's part went out: the key moves on to the next one, which replies to it.
+          const { partIndex, text, inReplyToTweetId, parts } = t.next;
+          patch = { ...patch, partIndex, text, inReplyToTweetId, parts };
+          event = { event: 'part-sent', attempt, part: partIndex, tweetId: t.next.sentId };
+        }
         break;
       case 'cancelled':
         patch = { detail: t.detail, attemptEndedAt: now };
@@ -198,14 +212,20 @@ export class Ledger {
         break;
     }
     const audit = [...events, event].map((e) => ({ at: now, ...e }));
-    if (to === undefined || to === t.to) return { to: t.to, due, patch, events: audit, stats };
+    const attribute = liveIdOf(t) !== undefined;
+    if (to === undefined || to === t.to) return { to: t.to, due, patch, events: audit, stats, attribute };
     // The attempt's own result stays in the trail; the key ends where the cancel leads.
     const ended = { event: to, attempt, detail: `cancelled while attempt ${attempt} was in flight` };
     const counted = stats.filter((f) => !f.startsWith('final:'));
     if (to === 'cancelled') {
-      return { to, due: 0, patch: { attemptEndedAt: now, detail: ended.detail }, events: [...audit, { at: now, ...ended }], stats: [...counted, 'final:cancelled'] };
+      // A thread keeps the list of its live parts: nothing is deleted behind the user's back.
+      const parts = t.to === 'queued' ? t.next?.parts : t.to === 'failed' ? t.parts : undefined;
+      return {
+        to, due: 0, patch: { attemptEndedAt: now, detail: ended.detail, ...(parts && { parts }) }, events: [...audit, { at: now, ...ended }],
+        stats: [...counted, 'final:cancelled'], attribute,
+      };
     }
-    return { to, due, patch, events: audit, stats: counted };
+    return { to, due, patch, events: audit, stats: counted, attribute };
   }
 
   /** Cancel a key (see CANCEL in scripts.ts): cancelled when queued, cancelling while an attempt is in flight. */

@@ -120,7 +120,9 @@ elseif r.state == 'queued' then
   local block = math.max(tonumber(account[2] or '0'), tonumber(app[2] or '0'))
   if now >= r.deadline then
     verdict = 'expired'
+    local part = r.partIndex or 0
     if app[1] then fail('app-paused', app[1])
+    elseif part > 0 then fail('thread-broken', 'the deadline passed before part ' .. (part + 1) .. ' of ' .. #r.parts .. ' could start; parts 1-' .. part .. ' are live (not deleted)')
     else fail('expired', 'the deadline passed before an attempt could start') end
   elseif now < dueAt then
     verdict = 'early'
@@ -211,7 +213,8 @@ export const CLAIM: Script<ClaimArgs> = {
  * ARGV[6] X latency in ms to add to latency_sum_ms ('' for none)
  * ARGV[7] plan (JSON): {normal = variant, cancelling = variant}; a variant is
  *   {to = state, due = score for non-final targets, patch = fields to set,
- *    events = audit events, stats = counters to increment}
+ *    events = audit events, stats = counters to increment,
+ *    attribute = whether KEYS[3] (the X id made live) is attributed to this key}
  *
  * Returns {'ok'|'stale'|'missing', current state, current attempt}.
  */
@@ -239,11 +242,11 @@ for _, ev in ipairs(v.events) do note(r, max, ev) end
 if target == 'sent' or target == 'failed' or target == 'cancelled' then
   redis.call('SET', KEYS[1], cjson.encode(r), 'PX', ARGV[5])
   redis.call('ZREM', KEYS[2], ARGV[3])
-  if target == 'sent' then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[5]) end
 else
   redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
   redis.call('ZADD', KEYS[2], v.due, ARGV[3])
 end
+if v.attribute then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[5]) end
 for _, field in ipairs(v.stats) do redis.call('HINCRBY', KEYS[4], field, 1) end
 if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[4], 'latency_sum_ms', ARGV[6]) end
 return {'ok', target, tostring(r.attempt)}
@@ -256,13 +259,14 @@ export interface SettleVariant {
   readonly patch: Record<string, unknown>;
   readonly events: readonly Record<string, unknown>[];
   readonly stats: readonly string[];
+  readonly attribute: boolean;
 }
 
 export interface SettleArgs {
   readonly keyId: string;
   readonly attempt: number;
   readonly now: number;
-  /** The X id attributed to this key when the target is 'sent'. */
+  /** The X id the transition makes live (a post, or a thread's part): attributed to this key. */
   readonly xId?: string;
   readonly normal: SettleVariant;
   readonly cancelling: SettleVariant;

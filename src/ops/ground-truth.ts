@@ -27,8 +27,11 @@ export interface ExpectedKey {
   readonly keyId: string;
   /** The user id of the account that posts it. */
   readonly userId: string;
-  readonly kind: 'post' | 'reply' | 'dm';
+  readonly kind: 'post' | 'reply' | 'dm' | 'thread';
+  /** A thread's first part's text (its parts in `parts`). */
   readonly text: string;
+  /** A thread's parts: each must be live once, in order, each replying to the one before. */
+  readonly parts?: readonly { readonly text: string }[];
   readonly inReplyToTweetId?: string;
   readonly recipientId?: string;
   readonly scheduledAt: number;
@@ -44,7 +47,7 @@ export interface ExpectedKey {
 
 export const TRUTH_VIOLATIONS = [
   'duplicate', 'lost', 'stuck', 'failed-but-live', 'cancelled-but-live', 'failed-without-reason', 'misattributed', 'refused-not-failed',
-  'rejected-unexpectedly', 'edited-but-old-live', 'ended-against-answer', 'before-its-time',
+  'rejected-unexpectedly', 'edited-but-old-live', 'ended-against-answer', 'before-its-time', 'broken-chain',
 ] as const;
 export type TruthViolationKind = (typeof TRUTH_VIOLATIONS)[number];
 
@@ -109,6 +112,20 @@ export function verify(keys: readonly ExpectedKey[], records: readonly (PostReco
   keys.forEach((k, i) => {
     known.add(k.text);
     const r = records[i];
+    if (k.kind === 'thread') {
+      for (const p of k.parts ?? []) known.add(p.text);
+      const t = verifyThread(k, r, byText, violations);
+      duplicates += t.duplicate ? 1 : 0;
+      lost += t.lost ? 1 : 0;
+      stuck += t.stuck ? 1 : 0;
+      if (r?.state === 'sent') sent++;
+      else if (r?.state === 'failed') {
+        failed++;
+        failedByReason[r.reason ?? '(none)'] = (failedByReason[r.reason ?? '(none)'] ?? 0) + 1;
+      } else if (r?.state === 'cancelled') cancelled++;
+      if (t.firstLiveAt !== undefined) liveAfterMs.push(t.firstLiveAt - k.scheduledAt);
+      return;
+    }
     const live = byText.get(k.text) ?? [];
     if (live.length > 1) {
       duplicates++;
@@ -174,4 +191,49 @@ export function verify(keys: readonly ExpectedKey[], records: readonly (PostReco
   });
   const strays = created.filter((c) => (runId === undefined || c.text.includes(` ${runId} `)) && !known.has(c.text)).length;
   return { duplicates, lost, stuck, failedByReason, sent, failed, cancelled, liveAfterMs: liveAfterMs.sort((a, b) => a - b), strays, violations };
+}
+
+/**
+ * A thread against X: no part twice; the parts live are a prefix of the
+ * thread, in order, each replying to the one before (the first to the
+ * thread's target); they are the ids the ledger lists; a sent thread has
+ * every part live, a failed or cancelled one lists what is.
+ */
+function verifyThread(
+  k: ExpectedKey, r: PostRecord | undefined, byText: ReadonlyMap<string, CreatedItem[]>, violations: Violation[],
+): { duplicate: boolean; lost: boolean; stuck: boolean; firstLiveAt?: number } {
+  const parts = k.parts ?? [];
+  const live = parts.map((p) => byText.get(p.text) ?? []);
+  const duplicate = live.some((l) => l.length > 1);
+  if (duplicate) violations.push({ keyId: k.keyId, kind: 'duplicate', detail: `parts on X more than once: ${live.map((l, i) => (l.length > 1 ? `${i + 1} (${ids(l)})` : '')).filter(Boolean).join(', ')}` });
+  const prefix = live.findIndex((l) => l.length === 0);
+  const liveCount = prefix === -1 ? parts.length : prefix;
+  if (live.slice(liveCount).some((l) => l.length > 0)) violations.push({ keyId: k.keyId, kind: 'broken-chain', detail: `part ${liveCount + 1} is not on X, but a later part is` });
+  for (let i = 0; i < liveCount; i++) {
+    const want = i === 0 ? k.inReplyToTweetId : live[i - 1]![0]!.id;
+    const c = live[i]![0]!;
+    if (c.inReplyToTweetId !== want) violations.push({ keyId: k.keyId, kind: 'broken-chain', detail: `part ${i + 1} (${c.id}) replies to ${c.inReplyToTweetId ?? '-'}, expected ${want ?? '-'}` });
+    if (c.authorId !== k.userId) violations.push({ keyId: k.keyId, kind: 'misattributed', detail: `part ${i + 1} (${c.id}): author ${c.authorId}, expected ${k.userId}` });
+  }
+  const firstLiveAt = live[0]?.[0]?.createdAt;
+  if (!r) {
+    violations.push({ keyId: k.keyId, kind: 'lost', detail: 'no ledger record' });
+    return { duplicate, lost: true, stuck: false, ...(firstLiveAt !== undefined && { firstLiveAt }) };
+  }
+  const listed = (r.parts ?? []).map((p) => p.tweetId);
+  let lost = false;
+  for (let i = 0; i < liveCount; i++) {
+    if (listed[i] !== live[i]![0]!.id) {
+      lost = true;
+      violations.push({ keyId: k.keyId, kind: 'lost', detail: `part ${i + 1} is live as ${live[i]![0]!.id}, the ledger lists ${listed[i] ?? 'nothing'}` });
+    }
+  }
+  const stuck = !['sent', 'failed', 'cancelled'].includes(r.state);
+  if (stuck) violations.push({ keyId: k.keyId, kind: 'stuck', detail: `state ${r.state}, part ${(r.partIndex ?? 0) + 1} of ${parts.length}, attempt ${r.attempt}` });
+  if (r.state === 'sent' && liveCount !== parts.length) {
+    lost = true;
+    violations.push({ keyId: k.keyId, kind: 'lost', detail: `sent, but only ${liveCount} of ${parts.length} parts are on X` });
+  }
+  if (k.mustEndIn && !k.mustEndIn.includes(r.state)) violations.push({ keyId: k.keyId, kind: 'ended-against-answer', detail: `ended ${r.state}; the lifecycle answer allows only ${k.mustEndIn.join(' or ')}` });
+  return { duplicate, lost, stuck, ...(firstLiveAt !== undefined && { firstLiveAt }) };
 }

@@ -3,6 +3,7 @@ import { type AccountLimits, budgetFor, type BudgetPolicy } from '../domain/budg
 import { decideAfterAttempt, DEFAULT_RETRY, type RetryPolicy } from '../domain/decide.js';
 import { holdOf, type XOutcome } from '../domain/outcome.js';
 import { classifyXError } from '../x/classify.js';
+import { threadTransition } from '../domain/thread.js';
 import { attemptStats } from '../domain/stats.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { dueAt, type PostRecord } from '../domain/state.js';
@@ -97,9 +98,9 @@ export function createPublishProcessor(deps: PublishDeps) {
     deps.onAttempt?.({ accountId: record.accountId, kind: record.kind, outcome: outcome.kind, latencyMs });
     await guardAccount(deps, record.accountId, outcome, now, alog);
 
-    const transition = decideAfterAttempt(outcome, {
+    const transition = threadTransition(record, decideAfterAttempt(outcome, {
       now, attempt, deadline: record.deadline, settleWindowMs: deps.settleWindowMs, retry,
-    });
+    }), now);
     const answer = {
       event: 'x-answer', attempt, outcome: outcome.kind, latencyMs,
       ...(outcome.kind === 'sent' ? { xId: outcome.xId } : { cause: outcome.cause }),
@@ -133,6 +134,11 @@ export function createPublishProcessor(deps: PublishDeps) {
         alog.warn({ outcome: 'failed', reason: transition.reason, detail: transition.detail, latencyMs }, 'failed');
         throw new UnrecoverableError(`${transition.reason}: ${transition.detail}`);
       case 'queued':
+        if (transition.next) {
+          // A thread's part is live: the next part goes out now, from this job.
+          alog.info({ outcome: 'part-sent', tweetId: transition.next.sentId, part: transition.next.partIndex, latencyMs }, 'thread part published');
+          return processPublish(job, token);
+        }
         // Delay only this job: worker.rateLimit() would pause every account.
         alog.info({ outcome: 'not-sent', cause: transition.cause, retryAt: transition.retryAt, latencyMs }, 'not sent; retrying later');
         await job.moveToDelayed(transition.retryAt, token);

@@ -7,6 +7,7 @@ import { reconcileStats } from '../domain/stats.js';
 import { attemptEnd, decideReconcile, dueAction, type Evidence, type ReconcileSettings } from '../domain/reconcile.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { dueAt, type PostRecord } from '../domain/state.js';
+import { threadTransition } from '../domain/thread.js';
 import type { Logger } from '../log.js';
 import type { XPort } from '../x/port.js';
 import { jobDataOf, PUBLISH_JOB_OPTIONS, type PublishJobData } from './jobs.js';
@@ -248,7 +249,8 @@ async function apply(
     return;
   }
   const key = { slotId: r.slotId, postId: r.postId };
-  const transition = decision.to === 'queued' ? { ...decision, jobId: jobIdFor(key, r.attempt + 1) } : decision;
+  const step = threadTransition(r, decision, now);
+  const transition = step.to === 'queued' ? { ...step, jobId: jobIdFor(key, r.attempt + 1) } : step;
   const result = await deps.ledger.settle(r.keyId, r.attempt, transition, now, [{ event: 'reconciled', attempt: r.attempt, evidence }], reconcileStats(transition));
   if (result.verdict !== 'ok') {
     outcomes.stale++;
@@ -274,7 +276,8 @@ async function apply(
       outcomes.released++;
       // The old job ID may still be held by BullMQ's dedupe: a new attempt gets its own.
       await deps.queue.add(r.kind, jobDataOf(r.keyId, r), { ...PUBLISH_JOB_OPTIONS, jobId: transition.jobId });
-      log.info({ outcome: 'released', jobId: transition.jobId, evidence }, 'not on X after the settle window; new attempt');
+      if (transition.next) log.info({ outcome: 'part-sent', jobId: transition.jobId, evidence }, 'thread part found on X; the next part goes out');
+      else log.info({ outcome: 'released', jobId: transition.jobId, evidence }, 'not on X after the settle window; new attempt');
       break;
     default:
       break;
