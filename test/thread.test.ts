@@ -143,6 +143,56 @@ describe('threads publish each part exactly once, in order', () => {
   });
 });
 
+describe('cancel and edit cover threads', () => {
+  it('a cancel while part 2 of 3 is in flight: part 2 goes out as it was already on its way, part 3 never starts, both live parts are listed', async () => {
+    const texts = partsOf('F', 3);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const gated = (x: XPort): XPort => ({
+      sendDm: x.sendDm.bind(x), dmEvents: x.dmEvents.bind(x), timeline: x.timeline.bind(x),
+      createPost: async (a, p) => {
+        if (p.text === texts[1]) await gate;
+        return x.createPost(a, p);
+      },
+    });
+    stack = await startStack({ wrapX: gated });
+    const s = stack;
+    await s.producer.enqueue(thread('thread-f', texts));
+    await waitUntil(async () => {
+      const r = await s.ledger.get(keyId(key('thread-f')));
+      return r?.state === 'claimed' && r.partIndex === 1;
+    }, 'part 2 to be claimed');
+    expect(await s.producer.cancel(key('thread-f'), { reason: 'campaign pulled' })).toMatchObject({ status: 'cancelling', attempt: 2 });
+    release();
+    const r = await waitUntil(async () => {
+      const rec = await s.ledger.get(keyId(key('thread-f')));
+      return rec && isFinal(rec.state) ? rec : undefined;
+    }, 'the thread to end');
+    const live = texts.map((t) => s.fake.created().filter((c) => c.text === t).map((c) => c.id));
+    expect(live).toEqual([[expect.any(String)], [expect.any(String)], []]);
+    expect(r).toMatchObject({ state: 'cancelled', cancel: { reason: 'campaign pulled' } });
+    expect(r.parts!.map((p) => p.tweetId)).toEqual([live[0]![0], live[1]![0], undefined]);
+  });
+
+  it('a thread is edited whole (validated as at enqueue) before it starts, rescheduled, and refused once it went out', async () => {
+    stack = await startStack();
+    const s = stack;
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    await s.producer.enqueue(thread('thread-g', partsOf('G', 2), { scheduledAt: later }));
+    await expect(s.producer.edit(key('thread-g'), { text: 'x' })).rejects.toThrow(/text: is not edited on a thread/);
+    await expect(s.producer.edit(key('thread-g'), { parts: [{ text: 'only one' }] })).rejects.toThrow(/parts: has 1 part\(s\)/);
+    expect(await s.producer.edit(key('thread-g'), { parts: [{ text: 'G new 1' }, { text: 'G new 2' }, { text: 'G new 3' }] })).toMatchObject({ status: 'edited' });
+    expect(await s.producer.reschedule(key('thread-g'), { scheduledAt: new Date(Date.now() - 1_000) })).toMatchObject({ status: 'rescheduled' });
+    const r = await waitUntil(async () => {
+      const rec = await s.ledger.get(keyId(key('thread-g')));
+      return rec?.state === 'sent' ? rec : undefined;
+    }, 'the edited thread to go out');
+    expect(r.parts!.map((p) => p.text)).toEqual(['G new 1', 'G new 2', 'G new 3']);
+    expect(s.fake.created().filter((c) => c.text.startsWith('G ')).map((c) => c.text)).toEqual(['G new 1', 'G new 2', 'G new 3']);
+    expect(await s.producer.edit(key('thread-g'), { parts: [{ text: 'a' }, { text: 'b' }] })).toMatchObject({ status: 'already-sent' });
+  });
+});
+
 describe('thread validation names the part', () => {
   const v = (raw: unknown) => validateRequest(raw, { now: Date.now(), deadlineWindowMs: 60_000 });
   it('an empty part, a part too long, 26 parts, a reply target on a later part, a text beside the parts', () => {

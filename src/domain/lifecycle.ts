@@ -28,8 +28,14 @@ export function isRefusal(status: LifecycleStatus, op: 'cancel' | 'edit' | 'resc
 }
 
 /** The fields an edit may change; the rest of a key is fixed. */
-export const EDITABLE_FIELDS = ['text', 'inReplyToTweetId', 'recipientId'] as const;
-export type EditChanges = Partial<Record<(typeof EDITABLE_FIELDS)[number], string>>;
+export const EDITABLE_FIELDS = ['text', 'inReplyToTweetId', 'recipientId', 'parts'] as const;
+export interface EditChanges {
+  readonly text?: string;
+  readonly inReplyToTweetId?: string;
+  readonly recipientId?: string;
+  /** A thread's parts, all of them (only before its first part is live). */
+  readonly parts?: readonly { readonly text: string; readonly inReplyToTweetId?: string }[];
+}
 
 export type Plan<T> = { readonly ok: true; readonly key: PostKey; readonly value: T } | { readonly ok: false; readonly key?: PostKey; readonly errors: readonly FieldError[] };
 
@@ -42,7 +48,10 @@ const FIXED_REASONS: Record<string, string> = {
 
 const keySchema = { slotId: idField('slotId'), postId: idField('postId') };
 const cancelSchema = z.object({ ...keySchema, reason: z.string().max(500, 'must be at most 500 characters').optional() }).strict();
-const editSchema = z.object({ ...keySchema, text: z.string().optional(), inReplyToTweetId: z.string().optional(), recipientId: z.string().optional() }).strict();
+const editSchema = z.object({
+  ...keySchema, text: z.string().optional(), inReplyToTweetId: z.string().optional(), recipientId: z.string().optional(),
+  parts: z.array(z.object({ text: z.string(), inReplyToTweetId: z.string().optional() }).strict(), { error: 'must be an array of parts ({text})' }).optional(),
+}).strict();
 const rescheduleSchema = z.object({ ...keySchema, scheduledAt: isoTime, deadline: isoTime.optional() }).strict();
 
 function parse<S extends z.ZodType>(schema: S, raw: unknown, fixed: Record<string, string> = {}): Plan<z.infer<S>> {
@@ -93,13 +102,14 @@ export interface EditPlan {
 
 /** The key's payload after an edit, validated exactly as an enqueue is (same fields, same reasons). */
 export function planEdit(r: PostRecord, changes: EditChanges, now: number): { ok: true; plan: EditPlan } | { ok: false; errors: readonly FieldError[] } {
+  if (r.kind === 'thread') return planThreadEdit(r, changes, now);
+  if (changes.parts !== undefined) return { ok: false, errors: [{ field: 'parts', reason: `is only for a thread, not a ${r.kind}` }] };
   const merged = {
     slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind,
     text: changes.text ?? r.text,
     ...((changes.inReplyToTweetId ?? r.inReplyToTweetId) !== undefined && { inReplyToTweetId: changes.inReplyToTweetId ?? r.inReplyToTweetId }),
     ...((changes.recipientId ?? r.recipientId) !== undefined && { recipientId: changes.recipientId ?? r.recipientId }),
-    scheduledAt: new Date(r.scheduledAt).toISOString(),
-    deadline: new Date(r.deadline).toISOString(),
+    ...timesOf(r),
   };
   const v = validateRequest(merged, { now, deadlineWindowMs: r.deadline - r.scheduledAt });
   if (!v.ok) return v;
@@ -110,6 +120,22 @@ export function planEdit(r: PostRecord, changes: EditChanges, now: number): { ok
     ...(v.request.recipientId !== undefined && { recipientId: v.request.recipientId }),
     fingerprint,
   };
+  return { ok: true, plan: { set, fingerprint } };
+}
+
+const timesOf = (r: PostRecord) => ({ scheduledAt: new Date(r.scheduledAt).toISOString(), deadline: new Date(r.deadline).toISOString() });
+
+/** A thread's parts, replaced whole, only while none of them is live (a started thread carries on as it is). */
+function planThreadEdit(r: PostRecord, changes: EditChanges, now: number): { ok: true; plan: EditPlan } | { ok: false; errors: readonly FieldError[] } {
+  const other = (['text', 'inReplyToTweetId', 'recipientId'] as const).filter((f) => changes[f] !== undefined);
+  if (other.length) return { ok: false, errors: other.map((field) => ({ field, reason: 'is not edited on a thread: give the thread\'s parts, all of them, in parts' })) };
+  if ((r.parts ?? []).some((p) => p.tweetId)) {
+    return { ok: false, errors: [{ field: 'parts', reason: 'part 1 is already live: a started thread cannot be edited (cancel it to stop the rest)' }] };
+  }
+  const v = validateRequest({ slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: 'thread', parts: changes.parts, ...timesOf(r) }, { now, deadlineWindowMs: r.deadline - r.scheduledAt });
+  if (!v.ok) return v;
+  const fingerprint = fingerprintOf(v.request, givenOf(r));
+  const set = { text: v.request.text, inReplyToTweetId: v.request.inReplyToTweetId ?? null, parts: v.request.parts, partIndex: 0, fingerprint };
   return { ok: true, plan: { set, fingerprint } };
 }
 

@@ -115,7 +115,7 @@ export function createLifecycle({ ledger, queue, clock }: LifecycleDeps): Lifecy
         // The job's copy of the text is only for the board: the worker publishes the record.
         after: async (jobId) => {
           const job = await queue.getJob(jobId);
-          if (job) await job.updateData({ ...job.data, text: String(p.plan.set.text) });
+          if (job) await job.updateData({ ...job.data, text: String(p.plan.set['text']) });
         },
       };
     });
