@@ -34,13 +34,14 @@ export function pickCalendar(keys: readonly KeySpec[], share: number, rng: () =>
 }
 
 /** A key as the ground truth must see it after `answer`. */
-export function expectedAfter(k: KeySpec, op: CalendarOp, r: LifecycleResult, change: { text?: string; scheduledAt?: number }): KeySpec {
+export function expectedAfter(k: KeySpec, op: CalendarOp, r: LifecycleResult, change: { text?: string; parts?: readonly { text: string }[] }): KeySpec {
   switch (r.status) {
     case 'cancelled':
       return { ...k, mustEndIn: ['cancelled'] };
     case 'cancelling':
       return { ...k, mustEndIn: ['sent', 'cancelled'] };
     case 'edited':
+      if (k.parts) return { ...k, text: change.parts![0]!.text, parts: change.parts!, formerTexts: [...(k.formerTexts ?? []), ...k.parts.map((p) => p.text)] };
       return { ...k, text: change.text!, formerTexts: [...(k.formerTexts ?? []), k.text] };
     case 'rescheduled': {
       const scheduledAt = Date.parse(r.scheduledAt);
@@ -71,6 +72,8 @@ export async function runCalendar(o: {
     const op = o.picked.get(k0.keyId)!;
     const key = { slotId: k0.slotId, postId: k0.postId };
     const text = `${k0.text} (edited)`;
+    // A thread is edited whole: every part gets the mark.
+    const parts = k0.parts?.map((p) => ({ text: `${p.text} (edited)` }));
     const moveTo = Date.now() + 1_000 + Math.floor(o.rng() * 3_000);
     for (;;) {
       if (o.stopped()) return;
@@ -78,11 +81,11 @@ export async function runCalendar(o: {
         const r = op === 'cancel'
           ? await o.lifecycle.cancel(key, { reason: 'chaos calendar', by: 'chaos' })
           : op === 'edit'
-            ? await o.lifecycle.edit(key, { text })
+            ? await o.lifecycle.edit(key, parts ? { parts } : { text })
             : await o.lifecycle.reschedule(key, { scheduledAt: new Date(moveTo).toISOString(), deadline: new Date(moveTo + o.deadlineMs).toISOString() });
         tally.ops[op]++;
         tally.answers[`${op} ${r.status}`] = (tally.answers[`${op} ${r.status}`] ?? 0) + 1;
-        o.update(expectedAfter(o.keys().find((k) => k.keyId === k0.keyId)!, op, r, { text, scheduledAt: moveTo }));
+        o.update(expectedAfter(o.keys().find((k) => k.keyId === k0.keyId)!, op, r, { text, ...(parts && { parts }) }));
         return;
       } catch {
         // Redis away (an event of the run): the operation is idempotent, ask again.

@@ -19,7 +19,7 @@ export interface KeySpec extends ExpectedKey {
 export type ChaosAccount = TestAccount;
 
 /**
- * N keys over M accounts: 60 % posts, 20 % replies, 20 % DMs. Every text is
+ * N keys over M accounts: 50 % posts, 10 % 3-part threads, 20 % replies, 20 % DMs. Every text is
  * unique (it carries the run id and the key's number), so the fake X's
  * ground truth maps back to keys by text; some texts carry what X rewrites
  * (URLs, x.com status links, `&`, `<`, emoji, a leading @handle in replies)
@@ -35,7 +35,8 @@ export function buildSchedule(o: {
 }): KeySpec[] {
   return Array.from({ length: o.keys }, (_, i) => {
     const account = o.accounts[i % o.accounts.length]!;
-    const kind = i % 5 === 3 ? 'reply' : i % 5 === 4 ? 'dm' : 'post';
+    // A tenth of the keys are 3-part threads (parts reply to each other).
+    const kind = i % 5 === 3 ? 'reply' : i % 5 === 4 ? 'dm' : i % 10 === 6 ? 'thread' : 'post';
     const slotId = i % 3 === 0 ? `${new Date(o.start).toISOString()}/${i}` : `slot-${i}`;
     const postId = `${o.runId}.${i % 7 === 0 ? 'p:1' : 'p'}`;
     const extra = i % 4 === 1 ? ` https://example.com/c/${i}?a=1&b=2` : i % 4 === 2 ? ' <3 & ok' : i % 4 === 3 ? ' 🚀' : '';
@@ -45,8 +46,10 @@ export function buildSchedule(o: {
     const scheduledAt = o.start + Math.floor((i / Math.max(1, o.keys)) * o.spreadMs);
     const restricted = kind === 'reply' && o.restrictedRootId !== undefined && i % 10 === 3;
     const refused = kind === 'dm' && o.refuserUserId !== undefined && i % 10 === 4;
+    const parts = kind === 'thread' ? [1, 2, 3].map((j) => ({ text: `${text} [${j}/3]` })) : undefined;
     return {
-      keyId: keyIdOf({ slotId, postId }), slotId, postId, accountId: account.id, userId: account.userId, kind, text,
+      keyId: keyIdOf({ slotId, postId }), slotId, postId, accountId: account.id, userId: account.userId, kind,
+      text: parts ? parts[0]!.text : text, ...(parts && { parts }),
       ...(kind === 'reply' && { inReplyToTweetId: restricted ? o.restrictedRootId : o.rootTweetId }),
       ...(kind === 'dm' && { recipientId: refused ? o.refuserUserId : o.fanUserId }),
       scheduledAt, deadline: scheduledAt + o.deadlineMs,
@@ -57,7 +60,7 @@ export function buildSchedule(o: {
 
 export function requestOf(k: KeySpec): Record<string, unknown> {
   return {
-    slotId: k.slotId, postId: k.postId, accountId: k.accountId, kind: k.kind, text: k.text,
+    slotId: k.slotId, postId: k.postId, accountId: k.accountId, kind: k.kind, ...(k.parts ? { parts: k.parts.map((p) => ({ text: p.text })) } : { text: k.text }),
     ...(k.inReplyToTweetId && { inReplyToTweetId: k.inReplyToTweetId }),
     ...(k.recipientId && { recipientId: k.recipientId }),
     scheduledAt: new Date(k.scheduledAt).toISOString(), deadline: new Date(k.deadline).toISOString(),

@@ -112,6 +112,7 @@ export function verify(keys: readonly ExpectedKey[], records: readonly (PostReco
   keys.forEach((k, i) => {
     known.add(k.text);
     const r = records[i];
+    lifecycleChecks(k, byText, known, violations);
     if (k.kind === 'thread') {
       for (const p of k.parts ?? []) known.add(p.text);
       const t = verifyThread(k, r, byText, violations);
@@ -134,15 +135,6 @@ export function verify(keys: readonly ExpectedKey[], records: readonly (PostReco
     for (const c of live) {
       const wrong = misattribution(k, c);
       if (wrong) violations.push({ keyId: k.keyId, kind: 'misattributed', detail: `item ${c.id}: ${wrong}` });
-    }
-    for (const old of k.formerTexts ?? []) {
-      known.add(old);
-      const stale = byText.get(old) ?? [];
-      if (stale.length) violations.push({ keyId: k.keyId, kind: 'edited-but-old-live', detail: `the edit was acknowledged, but the old text is on X as ${ids(stale)}` });
-    }
-    if (k.notBefore !== undefined) {
-      const early = live.filter((c) => c.createdAt < k.notBefore!);
-      if (early.length) violations.push({ keyId: k.keyId, kind: 'before-its-time', detail: `on X at ${early.map((c) => new Date(c.createdAt).toISOString()).join(', ')}, rescheduled to ${new Date(k.notBefore).toISOString()}` });
     }
     if (r && k.mustEndIn && !k.mustEndIn.includes(r.state)) {
       violations.push({ keyId: k.keyId, kind: 'ended-against-answer', detail: `ended ${r.state}; the lifecycle answer allows only ${k.mustEndIn.join(' or ')}` });
@@ -191,6 +183,18 @@ export function verify(keys: readonly ExpectedKey[], records: readonly (PostReco
   });
   const strays = created.filter((c) => (runId === undefined || c.text.includes(` ${runId} `)) && !known.has(c.text)).length;
   return { duplicates, lost, stuck, failedByReason, sent, failed, cancelled, liveAfterMs: liveAfterMs.sort((a, b) => a - b), strays, violations };
+}
+
+/** An acknowledged edit's old texts never on X; an acknowledged reschedule's key (a thread: its first part) not before its new time. */
+function lifecycleChecks(k: ExpectedKey, byText: ReadonlyMap<string, CreatedItem[]>, known: Set<string>, violations: Violation[]): void {
+  for (const old of k.formerTexts ?? []) {
+    known.add(old);
+    const stale = byText.get(old) ?? [];
+    if (stale.length) violations.push({ keyId: k.keyId, kind: 'edited-but-old-live', detail: `the edit was acknowledged, but the old text is on X as ${ids(stale)}` });
+  }
+  if (k.notBefore === undefined) return;
+  const early = (byText.get(k.text) ?? []).filter((c) => c.createdAt < k.notBefore!);
+  if (early.length) violations.push({ keyId: k.keyId, kind: 'before-its-time', detail: `on X at ${early.map((c) => new Date(c.createdAt).toISOString()).join(', ')}, rescheduled to ${new Date(k.notBefore).toISOString()}` });
 }
 
 /**
