@@ -114,6 +114,27 @@ describe('the chaos check itself can fail', () => {
     expect(v.violations.map((x) => [x.keyId, x.kind])).toEqual([[k[1]!.keyId, 'cancelled-but-live']]);
   });
 
+  it('checks a thread part by part: a part twice, a part replying to the wrong post, a gap, a live part the ledger does not list', () => {
+    const parts = (i: number) => [1, 2, 3].map((j) => ({ text: `chaos r1 #${i} thread [${j}/3]` }));
+    const k = [0, 1, 2, 3].map((i) => key(i, { kind: 'thread', parts: parts(i), text: parts(i)[0]!.text }));
+    const listed = (ids: (string | undefined)[], i: number) => parts(i).map((p, j) => ({ ...p, ...(ids[j] && { tweetId: ids[j] }) }));
+    const v = verify(k, [
+      rec(k[0]!, { tweetId: '10', parts: listed(['10', '11', '12'], 0) }),
+      rec(k[1]!, { tweetId: '20', parts: listed(['20', '21', '22'], 1) }),
+      rec(k[2]!, { state: 'failed', reason: 'thread-broken', parts: listed(['30'], 2) }),
+      rec(k[3]!, { state: 'cancelled', parts: listed([], 3) }),
+    ], [
+      item('10', parts(0)[0]!.text), item('11', parts(0)[1]!.text, { inReplyToTweetId: '10' }), item('12', parts(0)[2]!.text, { inReplyToTweetId: '11' }),
+      item('13', parts(0)[2]!.text, { inReplyToTweetId: '11' }),
+      item('20', parts(1)[0]!.text), item('21', parts(1)[1]!.text, { inReplyToTweetId: '20' }), item('22', parts(1)[2]!.text, { inReplyToTweetId: '20' }),
+      item('30', parts(2)[0]!.text), item('32', parts(2)[2]!.text, { inReplyToTweetId: '30' }),
+      item('40', parts(3)[0]!.text),
+    ], 'r1');
+    expect(v.violations.map((x) => [x.keyId, x.kind])).toEqual([
+      [k[0]!.keyId, 'duplicate'], [k[1]!.keyId, 'broken-chain'], [k[2]!.keyId, 'broken-chain'], [k[3]!.keyId, 'lost'],
+    ]);
+  });
+
   it('holds each key to its lifecycle answer: an edit\'s old text, an end the answer rules out, a post before its new time', () => {
     const k = [
       key(0, { text: 'chaos r1 #0 post (edited)', formerTexts: ['chaos r1 #0 post'] }),
