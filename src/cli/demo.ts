@@ -71,6 +71,8 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
     ['429', 'Reminder: the sale ends tonight'],
   ];
   for (const [kind, text] of faults) fake.injectNext(kind, { text });
+  // The thread's second part: its answer is lost after X took it; reconciliation finds it, then part 3 replies to it.
+  fake.injectNext('commit-then-reset', { text: 'First, we cached dependencies between CI runs (2/3)' });
 
   const logger = createLogger({ level: config.logLevel });
   const worker = await startWorkerProcess({ ...config, xApiBaseUrl: fake.url }, logger, { credentials });
@@ -96,6 +98,12 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
     // A reply X refuses for good (the fan mentioned initech, not acme): fails
     // with X's reason; acme's other posts go out and acme is not paused.
     { slotId: 'slot-14', postId: 'reply', accountId: 'acme', kind: 'reply', text: 'Us too!', inReplyToTweetId: root.id, scheduledAt: at(2) },
+    // A thread: three parts, each replying to the one before; a fault on part 2 is resolved before part 3 starts.
+    { slotId: 'slot-18', postId: 'thread', accountId: 'globex', kind: 'thread', scheduledAt: at(2), parts: [
+      { text: 'How we cut our build times in half, a thread 🧵 (1/3)' },
+      { text: 'First, we cached dependencies between CI runs (2/3)' },
+      { text: 'Then we split the test suite across four machines (3/3)' },
+    ] },
     // The calendar changes below: one pulled, one with a typo, one moved up by an hour.
     { slotId: 'slot-15', postId: 'promo', accountId: 'globex', kind: 'post', text: 'Flash sale: 50% off everything', scheduledAt: at(4) },
     { slotId: 'slot-16', postId: 'promo', accountId: 'initech', kind: 'post', text: 'Our new offce opens today', scheduledAt: at(4) },
@@ -179,7 +187,7 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   time                 ${((Date.now() - started) / 1000).toFixed(1)} s
 
 Board: ${boardUrl}/board  (user demo, password ${password}; metrics at ${boardUrl}/metrics)
-Inspect: XACTLY_PREFIX=${config.prefix} npx xactly posts   ·   XACTLY_PREFIX=${config.prefix} npx xactly post slot-01 launch`);
+Inspect: XACTLY_PREFIX=${config.prefix} npx xactly posts   ·   XACTLY_PREFIX=${config.prefix} npx xactly post slot-01 launch   ·   the thread, part by part: XACTLY_PREFIX=${config.prefix} npx xactly post slot-18 thread --json`);
   if (verdict.violations.length > 0) console.log(`\nViolations:\n${verdict.violations.map((v) => `  ${v.kind.padEnd(22)} ${v.keyId}  ${v.detail}`).join('\n')}`);
 
   if (opts.keepBoard ?? process.stdout.isTTY) {
