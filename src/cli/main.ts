@@ -187,11 +187,16 @@ async function cmdWorker(config: Config): Promise<number> {
         logger.warn({ sig }, 'second signal: exiting now; claims in flight are left to reconciliation');
         process.exit(1);
       }
-      void proc.stop().then(() => resolve(0));
+      proc.stop().then(() => resolve(0), (err: unknown) => {
+        logger.error({ err, event: 'worker-stop-failed' }, 'stopping failed; exiting');
+        resolve(1);
+      });
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
-    process.on('SIGHUP', () => void proc.reloadCredentials());
+    process.on('SIGHUP', () => {
+      proc.reloadCredentials().catch((err: unknown) => logger.error({ err, event: 'accounts-reload-failed' }, 'could not reload the accounts file'));
+    });
   });
 }
 
