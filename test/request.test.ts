@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { validateRequest } from '../src/domain/request.js';
+import { planEdit } from '../src/domain/lifecycle.js';
+import { validateRequest, type ValidateOptions } from '../src/domain/request.js';
+import type { PostRecord } from '../src/domain/state.js';
 
 const now = Date.parse('2026-06-01T12:00:00Z');
 const opts = { now, deadlineWindowMs: 15 * 60_000, knownAccount: (id: string) => id === 'acme' };
@@ -73,5 +75,126 @@ describe('validateRequest', () => {
     if (!a.ok || !b.ok || !c.ok) throw new Error('expected valid');
     expect(a.request.fingerprint).toBe(b.request.fingerprint);
     expect(a.request.fingerprint).not.toBe(c.request.fingerprint);
+  });
+
+  it('keeps the fingerprint of a request without quote, poll or reply settings (pinned from before they existed)', () => {
+    const fp = (raw: unknown) => {
+      const v = validateRequest(raw, { now, deadlineWindowMs: 15 * 60_000 });
+      if (!v.ok) throw new Error(JSON.stringify(v.errors));
+      return v.request.fingerprint;
+    };
+    expect(fp(base)).toBe('48VJ4UZGjUxA6yyZm2m_ig');
+    expect(fp({ ...base, kind: 'reply', inReplyToTweetId: '123', scheduledAt: '2026-06-01T12:00:00Z' })).toBe('prf66FQIVT6s18i4wkMUyT');
+    expect(fp({ ...base, kind: 'thread', text: undefined, parts: [{ text: 'a' }, { text: 'b' }] })).toBe('31bBaNla4oAOAh3ogS8bEs');
+    expect(fp({ ...base, kind: 'dm', text: 'hi', recipientId: '42' })).toBe('RLaEgYI3jmcmbclNuD3fsr');
+  });
+});
+
+describe('quote, poll and reply settings', () => {
+  const poll = { options: ['yes', 'no'], durationMinutes: 60 };
+
+  it('accepts them on a post and a reply, and carries them on the request', () => {
+    const v = validateRequest({ ...base, quoteTweetId: '1234567890', replySettings: 'following' }, opts);
+    expect(v.ok && v.request).toMatchObject({ quoteTweetId: '1234567890', replySettings: 'following' });
+    const r = validateRequest({ ...base, kind: 'reply', inReplyToTweetId: '42', poll: { options: ['a', 'b', 'c', 'd'], durationMinutes: 10_080 } }, opts);
+    expect(r.ok && r.request).toMatchObject({ poll: { options: ['a', 'b', 'c', 'd'], durationMinutes: 10_080 } });
+    expect(validateRequest({ ...base, poll: { options: ['x'.repeat(25), '🙂'.repeat(25)], durationMinutes: 5 } }, opts).ok).toBe(true);
+  });
+
+  it.each([
+    [{ ...base, poll: { options: ['only'], durationMinutes: 60 } }, 'poll.options', 'has 1 option(s); a poll has 2–4'],
+    [{ ...base, poll: { options: ['a', 'b', 'c', 'd', 'e'], durationMinutes: 60 } }, 'poll.options', 'has 5 option(s)'],
+    [{ ...base, poll: { options: ['ok', 'x'.repeat(26)], durationMinutes: 60 } }, 'poll.options[1]', 'is 26 characters; a poll option allows 1–25'],
+    [{ ...base, poll: { options: ['ok', ''], durationMinutes: 60 } }, 'poll.options[1]', 'must not be empty'],
+    [{ ...base, poll: { options: ['a', 'b'], durationMinutes: 4 } }, 'poll.durationMinutes', 'is 4; a poll runs 5–10,080 whole minutes'],
+    [{ ...base, poll: { options: ['a', 'b'], durationMinutes: 10_081 } }, 'poll.durationMinutes', 'is 10081'],
+    [{ ...base, poll: { options: ['a', 'b'] } }, 'poll.durationMinutes', 'is required'],
+    [{ ...base, poll: { options: ['a', 'b'], durationMinutes: 60, multiple: true } }, 'multiple', 'is not a known field'],
+    [{ ...base, poll, quoteTweetId: '99' }, 'poll', 'cannot be combined with quoteTweetId'],
+    [{ ...base, replySettings: 'everyone' }, 'replySettings', 'must be one of following, mentionedUsers, subscribers, verified'],
+    [{ ...base, quoteTweetId: 'https://x.com/a/status/1' }, 'quoteTweetId', 'must be a numeric X id'],
+    [{ ...base, kind: 'dm', recipientId: '42', quoteTweetId: '99' }, 'quoteTweetId', 'is only allowed for a post, a reply or a thread part, not a dm'],
+    [{ ...base, kind: 'dm', recipientId: '42', poll }, 'poll', 'not a dm'],
+    [{ ...base, kind: 'dm', recipientId: '42', replySettings: 'verified' }, 'replySettings', 'not a dm'],
+    [{ ...base, kind: 'thread', text: undefined, parts: [{ text: 'a' }, { text: 'b' }], poll }, 'poll', 'is given per part on a thread: parts[i].poll'],
+    [{ ...base, kind: 'thread', text: undefined, parts: [{ text: 'a', poll, quoteTweetId: '7' }, { text: 'b' }] }, 'parts[0].poll', 'cannot be combined with parts[0].quoteTweetId'],
+    [{ ...base, kind: 'thread', text: undefined, parts: [{ text: 'a' }, { text: 'b', poll: { options: ['a'], durationMinutes: 60 } }] }, 'parts[1].poll.options', 'has 1 option(s)'],
+  ])('rejects %j naming %s', (raw, field, reason) => {
+    const errors = errorsOf(raw);
+    const hit = errors.find((e) => e.field === field);
+    expect(hit, JSON.stringify(errors)).toBeDefined();
+    expect(hit!.reason).toContain(reason);
+  });
+
+  it('are in the fingerprint when given: another poll, quote or setting is another payload', () => {
+    const fp = (raw: unknown) => {
+      const v = validateRequest(raw, opts);
+      if (!v.ok) throw new Error(JSON.stringify(v.errors));
+      return v.request.fingerprint;
+    };
+    const all = [
+      fp(base),
+      fp({ ...base, poll }),
+      fp({ ...base, poll: { ...poll, durationMinutes: 61 } }),
+      fp({ ...base, poll: { ...poll, options: ['no', 'yes'] } }),
+      fp({ ...base, quoteTweetId: '99' }),
+      fp({ ...base, replySettings: 'following' }),
+      fp({ ...base, replySettings: 'verified' }),
+      fp({ ...base, kind: 'thread', text: undefined, parts: [{ text: 'hello' }, { text: 'b' }] }),
+      fp({ ...base, kind: 'thread', text: undefined, parts: [{ text: 'hello', quoteTweetId: '99' }, { text: 'b' }] }),
+    ];
+    expect(new Set(all).size).toBe(all.length);
+    // The same extras, given in another key order, are the same payload.
+    expect(fp({ ...base, replySettings: 'following', poll })).toBe(fp({ poll: { durationMinutes: 60, options: ['yes', 'no'] }, ...base, replySettings: 'following' }));
+  });
+
+  it("a thread's parts keep their own extras; the first part's are the ones to publish first", () => {
+    const v = validateRequest({ ...base, kind: 'thread', text: undefined, parts: [{ text: 'a', quoteTweetId: '99' }, { text: 'b', poll }] }, opts);
+    if (!v.ok) throw new Error(JSON.stringify(v.errors));
+    expect(v.request.parts).toEqual([{ text: 'a', quoteTweetId: '99' }, { text: 'b', poll }]);
+    expect(v.request).not.toHaveProperty('quoteTweetId');
+  });
+});
+
+describe("an account's text length (limits.textLength)", () => {
+  const long = 'long '.repeat(200).trim(); // 999 weighted characters
+  const withLimit = { ...opts, textLengthOf: (id: string) => (id === 'acme' ? 1_000 : undefined) };
+
+  it('a long post within the account\'s limit is accepted, over it refused naming the limit', () => {
+    expect(validateRequest({ ...base, text: long }, withLimit).ok).toBe(true);
+    const over = validateRequest({ ...base, text: `${long} xy` }, withLimit);
+    expect(over.ok ? [] : over.errors).toEqual([{ field: 'text', reason: 'is 1002 weighted characters; the account allows 1000 (limits.textLength) (URLs count 23, emoji and CJK 2)' }]);
+  });
+
+  it('an account without a limit keeps 280, and so do thread parts', () => {
+    expect(errorsOf({ ...base, text: long })[0]).toMatchObject({ field: 'text', reason: expect.stringContaining('X allows 280') });
+    const thread = { ...base, kind: 'thread', text: undefined, parts: [{ text: long }, { text: 'b' }] };
+    expect(validateRequest(thread, withLimit).ok).toBe(true);
+    expect(errorsOf(thread)[0]).toMatchObject({ field: 'parts[0].text' });
+  });
+});
+
+describe('an edit keeps the extras and the length the key was accepted with', () => {
+  const recordOf = (raw: Record<string, unknown>, o: ValidateOptions = opts): PostRecord => {
+    const v = validateRequest(raw, o);
+    if (!v.ok) throw new Error(JSON.stringify(v.errors));
+    return { ...v.request, keyId: 'k', state: 'queued', attempt: 0, jobId: 'j', createdAt: now, updatedAt: now };
+  };
+
+  it('the fingerprint after an edit is that of the edited request, poll included', () => {
+    const poll = { options: ['yes', 'no'], durationMinutes: 60 };
+    const r = recordOf({ ...base, poll, scheduledAt: '2026-06-01T12:00:00Z' });
+    const edit = planEdit(r, { text: 'hello again' }, now);
+    const fresh = validateRequest({ ...base, text: 'hello again', poll, scheduledAt: '2026-06-01T12:00:00Z' }, opts);
+    expect(edit.ok && fresh.ok && edit.plan.fingerprint === fresh.request.fingerprint).toBe(true);
+    expect(edit.ok && edit.plan.set).not.toHaveProperty('poll');
+  });
+
+  it('a long post may be edited to a text as long as the one the account was allowed', () => {
+    const long = 'long '.repeat(200).trim();
+    const r = recordOf({ ...base, text: long }, { ...opts, textLengthOf: () => 1_000 });
+    expect(planEdit(r, { text: long.replace('long', 'LONG') }, now).ok).toBe(true);
+    const over = planEdit(r, { text: `${long} and more` }, now);
+    expect(over.ok ? [] : over.errors[0]?.field).toBe('text');
   });
 });

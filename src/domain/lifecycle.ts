@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { PostKey } from './key.js';
-import { type FieldError, fingerprintOf, type GivenTimes, idField, isoTime, validateRequest } from './request.js';
+import twitterText from 'twitter-text';
+import { type FieldError, fingerprintOf, type GivenTimes, idField, isoTime, MAX_POST_WEIGHT, ownExtras, validateRequest } from './request.js';
 import type { PostRecord, PostState } from './state.js';
 
 /**
@@ -34,7 +35,7 @@ export interface EditChanges {
   readonly inReplyToTweetId?: string;
   readonly recipientId?: string;
   /** A thread's parts, all of them (only before its first part is live). */
-  readonly parts?: readonly { readonly text: string; readonly inReplyToTweetId?: string }[];
+  readonly parts?: readonly ({ readonly text: string; readonly inReplyToTweetId?: string } & { readonly [extra: string]: unknown })[];
 }
 
 export type Plan<T> = { readonly ok: true; readonly key: PostKey; readonly value: T } | { readonly ok: false; readonly key?: PostKey; readonly errors: readonly FieldError[] };
@@ -50,7 +51,11 @@ const keySchema = { slotId: idField('slotId'), postId: idField('postId') };
 const cancelSchema = z.object({ ...keySchema, reason: z.string().max(500, 'must be at most 500 characters').optional() }).strict();
 const editSchema = z.object({
   ...keySchema, text: z.string().optional(), inReplyToTweetId: z.string().optional(), recipientId: z.string().optional(),
-  parts: z.array(z.object({ text: z.string(), inReplyToTweetId: z.string().optional() }).strict(), { error: 'must be an array of parts ({text})' }).optional(),
+  // A part's extras are checked by validateRequest, as at enqueue.
+  parts: z.array(
+    z.object({ text: z.string(), inReplyToTweetId: z.string().optional(), quoteTweetId: z.unknown().optional(), poll: z.unknown().optional(), replySettings: z.unknown().optional() }).strict(),
+    { error: 'must be an array of parts ({text})' },
+  ).optional(),
 }).strict();
 const rescheduleSchema = z.object({ ...keySchema, scheduledAt: isoTime, deadline: isoTime.optional() }).strict();
 
@@ -109,9 +114,11 @@ export function planEdit(r: PostRecord, changes: EditChanges, now: number): { ok
     text: changes.text ?? r.text,
     ...((changes.inReplyToTweetId ?? r.inReplyToTweetId) !== undefined && { inReplyToTweetId: changes.inReplyToTweetId ?? r.inReplyToTweetId }),
     ...((changes.recipientId ?? r.recipientId) !== undefined && { recipientId: changes.recipientId ?? r.recipientId }),
+    // Not editable, but part of the payload: the fingerprint and the checks cover them.
+    ...ownExtras(r),
     ...timesOf(r),
   };
-  const v = validateRequest(merged, { now, deadlineWindowMs: r.deadline - r.scheduledAt });
+  const v = validateRequest(merged, { now, deadlineWindowMs: r.deadline - r.scheduledAt, textLengthOf: () => editTextLength(r) });
   if (!v.ok) return v;
   const fingerprint = fingerprintOf(v.request, givenOf(r));
   const set = {
@@ -123,6 +130,17 @@ export function planEdit(r: PostRecord, changes: EditChanges, now: number): { ok
   return { ok: true, plan: { set, fingerprint } };
 }
 
+/**
+ * The text length an edit is checked against: the account's limit is not
+ * known here, but what it already accepted for this key (a long post on a
+ * long-post account) is within it, so an edit may be as long as the longest
+ * text the key has, and never less than 280.
+ */
+function editTextLength(r: PostRecord): number {
+  const texts = r.parts ? r.parts.map((p) => p.text) : [r.text];
+  return Math.max(MAX_POST_WEIGHT, ...texts.map((t) => twitterText.parseTweet(t).weightedLength));
+}
+
 const timesOf = (r: PostRecord) => ({ scheduledAt: new Date(r.scheduledAt).toISOString(), deadline: new Date(r.deadline).toISOString() });
 
 /** A thread's parts, replaced whole, only while none of them is live (a started thread carries on as it is). */
@@ -132,7 +150,10 @@ function planThreadEdit(r: PostRecord, changes: EditChanges, now: number): { ok:
   if ((r.parts ?? []).some((p) => p.tweetId)) {
     return { ok: false, errors: [{ field: 'parts', reason: 'part 1 is already live: a started thread cannot be edited (cancel it to stop the rest)' }] };
   }
-  const v = validateRequest({ slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: 'thread', parts: changes.parts, ...timesOf(r) }, { now, deadlineWindowMs: r.deadline - r.scheduledAt });
+  const v = validateRequest(
+    { slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: 'thread', parts: changes.parts, ...timesOf(r) },
+    { now, deadlineWindowMs: r.deadline - r.scheduledAt, textLengthOf: () => editTextLength(r) },
+  );
   if (!v.ok) return v;
   const fingerprint = fingerprintOf(v.request, givenOf(r));
   const set = { text: v.request.text, inReplyToTweetId: v.request.inReplyToTweetId ?? null, parts: v.request.parts, partIndex: 0, fingerprint };

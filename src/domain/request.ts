@@ -9,6 +9,25 @@ import { z } from 'zod';
  */
 export type PostKind = 'post' | 'reply' | 'dm' | 'thread';
 
+export const REPLY_SETTINGS = ['following', 'mentionedUsers', 'subscribers', 'verified'] as const;
+/** Who may reply (X's `reply_settings`); absent: everyone. */
+export type ReplySettings = (typeof REPLY_SETTINGS)[number];
+
+export interface Poll {
+  readonly options: readonly string[];
+  readonly durationMinutes: number;
+}
+
+/**
+ * What a post or a thread part may carry beyond its text, passed to X as
+ * `quote_tweet_id`, `poll` and `reply_settings`. Never on a DM.
+ */
+export interface PostExtras {
+  readonly quoteTweetId?: string;
+  readonly poll?: Poll;
+  readonly replySettings?: ReplySettings;
+}
+
 export interface PublishRequestInput {
   slotId: string;
   postId: string;
@@ -16,16 +35,19 @@ export interface PublishRequestInput {
   kind: PostKind;
   /** Every kind but a thread; a thread's texts are its parts'. */
   text?: string;
-  /** A thread's parts, in order (2–25); the first may reply to an existing post. */
-  parts?: { text: string; inReplyToTweetId?: string }[];
+  /** A thread's parts, in order (2–25); the first may reply to an existing post; each may carry its own extras. */
+  parts?: ({ text: string; inReplyToTweetId?: string } & PostExtras)[];
   inReplyToTweetId?: string;
   recipientId?: string;
+  quoteTweetId?: string;
+  poll?: Poll;
+  replySettings?: ReplySettings;
   scheduledAt?: string;
   deadline?: string;
 }
 
 /** One part of a thread; `tweetId` once it is live. */
-export interface ThreadPart {
+export interface ThreadPart extends PostExtras {
   readonly text: string;
   readonly inReplyToTweetId?: string;
   readonly tweetId?: string;
@@ -36,7 +58,7 @@ export interface ThreadPart {
  * `inReplyToTweetId` are those of the part to publish next (`partIndex`):
  * the worker and the matcher see one post at a time.
  */
-export interface PostPayload {
+export interface PostPayload extends PostExtras {
   readonly slotId: string;
   readonly postId: string;
   readonly accountId: string;
@@ -75,7 +97,14 @@ export type Validation =
   | { readonly ok: false; readonly errors: readonly FieldError[] };
 
 export const MAX_POST_WEIGHT = 280;
+/** What X allows the longest posts (Premium): an account's `limits.textLength` may go up to this. */
+export const MAX_LONG_POST_WEIGHT = 25_000;
 export const MAX_DM_CHARS = 10_000;
+export const MIN_POLL_OPTIONS = 2;
+export const MAX_POLL_OPTIONS = 4;
+export const MAX_POLL_OPTION_CHARS = 25;
+export const MIN_POLL_MINUTES = 5;
+export const MAX_POLL_MINUTES = 10_080;
 export const MIN_THREAD_PARTS = 2;
 export const MAX_THREAD_PARTS = 25;
 const MAX_ID_CHARS = 200;
@@ -94,6 +123,20 @@ const xId = z
 
 export const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO-8601 date-time with a time zone, e.g. 2026-01-31T09:00:00Z' });
 
+// Shapes only: the ranges are checked in extrasErrors, so each error names its option.
+const pollShape = z
+  .object({
+    options: z.array(z.string({ error: 'must be a string' }), { error: (i) => (i.input === undefined ? 'is required' : 'must be an array of strings') }),
+    durationMinutes: z.number({ error: (i) => (i.input === undefined ? 'is required' : 'must be a number') }),
+  }, { error: 'must be an object {options, durationMinutes}' })
+  .strict();
+
+const extrasShape = {
+  quoteTweetId: xId.optional(),
+  poll: pollShape.optional(),
+  replySettings: z.enum(REPLY_SETTINGS, { error: `must be one of ${REPLY_SETTINGS.join(', ')}` }).optional(),
+};
+
 const schema = z
   .object({
     slotId: idField('slotId'),
@@ -105,38 +148,91 @@ const schema = z
     text: z.string({ error: 'must be a string' }).optional(),
     parts: z
       .array(
-        z.object({ text: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }), inReplyToTweetId: xId.optional() }).strict(),
+        z.object({ text: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }), inReplyToTweetId: xId.optional(), ...extrasShape }).strict(),
         { error: 'must be an array of parts ({text})' },
       )
       .optional(),
     inReplyToTweetId: xId.optional(),
     recipientId: xId.optional(),
+    ...extrasShape,
     scheduledAt: isoTime.optional(),
     deadline: isoTime.optional(),
   })
   .strict();
 
-function textErrors(kind: PostKind, text: string): string | undefined {
+/** `maxWeight`: the account's text length (280 unless its `limits.textLength` says more). */
+function textErrors(kind: PostKind, text: string, maxWeight = MAX_POST_WEIGHT): string | undefined {
   if (text.trim().length === 0) return 'must not be empty or whitespace-only';
   if (kind === 'dm') {
     const chars = [...text].length;
     return chars > MAX_DM_CHARS ? `is ${chars} characters; a DM allows ${MAX_DM_CHARS}` : undefined;
   }
   const weight = twitterText.parseTweet(text).weightedLength;
-  return weight > MAX_POST_WEIGHT
-    ? `is ${weight} weighted characters; X allows ${MAX_POST_WEIGHT} (URLs count 23, emoji and CJK 2)`
-    : undefined;
+  if (weight <= maxWeight) return undefined;
+  const allowed = maxWeight === MAX_POST_WEIGHT ? `X allows ${MAX_POST_WEIGHT}` : `the account allows ${maxWeight} (limits.textLength)`;
+  return `is ${weight} weighted characters; ${allowed} (URLs count 23, emoji and CJK 2)`;
 }
+
+/**
+ * A poll's ranges, and X's refusal to combine a poll with a quote (or with
+ * media); `at` prefixes each field (`parts[2].` for a thread part).
+ */
+function extrasErrors(e: PostExtras, at = ''): FieldError[] {
+  const errors: FieldError[] = [];
+  if (e.poll) {
+    const { options, durationMinutes } = e.poll;
+    if (options.length < MIN_POLL_OPTIONS || options.length > MAX_POLL_OPTIONS) {
+      errors.push({ field: `${at}poll.options`, reason: `has ${options.length} option(s); a poll has ${MIN_POLL_OPTIONS}–${MAX_POLL_OPTIONS}` });
+    }
+    options.forEach((o, i) => {
+      const chars = [...o].length;
+      if (o.trim() === '') errors.push({ field: `${at}poll.options[${i}]`, reason: 'must not be empty or whitespace-only' });
+      else if (chars > MAX_POLL_OPTION_CHARS) errors.push({ field: `${at}poll.options[${i}]`, reason: `is ${chars} characters; a poll option allows 1–${MAX_POLL_OPTION_CHARS}` });
+    });
+    if (!Number.isInteger(durationMinutes) || durationMinutes < MIN_POLL_MINUTES || durationMinutes > MAX_POLL_MINUTES) {
+      errors.push({ field: `${at}poll.durationMinutes`, reason: `is ${durationMinutes}; a poll runs ${MIN_POLL_MINUTES}–${MAX_POLL_MINUTES.toLocaleString('en-US')} whole minutes` });
+    }
+    if (e.quoteTweetId !== undefined) {
+      errors.push({ field: `${at}poll`, reason: `cannot be combined with ${at}quoteTweetId: X refuses a post with a poll and a quote (or media)` });
+    }
+  }
+  return errors;
+}
+
+/** The extras of a payload, for a thread those of the part in progress; only the ones given. */
+export function extrasOf(p: PostExtras & { readonly parts?: readonly PostExtras[]; readonly partIndex?: number }): PostExtras {
+  const from = p.parts ? p.parts[p.partIndex ?? 0] ?? {} : p;
+  return ownExtras(from);
+}
+
+/** The extras a payload (or a part) itself carries, copied. */
+export function ownExtras(e: PostExtras): PostExtras {
+  return {
+    ...(e.quoteTweetId !== undefined && { quoteTweetId: e.quoteTweetId }),
+    ...(e.poll !== undefined && { poll: { options: [...e.poll.options], durationMinutes: e.poll.durationMinutes } }),
+    ...(e.replySettings !== undefined && { replySettings: e.replySettings }),
+  };
+}
+
+const hasExtras = (e: PostExtras) => e.quoteTweetId !== undefined || e.poll !== undefined || e.replySettings !== undefined;
+
+/** The extras in a fixed order for the fingerprint (null where absent). */
+const canonicalExtras = (e: PostExtras) => [e.quoteTweetId ?? null, e.poll ? [[...e.poll.options], e.poll.durationMinutes] : null, e.replySettings ?? null];
 
 /**
  * Only what the producer said, in a fixed order: defaults derived at
  * enqueue time (like "now") must not turn a retry into a conflict.
  */
 export function fingerprintOf(
-  p: Pick<PostPayload, 'accountId' | 'kind' | 'text' | 'inReplyToTweetId' | 'recipientId'> & { readonly parts?: readonly { readonly text: string }[] }, given: GivenTimes,
+  p: Pick<PostPayload, 'accountId' | 'kind' | 'text' | 'inReplyToTweetId' | 'recipientId'> & PostExtras & { readonly parts?: readonly ({ readonly text: string } & PostExtras)[] },
+  given: GivenTimes,
 ): string {
   const fields: unknown[] = [p.accountId, p.kind, p.text, p.inReplyToTweetId ?? null, p.recipientId ?? null, given.scheduledAt, given.deadline];
   if (p.parts) fields.push(p.parts.map((part) => part.text));
+  // Appended only when given, as an object (parts are an array): a request
+  // without extras keeps the fingerprint it had before they existed.
+  if (!p.parts && hasExtras(p)) fields.push({ extras: canonicalExtras(p) });
+  if (p.parts?.some(hasExtras)) fields.push({ partExtras: p.parts.map((part) => (hasExtras(part) ? canonicalExtras(part) : null)) });
   const canonical = JSON.stringify(fields);
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 22);
 }
@@ -153,6 +249,8 @@ export interface ValidateOptions {
   readonly now: number;
   readonly deadlineWindowMs: number;
   readonly knownAccount?: (accountId: string) => boolean;
+  /** The account's text length in weighted characters (its `limits.textLength`); undefined: 280. */
+  readonly textLengthOf?: (accountId: string) => number | undefined;
 }
 
 export function validateRequest(raw: unknown, opts: ValidateOptions): Validation {
@@ -167,21 +265,29 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
         : { field: i.path.join('.') || '(request)', reason: i.message },
     );
     // Report a bad text too, so one round of fixes is enough.
-    const { kind, text } = raw as { kind?: unknown; text?: unknown };
+    const { kind, text, accountId } = raw as { kind?: unknown; text?: unknown; accountId?: unknown };
     if (typeof text === 'string' && !errors.some((e) => e.field === 'text')) {
-      const textError = textErrors(kind === 'dm' ? 'dm' : 'post', text);
+      const textError = textErrors(kind === 'dm' ? 'dm' : 'post', text, typeof accountId === 'string' ? opts.textLengthOf?.(accountId) : undefined);
       if (textError) errors.push({ field: 'text', reason: textError });
     }
     return { ok: false, errors };
   }
   const input = parsed.data;
   const errors: FieldError[] = [];
-  const thread = input.kind === 'thread' ? threadErrors(input.parts, input.text, input.inReplyToTweetId) : undefined;
+  const maxWeight = opts.textLengthOf?.(input.accountId) ?? MAX_POST_WEIGHT;
+  const thread = input.kind === 'thread' ? threadErrors(input, maxWeight) : undefined;
   if (thread) errors.push(...thread);
   else if (input.parts !== undefined) errors.push({ field: 'parts', reason: `is only allowed for a thread, not a ${input.kind}` });
   if (input.kind !== 'thread') {
-    const textError = input.text === undefined ? 'is required' : textErrors(input.kind, input.text);
+    const textError = input.text === undefined ? 'is required' : textErrors(input.kind, input.text, maxWeight);
     if (textError) errors.push({ field: 'text', reason: textError });
+  }
+  if (input.kind === 'dm') {
+    for (const f of ['quoteTweetId', 'poll', 'replySettings'] as const) {
+      if (input[f] !== undefined) errors.push({ field: f, reason: 'is only allowed for a post, a reply or a thread part, not a dm' });
+    }
+  } else if (input.kind !== 'thread') {
+    errors.push(...extrasErrors(input));
   }
   if (input.kind === 'reply' && input.inReplyToTweetId === undefined)
     errors.push({ field: 'inReplyToTweetId', reason: 'is required for a reply' });
@@ -202,10 +308,13 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
   if (deadline <= scheduledAt) errors.push({ field: 'deadline', reason: 'must be after scheduledAt' });
   if (errors.length > 0) return { ok: false, errors };
 
-  const parts = input.kind === 'thread' ? input.parts!.map((p) => ({ text: p.text, ...(p.inReplyToTweetId !== undefined && { inReplyToTweetId: p.inReplyToTweetId }) })) : undefined;
+  const parts = input.kind === 'thread'
+    ? input.parts!.map((p) => ({ text: p.text, ...(p.inReplyToTweetId !== undefined && { inReplyToTweetId: p.inReplyToTweetId }), ...ownExtras(p) }))
+    : undefined;
   const first = parts?.[0];
   const text = first ? first.text : input.text!;
   const inReplyToTweetId = first ? first.inReplyToTweetId : input.inReplyToTweetId;
+  const extras = parts ? {} : ownExtras(input);
   return {
     ok: true,
     request: {
@@ -217,26 +326,34 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
       ...(inReplyToTweetId !== undefined && { inReplyToTweetId }),
       ...(parts && { parts, partIndex: 0 }),
       ...(input.recipientId !== undefined && { recipientId: input.recipientId }),
+      ...extras,
       scheduledAt,
       deadline,
-      fingerprint: fingerprintOf({ ...input, text, ...(parts && { parts }) }, givenTimesOf(input)),
+      fingerprint: fingerprintOf({ ...input, text, ...extras, ...(parts && { parts }) }, givenTimesOf(input)),
       given: givenTimesOf(input),
     },
   };
 }
 
 /** A thread's own rules; each error names its part (`parts[3].text: …`). */
-function threadErrors(parts: readonly { text: string; inReplyToTweetId?: string }[] | undefined, text: string | undefined, inReplyToTweetId: string | undefined): FieldError[] {
+function threadErrors(
+  input: Pick<PublishRequestInput, 'parts' | 'text' | 'inReplyToTweetId'> & PostExtras, maxWeight: number,
+): FieldError[] {
+  const { parts, text, inReplyToTweetId } = input;
   const errors: FieldError[] = [];
   if (text !== undefined) errors.push({ field: 'text', reason: 'is not used by a thread: give each part its text in parts[i].text' });
   if (inReplyToTweetId !== undefined) errors.push({ field: 'inReplyToTweetId', reason: 'is given on the first part of a thread: parts[0].inReplyToTweetId' });
+  for (const f of ['quoteTweetId', 'poll', 'replySettings'] as const) {
+    if (input[f] !== undefined) errors.push({ field: f, reason: `is given per part on a thread: parts[i].${f}` });
+  }
   if (parts === undefined) return [...errors, { field: 'parts', reason: `is required for a thread (${MIN_THREAD_PARTS}–${MAX_THREAD_PARTS} parts)` }];
   if (parts.length < MIN_THREAD_PARTS || parts.length > MAX_THREAD_PARTS) {
     errors.push({ field: 'parts', reason: `has ${parts.length} part(s); a thread has ${MIN_THREAD_PARTS}–${MAX_THREAD_PARTS}` });
   }
   parts.forEach((p, i) => {
-    const e = textErrors('post', p.text);
+    const e = textErrors('post', p.text, maxWeight);
     if (e) errors.push({ field: `parts[${i}].text`, reason: e });
+    errors.push(...extrasErrors(p, `parts[${i}].`));
     if (i > 0 && p.inReplyToTweetId !== undefined) errors.push({ field: `parts[${i}].inReplyToTweetId`, reason: 'only the first part may reply to an existing post; the others reply to the part before them' });
   });
   return errors;

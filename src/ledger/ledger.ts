@@ -1,7 +1,7 @@
 import type { Redis, Cluster } from 'ioredis';
 import type { Budget } from '../domain/budget.js';
 import type { Transition } from '../domain/decide.js';
-import type { PublishRequest } from '../domain/request.js';
+import { ownExtras, type PublishRequest } from '../domain/request.js';
 import { ledgerKeys, type LedgerKeys } from './keys.js';
 import { type CancelRequest, POST_STATES, whileCancelling } from '../domain/state.js';
 import { type AuditEvent, type PostRecord, type PostState, parseRecord, parseStored, type StoredRecord } from './record.js';
@@ -113,6 +113,7 @@ export class Ledger {
         slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind, text: r.text,
         ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }),
         ...(r.recipientId && { recipientId: r.recipientId }),
+        ...ownExtras(r),
         ...(r.parts && { parts: r.parts, partIndex: 0 }),
         scheduledAt: r.scheduledAt, deadline: r.deadline, fingerprint: r.fingerprint, given: r.given,
         state: 'queued', attempt: 0, jobId, createdAt: now, updatedAt: now,
