@@ -103,12 +103,16 @@ export interface LedgerSettings {
   readonly prefix: string;
   /** How long a settled record is kept (default 30 days). */
   readonly retentionMs?: number;
+  /** How long outcome events are kept (default 7 days). */
+  readonly eventsRetentionMs?: number;
 }
 
 const DEFAULT_RETENTION_MS = 30 * 24 * 3_600_000;
 
 export function openLedger(redis: RedisClient, s: LedgerSettings): Ledger {
-  return new Ledger(redis, { prefix: s.prefix, retentionMs: s.retentionMs ?? DEFAULT_RETENTION_MS });
+  return new Ledger(redis, {
+    prefix: s.prefix, retentionMs: s.retentionMs ?? DEFAULT_RETENTION_MS, ...(s.eventsRetentionMs !== undefined && { eventsRetentionMs: s.eventsRetentionMs }),
+  });
 }
 
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
@@ -137,8 +141,14 @@ export function createProducer(opts: ProducerOptions): Producer {
   const ledger = openLedger(client, { prefix: opts.prefix ?? 'xactly', ...(opts.retentionMs !== undefined && { retentionMs: opts.retentionMs }) });
   // Connection errors surface as rejected enqueues.
   const queue = openQueue(QUEUE_NAMES.publish, client, ledger.keys, { defaultJobOptions: PUBLISH_JOB_OPTIONS });
+  const settings = { prefix: opts.prefix ?? 'xactly', ...(opts.retentionMs !== undefined && { retentionMs: opts.retentionMs }) };
   return producerOver({
     ledger, queue, options: opts,
+    eventsReader: () => {
+      const reader: RedisClient = client instanceof Cluster ? client.duplicate() : client.duplicate();
+      reader.on('error', () => undefined);
+      return { ledger: openLedger(reader, settings), close: () => reader.disconnect() };
+    },
     async close() {
       await queue.close();
       if (owned) await client.quit();

@@ -31,6 +31,8 @@ export interface Config {
   readonly deadlineWindowMs: number;
   /** How long ledger records are kept after their last change. */
   readonly retentionMs: number;
+  /** How long outcome events stay in the `{prefix}:events` stream. */
+  readonly eventsRetentionMs: number;
   readonly workerConcurrency: number;
   /** Wait after an ambiguous attempt before "not on the timeline" counts as proof. */
   readonly settleWindowMs: number;
@@ -91,6 +93,7 @@ const schema = z.object({
   LOG_FORMAT: z.enum(['json', 'pretty'], { error: 'must be json or pretty' }).default('json'),
   XACTLY_DEADLINE_WINDOW_MS: positiveInt.default(15 * 60_000),
   XACTLY_RETENTION_DAYS: positiveInt.default(30),
+  XACTLY_EVENTS_RETENTION_HOURS: positiveInt.default(7 * 24),
   XACTLY_CONCURRENCY: positiveInt.default(20),
   XACTLY_SETTLE_WINDOW_MS: positiveInt.default(60_000),
   XACTLY_RECONCILE_INTERVAL_MS: positiveInt.default(30_000),
@@ -147,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logFormat: e.LOG_FORMAT,
     deadlineWindowMs: e.XACTLY_DEADLINE_WINDOW_MS,
     retentionMs: e.XACTLY_RETENTION_DAYS * 24 * 3_600_000,
+    eventsRetentionMs: e.XACTLY_EVENTS_RETENTION_HOURS * 3_600_000,
     workerConcurrency: e.XACTLY_CONCURRENCY,
     settleWindowMs: e.XACTLY_SETTLE_WINDOW_MS,
     reconcileIntervalMs: e.XACTLY_RECONCILE_INTERVAL_MS,

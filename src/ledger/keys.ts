@@ -41,6 +41,11 @@ export interface LedgerKeys {
   refreshLock(accountId: string): string;
   /** String with TTL: a hash (never the token) of the access token the last refresh replaced. */
   refreshed(accountId: string): string;
+  /**
+   * Stream: one outcome event per transition a user cares about, written by
+   * the script that makes the transition; trimmed by age.
+   */
+  readonly events: string;
   /** Hash: cluster-wide counters (attempt outcomes, final states, X latency buckets) for /metrics. */
   readonly stats: string;
   /** String with TTL: held by the one reconciliation pass running. */
@@ -65,6 +70,7 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     lookupBlock: (accountId: string) => `${p}:lookup-block:${accountId}`,
     reconcileLock: `${p}:reconcile-lock`,
     stats: `${p}:stats`,
+    events: `${p}:events`,
     heartbeat: (workerId: string) => `${p}:worker:${workerId}`,
     workerStopped: (workerId: string) => `${p}:worker-stopped:${workerId}`,
     budget: (accountId: string, budgetClass: string, windowStart: number) => `${p}:budget:${accountId}:${budgetClass}:${windowStart}`,

@@ -6,8 +6,8 @@ import { ledgerKeys, type LedgerKeys } from './keys.js';
 import { type CancelRequest, POST_STATES, whileCancelling } from '../domain/state.js';
 import { type AuditEvent, type PostRecord, type PostState, parseRecord, parseStored, type StoredRecord } from './record.js';
 import {
-  CANCEL, CHANGE, type ChangeArgs, CLAIM, CLAIM_VERDICTS, LEDGER_SCRIPTS, LIFECYCLE_VERDICTS, RELEASE_LOCK, RENEW_LOCK, type Script,
-  SETTLE, SETTLE_VERDICTS, type SettleVariant, verdictOf,
+  CANCEL, CHANGE, type ChangeArgs, CLAIM, CLAIM_VERDICTS, LEDGER_SCRIPTS, LIFECYCLE_VERDICTS, REGISTER, RELEASE_LOCK, RENEW_LOCK, type Script,
+  SETTLE, SETTLE_VERDICTS, type SettleVariant, STANDING, type StandingArgs, verdictOf,
 } from './scripts.js';
 
 export type RedisClient = Redis | Cluster;
@@ -22,6 +22,24 @@ export type ClaimResult =
   | { readonly verdict: 'missing' }
   | { readonly verdict: 'throttled'; readonly record: PostRecord; readonly retryAt: number }
   | { readonly verdict: Exclude<ClaimVerdict, 'missing' | 'throttled'>; readonly record: PostRecord };
+
+/** One entry of the events stream: the fields every event has, and its own (tweetId, reason, detail, part...). */
+export interface OutcomeEvent {
+  /** The stream id: the cursor to resume after. */
+  readonly id: string;
+  readonly type: string;
+  readonly at: string;
+  readonly key?: string;
+  readonly slotId?: string;
+  readonly postId?: string;
+  readonly account?: string;
+  readonly state?: string;
+  readonly attempt?: string;
+  readonly tweetId?: string;
+  readonly reason?: string;
+  readonly detail?: string;
+  readonly [field: string]: string | undefined;
+}
 
 export type LifecycleVerdict = (typeof LIFECYCLE_VERDICTS)[number];
 
@@ -45,6 +63,26 @@ export interface LedgerOptions {
   /** Grace after a queued key's due time before reconciliation asks where its job went. */
   readonly lostJobGraceMs?: number;
   readonly auditMax?: number;
+  /** How long outcome events stay in the events stream (default 7 days). */
+  readonly eventsRetentionMs?: number;
+}
+
+/** The outcome event a transition writes, and its own fields (no text beyond what the producer sent, no credentials). */
+function outcomeEventOf(t: Transition): { emit: string; emitFields: Record<string, string | number> } {
+  switch (t.to) {
+    case 'sent':
+      return { emit: 'sent', emitFields: { tweetId: t.tweetId, ...(t.partId && { lastPartId: t.partId }) } };
+    case 'failed':
+      return { emit: t.reason === 'unresolved' ? 'unresolved' : 'failed', emitFields: { reason: t.reason, detail: t.detail } };
+    case 'ambiguous':
+      return { emit: 'ambiguous', emitFields: { cause: t.cause } };
+    case 'queued':
+      return t.next
+        ? { emit: 'part-sent', emitFields: { part: t.next.partIndex, tweetId: t.next.sentId } }
+        : { emit: 'released', emitFields: { cause: t.cause, retryAt: t.retryAt } };
+    case 'cancelled':
+      return { emit: 'cancelled', emitFields: { detail: t.detail } };
+  }
 }
 
 /** The X id a transition makes live for this key (attributed to it, so no other key can claim it). */
@@ -77,12 +115,14 @@ export class Ledger {
   private readonly retentionMs: number;
   private readonly lostJobGraceMs: number;
   private readonly auditMax: number;
+  private readonly eventsRetentionMs: number;
 
   constructor(redis: RedisClient, opts: LedgerOptions) {
     this.keys = ledgerKeys(opts.prefix);
     this.retentionMs = opts.retentionMs;
     this.lostJobGraceMs = opts.lostJobGraceMs ?? 60_000;
     this.auditMax = opts.auditMax ?? 50;
+    this.eventsRetentionMs = opts.eventsRetentionMs ?? 7 * 24 * 3_600_000;
     const r = redis as LedgerRedis;
     for (const script of LEDGER_SCRIPTS) {
       if (typeof r[script.name] !== 'function') r.defineCommand(script.name, { numberOfKeys: script.keyCount, lua: script.lua });
@@ -95,6 +135,29 @@ export class Ledger {
     const reply = await this.redis[script.name]!(...script.args(this.keys, a));
     verdictOf(script.name, script.verdicts, reply[0]);
     return reply;
+  }
+
+  /** An account's (or the app's) standing changed; its event is written with it. */
+  private async standing(a: Omit<StandingArgs, 'eventsRetentionMs' | 'now'> & { now?: number }): Promise<boolean> {
+    const now = a.now ?? Date.now();
+    const changed = await this.redis[STANDING.name]!(...STANDING.args(this.keys, { ...a, now, eventsRetentionMs: this.eventsRetentionMs }));
+    return Number(changed) === 1;
+  }
+
+  /**
+   * Outcome events after `from` (a stream id; '0' for the oldest kept, '$'
+   * for only new ones), at most `count`, waiting up to `blockMs` for one.
+   */
+  async readEvents(from: string, count = 100, blockMs?: number): Promise<OutcomeEvent[]> {
+    const xread = this.redis.xread.bind(this.redis) as unknown as (...a: (string | number)[]) => Promise<[string, [string, string[]][]][] | null>;
+    const reply = await (blockMs !== undefined
+      ? xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.events, from)
+      : xread('COUNT', count, 'STREAMS', this.keys.events, from));
+    return (reply?.[0]?.[1] ?? []).map(([id, flat]) => {
+      const fields: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+      return { id, ...fields } as OutcomeEvent;
+    });
   }
 
   /**
@@ -119,7 +182,11 @@ export class Ledger {
         state: 'queued', attempt: 0, jobId, createdAt: now, updatedAt: now,
         trail: [{ at: now, event: 'queued', jobId }],
       };
-      pipeline.set(this.keys.record(keyId), JSON.stringify(stored), 'PXAT', Math.max(now, r.deadline) + this.retentionMs, 'NX', 'GET');
+      // SET NX GET and, for a new key, its `queued` event (scripts.ts REGISTER).
+      (pipeline as unknown as Record<string, (...a: (string | number)[]) => unknown>)[REGISTER.name]!(...REGISTER.args(this.keys, {
+        keyId, slotId: r.slotId, postId: r.postId, accountId: r.accountId, stored: JSON.stringify(stored),
+        expireAt: Math.max(now, r.deadline) + this.retentionMs, now, eventsRetentionMs: this.eventsRetentionMs,
+      }));
       due.push(r.scheduledAt + this.lostJobGraceMs, keyId);
       index.push(now, keyId);
     }
@@ -143,6 +210,7 @@ export class Ledger {
     const [answer, raw, retryAt] = await this.run(CLAIM, {
       keyId: c.keyId, jobId: c.jobId, accountId: c.accountId ?? '-', now: c.now, leaseMs: c.leaseMs, budget: c.budget ?? NO_BUDGET,
       auditMax: this.auditMax, retentionMs: this.retentionMs, lostJobGraceMs: this.lostJobGraceMs, appPausedRecheckMs: APP_PAUSED_RECHECK_MS,
+      eventsRetentionMs: this.eventsRetentionMs,
     });
     const verdict = verdictOf('claim', CLAIM_VERDICTS, answer);
     const record = parseRecord(c.keyId, raw);
@@ -166,6 +234,7 @@ export class Ledger {
     const [verdict, state, current] = await this.run(SETTLE, {
       keyId, attempt, now, ...(liveIdOf(t) && { xId: liveIdOf(t) }), normal, cancelling,
       ...(stats.latencyMs !== undefined && { latencyMs: stats.latencyMs }), auditMax: this.auditMax, retentionMs: this.retentionMs,
+      eventsRetentionMs: this.eventsRetentionMs,
     });
     const st = state ? verdictOf('settle state', POST_STATES, state) : '';
     return { verdict: verdictOf('settle', SETTLE_VERDICTS, verdict), state: st, attempt: Number(current) };
@@ -214,7 +283,8 @@ export class Ledger {
     }
     const audit = [...events, event].map((e) => ({ at: now, ...e }));
     const attribute = liveIdOf(t) !== undefined;
-    if (to === undefined || to === t.to) return { to: t.to, due, patch, events: audit, stats, attribute };
+    const { emit, emitFields } = outcomeEventOf(t);
+    if (to === undefined || to === t.to) return { to: t.to, due, patch, events: audit, stats, attribute, emit, emitFields };
     // The attempt's own result stays in the trail; the key ends where the cancel leads.
     const ended = { event: to, attempt, detail: `cancelled while attempt ${attempt} was in flight` };
     const counted = stats.filter((f) => !f.startsWith('final:'));
@@ -223,16 +293,16 @@ export class Ledger {
       const parts = t.to === 'queued' ? t.next?.parts : t.to === 'failed' ? t.parts : undefined;
       return {
         to, due: 0, patch: { attemptEndedAt: now, detail: ended.detail, ...(parts && { parts }) }, events: [...audit, { at: now, ...ended }],
-        stats: [...counted, 'final:cancelled'], attribute,
+        stats: [...counted, 'final:cancelled'], attribute, emit: 'cancelled', emitFields: { detail: ended.detail },
       };
     }
-    return { to, due, patch, events: audit, stats: counted, attribute };
+    return { to, due, patch, events: audit, stats: counted, attribute, emit, emitFields };
   }
 
   /** Cancel a key (see CANCEL in scripts.ts): cancelled when queued, cancelling while an attempt is in flight. */
   async cancel(keyId: string, now: number, request: Omit<CancelRequest, 'at'> = {}): Promise<LifecycleReply> {
     return this.lifecycleReply(await this.run(CANCEL, {
-      keyId, now, ...request, auditMax: this.auditMax, retentionMs: this.retentionMs,
+      keyId, now, ...request, auditMax: this.auditMax, retentionMs: this.retentionMs, eventsRetentionMs: this.eventsRetentionMs,
     }));
   }
 
@@ -247,6 +317,7 @@ export class Ledger {
   ): Promise<LifecycleReply> {
     return this.lifecycleReply(await this.run(CHANGE, {
       keyId, now, expectedFingerprint: c.expectedFingerprint, set: c.set, event: c.event, verdict: c.verdict, auditMax: this.auditMax,
+      eventsRetentionMs: this.eventsRetentionMs,
       ...(c.due !== undefined && { dueScore: c.due + this.lostJobGraceMs }),
       ...(c.deadline !== undefined && { expireAt: Math.max(now, c.deadline) + this.retentionMs }),
     }));
@@ -277,30 +348,30 @@ export class Ledger {
 
   /** Hold every publish of an account until `until` (X answered 429 or 0 remaining). */
   async blockAccount(accountId: string, until: number, now: number): Promise<void> {
-    if (until > now) await this.redis.hset(this.keys.account(accountId), 'blockedUntil', String(until));
+    if (until > now) await this.standing({ accountId, op: 'set', field: 'blockedUntil', value: String(until), event: 'rate-limited', now });
   }
 
   /** Pause an account: its due posts fail with this reason until it is resumed. */
   async pauseAccount(accountId: string, reason: string): Promise<void> {
-    await this.redis.hset(this.keys.account(accountId), 'paused', reason);
+    await this.standing({ accountId, op: 'set', field: 'paused', value: reason, event: 'account-paused' });
   }
 
   async resumeAccount(accountId: string): Promise<boolean> {
-    return (await this.redis.hdel(this.keys.account(accountId), 'paused')) > 0;
+    return this.standing({ accountId, op: 'del', field: 'paused', event: 'account-resumed' });
   }
 
   /** Hold every publish of every account until `until` (the app's 24-hour or monthly cap). */
   async blockApp(until: number, now: number): Promise<void> {
-    if (until > now) await this.redis.hset(this.keys.app, 'blockedUntil', String(until));
+    if (until > now) await this.standing({ op: 'set', field: 'blockedUntil', value: String(until), event: 'app-rate-limited', now });
   }
 
   /** X refused the app itself: no account publishes until an operator resumes it. */
   async pauseApp(reason: string): Promise<void> {
-    await this.redis.hset(this.keys.app, 'paused', reason);
+    await this.standing({ op: 'set', field: 'paused', value: reason, event: 'app-paused' });
   }
 
   async resumeApp(): Promise<boolean> {
-    return (await this.redis.hdel(this.keys.app, 'paused')) > 0;
+    return this.standing({ op: 'del', field: 'paused', event: 'app-resumed' });
   }
 
   async appStatus(now = Date.now()): Promise<{ paused?: string; blockedUntil?: number }> {

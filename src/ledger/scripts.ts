@@ -47,12 +47,28 @@ function luaMoves(): string {
   return `local MOVES = {\n${rows.join(',\n')}\n}`;
 }
 
-/** Shared helpers: append to the capped audit trail, keep the first ('queued') entry. */
+/**
+ * Shared helpers: append to the capped audit trail, keep the first
+ * ('queued') entry; append one outcome event to the events stream (fields:
+ * type, key, slotId, postId, account, state, attempt, at, then the event's
+ * own: tweetId, reason, detail...), trimming entries older than the
+ * retention by Redis' own clock (stream ids are Redis' time).
+ */
 const TRAIL = `
 local function note(r, max, ev)
   local trail = r.trail
   trail[#trail + 1] = ev
   while #trail > max do table.remove(trail, 2) end
+end
+local function trimBefore(retention)
+  local t = redis.call('TIME')
+  return string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(retention))
+end
+local function emit(stream, retention, keyId, r, typ, now, extra)
+  local f = {'type', typ, 'key', keyId, 'slotId', r.slotId, 'postId', r.postId, 'account', r.accountId,
+    'state', r.state, 'attempt', tostring(r.attempt), 'at', string.format('%d', now)}
+  if extra then for k, v in pairs(extra) do f[#f + 1] = k; f[#f + 1] = tostring(v) end end
+  redis.call('XADD', stream, 'MINID', trimBefore(retention), '*', unpack(f))
 end
 `;
 
@@ -66,12 +82,14 @@ end
  * KEYS[1] record (JSON)   KEYS[2] due zset   KEYS[3] stats hash
  * KEYS[4] account budget counter (this window)   KEYS[5] app budget counter (this day)
  * KEYS[6] account state hash (paused, blockedUntil)   KEYS[7] app state hash (paused, blockedUntil)
+ * KEYS[8] events stream (a claim's own failures are events)
  * ARGV[1] now (ms)       ARGV[2] lease (ms)   ARGV[3] keyId   ARGV[4] jobId
  * ARGV[5] audit max length                    ARGV[6] retention (ms, from a terminal write)
  * ARGV[7] account limit per window (0 = none) ARGV[8] account window end (ms)   ARGV[9] window length (ms)
  * ARGV[10] app limit per day (0 = none)       ARGV[11] app day end (ms)
  * ARGV[12] grace after a due time before reconciliation looks for a lost job (ms)
  * ARGV[13] how long a key waits before looking again while the app is paused (ms)
+ * ARGV[14] events retention (ms)
  *
  * Returns {verdict, record JSON, retryAt?}; verdict is one of 'missing',
  * 'claimed', 'early', 'expired' and 'paused' (both now failed), 'throttled'
@@ -94,6 +112,7 @@ local function fail(reason, detail)
   redis.call('SET', KEYS[1], cjson.encode(r), 'PX', ARGV[6])
   redis.call('ZREM', KEYS[2], ARGV[3])
   redis.call('HINCRBY', KEYS[3], 'final:failed:' .. reason, 1)
+  emit(KEYS[8], ARGV[14], ARGV[3], r, 'failed', now, {reason = reason, detail = detail})
 end
 
 -- Spend one unit of a fixed-window budget; over budget, say when to come back.
@@ -184,15 +203,16 @@ export interface ClaimArgs {
   readonly retentionMs: number;
   readonly lostJobGraceMs: number;
   readonly appPausedRecheckMs: number;
+  readonly eventsRetentionMs: number;
 }
 
 export const CLAIM: Script<ClaimArgs> = {
-  name: 'xactlyClaim', keyCount: 7, lua: CLAIM_LUA, verdicts: CLAIM_VERDICTS,
+  name: 'xactlyClaim', keyCount: 8, lua: CLAIM_LUA, verdicts: CLAIM_VERDICTS,
   args: (k, a) => [
     k.record(a.keyId), k.due, k.stats, k.budget(a.accountId, a.budget.budgetClass, a.budget.windowStart), k.appBudget(a.budget.dayStart),
-    k.account(a.accountId), k.app,
+    k.account(a.accountId), k.app, k.events,
     a.now, a.leaseMs, a.keyId, a.jobId, a.auditMax, a.retentionMs,
-    a.budget.limit, a.budget.windowEnd, a.budget.windowMs, a.budget.appLimit, a.budget.dayEnd, a.lostJobGraceMs, a.appPausedRecheckMs,
+    a.budget.limit, a.budget.windowEnd, a.budget.windowMs, a.budget.appLimit, a.budget.dayEnd, a.lostJobGraceMs, a.appPausedRecheckMs, a.eventsRetentionMs,
   ],
 };
 
@@ -207,14 +227,16 @@ export const CLAIM: Script<ClaimArgs> = {
  * ('stale') and only written to the audit trail.
  *
  * KEYS[1] record (JSON)   KEYS[2] due zset   KEYS[3] attribution of the X id (written when the target is 'sent')
- * KEYS[4] stats hash
+ * KEYS[4] stats hash   KEYS[5] events stream
  * ARGV[1] now (ms)      ARGV[2] attempt      ARGV[3] keyId   ARGV[4] audit max length
  * ARGV[5] retention (ms, for final targets)
  * ARGV[6] X latency in ms to add to latency_sum_ms ('' for none)
  * ARGV[7] plan (JSON): {normal = variant, cancelling = variant}; a variant is
  *   {to = state, due = score for non-final targets, patch = fields to set,
  *    events = audit events, stats = counters to increment,
- *    attribute = whether KEYS[3] (the X id made live) is attributed to this key}
+ *    attribute = whether KEYS[3] (the X id made live) is attributed to this key,
+ *    emit = the outcome event's type ('' for none), emitFields = its own fields}
+ * ARGV[8] events retention (ms)
  *
  * Returns {'ok'|'stale'|'missing', current state, current attempt}.
  */
@@ -247,6 +269,7 @@ else
   redis.call('ZADD', KEYS[2], v.due, ARGV[3])
 end
 if v.attribute then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[5]) end
+if v.emit ~= '' then emit(KEYS[5], ARGV[8], ARGV[3], r, v.emit, now, v.emitFields) end
 for _, field in ipairs(v.stats) do redis.call('HINCRBY', KEYS[4], field, 1) end
 if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[4], 'latency_sum_ms', ARGV[6]) end
 return {'ok', target, tostring(r.attempt)}
@@ -260,6 +283,9 @@ export interface SettleVariant {
   readonly events: readonly Record<string, unknown>[];
   readonly stats: readonly string[];
   readonly attribute: boolean;
+  /** The outcome event this move writes ('' for none) and its own fields (X id, reason...). */
+  readonly emit: string;
+  readonly emitFields: Record<string, string | number>;
 }
 
 export interface SettleArgs {
@@ -273,14 +299,15 @@ export interface SettleArgs {
   readonly latencyMs?: number;
   readonly auditMax: number;
   readonly retentionMs: number;
+  readonly eventsRetentionMs: number;
 }
 
 export const SETTLE: Script<SettleArgs> = {
-  name: 'xactlySettle', keyCount: 4, lua: SETTLE_LUA, verdicts: SETTLE_VERDICTS,
+  name: 'xactlySettle', keyCount: 5, lua: SETTLE_LUA, verdicts: SETTLE_VERDICTS,
   args: (k, a) => [
-    k.record(a.keyId), k.due, k.attribution(a.xId ?? '-'), k.stats,
+    k.record(a.keyId), k.due, k.attribution(a.xId ?? '-'), k.stats, k.events,
     a.now, a.attempt, a.keyId, a.auditMax, a.retentionMs, a.latencyMs === undefined ? '' : Math.round(a.latencyMs),
-    JSON.stringify({ normal: a.normal, cancelling: a.cancelling }),
+    JSON.stringify({ normal: a.normal, cancelling: a.cancelling }), a.eventsRetentionMs,
   ],
 };
 
@@ -303,9 +330,9 @@ end
  * (claimed or ambiguous) becomes cancelling: no new attempt ever starts,
  * and the attempt in doubt resolves to sent (it had gone out) or cancelled.
  *
- * KEYS[1] record (JSON)   KEYS[2] due zset   KEYS[3] stats hash
+ * KEYS[1] record (JSON)   KEYS[2] due zset   KEYS[3] stats hash   KEYS[4] events stream
  * ARGV[1] now (ms)   ARGV[2] keyId   ARGV[3] audit max length   ARGV[4] retention (ms, final)
- * ARGV[5] the request (JSON: {at, by?, reason?})
+ * ARGV[5] the request (JSON: {at, by?, reason?})   ARGV[6] events retention (ms)
  *
  * Returns {'cancelled', jobId} | {'cancelling', attempt, attemptStartedAt, state}
  *   | {'already-sent', xId} | {'final', state, reason} | {'not-found'}.
@@ -323,12 +350,14 @@ if r.state == 'queued' then
   redis.call('SET', KEYS[1], cjson.encode(r), 'PX', ARGV[4])
   redis.call('ZREM', KEYS[2], ARGV[2])
   redis.call('HINCRBY', KEYS[3], 'final:cancelled', 1)
+  emit(KEYS[4], ARGV[6], ARGV[2], r, 'cancelled', now, {reason = c.reason})
   return {'cancelled', r.jobId}
 end
 if r.state == 'claimed' or r.state == 'ambiguous' then
   r.state = 'cancelling'; r.cancel = c; r.updatedAt = now
   note(r, max, {at = now, event = 'cancel-requested', attempt = r.attempt, by = c.by, reason = c.reason})
   redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+  emit(KEYS[4], ARGV[6], ARGV[2], r, 'cancelling', now, {reason = c.reason})
 end
 return refuse(r, 'cancelling')
 `;
@@ -340,14 +369,15 @@ export interface CancelArgs {
   readonly reason?: string;
   readonly auditMax: number;
   readonly retentionMs: number;
+  readonly eventsRetentionMs: number;
 }
 
 export const CANCEL: Script<CancelArgs> = {
-  name: 'xactlyCancel', keyCount: 3, lua: CANCEL_LUA, verdicts: LIFECYCLE_VERDICTS,
+  name: 'xactlyCancel', keyCount: 4, lua: CANCEL_LUA, verdicts: LIFECYCLE_VERDICTS,
   args: (k, a) => [
-    k.record(a.keyId), k.due, k.stats,
+    k.record(a.keyId), k.due, k.stats, k.events,
     a.now, a.keyId, a.auditMax, a.retentionMs,
-    JSON.stringify({ at: a.now, ...(a.by && { by: a.by }), ...(a.reason && { reason: a.reason }) }),
+    JSON.stringify({ at: a.now, ...(a.by && { by: a.by }), ...(a.reason && { reason: a.reason }) }), a.eventsRetentionMs,
   ],
 };
 
@@ -357,12 +387,13 @@ export const CANCEL: Script<CancelArgs> = {
  * answers 'changed': read again and plan again). Refused while an attempt
  * is in flight, and for a settled key.
  *
- * KEYS[1] record (JSON)   KEYS[2] due zset
+ * KEYS[1] record (JSON)   KEYS[2] due zset   KEYS[3] events stream
  * ARGV[1] now (ms)   ARGV[2] keyId   ARGV[3] audit max length
  * ARGV[4] the fingerprint the change was planned from
  * ARGV[5] fields to set (JSON; includes the new fingerprint)
  * ARGV[6] audit event (JSON)   ARGV[7] verdict on success ('edited' | 'rescheduled')
  * ARGV[8] new due-index score ('' to keep)   ARGV[9] new expiry (epoch ms, '' to keep)
+ * ARGV[10] events retention (ms)
  *
  * Returns {verdict, jobId} | {'changed'} | {'in-flight', attempt, attemptStartedAt, state}
  *   | {'already-sent', xId} | {'final', state, reason} | {'not-found'}.
@@ -381,6 +412,7 @@ note(r, tonumber(ARGV[3]), ev)
 if ARGV[9] ~= '' then redis.call('SET', KEYS[1], cjson.encode(r), 'PXAT', ARGV[9])
 else redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL') end
 if ARGV[8] ~= '' then redis.call('ZADD', KEYS[2], ARGV[8], ARGV[2]) end
+emit(KEYS[3], ARGV[10], ARGV[2], r, ARGV[7], now, ARGV[7] == 'rescheduled' and {scheduledAt = string.format('%d', r.scheduledAt), deadline = string.format('%d', r.deadline)} or nil)
 return {ARGV[7], r.jobId}
 `;
 
@@ -394,19 +426,97 @@ export interface ChangeArgs {
   readonly dueScore?: number;
   readonly expireAt?: number;
   readonly auditMax: number;
+  readonly eventsRetentionMs: number;
 }
 
 export const CHANGE: Script<ChangeArgs> = {
-  name: 'xactlyChange', keyCount: 2, lua: CHANGE_LUA, verdicts: LIFECYCLE_VERDICTS,
+  name: 'xactlyChange', keyCount: 3, lua: CHANGE_LUA, verdicts: LIFECYCLE_VERDICTS,
   args: (k, a) => [
-    k.record(a.keyId), k.due,
+    k.record(a.keyId), k.due, k.events,
     a.now, a.keyId, a.auditMax, a.expectedFingerprint, JSON.stringify(a.set), JSON.stringify(a.event), a.verdict,
-    a.dueScore ?? '', a.expireAt ?? '',
+    a.dueScore ?? '', a.expireAt ?? '', a.eventsRetentionMs,
   ],
 };
 
+/**
+ * register — a new key's record, or the existing one back (never
+ * overwritten), and the `queued` event for a new one.
+ *
+ * KEYS[1] record (JSON)   KEYS[2] events stream
+ * ARGV[1] the record (JSON)   ARGV[2] expiry (epoch ms)   ARGV[3] keyId
+ * ARGV[4] now (ms)   ARGV[5] events retention (ms)
+ * ARGV[6] slotId   ARGV[7] postId   ARGV[8] accountId (the event's fields: the record is not decoded)
+ *
+ * Returns the record that was there (nil: this one is new).
+ */
+const REGISTER_LUA = `${TRAIL}
+local prev = redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'NX', 'GET')
+if prev then return prev end
+emit(KEYS[2], ARGV[5], ARGV[3], {slotId = ARGV[6], postId = ARGV[7], accountId = ARGV[8], state = 'queued', attempt = 0}, 'queued', tonumber(ARGV[4]), nil)
+return false
+`;
+
+export interface RegisterArgs {
+  readonly keyId: string;
+  readonly slotId: string;
+  readonly postId: string;
+  readonly accountId: string;
+  readonly stored: string;
+  readonly expireAt: number;
+  readonly now: number;
+  readonly eventsRetentionMs: number;
+}
+
+export const REGISTER: Script<RegisterArgs> = {
+  name: 'xactlyRegister', keyCount: 2, lua: REGISTER_LUA, verdicts: [],
+  args: (k, a) => [k.record(a.keyId), k.events, a.stored, a.expireAt, a.keyId, a.now, a.eventsRetentionMs, a.slotId, a.postId, a.accountId],
+};
+
+/**
+ * standing — set or clear a field of an account's (or the app's) state
+ * hash, and write the event when it changed: account paused / resumed,
+ * rate-limited (until when).
+ *
+ * KEYS[1] the state hash   KEYS[2] events stream
+ * ARGV[1] 'set' | 'del'   ARGV[2] field   ARGV[3] value (for 'set')   ARGV[4] event type
+ * ARGV[5] account id ('' for the app)   ARGV[6] now (ms)   ARGV[7] events retention (ms)
+ *
+ * Returns 1 when the hash changed, 0 when it already was so.
+ */
+const STANDING_LUA = `${TRAIL}
+local changed = 0
+if ARGV[1] == 'set' then
+  if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]); changed = 1 end
+else
+  changed = redis.call('HDEL', KEYS[1], ARGV[2])
+end
+if changed == 1 then
+  local f = {'type', ARGV[4], 'at', ARGV[6]}
+  if ARGV[5] ~= '' then f[#f + 1] = 'account'; f[#f + 1] = ARGV[5] end
+  if ARGV[1] == 'set' then f[#f + 1] = ARGV[2] == 'paused' and 'reason' or 'until'; f[#f + 1] = ARGV[3] end
+  redis.call('XADD', KEYS[2], 'MINID', trimBefore(ARGV[7]), '*', unpack(f))
+end
+return changed
+`;
+
+export interface StandingArgs {
+  /** The account, or undefined for the app. */
+  readonly accountId?: string;
+  readonly op: 'set' | 'del';
+  readonly field: 'paused' | 'blockedUntil';
+  readonly value?: string;
+  readonly event: 'account-paused' | 'account-resumed' | 'rate-limited' | 'app-paused' | 'app-resumed' | 'app-rate-limited';
+  readonly now: number;
+  readonly eventsRetentionMs: number;
+}
+
+export const STANDING: Script<StandingArgs> = {
+  name: 'xactlyStanding', keyCount: 2, lua: STANDING_LUA, verdicts: [],
+  args: (k, a) => [a.accountId === undefined ? k.app : k.account(a.accountId), k.events, a.op, a.field, a.value ?? '', a.event, a.accountId ?? '', a.now, a.eventsRetentionMs],
+};
+
 /** Every script the ledger defines on its connection. */
-export const LEDGER_SCRIPTS = [CLAIM, SETTLE, CANCEL, CHANGE] as const;
+export const LEDGER_SCRIPTS = [CLAIM, SETTLE, CANCEL, CHANGE, REGISTER, STANDING] as const;
 
 /**
  * releaseLock — compare-and-delete: give a lock back only while we hold it

@@ -209,7 +209,11 @@ function verifyThread(
   const parts = k.parts ?? [];
   const live = parts.map((p) => byText.get(p.text) ?? []);
   const duplicate = live.some((l) => l.length > 1);
-  if (duplicate) violations.push({ keyId: k.keyId, kind: 'duplicate', detail: `parts on X more than once: ${live.map((l, i) => (l.length > 1 ? `${i + 1} (${ids(l)})` : '')).filter(Boolean).join(', ')}` });
+  if (duplicate) {
+    // The same form as a post's ("N items on X: ..."), N the most copies of one part.
+    const most = Math.max(...live.map((l) => l.length));
+    violations.push({ keyId: k.keyId, kind: 'duplicate', detail: `${most} items on X: ${live.map((l, i) => (l.length > 1 ? `part ${i + 1} (${ids(l)})` : '')).filter(Boolean).join(', ')}` });
+  }
   const prefix = live.findIndex((l) => l.length === 0);
   const liveCount = prefix === -1 ? parts.length : prefix;
   if (live.slice(liveCount).some((l) => l.length > 0)) violations.push({ keyId: k.keyId, kind: 'broken-chain', detail: `part ${liveCount + 1} is not on X, but a later part is` });

@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import { jobIdFor, keyId as keyIdOf, type PostKey } from '../domain/key.js';
 import { type FieldError, formatFieldErrors, type PublishRequest, validateRequest } from '../domain/request.js';
-import type { Ledger, RedisClient } from '../ledger/ledger.js';
+import type { Ledger, OutcomeEvent, RedisClient } from '../ledger/ledger.js';
 import { answerForKnown, dueAt, type PostState } from '../domain/state.js';
 import { jobDataOf, type PublishJobData } from './jobs.js';
 import { createLifecycle, type Lifecycle, type LifecycleResult } from './lifecycle.js';
@@ -55,6 +55,14 @@ export interface Producer extends Pick<Lifecycle, 'cancel' | 'cancelAccount'> {
   edit(key: PostKey, changes: Parameters<Lifecycle['edit']>[1]): Promise<Exclude<LifecycleResult, { status: 'invalid' }>>;
   /** Move a queued key in time; throws InvalidRequestError for bad times. */
   reschedule(key: PostKey, times: Parameters<Lifecycle['reschedule']>[1]): Promise<Exclude<LifecycleResult, { status: 'invalid' }>>;
+  /**
+   * Outcome events, oldest first, from after `from` (a stream id; default
+   * '0', the oldest kept; '$' for only new ones), waiting for new ones until
+   * the loop is left or `signal` aborts. Each event's `id` is the cursor to
+   * resume from. Reads on a connection of its own (a blocking read would hold
+   * up enqueues).
+   */
+  events(opts?: { from?: string; blockMs?: number; signal?: AbortSignal }): AsyncIterable<OutcomeEvent>;
   /** Cancel, edit and reschedule from raw JSON (CLI lines, HTTP bodies): bad input is an 'invalid' result, never a throw. */
   readonly lifecycle: Lifecycle;
   readonly ledger: Ledger;
@@ -67,11 +75,13 @@ export interface Producer extends Pick<Lifecycle, 'cancel' | 'cancelAccount'> {
 export interface ProducerParts {
   readonly ledger: Ledger;
   readonly queue: Queue<PublishJobData>;
+  /** A ledger on a connection of its own, for blocking reads of the events stream. */
+  eventsReader(): { readonly ledger: Ledger; close(): void };
   readonly options: Pick<ProducerOptions, 'deadlineWindowMs' | 'knownAccount' | 'clock'>;
   close(): Promise<void>;
 }
 
-export function producerOver({ ledger, queue, options: opts, close }: ProducerParts): Producer {
+export function producerOver({ ledger, queue, options: opts, close, eventsReader }: ProducerParts): Producer {
   const clock = opts.clock ?? Date.now;
   const deadlineWindowMs = opts.deadlineWindowMs ?? 15 * 60_000;
 
@@ -123,10 +133,33 @@ export function producerOver({ ledger, queue, options: opts, close }: ProducerPa
     return r;
   };
 
+  async function* events(o: { from?: string; blockMs?: number; signal?: AbortSignal } = {}): AsyncGenerator<OutcomeEvent> {
+    const reader = eventsReader();
+    const stop = () => reader.close();
+    o.signal?.addEventListener('abort', stop, { once: true });
+    let cursor = o.from ?? '0';
+    try {
+      while (!o.signal?.aborted) {
+        const batch = await reader.ledger.readEvents(cursor, 100, o.blockMs ?? 5_000).catch((err: unknown) => {
+          if (o.signal?.aborted) return [];
+          throw err;
+        });
+        for (const e of batch) {
+          cursor = e.id;
+          yield e;
+        }
+      }
+    } finally {
+      o.signal?.removeEventListener('abort', stop);
+      reader.close();
+    }
+  }
+
   return {
     ledger,
     queue,
     lifecycle,
+    events,
     cancel: lifecycle.cancel,
     cancelAccount: lifecycle.cancelAccount,
     edit: (key, changes) => strict(lifecycle.edit(key, changes)),
