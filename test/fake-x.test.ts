@@ -98,7 +98,7 @@ describe('render helpers', () => {
     expect(Array.from(body.text).slice(10, 33).join('')).toBe('https://t.co/0000000001');
   });
 
-  it('cuts long posts at the last word boundary within 280 code points, without an ellipsis', () => {
+  it('cuts long posts at the last word boundary within 280 weighted characters, without an ellipsis', () => {
     const words = 'ééé '.repeat(75).trim(); // 299 code points
     const post = renderPost(renderBody(words, { escape: true, nextTco: () => tcoUrl(0) }), '@bob ');
     expect(post.text).toBe(`@bob ${'ééé '.repeat(70).trim()}`); // 279 code points of body, cut before a space
@@ -230,6 +230,97 @@ describe('fake X: posting', () => {
     expect(plain.data?.[0]?.note_tweet).toBeUndefined();
     const withNote = await client.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`, { 'tweet.fields': 'note_tweet' });
     expect(withNote.data?.[0]?.note_tweet?.text).toBe(`${'x'.repeat(290)} https://t.co/0000000001`);
+  });
+});
+
+describe('fake X: quotes, polls, reply settings, long posts', () => {
+  interface ExtrasBody {
+    data?: {
+      id: string; text: string; display_text_range?: [number, number]; referenced_tweets?: { type: string; id: string }[];
+      attachments?: { poll_ids?: string[] }; reply_settings?: string; note_tweet?: { text: string }; entities?: { urls?: { url: string; expanded_url: string }[] };
+    }[];
+  }
+  const FIELDS = { 'tweet.fields': 'display_text_range,referenced_tweets,attachments,reply_settings,entities,note_tweet' };
+  const problemOf = async (p: Promise<unknown>) => {
+    const err = (await failure(p)) as ApiResponseError;
+    return { code: err.code, detail: err.data.detail, errors: (err.data as { errors?: unknown }).errors };
+  };
+
+  it('a quote shows referenced_tweets quoted and a t.co link to the quoted post after the displayed text', async () => {
+    const fx = await fake();
+    const alice = oauth1(fx);
+    const bob = oauth1(fx, 'bob-oauth1');
+    const root = await bob.v2.tweet('worth quoting');
+    const quote = await alice.v2.tweet('so true', { quote_tweet_id: root.data.id });
+    expect(quote.data.text).toBe('so true https://t.co/0000000001');
+    const tl = await alice.v2.get<ExtrasBody>(`users/${ALICE.userId}/tweets`, FIELDS);
+    expect(tl.data?.[0]).toMatchObject({
+      id: quote.data.id, display_text_range: [0, 7], referenced_tweets: [{ type: 'quoted', id: root.data.id }], reply_settings: 'everyone',
+      entities: { urls: [{ url: 'https://t.co/0000000001', expanded_url: `https://twitter.com/bob/status/${root.data.id}` }] },
+    });
+    expect(fx.created()[1]).toMatchObject({ text: 'so true', quoteTweetId: root.data.id });
+  });
+
+  it('a quote of a post that does not exist or was deleted: a post-level 403, nothing created', async () => {
+    const fx = await fake();
+    const alice = oauth1(fx);
+    expect(await problemOf(alice.v2.tweet('quoting nothing', { quote_tweet_id: '1234567890' }))).toMatchObject({ code: 403, detail: expect.stringContaining('quote a Tweet that is deleted') });
+    const gone = await alice.v2.tweet('soon gone');
+    fx.deletePost(gone.data.id);
+    expect((await problemOf(alice.v2.tweet('quoting the deleted', { quote_tweet_id: gone.data.id }))).code).toBe(403);
+    expect(await problemOf(alice.v2.tweet('bad id', { quote_tweet_id: 'abc' }))).toMatchObject({ code: 400 });
+    expect(fx.created().map((c) => c.text)).toEqual(['soon gone']);
+  });
+
+  it('a poll comes back with attachments.poll_ids; reply_settings is echoed', async () => {
+    const fx = await fake();
+    const alice = oauth1(fx);
+    const polled = await alice.v2.tweet('tabs or spaces?', { poll: { options: ['tabs', 'spaces'], duration_minutes: 60 }, reply_settings: 'following' });
+    const tl = await alice.v2.get<ExtrasBody>(`users/${ALICE.userId}/tweets`, FIELDS);
+    expect(tl.data?.[0]).toMatchObject({ id: polled.data.id, text: 'tabs or spaces?', reply_settings: 'following', attachments: { poll_ids: [expect.stringMatching(/^\d{1,19}$/)] } });
+    expect(tl.data?.[0]?.attachments?.poll_ids?.[0]).not.toBe(polled.data.id);
+    expect(fx.created()[0]).toMatchObject({ poll: { options: ['tabs', 'spaces'], durationMinutes: 60 }, replySettings: 'following' });
+    // Without the fields asked for, neither shows.
+    const plain = await alice.v2.get<ExtrasBody>(`users/${ALICE.userId}/tweets`);
+    expect(plain.data?.[0]).toEqual({ id: polled.data.id, text: 'tabs or spaces?', edit_history_tweet_ids: [polled.data.id] });
+  });
+
+  it.each([
+    ['one option', { poll: { options: ['only'], duration_minutes: 60 } }, 'poll.options'],
+    ['a 26-character option', { poll: { options: ['ok', 'x'.repeat(26)], duration_minutes: 60 } }, 'poll.options'],
+    ['4 minutes', { poll: { options: ['a', 'b'], duration_minutes: 4 } }, 'poll.duration_minutes'],
+    ['a poll and a quote', { poll: { options: ['a', 'b'], duration_minutes: 60 }, quote_tweet_id: '1234567890' }, 'poll'],
+    ['unknown reply_settings', { reply_settings: 'everyone' }, 'reply_settings'],
+  ])('400 for %s, naming the parameter', async (_label, extra, parameter) => {
+    const fx = await fake();
+    const problem = await problemOf(oauth1(fx).v2.tweet('bad extras', extra as never));
+    expect(problem).toMatchObject({ code: 400, errors: [{ parameters: { [parameter]: [] } }] });
+    expect(fx.created()).toEqual([]);
+  });
+
+  it('long posts are cut by weighted length: CJK at 140 characters, & counted as one', async () => {
+    const fx = await fake();
+    const alice = oauth1(fx);
+    const cjk = '新しい製品を発表します。'.repeat(20);
+    expect((await alice.v2.tweet(cjk)).data.text).toBe(Array.from(cjk).slice(0, 140).join(''));
+    const amps = `${'&&&& '.repeat(55)}end`; // 278 weighted: not long, though 1,103 code points escaped
+    const shown = (await alice.v2.tweet(amps)).data.text;
+    expect(shown).toBe(amps.replace(/&/g, '&amp;'));
+    const tl = await alice.v2.get<ExtrasBody>(`users/${ALICE.userId}/tweets`, FIELDS);
+    expect(tl.data?.[0]?.note_tweet).toBeUndefined();
+    expect(tl.data?.[1]?.note_tweet?.text).toBe(cjk);
+  });
+
+  it('the 2026 reply rule: a self-reply (a thread) passes; a reply to another author needs their mention or quote', async () => {
+    const fx = await fake({ replyRestriction: true });
+    const alice = oauth1(fx);
+    const bob = oauth1(fx, 'bob-oauth1');
+    const own = await alice.v2.tweet('thread part 1');
+    expect((await alice.v2.tweet('thread part 2', { reply: { in_reply_to_tweet_id: own.data.id } })).data.id).toBeDefined();
+    const stranger = await bob.v2.tweet('bob talks');
+    expect(await problemOf(alice.v2.tweet('may I?', { reply: { in_reply_to_tweet_id: stranger.data.id } }))).toMatchObject({ code: 403, detail: expect.stringContaining('not been mentioned') });
+    const quotesAlice = await bob.v2.tweet('bob quotes alice', { quote_tweet_id: own.data.id });
+    expect((await alice.v2.tweet('thanks for the quote', { reply: { in_reply_to_tweet_id: quotesAlice.data.id } })).data.id).toBeDefined();
   });
 });
 

@@ -13,6 +13,8 @@ const USAGE_CAPPED_TYPE = 'https://api.twitter.com/2/problems/usage-capped';
 export const DUPLICATE_DETAIL = 'You are not allowed to create a Tweet with duplicate content.';
 export const RESTRICTED_REPLY_DETAIL = 'Reply to this conversation is not allowed because you have not been mentioned or otherwise engaged by the author of the post you are replying to.';
 export const DELETED_TARGET_DETAIL = 'You attempted to reply to a Tweet that is deleted or not visible to you.';
+// Modelled on the reply refusal: a post-level 403 (X's exact words for a quote are not documented).
+export const DELETED_QUOTE_DETAIL = 'You attempted to quote a Tweet that is deleted or not visible to you.';
 export const DM_REFUSED_DETAIL = 'You cannot send messages to this user.';
 export const SUSPENDED_DETAIL = 'Your account is suspended and is not permitted to access this feature.';
 const CLIENT_FORBIDDEN_DETAIL = 'When authenticating requests to the Twitter API v2 endpoints, you must use keys and tokens from a Twitter developer App that is attached to a Project. You can create a project via the developer portal.';

@@ -8,7 +8,7 @@
  */
 import twitterText from 'twitter-text';
 
-/** Display length after which X truncates `text` and carries the whole post in `note_tweet`. */
+/** Weighted length (twitter-text) after which X truncates `text` and carries the whole post in `note_tweet`. */
 export const MAX_POST_CHARS = 280;
 /** Every t.co link X hands out is exactly this long (what twitter-text weighs URLs at). */
 export const TCO_URL_LENGTH = 23;
@@ -26,6 +26,12 @@ export interface RenderedBody {
   text: string;
   /** Indices relative to `text`. */
   urls: UrlEntity[];
+}
+
+/** A link X appends after the displayed text (a quote's link to the quoted post). */
+export interface AppendedLink {
+  tco: string;
+  expanded: string;
 }
 
 export interface RenderedPost {
@@ -61,6 +67,15 @@ export function tcoUrl(n: number): string {
 
 export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function unescapeHtml(s: string): string {
+  return s.replace(/&(amp|lt|gt);/g, (_, e: string) => (e === 'amp' ? '&' : e === 'lt' ? '<' : '>'));
+}
+
+/** What X counts of a rendered body: twitter-text's weight of the text as sent (t.co links count 23, like the URLs they stand for). */
+function weightOf(rendered: string): number {
+  return twitterText.parseTweet(unescapeHtml(rendered)).weightedLength;
 }
 
 /** X stores scheme-less links ("example.com") as http:// links. */
@@ -113,11 +128,12 @@ const LEADING_HANDLES = /^(?:@[A-Za-z0-9_]{1,15}(?![A-Za-z0-9_@])\s*)+/;
  * Assemble the text X returns for a post. A reply's leading @handles are the
  * hidden reply prefix: the target's `@handle ` (unless the text already
  * starts with it) and any @handles the text itself begins with;
- * display_text_range starts after them. A body over MAX_POST_CHARS is cut at
- * the last word boundary before it, without an ellipsis, the whole body in
- * note_tweet.
+ * display_text_range starts after them. A body over MAX_POST_CHARS weighted
+ * characters is cut at the last word boundary before the limit, without an
+ * ellipsis, the whole body in note_tweet. An `appended` link (a quote's)
+ * follows the displayed text, outside display_text_range.
  */
-export function renderPost(body: RenderedBody, replyPrefix = '', isReply = replyPrefix !== ''): RenderedPost {
+export function renderPost(body: RenderedBody, replyPrefix = '', isReply = replyPrefix !== '', appended?: AppendedLink): RenderedPost {
   const leading = isReply ? (LEADING_HANDLES.exec(body.text)?.[0] ?? '') : '';
   const target = replyPrefix.trim().toLowerCase();
   const named = leading.toLowerCase().split(/\s+/).filter(Boolean);
@@ -125,24 +141,50 @@ export function renderPost(body: RenderedBody, replyPrefix = '', isReply = reply
   const prefixLen = codePointLength(prefix);
   const hiddenLen = prefixLen + codePointLength(leading);
   const bodyCps = Array.from(body.text);
-  const truncated = bodyCps.length > MAX_POST_CHARS;
+  const truncated = weightOf(body.text) > MAX_POST_CHARS;
   const keep = truncated ? cutAt(bodyCps, body.urls) : bodyCps.length;
   const visibleBody = truncated ? bodyCps.slice(0, keep).join('') : body.text;
-  const text = prefix + visibleBody;
+  const shown = prefix + visibleBody;
   const urls = body.urls
     .filter((u) => !truncated || u.end <= keep)
     .map((u) => ({ ...u, start: u.start + prefixLen, end: u.end + prefixLen }));
-  const post: RenderedPost = { text, displayTextRange: [Math.min(hiddenLen, codePointLength(text)), codePointLength(text)], urls };
+  const shownLen = codePointLength(shown);
+  let text = shown;
+  if (appended) {
+    text = `${shown} ${appended.tco}`;
+    urls.push({ start: shownLen + 1, end: shownLen + 1 + codePointLength(appended.tco), url: appended.tco, expanded_url: appended.expanded, display_url: displayUrl(appended.expanded) });
+  }
+  const post: RenderedPost = { text, displayTextRange: [Math.min(hiddenLen, shownLen), shownLen], urls };
   if (truncated) post.noteTweet = { text: body.text, urls: body.urls.map((u) => ({ ...u })) };
   return post;
 }
 
+/** The longest prefix of `cps` (in code points) within X's weighted limit (an escaped `&amp;` is 5 code points weighing 1). */
+function withinLimit(cps: readonly string[]): number {
+  let lo = 0;
+  let hi = Math.min(cps.length, MAX_POST_CHARS * '&amp;'.length);
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (weightOf(cps.slice(0, mid).join('')) <= MAX_POST_CHARS) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 /** Code points kept of a long body: up to the last whitespace within the limit (trailing whitespace dropped), never inside a link. */
 function cutAt(cps: readonly string[], urls: readonly UrlEntity[]): number {
-  let cut = MAX_POST_CHARS;
-  const space = cps.slice(0, MAX_POST_CHARS + 1).findLastIndex((c) => /\s/u.test(c));
+  const limit = withinLimit(cps);
+  let cut = limit;
+  const space = cps.slice(0, limit + 1).findLastIndex((c) => /\s/u.test(c));
   if (space > 0) cut = space;
   for (const u of urls) if (u.start < cut && u.end > cut) cut = u.start;
+  // Nor inside an escaped character.
+  const amp = cps.slice(Math.max(0, cut - 4), cut).lastIndexOf('&');
+  if (amp >= 0) {
+    const at = Math.max(0, cut - 4) + amp;
+    const entity = /^&(amp|lt|gt);/.exec(cps.slice(at, at + 5).join(''));
+    if (entity && at + entity[0].length > cut) cut = at;
+  }
   while (cut > 0 && /\s/u.test(cps[cut - 1]!)) cut--;
   return cut;
 }

@@ -16,6 +16,12 @@ export interface CreatedItem {
   text: string;
   createdAt: number;
   inReplyToTweetId?: string;
+  /** The post this one quotes (`quote_tweet_id`). */
+  quoteTweetId?: string;
+  /** The poll as sent (`poll`). */
+  poll?: { options: string[]; durationMinutes: number };
+  /** Who may reply, as sent (`reply_settings`); absent: everyone. */
+  replySettings?: string;
   recipientId?: string;
   dmConversationId?: string;
   /** Ids of the versions an edit on X made (`editPost`); still this one post. */
@@ -28,6 +34,8 @@ export interface StoredPost {
   rendered: RenderedPost;
   conversationId: string;
   inReplyToUserId?: string;
+  /** `attachments.poll_ids[0]` of a post with a poll. */
+  pollId?: string;
   /** `edit_history_tweet_ids` when edited: the original id first, this version last. */
   editHistory?: string[];
   /** When a later version replaced this one on the timeline. */
@@ -39,6 +47,13 @@ export interface StoredDm {
   idBig: bigint;
   rendered: RenderedBody;
   participants: [string, string];
+}
+
+/** What a post carries beyond its text and reply target. */
+export interface PostExtras {
+  quote?: StoredPost;
+  poll?: { options: string[]; durationMinutes: number };
+  replySettings?: string;
 }
 
 export interface StoreOptions {
@@ -122,14 +137,18 @@ export class Store {
     return this.posts.some((p) => p.item.authorId === authorId && p.item.text === text && p.item.createdAt > now - DAY_MS);
   }
 
-  addPost(authorId: string, target: StoredPost | undefined, text: string, at: number): StoredPost {
+  addPost(authorId: string, target: StoredPost | undefined, text: string, at: number, extras: PostExtras = {}): StoredPost {
     const idBig = this.nextId(at);
     const id = idBig.toString();
-    const rendered = this.renderTweet(authorId, target, text);
+    const rendered = this.renderTweet(authorId, target, text, extras.quote);
     const item: CreatedItem = { kind: 'post', id, authorId, text, createdAt: at };
     if (target) item.inReplyToTweetId = target.item.id;
+    if (extras.quote) item.quoteTweetId = extras.quote.item.id;
+    if (extras.poll) item.poll = { options: [...extras.poll.options], durationMinutes: extras.poll.durationMinutes };
+    if (extras.replySettings) item.replySettings = extras.replySettings;
     const stored: StoredPost = { item, idBig, rendered, conversationId: target?.conversationId ?? id };
     if (target) stored.inReplyToUserId = target.item.authorId;
+    if (extras.poll) stored.pollId = this.nextId(at).toString();
     this.posts.push(stored);
     this.postsById.set(id, stored);
     this.createdLog.push(item);
@@ -149,10 +168,12 @@ export class Store {
     const newId = idBig.toString();
     const history = [...(old.editHistory ?? [old.item.id]), newId];
     const target = old.item.inReplyToTweetId ? this.postsById.get(old.item.inReplyToTweetId) : undefined;
+    const quote = old.item.quoteTweetId ? this.postsById.get(old.item.quoteTweetId) : undefined;
     const { edits: _edits, ...rest } = old.item;
     const item: CreatedItem = { ...rest, id: newId, text: newText, createdAt: at };
-    const stored: StoredPost = { item, idBig, rendered: this.renderTweet(old.item.authorId, target, newText), conversationId: old.conversationId, editHistory: history };
+    const stored: StoredPost = { item, idBig, rendered: this.renderTweet(old.item.authorId, target, newText, quote), conversationId: old.conversationId, editHistory: history };
     if (old.inReplyToUserId) stored.inReplyToUserId = old.inReplyToUserId;
+    if (old.pollId) stored.pollId = old.pollId;
     old.supersededAt = at;
     this.posts.push(stored);
     this.postsById.set(newId, stored);
@@ -197,11 +218,18 @@ export class Store {
     return createdAt + this.timelineLagMs <= now;
   }
 
-  /** A reply to someone else gets their `@handle ` as hidden prefix; any reply folds its own leading @handles. */
-  private renderTweet(authorId: string, target: StoredPost | undefined, text: string): RenderedPost {
+  /**
+   * A reply to someone else gets their `@handle ` as hidden prefix; any
+   * reply folds its own leading @handles. A quote gets a t.co link to the
+   * quoted post (on twitter.com, as X expands it) after the displayed text.
+   */
+  private renderTweet(authorId: string, target: StoredPost | undefined, text: string, quote?: StoredPost): RenderedPost {
     const targetAuthor = target ? this.accounts.get(target.item.authorId) : undefined;
     const prefix = targetAuthor && targetAuthor.userId !== authorId ? `@${targetAuthor.username} ` : '';
-    return renderPost(renderBody(text, { escape: true, nextTco: () => this.nextTco() }), prefix, target !== undefined);
+    const body = renderBody(text, { escape: true, nextTco: () => this.nextTco() });
+    const quoted = quote ? this.accounts.get(quote.item.authorId) : undefined;
+    const appended = quote ? { tco: this.nextTco(), expanded: `https://twitter.com/${quoted?.username ?? 'i/web'}/status/${quote.item.id}` } : undefined;
+    return renderPost(body, prefix, target !== undefined, appended);
   }
 
   /**

@@ -16,16 +16,28 @@ export function postView(p: StoredPost, fields: Set<string>): Record<string, unk
   if (fields.has('in_reply_to_user_id') && p.inReplyToUserId) out.in_reply_to_user_id = p.inReplyToUserId;
   if (fields.has('entities') && rendered.urls.length > 0) out.entities = { urls: rendered.urls };
   if (fields.has('display_text_range')) out.display_text_range = rendered.displayTextRange;
-  if (fields.has('referenced_tweets') && item.inReplyToTweetId) out.referenced_tweets = [{ type: 'replied_to', id: item.inReplyToTweetId }];
+  const refs = referencesOf(p);
+  if (fields.has('referenced_tweets') && refs.length > 0) out.referenced_tweets = refs;
+  if (fields.has('attachments') && p.pollId) out.attachments = { poll_ids: [p.pollId] };
+  if (fields.has('reply_settings')) out.reply_settings = item.replySettings ?? 'everyone';
   if (fields.has('note_tweet') && rendered.noteTweet) out.note_tweet = withEntities({ text: rendered.noteTweet.text }, rendered.noteTweet.urls);
   return out;
+}
+
+/** `referenced_tweets`: the post replied to, then the one quoted. */
+function referencesOf(p: StoredPost): { type: 'replied_to' | 'quoted'; id: string }[] {
+  return [
+    ...(p.item.inReplyToTweetId ? [{ type: 'replied_to' as const, id: p.item.inReplyToTweetId }] : []),
+    ...(p.item.quoteTweetId ? [{ type: 'quoted' as const, id: p.item.quoteTweetId }] : []),
+  ];
 }
 
 /** The same post in spec 2.167's names. */
 export function postView2167(p: StoredPost, fields: Set<string>): Record<string, unknown> {
   const { edit_history_tweet_ids: history, referenced_tweets: _refs, note_tweet: _note, ...rest } = postView(p, new Set([...fields].filter((f) => f !== 'note_post')));
   const out: Record<string, unknown> = { ...rest, edit_history_post_ids: history };
-  if (p.item.inReplyToTweetId) out.referenced_posts = [{ type: 'replied_to', id: p.item.inReplyToTweetId }];
+  const refs = referencesOf(p);
+  if (refs.length > 0) out.referenced_posts = refs;
   if (fields.has('note_post') && p.rendered.noteTweet) out.note_post = withEntities({ text: p.rendered.noteTweet.text }, p.rendered.noteTweet.urls);
   return out;
 }

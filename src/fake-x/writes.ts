@@ -7,6 +7,7 @@
 import type { FakeAccount } from './accounts.js';
 import { isNumericId } from './lookup.js';
 import {
+  DELETED_QUOTE_DETAIL,
   DELETED_TARGET_DETAIL,
   DM_REFUSED_DETAIL,
   DUPLICATE_DETAIL,
@@ -42,12 +43,17 @@ export class Writes {
       // X refuses a post without content; whitespace-only text is no content.
       throw invalidRequest('Post text must not be empty.', 'text');
     }
+    const poll = body.poll === undefined ? undefined : pollOf(body.poll);
+    if (poll && body.quote_tweet_id !== undefined) throw invalidRequest('poll and quote_tweet_id are mutually exclusive.', 'poll');
+    const replySettings = replySettingsOf(body.reply_settings);
     const target = body.reply === undefined ? undefined : this.replyTarget(author, body.reply);
+    const quote = body.quote_tweet_id === undefined ? undefined : this.quoteTarget(body.quote_tweet_id);
     if (this.store.isDuplicate(author.userId, text, now)) throw forbidden(DUPLICATE_DETAIL);
+    const extras = { ...(quote && { quote }), ...(poll && { poll }), ...(replySettings && { replySettings }) };
     return {
       text,
       commit: (at) => {
-        const { item, rendered } = this.store.addPost(author.userId, target, text, at);
+        const { item, rendered } = this.store.addPost(author.userId, target, text, at, extras);
         return { data: { id: item.id, text: rendered.text, edit_history_tweet_ids: [item.id] } };
       },
     };
@@ -76,8 +82,44 @@ export class Writes {
     }
     const target = this.store.replyTarget(targetId);
     if (!target) throw forbidden(DELETED_TARGET_DETAIL);
+    // The 2026 rule: the author of the post replied to engaged the account (a mention or a quote of its post); self-replies (threads) pass.
     const mentioned = target.item.text.includes(`@${author.username}`);
-    if (this.policy.replyRestriction && target.item.authorId !== author.userId && !mentioned) throw forbidden(RESTRICTED_REPLY_DETAIL);
+    const quotedAuthor = target.item.quoteTweetId ? this.store.replyTarget(target.item.quoteTweetId)?.item.authorId : undefined;
+    const engaged = mentioned || quotedAuthor === author.userId;
+    if (this.policy.replyRestriction && target.item.authorId !== author.userId && !engaged) throw forbidden(RESTRICTED_REPLY_DETAIL);
     return target;
   }
+
+  /** The post `quote_tweet_id` names, if it can be quoted (exists, not deleted). */
+  private quoteTarget(id: unknown): StoredPost {
+    if (typeof id !== 'string' || !isNumericId(id)) throw invalidRequest('quote_tweet_id must be a numeric string.', 'quote_tweet_id');
+    const quoted = this.store.replyTarget(id);
+    if (!quoted) throw forbidden(DELETED_QUOTE_DETAIL);
+    return quoted;
+  }
+}
+
+/** `poll` as X checks it: 2–4 options of 1–25 characters, 5–10,080 minutes. */
+function pollOf(raw: unknown): { options: string[]; durationMinutes: number } {
+  const p = (typeof raw === 'object' && raw !== null ? raw : {}) as { options?: unknown; duration_minutes?: unknown };
+  const options = p.options;
+  if (!Array.isArray(options) || options.length < 2 || options.length > 4) throw invalidRequest('poll.options must have 2 to 4 options.', 'poll.options');
+  for (const o of options as unknown[]) {
+    if (typeof o !== 'string' || [...o].length < 1 || [...o].length > 25) throw invalidRequest('Each poll option must be 1 to 25 characters.', 'poll.options');
+  }
+  const minutes = p.duration_minutes;
+  if (typeof minutes !== 'number' || !Number.isInteger(minutes) || minutes < 5 || minutes > 10_080) {
+    throw invalidRequest('poll.duration_minutes must be between 5 and 10080.', 'poll.duration_minutes');
+  }
+  return { options: options as string[], durationMinutes: minutes };
+}
+
+const REPLY_SETTINGS = new Set(['following', 'mentionedUsers', 'subscribers', 'verified']);
+
+function replySettingsOf(raw: unknown): string | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !REPLY_SETTINGS.has(raw)) {
+    throw invalidRequest(`reply_settings must be one of [${[...REPLY_SETTINGS].join(', ')}].`, 'reply_settings');
+  }
+  return raw;
 }
