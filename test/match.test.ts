@@ -164,6 +164,17 @@ describe('match: X renderings undone', () => {
       const short: RawTweet = { id: ID.at1250, text: 'We rebuilt our scheduler', created_at: '2026-12-01T10:00:01.000Z', edit_history_tweet_ids: [ID.at1250] };
       expect(verdictOf(sent, short).verdict).toBe('none');
     });
+
+    it('cut without note_tweet where X cuts without a space (before a link, inside a long word): uncertain, never not found', () => {
+      const at = (text: string): RawTweet => ({ id: ID.at1250, text, created_at: '2026-12-01T10:00:01.000Z', edit_history_tweet_ids: [ID.at1250] });
+      const beforeLink = `${'a'.repeat(265)}(https://example.com/x) ${'b'.repeat(20)}`;
+      expect(verdictOf(beforeLink, at(`${'a'.repeat(265)}(`))).toMatchObject({ verdict: 'uncertain', why: expect.stringContaining('note_tweet') });
+      const word = `${'x'.repeat(150)} ${'y'.repeat(300)}`;
+      expect(verdictOf(word, at(`${'x'.repeat(150)} ${'y'.repeat(129)}`)).verdict).toBe('uncertain');
+      // CJK weighs 2: X cuts at 140 characters.
+      const cjk = '新しい製品を発表します。'.repeat(20);
+      expect(verdictOf(cjk, at(Array.from(cjk).slice(0, 140).join(''))).verdict).toBe('uncertain');
+    });
   });
 
   describe('media and quotes append a t.co link the user did not write', () => {
@@ -199,6 +210,34 @@ describe('match: X renderings undone', () => {
       expect(verdictOf(`so true https://x.com/bob/status/${ID.before}`, raw).verdict).toBe('none');
       // Quoting, with the link inside the displayed range.
       expect(verdictOf('so true', { ...raw, display_text_range: [0, 31] }).verdict).toBe('match');
+    });
+  });
+
+  describe('a key sent as a quote, or with a poll', () => {
+    const quoting = (target: string, extra: Partial<RawTweet> = {}): RawTweet => ({
+      id: ID.at1250, text: 'so true https://t.co/QuOtE00001', created_at: '2026-12-01T10:00:01.000Z', display_text_range: [0, 7],
+      referenced_tweets: [{ type: 'quoted', id: target }],
+      entities: { urls: [{ start: 8, end: 31, url: 'https://t.co/QuOtE00001', expanded_url: `https://twitter.com/bob/status/${target}`, display_url: 'twitter.com/bob/status/2…' }] },
+      edit_history_tweet_ids: [ID.at1250], ...extra,
+    });
+
+    it('a quote matches the post quoting the same post, never one quoting another', () => {
+      expect(verdictOf(key('so true', { quoteTweetId: ID.target }), quoting(ID.target)).verdict).toBe('match');
+      expect(verdictOf(key('so true', { quoteTweetId: ID.target }), quoting(ID.before)).verdict).toBe('none');
+    });
+
+    it('a quote X shows without referenced_tweets: its link is read as the quote, uncertain', () => {
+      const { referenced_tweets: _, ...silent } = quoting(ID.target);
+      expect(verdictOf(key('so true', { quoteTweetId: ID.target }), silent)).toMatchObject({ verdict: 'uncertain', why: expect.stringContaining('which post it quotes') });
+    });
+
+    it('a poll: matched with poll_ids; a poll X does not show is uncertain; a poll on a key sent without one is not ours', () => {
+      const plain: RawTweet = { id: ID.at1250, text: 'tabs or spaces?', created_at: '2026-12-01T10:00:01.000Z', edit_history_tweet_ids: [ID.at1250] };
+      const polled: RawTweet = { ...plain, attachments: { poll_ids: ['1199786642468413448'] } };
+      expect(verdictOf(key('tabs or spaces?', { hasPoll: true }), polled).verdict).toBe('match');
+      expect(verdictOf(key('tabs or spaces?', { hasPoll: true }), plain)).toMatchObject({ verdict: 'uncertain', why: expect.stringContaining('no poll') });
+      expect(verdictOf(key('tabs or spaces?'), polled).verdict).toBe('none');
+      expect(verdictOf(key('tabs or spaces?'), plain).verdict).toBe('match');
     });
   });
 
@@ -310,16 +349,36 @@ describe('attribute', () => {
 describe("the fake X's renderer agrees with the matcher", () => {
   let n = 0;
   /** What the fake X shows for a sent text, through the adapter's mapping. */
-  function asFake(text: string, replyPrefix = ''): SeenItem {
-    const post = renderPost(renderBody(text, { escape: true, nextTco: () => tcoUrl(n++) }), replyPrefix);
+  function asFake(text: string, replyPrefix = '', quote?: string): SeenItem {
+    const appended = quote ? { tco: tcoUrl(n++), expanded: `https://twitter.com/bob/status/${quote}` } : undefined;
+    const post = renderPost(renderBody(text, { escape: true, nextTco: () => tcoUrl(n++) }), replyPrefix, replyPrefix !== '', appended);
     return timelineTweetOf({
       id: String(1000 + n),
       text: post.text,
       entities: { urls: post.urls },
       display_text_range: post.displayTextRange,
+      created_at: '2026-12-01T10:00:01.000Z',
+      ...(quote && { referenced_tweets: [{ type: 'quoted', id: quote }] }),
       ...(post.noteTweet && { note_tweet: { text: post.noteTweet.text, entities: { urls: post.noteTweet.urls } } }),
     });
   }
+  const withoutNote = ({ noteText: _t, noteUrls: _u, ...item }: SeenItem): SeenItem => item;
+
+  it('quotes, and long posts (weighted) with and without note_tweet', () => {
+    const k = (text: string, extra: Partial<SentItem> = {}) => key(text, extra);
+    const quoted = asFake('so true', '', ID.target);
+    expect(judge(k('so true', { quoteTweetId: ID.target }), quoted).verdict).toBe('match');
+    expect(judge(k('so true', { quoteTweetId: ID.before }), quoted).verdict).toBe('none');
+    for (const long of [`${'word '.repeat(60)}https://example.com/long ${'more '.repeat(30)}`.trim(), '新しい製品を発表します。'.repeat(20), `${'fish & chips '.repeat(30)}`.trim()]) {
+      const item = asFake(long);
+      expect(item.noteText, long).toBeDefined();
+      expect(judge(k(long), item).verdict, long).toBe('match');
+      expect(judge(k(long), withoutNote(item)).verdict, long).toBe('uncertain');
+      const quotedLong = asFake(long, '', ID.target);
+      expect(judge(k(long, { quoteTweetId: ID.target }), quotedLong).verdict, long).toBe('match');
+      expect(judge(k(long, { quoteTweetId: ID.target }), withoutNote(quotedLong)).verdict, long).toBe('uncertain');
+    }
+  });
 
   it.each([
     ['plain', 'hello world'],

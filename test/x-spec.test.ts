@@ -47,6 +47,32 @@ const KNOWN_UNDECLARED: Record<string, string> = {
   'getDirectMessagesEventsByParticipantId 200 /data/N/entities': 'requested via dm_event.fields=entities, schema lacks it in 2.159',
 };
 
+/**
+ * Response issues that are defects of 2.159 itself, each allowed only for
+ * the value that trips it: 2.159's ReplySettingsWithVerifiedUsers lists
+ * `mentionedUsers` (14 letters) in its enum but its pattern allows 1-12
+ * letters, so no valid answer could say it; 2.167 dropped the pattern.
+ */
+const KNOWN_SPEC_DEFECTS: { issue: RegExp; allowed: unknown; why: string }[] = [
+  {
+    issue: /^response body \(#\/components\/schemas\/Get2UsersIdTweetsResponse\): (\/data\/\d+\/reply_settings) must match pattern "\^\[A-Za-z\]\{1,12\}\$"$/,
+    allowed: 'mentionedUsers',
+    why: '2.159: mentionedUsers is in the enum, longer than the pattern allows',
+  },
+];
+
+/** The value at a JSON pointer (`/data/2/reply_settings`). */
+const at = (body: unknown, pointer: string): unknown =>
+  pointer.split('/').slice(1).reduce<unknown>((v, k) => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined), body);
+
+/** A response issue that is a known spec defect for the value the body has there. */
+function isKnownDefect(issue: string, ex: Exchange | undefined): boolean {
+  return KNOWN_SPEC_DEFECTS.some((d) => {
+    const m = d.issue.exec(issue);
+    return m?.[1] !== undefined && ex?.response !== undefined && at(JSON.parse(ex.response.text), m[1]) === d.allowed;
+  });
+}
+
 const undeclaredKey = (r: CheckResult, pointer: string) => `${r.operationId} ${r.status} ${pointer.replace(/\/\d+(?=\/|$)/g, '/N')}`;
 
 interface Expected {
@@ -89,7 +115,7 @@ function judge(r: CheckResult): CheckResult {
 
 /** Validate every exchange against the spec; fail with operation, status and the first validation errors. */
 function expectConforms(exchanges: Exchange[], expected: Expected[]): CheckResult[] {
-  const results = exchanges.map((e) => spec.check(e));
+  const results = exchanges.map((e) => spec.check(e)).map((r, i) => ({ ...r, responseIssues: r.responseIssues.filter((issue) => !isKnownDefect(issue, exchanges[i])) }));
   checked.push(...results);
   const judged = results.map((r, i) => {
     const out = judge(r);
@@ -185,6 +211,51 @@ describe(`the adapter and the fake X speak X API 2.159`, () => {
     });
     expect(texts).toHaveLength(3);
     expectConforms(pages, Array(4).fill({ operationId: OPS.dmEvents, status: 200 }));
+  });
+
+  it('POST /2/tweets with quote_tweet_id, poll and reply_settings; the timeline shows the quote, the poll and the setting', async () => {
+    const created = await wire(async () => {
+      ids.quote = (await x.createPost('fan', { text: `quoting ${tag}`, quoteTweetId: ids.first!, replySettings: 'mentionedUsers' })).id;
+      ids.poll = (await x.createPost('fan', { text: `a poll ${tag}`, poll: { options: ['yes', 'no', 'maybe'], durationMinutes: 1_440 }, replySettings: 'verified' })).id;
+      ids.longQuote = (await x.createPost('fan', { text: `${'long quote '.repeat(30)}${tag}`, quoteTweetId: ids.first! })).id;
+    });
+    expectConforms(created, Array(3).fill({ operationId: OPS.createPost, status: 201 }));
+    expect(JSON.parse(created[0]!.request.rawBody)).toEqual({ text: `quoting ${tag}`, quote_tweet_id: ids.first, reply_settings: 'mentionedUsers' });
+    expect(JSON.parse(created[1]!.request.rawBody)).toEqual({ text: `a poll ${tag}`, poll: { options: ['yes', 'no', 'maybe'], duration_minutes: 1_440 }, reply_settings: 'verified' });
+
+    const reads = await wire(async () => {
+      const items = (await x.timeline('fan', { startTime: new Date(startedAt - 60_000).toISOString() })).items;
+      expect(items.find((t) => t.id === ids.quote)).toMatchObject({ quotedTweetId: ids.first });
+      expect(items.find((t) => t.id === ids.poll)?.pollIds).toHaveLength(1);
+      expect(items.find((t) => t.id === ids.longQuote)).toMatchObject({ quotedTweetId: ids.first, noteText: expect.stringContaining('long quote') });
+      // reply_settings, which the adapter does not ask for, as any client would ask.
+      const url = `${proxy.url}/2/users/2001/tweets?tweet.fields=reply_settings,attachments,referenced_tweets,note_tweet`;
+      const res = await fetch(url, { headers: { authorization: 'Bearer FAN-TOKEN' } });
+      expect(res.status).toBe(200);
+    });
+    expectConforms(reads, Array(2).fill({ operationId: OPS.timeline, status: 200 }));
+    const raw = bodyOf(reads[1]!).data as { id: string; reply_settings?: string; attachments?: unknown; referenced_tweets?: unknown }[];
+    expect(raw.find((t) => t.id === ids.quote)).toMatchObject({ reply_settings: 'mentionedUsers', referenced_tweets: [{ type: 'quoted', id: ids.first }] });
+    expect(raw.find((t) => t.id === ids.poll)).toMatchObject({ reply_settings: 'verified', attachments: { poll_ids: [expect.any(String)] } });
+    // The one defect let through above, pinned: the day 2.159's pattern admits mentionedUsers, this says so.
+    expect(spec.validateRef('#/components/schemas/ReplySettingsWithVerifiedUsers', 'mentionedUsers')).toEqual([expect.stringMatching(/must match pattern/)]);
+    expect(spec.validateRef('#/components/schemas/ReplySettingsWithVerifiedUsers', 'verified')).toEqual([]);
+  });
+
+  it('400 and 403 answers for quotes and polls: a poll with a quote, a bad poll, a quote of a post that does not exist', async () => {
+    const exchanges = await wire(async () => {
+      const poll = { options: ['a', 'b'], durationMinutes: 60 };
+      expect(await rejection(x.createPost('fan', { text: `poll and quote ${tag}`, poll, quoteTweetId: ids.first! }))).toMatchObject({ code: 400 });
+      expect(await rejection(x.createPost('fan', { text: `one option ${tag}`, poll: { options: ['a'], durationMinutes: 60 } }))).toMatchObject({ code: 400 });
+      expect(await rejection(x.createPost('fan', { text: `4 minutes ${tag}`, poll: { ...poll, durationMinutes: 4 } }))).toMatchObject({ code: 400 });
+      expect([400, 403]).toContain((await rejection(x.createPost('fan', { text: `quoting nothing ${tag}`, quoteTweetId: '1' }))).code);
+    });
+    expectConforms(exchanges, [
+      { operationId: OPS.createPost, status: 400 },
+      { operationId: OPS.createPost, status: 400, requestIssue: /\/poll\/options must NOT have fewer than 2 items/ },
+      { operationId: OPS.createPost, status: 400, requestIssue: /\/poll\/duration_minutes must be >= 5/ },
+      { operationId: OPS.createPost, status: [400, 403] },
+    ]);
   });
 
   it('400 answers: bad text, unknown reply target, DM to self, and requests the spec refuses too', async () => {
@@ -421,7 +492,7 @@ describe('X API 2.167 (the newer spec)', () => {
     // 2.167; the adapter needs sender_id to tell its own DMs apart. This pins
     // the drift so any other difference to the newer spec shows up here.
     const issues = new Set(proxy.exchanges.flatMap((e) => newer.checkRequest(e.request).issues.map((i) => i.replace(/ \(known: .*\)$|: \/\d+ must be equal to one of the allowed values.*$/, ''))));
-    const refusedByBoth = /max_results="500"|participant_id="not-a-user"/;
+    const refusedByBoth = /max_results="500"|participant_id="not-a-user"|\/poll\/options must NOT have fewer than 2 items|\/poll\/duration_minutes must be >= 5/;
     expect([...issues].filter((i) => !refusedByBoth.test(i)).sort()).toEqual([
       'query parameter dm_event.fields="created_at,entities,sender_id"',
       'query parameter tweet.fields is not a parameter of getUsersPosts',

@@ -22,11 +22,19 @@ import twitterText from 'twitter-text';
  * Whatever X may rewrite beyond these exact rules (a link X did not expand,
  * a cut text without note_tweet, an edited text, whitespace or escaping
  * differences, more @handles in the prefix than X adds) is `uncertain`.
+ *
+ * A quote or a poll is part of what a post is: another quoted post, or a
+ * poll on a key sent without one, is not the key's post; a quote or a poll
+ * X does not show cannot be proven (`uncertain`).
  */
 export interface SentItem {
   readonly keyId: string;
   readonly text: string;
   readonly inReplyToTweetId?: string;
+  /** The post it quotes (`quote_tweet_id`). */
+  readonly quoteTweetId?: string;
+  /** Sent with a poll. */
+  readonly hasPoll?: boolean;
   /** Window in which X's created_at must fall (ms, skew margin included). */
   readonly windowStart: number;
   readonly windowEnd: number;
@@ -53,6 +61,8 @@ export interface SeenItem {
   readonly inReplyToTweetId?: string;
   /** The post this one quotes (X appends a link to it). */
   readonly quotedTweetId?: string;
+  /** `attachments.poll_ids`: the post has a poll. */
+  readonly pollIds?: readonly string[];
   /** The whole text of a long post (`note_tweet.text`), and its links. */
   readonly noteText?: string;
   readonly noteUrls?: readonly SeenUrl[];
@@ -72,6 +82,10 @@ const LEADING_HANDLE = /^@([A-Za-z0-9_]{1,15})(?![A-Za-z0-9_@])\s*/;
 const HANDLE = /@([A-Za-z0-9_]{1,15})(?![A-Za-z0-9_])/g;
 /** X's display length; a sent text above it may come back cut. */
 const MAX_WEIGHTED = 280;
+/** A cut this close to the limit may fall inside a word (X found no space to cut at). */
+const HARD_CUT_WEIGHT = MAX_WEIGHTED - 2;
+/** What a masked link weighs (X counts every URL as 23). */
+const LINK_STANDIN = 'https://t.co/0000000000';
 /** X's created_at is rounded down to the second. */
 const CREATED_AT_ROUNDING_MS = 1000;
 const SNOWFLAKE_EPOCH = 1288834974657n;
@@ -297,14 +311,16 @@ export function judgeContent(sent: string | SentForm, seen: SeenItem | SeenForm)
     return { verdict: 'uncertain', why: 'the text differs from what was sent only in whitespace, HTML escaping or leading @handles' };
   }
 
-  // Cut without note_tweet: the visible text is the start of ours, at a word boundary.
+  // Cut without note_tweet: the visible text is the start of ours, where X
+  // cuts: at a word boundary, before a link, or (no space to cut at) at the limit.
   if (b.cut && a.long) {
     const shown = exact(unescapeHtml(b.cut.body)).replace(/…$/u, '').trimEnd();
+    const atLimit = twitterText.parseTweet(shown.replaceAll(URL_MARK, LINK_STANDIN)).weightedLength >= HARD_CUT_WEIGHT;
     for (const rest of a.rests) {
       const ours = exact(rest);
       if (shown.length < 100 || !ours.startsWith(shown) || ours.length === shown.length) continue;
       const next = ours.charAt(shown.length);
-      if (!/\s/u.test(next) && !b.cut.body.trimEnd().endsWith('…')) continue;
+      if (!/\s/u.test(next) && next !== URL_MARK && !atLimit && !b.cut.body.trimEnd().endsWith('…')) continue;
       const marks = shown.split(URL_MARK).length - 1;
       if (b.cut.urls.length !== marks || compareUrls(a.urls.slice(0, marks), b.cut.urls).verdict === 'differ') continue;
       return { verdict: 'uncertain', why: 'X shows the post cut short and gave no note_tweet with the whole text' };
@@ -333,6 +349,22 @@ function inWindow(createdAt: string | undefined, start: number, end: number): bo
  */
 export function judge(key: SentItem, item: SeenItem, forms?: { sent?: SentForm; seen?: SeenForm }): Judgement {
   if ((item.inReplyToTweetId ?? undefined) !== (key.inReplyToTweetId ?? undefined)) return NONE;
+  if (key.quoteTweetId !== undefined && item.quotedTweetId !== undefined && item.quotedTweetId !== key.quoteTweetId) return NONE;
+  const polled = (item.pollIds?.length ?? 0) > 0;
+  if (polled && !key.hasPoll) return NONE;
+  // X did not say what the post quotes: read its appended link as the key's quote, but that proves nothing.
+  const unsaidQuote = key.quoteTweetId !== undefined && item.quotedTweetId === undefined;
+  const j = unsaidQuote
+    ? judgePost(key, { ...item, quotedTweetId: key.quoteTweetId }, forms?.sent ? { sent: forms.sent } : undefined)
+    : judgePost(key, item, forms);
+  if (j.verdict !== 'match') return j;
+  if (unsaidQuote) return { verdict: 'uncertain', why: `X does not say which post it quotes (sent quoting ${key.quoteTweetId})` };
+  if (key.hasPoll && !polled) return { verdict: 'uncertain', why: 'X shows no poll on it (attachments.poll_ids); it was sent with one' };
+  return j;
+}
+
+/** Time window, edits and content of one key against one item whose reply target, quote and poll fit. */
+function judgePost(key: SentItem, item: SeenItem, forms?: { sent?: SentForm; seen?: SeenForm }): Judgement {
   const history = item.editHistoryIds ?? [];
   const original = history.length > 1 ? history[0]! : undefined;
   if (original !== undefined) {

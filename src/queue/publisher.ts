@@ -3,6 +3,7 @@ import { type AccountLimits, budgetFor, type BudgetPolicy } from '../domain/budg
 import { decideAfterAttempt, DEFAULT_RETRY, type RetryPolicy } from '../domain/decide.js';
 import { holdOf, type XOutcome } from '../domain/outcome.js';
 import { classifyXError } from '../x/classify.js';
+import { extrasOf } from '../domain/request.js';
 import { threadTransition } from '../domain/thread.js';
 import { attemptStats } from '../domain/stats.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -30,7 +31,8 @@ export interface PublishDeps {
 
 async function callX(x: XPort, r: PostRecord): Promise<CreatedPost> {
   if (r.kind === 'dm') return x.sendDm(r.accountId, { recipientId: r.recipientId!, text: r.text });
-  return x.createPost(r.accountId, { text: r.text, ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }) });
+  // A thread's extras are those of the part in progress.
+  return x.createPost(r.accountId, { text: r.text, ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }), ...extrasOf(r) });
 }
 
 /**

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { jobIdFor } from '../domain/key.js';
 import { attribute, type Attribution, type SeenItem, type SentItem } from '../domain/match.js';
+import { extrasOf } from '../domain/request.js';
 import { classifyXError } from '../x/classify.js';
 import { reconcileStats } from '../domain/stats.js';
 import { attemptEnd, decideReconcile, dueAction, type Evidence, type ReconcileSettings } from '../domain/reconcile.js';
@@ -122,10 +123,14 @@ async function lookup(deps: ReconcileDeps, g: Group, now: number, count: () => v
 
 function sentItemOf(r: PostRecord, skewMs: number, settleWindowMs: number): SentItem {
   const start = r.attemptStartedAt ?? r.scheduledAt;
+  const extras = extrasOf(r);
   return {
     keyId: r.keyId,
     text: r.text,
     ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }),
+    // A thread's are those of the part in doubt.
+    ...(extras.quoteTweetId && { quoteTweetId: extras.quoteTweetId }),
+    ...(extras.poll && { hasPoll: true }),
     windowStart: start - skewMs,
     // X's created_at is set while the request is in flight; the settle window
     // bounds how late X may still show it.

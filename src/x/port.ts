@@ -1,5 +1,6 @@
 import type { SeenItem, SeenUrl } from '../domain/match.js';
 import type { LimitHeaders } from '../domain/outcome.js';
+import type { PostExtras } from '../domain/request.js';
 
 /**
  * What the worker and the reconciler need from X, and nothing more. The real
@@ -46,8 +47,14 @@ export interface TimelineQuery {
   readonly paginationToken?: string;
 }
 
+/** A post to create: its text, the post it replies to, and its extras (domain/request.ts `PostExtras`). */
+export interface PostCreate extends PostExtras {
+  readonly text: string;
+  readonly inReplyToTweetId?: string;
+}
+
 export interface XPort {
-  createPost(accountId: string, post: { text: string; inReplyToTweetId?: string }): Promise<CreatedPost>;
+  createPost(accountId: string, post: PostCreate): Promise<CreatedPost>;
   /** Returns the DM event id as `id`. */
   sendDm(accountId: string, dm: { recipientId: string; text: string }): Promise<CreatedPost>;
   /** One page of the account's own timeline, newest first. */

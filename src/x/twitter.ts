@@ -6,7 +6,7 @@ import type { Account, CredentialStore } from './credentials.js';
 import { deadlineFor, withDeadline } from './deadline.js';
 import { baseUrlPlugin } from './plugin.js';
 import { RefreshUnavailableError, type TokenRefresher } from './refresh.js';
-import type { CreatedPost, DmEvent, Page, TimelineQuery, TimelineTweet, XPort } from './port.js';
+import type { CreatedPost, DmEvent, Page, PostCreate, TimelineQuery, TimelineTweet, XPort } from './port.js';
 
 export interface TwitterXPortOptions {
   readonly credentials: CredentialStore;
@@ -35,7 +35,7 @@ const urlsOf = (entities: { urls?: RawUrlEntity[] } | undefined) =>
 /** One entry of X's timeline `data[]`, as far as reconciliation reads it. */
 export interface RawTweet {
   id: string; text: string; created_at?: string; entities?: { urls?: RawUrlEntity[] };
-  display_text_range?: [number, number]; referenced_tweets?: { type: string; id: string }[];
+  display_text_range?: [number, number]; referenced_tweets?: { type: string; id: string }[]; attachments?: { poll_ids?: string[]; media_keys?: string[] };
   note_tweet?: { text?: string; entities?: { urls?: RawUrlEntity[] } }; edit_history_tweet_ids?: string[];
   /** The same fields in spec 2.167's names. */
   referenced_posts?: { type: string; id: string }[];
@@ -46,9 +46,9 @@ export interface RawTweet {
 export type FieldNames = '2.159' | '2.167';
 
 const TIMELINE_FIELDS: Record<FieldNames, Record<string, string>> = {
-  '2.159': { 'tweet.fields': 'created_at,entities,display_text_range,referenced_tweets,note_tweet,edit_history_tweet_ids' },
+  '2.159': { 'tweet.fields': 'created_at,entities,display_text_range,referenced_tweets,note_tweet,edit_history_tweet_ids,attachments' },
   // References and the edit history are default fields in 2.167.
-  '2.167': { 'post.fields': 'created_at,entities,display_text_range,note_post' },
+  '2.167': { 'post.fields': 'created_at,entities,display_text_range,note_post,attachments' },
 };
 
 /**
@@ -73,6 +73,7 @@ export function timelineTweetOf(t: RawTweet): TimelineTweet {
     displayTextRange: t.display_text_range,
     inReplyToTweetId: (t.referenced_tweets ?? t.referenced_posts)?.find((r) => r.type === 'replied_to')?.id,
     quotedTweetId: (t.referenced_tweets ?? t.referenced_posts)?.find((r) => r.type === 'quoted')?.id,
+    ...(t.attachments?.poll_ids?.length && { pollIds: [...t.attachments.poll_ids] }),
     noteText: (t.note_tweet ?? t.note_post)?.text,
     noteUrls: urlsOf((t.note_tweet ?? t.note_post)?.entities),
     editHistoryIds: t.edit_history_tweet_ids ?? t.edit_history_post_ids,
@@ -85,6 +86,17 @@ export interface RawDmEvent { id: string; text?: string; created_at?: string; se
 /** X's DM event → DmEvent, `selfId` being the account's own user id. */
 export function dmEventOf(e: RawDmEvent, selfId: string): DmEvent {
   return { id: e.id, text: e.text ?? '', createdAt: e.created_at, senderId: e.sender_id, fromSelf: e.sender_id === selfId, urls: urlsOf(e.entities) };
+}
+
+/** The body of POST /2/tweets, in the names of X's spec (TweetCreateRequest). */
+export function createBodyOf(post: PostCreate): Record<string, unknown> {
+  return {
+    text: post.text,
+    ...(post.inReplyToTweetId && { reply: { in_reply_to_tweet_id: post.inReplyToTweetId } }),
+    ...(post.quoteTweetId && { quote_tweet_id: post.quoteTweetId }),
+    ...(post.poll && { poll: { options: [...post.poll.options], duration_minutes: post.poll.durationMinutes } }),
+    ...(post.replySettings && { reply_settings: post.replySettings }),
+  };
 }
 
 interface FullResponse {
@@ -187,8 +199,8 @@ export class TwitterXPort implements XPort {
     this.clients.clear();
   }
 
-  async createPost(accountId: string, post: { text: string; inReplyToTweetId?: string }): Promise<CreatedPost> {
-    const body = { text: post.text, ...(post.inReplyToTweetId && { reply: { in_reply_to_tweet_id: post.inReplyToTweetId } }) };
+  async createPost(accountId: string, post: PostCreate): Promise<CreatedPost> {
+    const body = createBodyOf(post);
     return this.publish(accountId, async (client) => createdFrom(await client.v2.post('tweets', body, { fullResponse: true }), (d) => d?.data?.id));
   }
 
