@@ -260,7 +260,8 @@ export interface App {
   /** The accounts file when the app reads one (it can be watched and reloaded). */
   accountsFile(): Promise<FileCredentialStore | undefined>;
   x(): Promise<XPort>;
-  producer(opts?: Pick<ProducerOptions, 'knownAccount'>): Producer;
+  /** A producer; each account's text length comes from the credential store when the app has one (an accounts file or an override). */
+  producer(opts?: Pick<ProducerOptions, 'knownAccount' | 'accountLimits'>): Producer;
   publishWorker(opts?: { readonly concurrency?: number; readonly workerOptions?: Partial<WorkerOptions> }): Promise<Worker<PublishJobData, PublishJobResult>>;
   reconcileDeps(): Promise<ReconcileDeps>;
   reconciler(opts?: { readonly onReport?: (report: ReconcileReport) => void }): Promise<Reconciler>;
@@ -305,8 +306,11 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
   return {
     config, logger, redis, ledger, clock, queue, credentials, accountsFile, x, reconcileDeps,
     producer: (opts = {}) => {
+      const hasStore = overrides.credentials !== undefined || Boolean(config.accountsFile);
+      const accountLimits = hasStore ? async (id: string) => (await (await credentials()).get(id))?.limits : undefined;
       const producer = createProducer({
-        connection: redis, prefix: config.prefix, deadlineWindowMs: config.deadlineWindowMs, retentionMs: config.retentionMs, clock, ...opts,
+        connection: redis, prefix: config.prefix, deadlineWindowMs: config.deadlineWindowMs, retentionMs: config.retentionMs, clock,
+        ...(accountLimits && { accountLimits }), ...opts,
       });
       closers.push(() => producer.close());
       return producer;

@@ -10,7 +10,7 @@ import { keyId } from '../src/domain/key.js';
 import { type FakeX, startFakeX } from '../src/fake-x/index.js';
 import { openLedger, createProducer, createPublishWorker } from '../src/app.js';
 import { type Producer } from '../src/queue/producer.js';
-import { type Account, fileCredentialStore, memoryCredentialStore } from '../src/x/credentials.js';
+import { type Account, fileCredentialStore, memoryCredentialStore, parseAccounts } from '../src/x/credentials.js';
 import { TokenRefresher } from '../src/x/refresh.js';
 import { TwitterXPort } from '../src/x/twitter.js';
 import { captureLogs, dropPrefix, newRedis, REDIS_URL, uniquePrefix, waitUntil } from './harness.js';
@@ -121,6 +121,15 @@ describe('OAuth 2.0 token refresh', () => {
 });
 
 describe('the accounts file', () => {
+  it('limits.textLength: the longest post an account may publish, 1 to 25,000 weighted characters; the error names the path', () => {
+    const doc = (limits: unknown) => ({ accounts: [{ ...OTHER, limits }] });
+    expect(parseAccounts(doc({ textLength: 25_000 }))[0]?.limits).toEqual({ textLength: 25_000 });
+    expect(parseAccounts(doc({ post: 50, textLength: 4_000 }))[0]?.limits).toEqual({ post: 50, textLength: 4_000 });
+    expect(() => parseAccounts(doc({ textLength: 25_001 }))).toThrow(/accounts\.0\.limits\.textLength must be at most 25000/);
+    expect(() => parseAccounts(doc({ textLength: 280.5 }))).toThrow(/accounts\.0\.limits\.textLength must be a whole number/);
+    expect(() => parseAccounts(doc({ textLength: '4000' }))).toThrow(/accounts\.0\.limits\.textLength/);
+  });
+
   it('is re-read when it changes, and a refresh rewrites it atomically', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'xactly-acc-'));
     const path = join(dir, 'accounts.json');

@@ -59,6 +59,8 @@ export interface StackOptions {
   budget?: BudgetPolicy;
   /** Replace the worker-side credentials of some accounts (e.g. a revoked token). */
   credentialOverrides?: Record<string, Partial<Account>>;
+  /** Limits of some accounts (as in the accounts file), seen by the workers and the producer (`textLength`). */
+  limits?: Record<string, Account['limits']>;
 }
 
 export interface Stack {
@@ -85,7 +87,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const extra = Array.from({ length: opts.extraAccounts ?? 0 }, (_, i) => ({
     id: `acc-${i}`, userId: String(5000 + i), token: `ACC-${i}-TOKEN`,
   }));
-  const accounts: Account[] = [...ACCOUNTS, ...extra.map((a) => ({ id: a.id, userId: a.userId, auth: { type: 'oauth2' as const, accessToken: a.token } }))];
+  const accounts: Account[] = [...ACCOUNTS, ...extra.map((a) => ({ id: a.id, userId: a.userId, auth: { type: 'oauth2' as const, accessToken: a.token } }))]
+    .map((a) => (opts.limits?.[a.id] ? { ...a, limits: opts.limits[a.id] } : a));
   const fakeAccounts = [...FAKE_ACCOUNTS, ...extra.map((a) => ({ userId: a.userId, username: a.id, tokens: [a.token] }))];
   const clock = opts.clock ?? Date.now;
   const fake = await startFakeX({ accounts: fakeAccounts, clock, ...opts.fake });
@@ -95,7 +98,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const x = opts.wrapX ? opts.wrapX(twitter) : twitter;
   const { logger, lines } = captureLogs(opts.logLevel);
   const ledger = openLedger(redis, { prefix, retentionMs: 3_600_000 });
-  const producer = createProducer({ connection: redis, prefix, clock, knownAccount: (id) => accounts.some((a) => a.id === id) });
+  const producer = createProducer({
+    connection: redis, prefix, clock, knownAccount: (id) => accounts.some((a) => a.id === id),
+    accountLimits: async (id) => accounts.find((a) => a.id === id)?.limits,
+  });
   const connections: Redis[] = [];
   const workers: Worker[] = [];
 

@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { keyId } from '../src/domain/key.js';
-import { createProducer } from '../src/app.js';
+import { createProducer, openApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { memoryCredentialStore } from '../src/x/credentials.js';
 import { PayloadConflictError } from '../src/queue/producer.js';
-import { newRedis, post, type Stack, startStack, waitUntil } from './harness.js';
+import { ACCOUNTS, newRedis, post, REDIS_URL, type Stack, startStack, waitUntil } from './harness.js';
 
 let stack: Stack | undefined;
 afterEach(async () => {
@@ -128,6 +130,28 @@ describe('publish pipeline (real Redis, real twitter-api-v2, fake X)', () => {
     await settled(s, 'good-2');
     expect(s.fake.created().map((c) => c.text).sort()).toEqual(['also fine', 'fine']);
     for (const bad of ['bad-1', 'bad-2', 'bad-3']) expect(await recordOf(s, bad)).toBeUndefined();
+  });
+
+  it("a long post within its account's limits.textLength (credential store, wired by openApp) is accepted and reaches X whole; over it, or on a 280 account, refused", async () => {
+    stack = await startStack();
+    const s = stack;
+    const credentials = memoryCredentialStore(ACCOUNTS.map((a) => (a.id === 'acme' ? { ...a, limits: { textLength: 1_000 } } : a)));
+    const app = await openApp(loadConfig({ REDIS_URL, XACTLY_PREFIX: s.prefix }), s.logger, { redis: s.redis, credentials });
+    try {
+      const long = `${'word '.repeat(199)}end`; // 998 weighted characters
+      const results = await app.producer().enqueueMany([post('long-ok', long), post('long-over', `${long} and more`), post('long-globex', long, { accountId: 'globex' })]);
+      expect(results.map((r) => r.status)).toEqual(['queued', 'invalid', 'invalid']);
+      const reasons = results.map((r) => (r.status === 'invalid' ? r.errors.map((e) => `${e.field}: ${e.reason}`).join() : ''));
+      expect(reasons[1]).toContain('text: is 1007 weighted characters; the account allows 1000 (limits.textLength)');
+      expect(reasons[2]).toContain('text: is 998 weighted characters; X allows 280');
+      expect((await settled(s, 'long-ok')).state).toBe('sent');
+      expect(s.fake.created().map((c) => c.text)).toEqual([long]);
+      const [shown] = (await s.x.timeline('acme', {})).items;
+      expect(shown).toMatchObject({ noteText: long });
+      expect(Array.from(shown!.text).length).toBeLessThanOrEqual(280);
+    } finally {
+      await app.close();
+    }
   });
 
   it('never publishes before scheduledAt: a future post waits as a delayed job', async () => {

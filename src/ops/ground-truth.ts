@@ -217,24 +217,31 @@ function verifyThread(
   const prefix = live.findIndex((l) => l.length === 0);
   const liveCount = prefix === -1 ? parts.length : prefix;
   if (live.slice(liveCount).some((l) => l.length > 0)) violations.push({ keyId: k.keyId, kind: 'broken-chain', detail: `part ${liveCount + 1} is not on X, but a later part is` });
-  for (let i = 0; i < liveCount; i++) {
-    const want = i === 0 ? k.inReplyToTweetId : live[i - 1]![0]!.id;
-    const c = live[i]![0]!;
-    if (c.inReplyToTweetId !== want) violations.push({ keyId: k.keyId, kind: 'broken-chain', detail: `part ${i + 1} (${c.id}) replies to ${c.inReplyToTweetId ?? '-'}, expected ${want ?? '-'}` });
-    if (c.authorId !== k.userId) violations.push({ keyId: k.keyId, kind: 'misattributed', detail: `part ${i + 1} (${c.id}): author ${c.authorId}, expected ${k.userId}` });
-  }
   const firstLiveAt = live[0]?.[0]?.createdAt;
   if (!r) {
     violations.push({ keyId: k.keyId, kind: 'lost', detail: 'no ledger record' });
     return { duplicate, lost: true, stuck: false, ...(firstLiveAt !== undefined && { firstLiveAt }) };
   }
+  // The chain the ledger names (with a duplicate, X holds two copies of a part; the ledger's must be one of them).
   const listed = (r.parts ?? []).map((p) => p.tweetId);
   let lost = false;
+  const chain: CreatedItem[] = [];
   for (let i = 0; i < liveCount; i++) {
-    if (listed[i] !== live[i]![0]!.id) {
+    const item = listed[i] === undefined ? live[i]![0]! : live[i]!.find((c) => c.id === listed[i]);
+    if (!item) {
       lost = true;
-      violations.push({ keyId: k.keyId, kind: 'lost', detail: `part ${i + 1} is live as ${live[i]![0]!.id}, the ledger lists ${listed[i] ?? 'nothing'}` });
+      violations.push({ keyId: k.keyId, kind: 'lost', detail: `part ${i + 1} is live as ${ids(live[i]!)}, the ledger lists ${listed[i]}` });
+      break;
     }
+    const want = i === 0 ? k.inReplyToTweetId : chain[i - 1]!.id;
+    if (item.inReplyToTweetId !== want) violations.push({ keyId: k.keyId, kind: 'broken-chain', detail: `part ${i + 1} (${item.id}) replies to ${item.inReplyToTweetId ?? '-'}, expected ${want ?? '-'}` });
+    if (item.authorId !== k.userId) violations.push({ keyId: k.keyId, kind: 'misattributed', detail: `part ${i + 1} (${item.id}): author ${item.authorId}, expected ${k.userId}` });
+    chain.push(item);
+  }
+  const unlisted = live.slice(0, liveCount).findIndex((_, i) => listed[i] === undefined);
+  if (unlisted !== -1 && r.state !== 'claimed' && r.state !== 'ambiguous' && r.state !== 'cancelling') {
+    lost = true;
+    violations.push({ keyId: k.keyId, kind: 'lost', detail: `part ${unlisted + 1} is live as ${ids(live[unlisted]!)}, the ledger lists nothing` });
   }
   const stuck = !['sent', 'failed', 'cancelled'].includes(r.state);
   if (stuck) violations.push({ keyId: k.keyId, kind: 'stuck', detail: `state ${r.state}, part ${(r.partIndex ?? 0) + 1} of ${parts.length}, attempt ${r.attempt}` });

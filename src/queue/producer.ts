@@ -43,6 +43,8 @@ export interface ProducerOptions {
   readonly retentionMs?: number;
   /** Reject unknown account ids at enqueue time. */
   readonly knownAccount?: (accountId: string) => boolean;
+  /** An account's limits (the credential store's); `textLength` is the longest post it may publish (default 280). */
+  readonly accountLimits?: (accountId: string) => Promise<{ readonly textLength?: number } | undefined>;
   readonly clock?: () => number;
 }
 
@@ -77,7 +79,7 @@ export interface ProducerParts {
   readonly queue: Queue<PublishJobData>;
   /** A ledger on a connection of its own, for blocking reads of the events stream. */
   eventsReader(): { readonly ledger: Ledger; close(): void };
-  readonly options: Pick<ProducerOptions, 'deadlineWindowMs' | 'knownAccount' | 'clock'>;
+  readonly options: Pick<ProducerOptions, 'deadlineWindowMs' | 'knownAccount' | 'accountLimits' | 'clock'>;
   close(): Promise<void>;
 }
 
@@ -85,12 +87,29 @@ export function producerOver({ ledger, queue, options: opts, close, eventsReader
   const clock = opts.clock ?? Date.now;
   const deadlineWindowMs = opts.deadlineWindowMs ?? 15 * 60_000;
 
+  /** The text length of each account the batch names, looked up once per account. */
+  async function textLengthsOf(raw: readonly unknown[]): Promise<Map<string, number>> {
+    const lengths = new Map<string, number>();
+    const limitsOf = opts.accountLimits;
+    if (!limitsOf) return lengths;
+    const ids = new Set(raw.flatMap((item) => {
+      const id = (typeof item === 'object' && item !== null ? item : {}) as { accountId?: unknown };
+      return typeof id.accountId === 'string' ? [id.accountId] : [];
+    }));
+    await Promise.all([...ids].map(async (id) => {
+      const textLength = (await limitsOf(id))?.textLength;
+      if (textLength !== undefined) lengths.set(id, textLength);
+    }));
+    return lengths;
+  }
+
   async function enqueueMany(raw: readonly unknown[]): Promise<EnqueueResult[]> {
     const now = clock();
     const results: (EnqueueResult | undefined)[] = new Array(raw.length);
     const valid: { index: number; request: PublishRequest; keyId: string; jobId: string }[] = [];
+    const textLengths = await textLengthsOf(raw);
     raw.forEach((item, index) => {
-      const v = validateRequest(item, { now, deadlineWindowMs, knownAccount: opts.knownAccount });
+      const v = validateRequest(item, { now, deadlineWindowMs, knownAccount: opts.knownAccount, textLengthOf: (id) => textLengths.get(id) });
       if (!v.ok) {
         const r = (typeof item === 'object' && item !== null ? item : {}) as Partial<PostKey>;
         const key = typeof r.slotId === 'string' && typeof r.postId === 'string' ? { slotId: r.slotId, postId: r.postId } : undefined;

@@ -1,6 +1,7 @@
 import { watchFile, unwatchFile } from 'node:fs';
 import { open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { MAX_LONG_POST_WEIGHT } from '../domain/request.js';
 
 /**
  * Credentials live with the worker, never in job data: jobs carry an account
@@ -24,8 +25,12 @@ export interface Account {
   /** The X user id of the account (for timeline lookups). */
   readonly userId: string;
   readonly auth: AccountAuth;
-  /** Overrides of the default publishing budget per window. */
-  readonly limits?: { readonly post?: number; readonly dm?: number };
+  /**
+   * Overrides of the default publishing budget per window, and the longest
+   * post the account may publish in weighted characters (`textLength`,
+   * default 280; long-post accounts up to 25,000).
+   */
+  readonly limits?: { readonly post?: number; readonly dm?: number; readonly textLength?: number };
 }
 
 /**
@@ -52,7 +57,11 @@ const accountSchema = z.object({
       clientSecret: secret.optional(), expiresAt: z.number().int().positive().optional(),
     }).strict(),
   ], { error: 'auth.type must be "oauth1" or "oauth2"' }),
-  limits: z.object({ post: z.number().int().positive().optional(), dm: z.number().int().positive().optional() }).strict().optional(),
+  limits: z.object({
+    post: z.number().int().positive().optional(),
+    dm: z.number().int().positive().optional(),
+    textLength: z.number().int('must be a whole number').min(1, 'must be at least 1').max(MAX_LONG_POST_WEIGHT, `must be at most ${MAX_LONG_POST_WEIGHT} (X's longest posts)`).optional(),
+  }).strict().optional(),
 });
 const fileSchema = z.object({ accounts: z.array(accountSchema) });
 
