@@ -168,6 +168,77 @@ describe('reconciliation resolves ambiguous posts without double-posting', () =>
   });
 });
 
+describe('quotes, polls, reply settings and long posts: the right body on X, matched after an ambiguous attempt', () => {
+  const poll = { options: ['tabs', 'spaces'], durationMinutes: 60 };
+  const long = `${'Long posts are cut by X; the whole text comes back in note_tweet. '.repeat(12)}https://example.com/long`;
+
+  it('commit-then-hang on each → reconciliation finds it; one post each, with its quote, poll and reply settings', async () => {
+    const clock = testClock();
+    stack = await startStack({ clock: clock.now, timeoutMs: 300, settleWindowMs: SETTLE, limits: { acme: { textLength: 1_000 } } });
+    const s = stack;
+    await s.producer.enqueue({ slotId: 'root', postId: 'p1', accountId: 'globex', kind: 'post', text: 'worth quoting' });
+    const root = (await reach(s, 'root', ['sent'])).tweetId!;
+    const keys: Record<string, Record<string, unknown>> = {
+      quote: post('quote', 'so true', { quoteTweetId: root }),
+      poll: post('poll', 'tabs or spaces?', { poll }),
+      settings: post('settings', 'only followers may answer', { replySettings: 'following' }),
+      'reply-quote': post('reply-quote', 'agreed, and quoted', { kind: 'reply', inReplyToTweetId: root, quoteTweetId: root, replySettings: 'mentionedUsers' }),
+      long: post('long', long, { quoteTweetId: root }),
+    };
+    for (const k of Object.values(keys)) s.fake.injectNext('commit-then-hang', { text: k.text as string });
+    s.fake.injectNext('commit-then-hang', { text: 'and a poll to end with' });
+    await s.producer.enqueueMany([
+      ...Object.values(keys),
+      { slotId: 'thread', postId: 'p1', accountId: 'acme', kind: 'thread', parts: [{ text: 'a thread that quotes', quoteTweetId: root }, { text: 'and a poll to end with', poll }] },
+    ]);
+    for (const slot of [...Object.keys(keys), 'thread']) await reach(s, slot, ['ambiguous']);
+    clock.advance(SETTLE + 1);
+    expect((await s.reconcile()).outcomes).toMatchObject({ released: 0 });
+    for (const [slot, k] of Object.entries(keys)) {
+      const live = postsWith(s, k.text as string);
+      expect(live, slot).toHaveLength(1);
+      expect(await recordOf(s, slot), slot).toMatchObject({ state: 'sent', tweetId: live[0]!.id, attempt: 1 });
+    }
+    expect(postsWith(s, 'so true')[0]).toMatchObject({ quoteTweetId: root });
+    expect(postsWith(s, 'so true')[0]).not.toHaveProperty('poll');
+    expect(postsWith(s, 'tabs or spaces?')[0]).toMatchObject({ poll });
+    expect(postsWith(s, 'only followers may answer')[0]).toMatchObject({ replySettings: 'following' });
+    expect(postsWith(s, 'agreed, and quoted')[0]).toMatchObject({ inReplyToTweetId: root, quoteTweetId: root, replySettings: 'mentionedUsers' });
+    expect(postsWith(s, long)[0]).toMatchObject({ quoteTweetId: root });
+    // The thread: each part with its own extras, the second replying to the first.
+    const thread = await reach(s, 'thread', ['sent']);
+    const [first, second] = [postsWith(s, 'a thread that quotes'), postsWith(s, 'and a poll to end with')];
+    expect([first.length, second.length]).toEqual([1, 1]);
+    expect(first[0]).toMatchObject({ quoteTweetId: root });
+    expect(first[0]).not.toHaveProperty('poll');
+    expect(second[0]).toMatchObject({ poll, inReplyToTweetId: first[0]!.id });
+    expect(second[0]).not.toHaveProperty('quoteTweetId');
+    expect(thread.parts?.map((p) => p.tweetId)).toEqual([first[0]!.id, second[0]!.id]);
+  });
+
+  it('a quote lost before X took it, while a post with its text quoting another post is live: not taken for it, published once', async () => {
+    const clock = testClock();
+    stack = await startStack({ clock: clock.now, timeoutMs: 300, settleWindowMs: SETTLE, fake: { duplicateContentCheck: false } });
+    const s = stack;
+    await s.producer.enqueueMany([
+      { slotId: 'root-a', postId: 'p1', accountId: 'globex', kind: 'post', text: 'root a' },
+      { slotId: 'root-b', postId: 'p1', accountId: 'globex', kind: 'post', text: 'root b' },
+    ]);
+    const [a, b] = [(await reach(s, 'root-a', ['sent'])).tweetId!, (await reach(s, 'root-b', ['sent'])).tweetId!];
+    s.fake.injectNext('hang-before-commit', { text: 'look at this' });
+    await s.producer.enqueue(post('quotes-b', 'look at this', { quoteTweetId: b }));
+    await reach(s, 'quotes-b', ['ambiguous']);
+    // Posted by hand during the attempt (no key owns it): same text, in the window, quoting the other post.
+    await s.x.createPost('acme', { text: 'look at this', quoteTweetId: a });
+    clock.advance(SETTLE + 1);
+    expect((await s.reconcile()).outcomes).toMatchObject({ sent: 0, released: 1 });
+    const rec = await reach(s, 'quotes-b', ['sent']);
+    const live = postsWith(s, 'look at this');
+    expect(live.map((c) => c.quoteTweetId)).toEqual([a, b]);
+    expect(rec).toMatchObject({ attempt: 2, tweetId: live[1]!.id });
+  });
+});
+
 describe('dead workers, deadlines and failing lookups', () => {
   it.each([
     ['commit-then-hang', true],
