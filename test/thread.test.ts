@@ -111,6 +111,31 @@ describe('threads publish each part exactly once, in order', () => {
     expect(texts.slice(4).map((t) => s.fake.created().filter((c) => c.text === t).length)).toEqual([0, 0]);
   });
 
+  it("the 2026 reply rule: a thread's self-replies pass; a thread under another author's post is thread-broken at part 1 with X's reason, unless that post quoted the account", async () => {
+    stack = await startStack({ fake: { replyRestriction: true } });
+    const s = stack;
+    await s.producer.enqueue({ slotId: 'stranger', postId: 'p1', accountId: 'globex', kind: 'post', text: 'globex says hello' });
+    const stranger = await waitUntil(async () => (await s.ledger.get(keyId({ slotId: 'stranger', postId: 'p1' })))?.tweetId, 'the post to reply under');
+    const own = await s.x.createPost('acme', { text: 'acme launches' });
+    const quoting = await s.x.createPost('globex', { text: 'globex quotes acme', quoteTweetId: own.id });
+    const parts = (label: string) => partsOf(label, 3).map((text) => ({ text }));
+    await s.producer.enqueueMany([
+      thread('self', [], { parts: parts('S') }),
+      thread('under-stranger', [], { parts: [{ ...parts('U')[0]!, inReplyToTweetId: stranger }, ...parts('U').slice(1)] }),
+      thread('under-quote', [], { parts: [{ ...parts('Q')[0]!, inReplyToTweetId: quoting.id }, ...parts('Q').slice(1)] }),
+    ]);
+    const ends = await waitUntil(async () => {
+      const rs = await s.ledger.getMany(['self', 'under-stranger', 'under-quote'].map((slot) => keyId(key(slot))));
+      return rs.every((r) => r && isFinal(r.state)) ? (rs as PostRecord[]) : undefined;
+    }, 'the threads to end');
+    expect(ends.map((r) => r.state)).toEqual(['sent', 'failed', 'sent']);
+    expect(ends[1]).toMatchObject({ reason: 'thread-broken', partIndex: 0 });
+    expect(ends[1]!.detail).toMatch(/^part 1 of 3 rejected: http-403: Reply to this conversation is not allowed because you have not been mentioned.*; no part is live$/);
+    expect(s.fake.created().filter((c) => c.text.startsWith('U '))).toEqual([]);
+    // The account is not paused: the refusal concerns that post only.
+    expect((await s.ledger.accountStatus(['acme'])).get('acme')).toBeUndefined();
+  });
+
   it('a part in doubt is found by reconciliation, and the thread carries on from the next part', async () => {
     const clock = testClock();
     stack = await startStack({ clock: clock.now, timeoutMs: 300, settleWindowMs: SETTLE });
