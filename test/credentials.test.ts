@@ -179,6 +179,9 @@ describe('the accounts file', () => {
     await writeFile(path, JSON.stringify({ accounts: [onDisk, { ...OTHER, auth: { type: 'oauth2', accessToken: 'other-at-2' } }] }));
     for (const c of children) c.kill('SIGHUP');
     await waitUntil(async () => !(await ledger.accountStatus(['other'])).get('other')?.paused, 'account resumed');
-    expect(logs()).toContain('account resumed: credentials changed');
+    // The worker logs it after the resume is written: wait for the line to come through its pipe.
+    await waitUntil(() => logs().includes('account resumed: credentials changed'), 'the resume to be logged');
+    // Resumed once, by one of the two workers: one account-resumed event.
+    expect((await ledger.readEvents('0', 1_000)).filter((e) => e.type === 'account-resumed' && e.account === 'other')).toHaveLength(1);
   });
 });
