@@ -2,7 +2,7 @@
  * The benchmark suite: every benchmark in sequence, each as its own process,
  * then one summary of every figure against its target.
  *
- *   npm run build && npm run bench -- [--write-docs] [--only overhead,burst,reconcile-cost,memory] [--quick]
+ *   npm run build && npm run bench -- [--write-docs] [--only overhead,burst,reconcile-cost,memory,thread] [--quick]
  *
  * Each child gets `--report FILE` and writes its figures and its Markdown
  * section there; with `--write-docs` the suite writes docs/benchmarks.md from
@@ -40,11 +40,24 @@ const BENCHES: readonly Bench[] = [
     quickArgs: ['--ambiguous', '200', '--ledger-size', '5000', '--growth', '100,200,1500', '--rounds', '1', '--latency-ms', '50'], items: '5',
   },
   { name: 'memory', script: 'memory.js', nodeFlags: ['--expose-gc'], args: [], quickArgs: ['--batch-size', '2000'], items: '6' },
+  {
+    name: 'thread', script: 'thread.js', nodeFlags: [], args: [],
+    quickArgs: ['--runs', '2', '--concurrent', '5', '--concurrent-rounds', '1'], items: '#13',
+  },
 ];
 
-/** Issue item of a figure, from its name ("burst: ..."). */
-const ITEM_OF: Record<string, number> = { overhead: 1, 'round trips': 2, burst: 3, enqueue: 4, reconcile: 5, memory: 6 };
-const itemOf = (f: Figure) => ITEM_OF[f.name.slice(0, f.name.indexOf(':'))] ?? 9;
+/**
+ * Issue item of a figure, from its name ("burst: ..."): the items of "Proof
+ * under faults and at scale" in their order, then issue #13's benchmark.
+ */
+const ITEMS: readonly (readonly [prefix: string, item: string])[] = [
+  ['overhead', '1'], ['round trips', '2'], ['burst', '3'], ['enqueue', '4'], ['reconcile', '5'], ['memory', '6'], ['thread', '#13'],
+];
+const itemIndex = (f: Figure) => {
+  const i = ITEMS.findIndex(([prefix]) => prefix === f.name.slice(0, f.name.indexOf(':')));
+  return i < 0 ? ITEMS.length : i;
+};
+const itemOf = (f: Figure) => ITEMS[itemIndex(f)]?.[1] ?? '?';
 
 const { values: args } = parseArgs({
   options: {
@@ -128,8 +141,8 @@ async function main(): Promise<number> {
   const totalMs = Date.now() - started;
 
   const failed = outcomes.filter((o) => o.code !== 0 || !o.report);
-  const figures = outcomes.flatMap((o) => o.report?.figures ?? []).map((f, i) => ({ f, i })).sort((a, b) => itemOf(a.f) - itemOf(b.f) || a.i - b.i).map(({ f }) => f);
-  const rows: Row[] = figures.map((f) => [String(itemOf(f)), f.name, f.value, f.target || '—', f.verdict || 'context']);
+  const figures = outcomes.flatMap((o) => o.report?.figures ?? []).map((f, i) => ({ f, i })).sort((a, b) => itemIndex(a.f) - itemIndex(b.f) || a.i - b.i).map(({ f }) => f);
+  const rows: Row[] = figures.map((f) => [itemOf(f), f.name, f.value, f.target || '—', f.verdict || 'context']);
   const header = ['#', 'figure', 'value', 'target', 'verdict'];
   console.log(`\n======== summary (${minutes(totalMs)})\n`);
   console.log(textTable(outcomes.map((o) => [o.bench.name, o.code === 0 && o.report ? 'ok' : `FAILED (exit ${o.code})`, secs(o.ms, 1)]), ['benchmark', 'result', 'time']));
@@ -172,8 +185,8 @@ ${mdTable(env, ['', ''], true)}
 
 ## Summary
 
-Items are those of the benchmark list in the issue "Proof under faults and at scale".
-"context" figures have no target of their own.
+Items 1–6 are those of the benchmark list in the issue "Proof under faults and at scale"; #13 is the
+benchmark of issue #13 (threads). "context" figures have no target of their own.
 
 ${mdTable(rows, header, true)}
 
