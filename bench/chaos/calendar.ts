@@ -34,7 +34,7 @@ export function pickCalendar(keys: readonly KeySpec[], share: number, rng: () =>
 }
 
 /** A key as the ground truth must see it after `answer`. */
-export function expectedAfter(k: KeySpec, op: CalendarOp, r: LifecycleResult, change: { text?: string; parts?: readonly { text: string }[] }): KeySpec {
+export function expectedAfter(k: KeySpec, r: LifecycleResult, change: { text?: string; parts?: readonly { text: string }[] }): KeySpec {
   switch (r.status) {
     case 'cancelled':
       return { ...k, mustEndIn: ['cancelled'] };
@@ -49,7 +49,6 @@ export function expectedAfter(k: KeySpec, op: CalendarOp, r: LifecycleResult, ch
     }
     default:
       // Refused: the key carries on as it was (cancel of a final key, edit in flight, ...).
-      void op;
       return k;
   }
 }
@@ -85,7 +84,7 @@ export async function runCalendar(o: {
             : await o.lifecycle.reschedule(key, { scheduledAt: new Date(moveTo).toISOString(), deadline: new Date(moveTo + o.deadlineMs).toISOString() });
         tally.ops[op]++;
         tally.answers[`${op} ${r.status}`] = (tally.answers[`${op} ${r.status}`] ?? 0) + 1;
-        o.update(expectedAfter(o.keys().find((k) => k.keyId === k0.keyId)!, op, r, { text, ...(parts && { parts }) }));
+        o.update(expectedAfter(o.keys().find((k) => k.keyId === k0.keyId)!, r, { text, ...(parts && { parts }) }));
         return;
       } catch {
         // Redis away (an event of the run): the operation is idempotent, ask again.

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { PostKey } from './key.js';
 import twitterText from 'twitter-text';
 import { type FieldError, fingerprintOf, type GivenTimes, idField, isoTime, MAX_POST_WEIGHT, ownExtras, validateRequest } from './request.js';
-import type { PostRecord, PostState } from './state.js';
+import type { PostRecord } from './state.js';
 
 /**
  * Cancel, edit and reschedule: what may change on a key, checked before any
@@ -190,10 +190,3 @@ export function planReschedule(
     plan: { scheduledAt, deadline, given, fingerprint: fingerprintOf(r, given), due: Math.max(scheduledAt, r.notBefore ?? 0) },
   };
 }
-
-/** The status a script's verdict means for the caller. */
-export function statusOf(verdict: Exclude<string, 'changed'>): LifecycleStatus {
-  return (LIFECYCLE_STATUSES as readonly string[]).includes(verdict) ? (verdict as LifecycleStatus) : 'invalid';
-}
-
-export type { PostState };

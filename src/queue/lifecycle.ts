@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import { keyId as keyIdOf, movedJobId, type PostKey } from '../domain/key.js';
 import {
-  type EditChanges, type LifecycleStatus, parseCancel, parseEdit, parseReschedule, type Plan, planEdit, planReschedule,
+  type EditChanges, parseCancel, parseEdit, parseReschedule, type Plan, planEdit, planReschedule,
 } from '../domain/lifecycle.js';
 import type { FieldError } from '../domain/request.js';
 import { isFinal, isInFlight, type PostState } from '../domain/state.js';
@@ -212,4 +212,3 @@ function refusalOf(key: PostKey, state: PostState, r: { attempt: number; attempt
   return { status: 'final', key, state, ...(r.reason && { reason: r.reason }) };
 }
 
-export type { LifecycleStatus };
