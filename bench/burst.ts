@@ -43,7 +43,21 @@ import { median, percentile } from '../test/support/stats.js';
 import { sleep, waitUntil } from '../test/support/wait.js';
 import { logLines, spawnWorker, type WorkerChild } from '../test/support/workers.js';
 import {
-  commandLine, countBy, f0, f2, type Figure, fmtCounts, intOption, mdTable, rand, type Row, run, secs, textTable, verdict, writeReport,
+  commandLine,
+  countBy,
+  f0,
+  f2,
+  type Figure,
+  fmtCounts,
+  intOption,
+  mdTable,
+  rand,
+  type Row,
+  run,
+  secs,
+  textTable,
+  verdict,
+  writeReport,
 } from './common.js';
 
 const TARGET_P99_VS_IDEAL = 1.2;
@@ -63,7 +77,9 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log('usage: node dist/bench/burst.js [--posts 5000] [--accounts 500] [--latency-ms 200] [--concurrency 200] [--lead-ms 3000] [--timeout-s 180] [--rounds 3] [--skip-bare] [--report FILE]');
+  console.log(
+    'usage: node dist/bench/burst.js [--posts 5000] [--accounts 500] [--latency-ms 200] [--concurrency 200] [--lead-ms 3000] [--timeout-s 180] [--rounds 3] [--skip-bare] [--report FILE]',
+  );
   process.exit(0);
 }
 const N = intOption('posts', args.posts, 1);
@@ -93,8 +109,12 @@ function latenessOf(values: number[]): Lateness {
   const first = sorted[0] ?? NaN;
   const max = sorted.at(-1) ?? NaN;
   return {
-    sorted, first, max,
-    p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99),
+    sorted,
+    first,
+    max,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
     rate: sorted.length > 1 && max > first ? (sorted.length - 1) / ((max - first) / 1000) : NaN,
   };
 }
@@ -142,19 +162,29 @@ async function runXactly(admin: Redis, prefix: string): Promise<SideResult> {
   const fake = await startFakeX({ accounts: accounts.map(fakeAccountOf) });
   const proxy = await startLatencyProxy(fake.url, LATENCY);
   const accountsFile = join(dir, 'accounts.json');
-  await writeFile(accountsFile, JSON.stringify({
-    accounts: accounts.map((a) => accountOf(a, { appKey: 'bench-app-key', appSecret: 'bench-app-secret', accessSecret: 'bench-access-secret' })),
-  }));
+  await writeFile(
+    accountsFile,
+    JSON.stringify({
+      accounts: accounts.map((a) => accountOf(a, { appKey: 'bench-app-key', appSecret: 'bench-app-secret', accessSecret: 'bench-access-secret' })),
+    }),
+  );
   const logPath = join(dir, 'worker.log');
   const producerRedis = newRedis();
   const producer = createProducer({ connection: producerRedis, prefix, retentionMs: 3_600_000 });
   let worker: WorkerChild | undefined;
   try {
-    worker = spawnWorker({
-      ...process.env,
-      REDIS_URL, XACTLY_PREFIX: prefix, X_API_BASE_URL: proxy.url, XACTLY_ACCOUNTS_FILE: accountsFile,
-      XACTLY_CONCURRENCY: String(C), LOG_LEVEL: 'info',
-    }, { logFile: logPath });
+    worker = spawnWorker(
+      {
+        ...process.env,
+        REDIS_URL,
+        XACTLY_PREFIX: prefix,
+        X_API_BASE_URL: proxy.url,
+        XACTLY_ACCOUNTS_FILE: accountsFile,
+        XACTLY_CONCURRENCY: String(C),
+        LOG_LEVEL: 'info',
+      },
+      { logFile: logPath },
+    );
     const exitedEarly = worker.exited.then(({ code }): never => {
       throw new Error(`worker exited early (code ${code}); see ${logPath}`);
     });
@@ -172,7 +202,8 @@ async function runXactly(admin: Redis, prefix: string): Promise<SideResult> {
     }
     const enqueueMs = Date.now() - t0;
     if ((statuses.get('queued') ?? 0) !== N) errors.push(`enqueueMany: ${fmtCounts(statuses)} (expected ${N} queued)`);
-    if (Date.now() >= scheduledAtMs) notes.push(`enqueueing took ${secs(enqueueMs)}, longer than the ${LEAD} ms lead: posts were already due when the last went in`);
+    if (Date.now() >= scheduledAtMs)
+      notes.push(`enqueueing took ${secs(enqueueMs)}, longer than the ${LEAD} ms lead: posts were already due when the last went in`);
     console.log(`xactly: ${N} posts enqueued in ${secs(enqueueMs)}, due at ${scheduledAt}`);
 
     await sleep(Math.max(0, scheduledAtMs - Date.now()));
@@ -182,10 +213,15 @@ async function runXactly(admin: Redis, prefix: string): Promise<SideResult> {
     await Promise.race([waitUntil(() => ours().length >= N, `${N} posts on the fake X`, TIMEOUT_MS, 100), exitedEarly]);
     const cpuAtEnd = await cpuSecondsOf(worker.child.pid);
     const ids = requests.map((r) => keyId(r));
-    const records = await waitUntil(async () => {
-      const rs = await producer.ledger.getMany(ids);
-      return rs.every((r) => r?.state === 'sent') ? rs : undefined;
-    }, `all ${N} keys sent in the ledger`, 30_000, 100).catch(async (err: Error) => {
+    const records = await waitUntil(
+      async () => {
+        const rs = await producer.ledger.getMany(ids);
+        return rs.every((r) => r?.state === 'sent') ? rs : undefined;
+      },
+      `all ${N} keys sent in the ledger`,
+      30_000,
+      100,
+    ).catch(async (err: Error) => {
       errors.push(`${err.message}: ${fmtCounts(countBy(await producer.ledger.getMany(ids), (r) => r?.state ?? 'missing'))}`);
       return undefined;
     });
@@ -213,7 +249,10 @@ async function runXactly(admin: Redis, prefix: string): Promise<SideResult> {
     const lines = logLines(await readFile(logPath, 'utf8'));
     const published = lines.filter((l) => l.msg === 'published').length;
     if (published !== N) notes.push(`the worker logged ${published} "published" lines for ${N} posts`);
-    const loud = countBy(lines.filter((l) => (l.level ?? 0) >= 40), (l) => l.msg ?? '?');
+    const loud = countBy(
+      lines.filter((l) => (l.level ?? 0) >= 40),
+      (l) => l.msg ?? '?',
+    );
     if (loud.size > 0) notes.push(`worker warnings/errors: ${fmtCounts(loud)}`);
     const workerCpuS = cpuAtDue !== undefined && cpuAtEnd !== undefined ? cpuAtEnd - cpuAtDue : undefined;
     return { lateness: latenessOf(created.map((c) => c.createdAt - scheduledAtMs)), enqueueMs, errors, notes, ...(workerCpuS !== undefined && { workerCpuS }) };
@@ -223,7 +262,10 @@ async function runXactly(admin: Redis, prefix: string): Promise<SideResult> {
   } finally {
     await worker?.stop(5_000);
     if (errors.length > 0) {
-      const tail = (await readFile(logPath, 'utf8').catch(() => '')).split('\n').filter((l) => !/"msg":"published"/.test(l)).slice(-20);
+      const tail = (await readFile(logPath, 'utf8').catch(() => ''))
+        .split('\n')
+        .filter((l) => !/"msg":"published"/.test(l))
+        .slice(-20);
       if (tail.length) console.error(`worker log (last lines, "published" lines left out):\n${tail.join('\n')}`);
     }
     await producer.close();
@@ -246,15 +288,23 @@ async function runBare(admin: Redis, prefix: string): Promise<SideResult> {
   let early = 0;
   let failed = 0;
   try {
-    const queue = new Queue<PublishJobData>(QUEUE_NAMES.publish, { connection: queueRedis as never, prefix: bullPrefix, defaultJobOptions: PUBLISH_JOB_OPTIONS });
+    const queue = new Queue<PublishJobData>(QUEUE_NAMES.publish, {
+      connection: queueRedis as never,
+      prefix: bullPrefix,
+      defaultJobOptions: PUBLISH_JOB_OPTIONS,
+    });
     await queue.waitUntilReady();
     let scheduledAtMs = 0;
-    const worker = new Worker<PublishJobData>(QUEUE_NAMES.publish, async () => {
-      if (Date.now() < scheduledAtMs) early++;
-      await sleep(LATENCY);
-      arrivals.push(Date.now());
-      return {};
-    }, { connection: workerRedis as never, prefix: bullPrefix, concurrency: C });
+    const worker = new Worker<PublishJobData>(
+      QUEUE_NAMES.publish,
+      async () => {
+        if (Date.now() < scheduledAtMs) early++;
+        await sleep(LATENCY);
+        arrivals.push(Date.now());
+        return {};
+      },
+      { connection: workerRedis as never, prefix: bullPrefix, concurrency: C },
+    );
     worker.on('failed', () => failed++);
     worker.on('error', (err) => console.error(`  bare worker error: ${err.message}`));
     await worker.waitUntilReady();
@@ -264,10 +314,12 @@ async function runBare(admin: Redis, prefix: string): Promise<SideResult> {
     const requests = requestsFor(prefix, scheduledAt);
     const t0 = Date.now();
     for (let i = 0; i < N; i += CHUNK) {
-      await queue.addBulk(requests.slice(i, i + CHUNK).map((r) => {
-        const id = keyId(r);
-        return { name: r.kind, data: { keyId: id, ...r }, opts: { jobId: id, delay: Math.max(0, scheduledAtMs - Date.now()) } };
-      }));
+      await queue.addBulk(
+        requests.slice(i, i + CHUNK).map((r) => {
+          const id = keyId(r);
+          return { name: r.kind, data: { keyId: id, ...r }, opts: { jobId: id, delay: Math.max(0, scheduledAtMs - Date.now()) } };
+        }),
+      );
     }
     const enqueueMs = Date.now() - t0;
     console.log(`bare: ${N} jobs enqueued in ${secs(enqueueMs)}, due at ${scheduledAt}`);
@@ -294,7 +346,9 @@ async function main(): Promise<number> {
   const admin = newRedis();
   const id = rand();
   try {
-    console.log(`burst lateness: ${N} posts due at once over ${ACCOUNTS} accounts, X latency ${LATENCY} ms, one worker process at concurrency ${C}; ideal ${s(IDEAL_MS)}; ${ROUNDS} round(s)`);
+    console.log(
+      `burst lateness: ${N} posts due at once over ${ACCOUNTS} accounts, X latency ${LATENCY} ms, one worker process at concurrency ${C}; ideal ${s(IDEAL_MS)}; ${ROUNDS} round(s)`,
+    );
     const rounds: { xa: SideResult; bare?: SideResult }[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const order = args['skip-bare'] ? (['xactly'] as const) : r % 2 === 0 ? (['bare', 'xactly'] as const) : (['xactly', 'bare'] as const);
@@ -320,14 +374,19 @@ async function main(): Promise<number> {
     const p99Median = medianOf((r) => r.xa.lateness.p99);
     const bareP99Median = bare ? medianOf((r) => r.bare!.lateness.p99) : NaN;
     const perRound: Row[] = rounds.map((r, i) => [
-      String(i + 1), s(r.xa.lateness.p50), s(r.xa.lateness.p99), s(r.xa.lateness.max),
-      r.bare ? s(r.bare.lateness.p50) : '', r.bare ? s(r.bare.lateness.p99) : '', r.bare ? s(r.bare.lateness.max) : '',
+      String(i + 1),
+      s(r.xa.lateness.p50),
+      s(r.xa.lateness.p99),
+      s(r.xa.lateness.max),
+      r.bare ? s(r.bare.lateness.p50) : '',
+      r.bare ? s(r.bare.lateness.p99) : '',
+      r.bare ? s(r.bare.lateness.max) : '',
     ]);
     const perRoundHeader = ['round', 'xactly p50', 'xactly p99', 'xactly max', 'bare p50', 'bare p99', 'bare max'];
 
     const L = xa.lateness;
     const B = bare?.lateness;
-    const idealP = (p: number) => Math.ceil((p / 100) * N / C) * LATENCY;
+    const idealP = (p: number) => Math.ceil(((p / 100) * N) / C) * LATENCY;
     const rows = [
       ['first post reaches X', s(L.first), B ? s(B.first) : '', s(LATENCY), ''],
       ['p50 lateness', s(L.p50), B ? s(B.p50) : '', s(idealP(50)), B ? x(L.p50, B.p50) : ''],
@@ -343,7 +402,10 @@ async function main(): Promise<number> {
     const ok = p99Ratio <= TARGET_P99_VS_IDEAL;
     const verdictLine = `p99 lateness ${s(p99Median)} (median of ${rounds.length} round(s)) = ${f2(p99Ratio)} × ideal ${s(IDEAL_MS)} (target <= ${TARGET_P99_VS_IDEAL} × ideal = ${s(IDEAL_MS * TARGET_P99_VS_IDEAL)}): ${verdict(ok)}`;
     console.log(`\n${textTable(rows, header)}\n\n${textTable(perRound, perRoundHeader)}\n\n${verdictLine}`);
-    const errors = rounds.flatMap((r, i) => [...r.xa.errors.map((e) => `round ${i + 1}, xactly: ${e}`), ...(r.bare?.errors ?? []).map((e) => `round ${i + 1}, bare: ${e}`)]);
+    const errors = rounds.flatMap((r, i) => [
+      ...r.xa.errors.map((e) => `round ${i + 1}, xactly: ${e}`),
+      ...(r.bare?.errors ?? []).map((e) => `round ${i + 1}, bare: ${e}`),
+    ]);
     const notes = [...new Set(rounds.flatMap((r) => [...r.xa.notes, ...(r.bare?.notes ?? [])]))];
     for (const n of notes) console.log(`note: ${n}`);
     if (errors.length > 0) {
@@ -354,12 +416,29 @@ async function main(): Promise<number> {
     const checks = `Checks passed, every round: ${N} posts reached the fake X exactly once each, none before its scheduledAt; the ledger holds ${N} \`sent\` records with X's ids; the worker drained and exited 0 on SIGTERM${bare ? `; bare: ${N} jobs ran once, none early` : ''}.`;
 
     const figures: Figure[] = [
-      { name: 'burst: p99 lateness (xactly, median of rounds)', value: `${s(p99Median)} (${f2(p99Ratio)} × ideal ${s(IDEAL_MS)})`, target: `<= ${TARGET_P99_VS_IDEAL} × ideal (${s(IDEAL_MS * TARGET_P99_VS_IDEAL)})`, verdict: verdict(ok) },
-      { name: 'burst: p50 lateness (xactly, median of rounds)', value: `${s(medianOf((r) => r.xa.lateness.p50))} (ideal ${s(idealP(50))})`, target: '', verdict: '' },
-      ...(bare ? [
-        { name: 'burst: p50 / p99 lateness (bare BullMQ, medians)', value: `${s(medianOf((r) => r.bare!.lateness.p50))} / ${s(bareP99Median)}`, target: '', verdict: '' as const },
-        { name: 'burst: p99 lateness xactly / bare (medians)', value: x(p99Median, bareP99Median), target: '', verdict: '' as const },
-      ] : []),
+      {
+        name: 'burst: p99 lateness (xactly, median of rounds)',
+        value: `${s(p99Median)} (${f2(p99Ratio)} × ideal ${s(IDEAL_MS)})`,
+        target: `<= ${TARGET_P99_VS_IDEAL} × ideal (${s(IDEAL_MS * TARGET_P99_VS_IDEAL)})`,
+        verdict: verdict(ok),
+      },
+      {
+        name: 'burst: p50 lateness (xactly, median of rounds)',
+        value: `${s(medianOf((r) => r.xa.lateness.p50))} (ideal ${s(idealP(50))})`,
+        target: '',
+        verdict: '',
+      },
+      ...(bare
+        ? [
+            {
+              name: 'burst: p50 / p99 lateness (bare BullMQ, medians)',
+              value: `${s(medianOf((r) => r.bare!.lateness.p50))} / ${s(bareP99Median)}`,
+              target: '',
+              verdict: '' as const,
+            },
+            { name: 'burst: p99 lateness xactly / bare (medians)', value: x(p99Median, bareP99Median), target: '', verdict: '' as const },
+          ]
+        : []),
     ];
     const markdown = `## Burst lateness (\`bench/burst.ts\`)
 
@@ -390,7 +469,14 @@ ${mdTable(perRound, perRoundHeader)}
 - ${verdictLine}
 - ${checks}
 ${notes.map((n) => `- ${n}\n`).join('')}`;
-    await writeReport(args.report, { bench: 'burst', title: 'Burst lateness', command: commandLine('burst.js'), figures, markdown, durationMs: Date.now() - started });
+    await writeReport(args.report, {
+      bench: 'burst',
+      title: 'Burst lateness',
+      command: commandLine('burst.js'),
+      figures,
+      markdown,
+      durationMs: Date.now() - started,
+    });
     return 0;
   } finally {
     await admin.quit();

@@ -30,14 +30,31 @@ Environment: REDIS_URL (default redis://127.0.0.1:6379; must be a local Redis).`
 
 const { values: a } = parseArgs({
   options: {
-    keys: { type: 'string' }, accounts: { type: 'string' }, workers: { type: 'string' },
-    'kill-every-s': { type: 'string' }, 'term-share': { type: 'string' }, 'chaos-s': { type: 'string' },
-    'fault-rate': { type: 'string' }, 'fault-kinds': { type: 'string' }, 'lag-max-ms': { type: 'string' }, 'settle-ms': { type: 'string' },
-    'x-timeout-ms': { type: 'string' }, 'reconcile-ms': { type: 'string' }, concurrency: { type: 'string' },
-    'spread-s': { type: 'string' }, 'deadline-s': { type: 'string' }, 'dup-share': { type: 'string' }, 'calendar-share': { type: 'string' },
-    seed: { type: 'string' }, 'timeout-s': { type: 'string' },
-    'x-duplicate-check': { type: 'boolean' }, 'kind-x': { type: 'boolean' }, 'allow-worker-crashes': { type: 'boolean' },
-    'fsync-bench': { type: 'string' }, 'keep-temp': { type: 'boolean' }, help: { type: 'boolean' },
+    keys: { type: 'string' },
+    accounts: { type: 'string' },
+    workers: { type: 'string' },
+    'kill-every-s': { type: 'string' },
+    'term-share': { type: 'string' },
+    'chaos-s': { type: 'string' },
+    'fault-rate': { type: 'string' },
+    'fault-kinds': { type: 'string' },
+    'lag-max-ms': { type: 'string' },
+    'settle-ms': { type: 'string' },
+    'x-timeout-ms': { type: 'string' },
+    'reconcile-ms': { type: 'string' },
+    concurrency: { type: 'string' },
+    'spread-s': { type: 'string' },
+    'deadline-s': { type: 'string' },
+    'dup-share': { type: 'string' },
+    'calendar-share': { type: 'string' },
+    seed: { type: 'string' },
+    'timeout-s': { type: 'string' },
+    'x-duplicate-check': { type: 'boolean' },
+    'kind-x': { type: 'boolean' },
+    'allow-worker-crashes': { type: 'boolean' },
+    'fsync-bench': { type: 'string' },
+    'keep-temp': { type: 'boolean' },
+    help: { type: 'boolean' },
   },
 });
 if (a.help) {
@@ -65,7 +82,10 @@ if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') {
 }
 const lagMaxMs = num('lag-max-ms', a['lag-max-ms'], DEFAULTS.lagMaxMs, int(0), 'an integer >= 0');
 const xTimeoutMs = num('x-timeout-ms', a['x-timeout-ms'], DEFAULTS.xTimeoutMs, int(100), 'an integer >= 100');
-const kinds = a['fault-kinds']?.split(',').map((s) => s.trim()).filter(Boolean);
+const kinds = a['fault-kinds']
+  ?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 
 const options = {
   keys: num('keys', a.keys, DEFAULTS.keys, int(1), 'an integer >= 1'),
@@ -78,7 +98,13 @@ const options = {
   ...(kinds && { faultKinds: kinds as never }),
   lagMaxMs,
   xTimeoutMs,
-  settleMs: num('settle-ms', a['settle-ms'], settleFor(lagMaxMs, xTimeoutMs), (n) => int(1)(n) && n > lagMaxMs + xTimeoutMs, `an integer > lag + timeout (${lagMaxMs + xTimeoutMs})`),
+  settleMs: num(
+    'settle-ms',
+    a['settle-ms'],
+    settleFor(lagMaxMs, xTimeoutMs),
+    (n) => int(1)(n) && n > lagMaxMs + xTimeoutMs,
+    `an integer > lag + timeout (${lagMaxMs + xTimeoutMs})`,
+  ),
   reconcileMs: num('reconcile-ms', a['reconcile-ms'], DEFAULTS.reconcileMs, int(100), 'an integer >= 100'),
   concurrency: num('concurrency', a.concurrency, DEFAULTS.concurrency, int(1), 'an integer >= 1'),
   spreadS: num('spread-s', a['spread-s'], DEFAULTS.spreadS, (n) => n >= 0, 'a number >= 0'),
@@ -109,16 +135,21 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 try {
   options.log(`seed ${options.seed} (replay with --seed ${options.seed})`);
   // Overall bound, cleanup included: a run that cannot even clean up is killed.
-  const hardStop = setTimeout(() => {
-    console.error('chaos: hard timeout (run + 120 s); exiting');
-    process.exit(3);
-  }, (options.timeoutS + 120) * 1_000);
+  const hardStop = setTimeout(
+    () => {
+      console.error('chaos: hard timeout (run + 120 s); exiting');
+      process.exit(3);
+    },
+    (options.timeoutS + 120) * 1_000,
+  );
   hardStop.unref();
   const report = await runChaos(options);
   console.log('\n' + renderReport(report));
   if (fsyncKeys > 0) {
     console.log(`\nappendfsync cost: fresh local redis-servers, ${fsyncKeys} keys enqueued, then claimed + settled (medians of 3 rounds):`);
-    console.log(renderFsync([...(await fsyncCompare(fsyncKeys, { concurrency: 20 })), ...(await fsyncCompare(Math.min(fsyncKeys, 1_000), { concurrency: 1 }))]));
+    console.log(
+      renderFsync([...(await fsyncCompare(fsyncKeys, { concurrency: 20 })), ...(await fsyncCompare(Math.min(fsyncKeys, 1_000), { concurrency: 1 }))]),
+    );
   }
   console.log('\n' + summaryLine(report));
   process.exit(report.ok ? 0 : report.timedOut ? 3 : 1);

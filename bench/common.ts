@@ -67,7 +67,11 @@ export type Row = readonly string[];
 export function textTable(rows: readonly Row[], header?: Row, left = false): string {
   const all = header ? [header, ...rows] : rows;
   const widths = (header ?? rows[0] ?? []).map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  const line = (r: Row) => r.map((c, i) => (i === 0 || !header || left ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (r: Row) =>
+    r
+      .map((c, i) => (i === 0 || !header || left ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const head = header ? [line(header), widths.map((w) => '-'.repeat(w)).join('  ')] : [];
   return [...head, ...rows.map(line)].join('\n');
 }
@@ -189,7 +193,9 @@ export interface Tally {
  * count: any failure means the figures are not about successful work), and
  * rejects after the timeout.
  */
-export function tallyOf(worker: { on(event: 'completed' | 'failed', cb: (...args: never[]) => void): unknown }): Tally & { until(total: number, timeoutMs: number): Promise<void> } {
+export function tallyOf(worker: {
+  on(event: 'completed' | 'failed', cb: (...args: never[]) => void): unknown;
+}): Tally & { until(total: number, timeoutMs: number): Promise<void> } {
   const tally: Tally = { completed: 0, failed: 0, outcomes: new Map() };
   const waiters: { at: number; resolve: () => void }[] = [];
   const check = () => {
@@ -211,8 +217,17 @@ export function tallyOf(worker: { on(event: 'completed' | 'failed', cb: (...args
     until(total: number, timeoutMs: number) {
       const at = total;
       return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s: ${tally.completed} completed, ${tally.failed} failed`)), timeoutMs);
-        waiters.push({ at, resolve: () => { clearTimeout(timer); resolve(); } });
+        const timer = setTimeout(
+          () => reject(new Error(`timed out after ${timeoutMs / 1000} s: ${tally.completed} completed, ${tally.failed} failed`)),
+          timeoutMs,
+        );
+        waiters.push({
+          at,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
         check();
       });
     },

@@ -26,8 +26,25 @@ import { createLogger } from '../src/log.js';
 import { createProducer, createPublishWorker } from '../src/app.js';
 import { dropPrefix, newRedis } from '../test/support/redis.js';
 import {
-  commandLine, countBy, f0, f2, type Figure, fmtCounts, instantX, intOption, mb, mdTable,
-  nullStream, rand, type Row, run, secs, tallyOf, textTable, verdict, writeReport,
+  commandLine,
+  countBy,
+  f0,
+  f2,
+  type Figure,
+  fmtCounts,
+  instantX,
+  intOption,
+  mb,
+  mdTable,
+  nullStream,
+  rand,
+  type Row,
+  run,
+  secs,
+  tallyOf,
+  textTable,
+  verdict,
+  writeReport,
 } from './common.js';
 
 /** "Flat": what the heap may keep per 1,000 publishes after the warm-up (~100 bytes a publish). */
@@ -92,7 +109,8 @@ async function main(): Promise<number> {
     const x = instantX();
     const worker = createPublishWorker({
       connection: workerRedis,
-      prefix, retentionMs: 3_600_000,
+      prefix,
+      retentionMs: 3_600_000,
       x,
       logger: createLogger({ level: 'info' }, nullStream()),
       concurrency: C,
@@ -108,11 +126,15 @@ async function main(): Promise<number> {
     for (let b = 1; b <= BATCHES; b++) {
       const t0 = performance.now();
       const requests = Array.from({ length: SIZE }, (_, i) => ({
-        slotId: `mem-${b}-${i}`, postId: 'p1', accountId: `acc-${i % ACCOUNTS}`, kind: 'post' as const,
+        slotId: `mem-${b}-${i}`,
+        postId: 'p1',
+        accountId: `acc-${i % ACCOUNTS}`,
+        kind: 'post' as const,
         text: `Memory batch ${b} post #${i}: published once, then forgotten by the heap.`,
       }));
       const statuses = new Map<string, number>();
-      for (let i = 0; i < SIZE; i += CHUNK) for (const r of await producer.enqueueMany(requests.slice(i, i + CHUNK))) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      for (let i = 0; i < SIZE; i += CHUNK)
+        for (const r of await producer.enqueueMany(requests.slice(i, i + CHUNK))) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
       if (statuses.get('queued') !== SIZE) errors.push(`batch ${b}: enqueueMany ${fmtCounts(statuses)}`);
       await tally.until(b * SIZE, 300_000);
       const seconds = (performance.now() - t0) / 1000;
@@ -138,7 +160,15 @@ async function main(): Promise<number> {
     await producer.close();
 
     const header = ['sample', 'publishes', 'rss', 'heapUsed', 'heapTotal', 'external', 'batch time'];
-    const rows: Row[] = samples.map((s) => [s.label, f0(s.published), mb(s.rss), mb(s.heapUsed), mb(s.heapTotal), mb(s.external), s.seconds !== undefined ? secs(s.seconds * 1000) : '']);
+    const rows: Row[] = samples.map((s) => [
+      s.label,
+      f0(s.published),
+      mb(s.rss),
+      mb(s.heapUsed),
+      mb(s.heapTotal),
+      mb(s.external),
+      s.seconds !== undefined ? secs(s.seconds * 1000) : '',
+    ]);
     const from = samples[2]!;
     const to = samples.at(-1)!;
     // Least-squares slope over batch 2..last: one noisy sample (RSS moves with
@@ -171,8 +201,18 @@ async function main(): Promise<number> {
       return 1;
     }
     const figures: Figure[] = [
-      { name: `memory: heapUsed trend per 1,000 publishes (${span})`, value: kb(heapPer), target: `<= +${f0(TARGET_HEAP_PER_1000 / 1024)} KB`, verdict: verdict(heapOk) },
-      { name: `memory: rss trend per 1,000 publishes (${span})`, value: kb(rssPer), target: `<= +${f0(TARGET_RSS_PER_1000 / 1024)} KB`, verdict: verdict(rssOk) },
+      {
+        name: `memory: heapUsed trend per 1,000 publishes (${span})`,
+        value: kb(heapPer),
+        target: `<= +${f0(TARGET_HEAP_PER_1000 / 1024)} KB`,
+        verdict: verdict(heapOk),
+      },
+      {
+        name: `memory: rss trend per 1,000 publishes (${span})`,
+        value: kb(rssPer),
+        target: `<= +${f0(TARGET_RSS_PER_1000 / 1024)} KB`,
+        verdict: verdict(rssOk),
+      },
       { name: `memory: rss / heapUsed after ${f0(total)} publishes`, value: `${mb(to.rss)} / ${mb(to.heapUsed)}`, target: '', verdict: '' },
     ];
     const markdown = `## Memory (\`bench/memory.ts\`)
@@ -192,7 +232,14 @@ ${mdTable(rows, header)}
 ${verdicts.map((v) => `- ${v}`).join('\n')}
 - Checks passed: ${f0(total)} keys \`sent\` in the ledger, X called ${f0(total)} times, no job failed.
 `;
-    await writeReport(args.report, { bench: 'memory', title: 'Memory', command: commandLine('memory.js'), figures, markdown, durationMs: Date.now() - started });
+    await writeReport(args.report, {
+      bench: 'memory',
+      title: 'Memory',
+      command: commandLine('memory.js'),
+      figures,
+      markdown,
+      durationMs: Date.now() - started,
+    });
     return 0;
   } finally {
     await dropPrefix(admin, prefix);

@@ -36,11 +36,32 @@ import { createProducer, createPublishWorker } from '../src/app.js';
 import { dropPrefix, newRedis, REDIS_URL } from '../test/support/redis.js';
 import { median } from '../test/support/stats.js';
 import {
-  type BenchReport, commandLine, type Figure, instantX, intOption, machine, mb, mdTable, rand, type Row, textTable, verdict, versionOf, writeReport,
+  type BenchReport,
+  commandLine,
+  type Figure,
+  instantX,
+  intOption,
+  machine,
+  mb,
+  mdTable,
+  rand,
+  type Row,
+  textTable,
+  verdict,
+  versionOf,
+  writeReport,
 } from './common.js';
 import {
-  type ClientCounts, type CommandStat, commandStats, diffCommandStats, installCommandCounter, isLedgerLabel,
-  isScriptLabel, redisCpuSeconds, scriptCallsAreCounted, serverInfo,
+  type ClientCounts,
+  type CommandStat,
+  commandStats,
+  diffCommandStats,
+  installCommandCounter,
+  isLedgerLabel,
+  isScriptLabel,
+  redisCpuSeconds,
+  scriptCallsAreCounted,
+  serverInfo,
 } from './redis-stats.js';
 
 const TARGET_PROCESSING_RATIO = 0.75;
@@ -68,7 +89,9 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log('usage: node dist/bench/overhead.js [--jobs N=20000] [--concurrency C=50] [--warmup W=1000] [--rounds R=3] [--timeout-s S=600] [--report FILE] [--no-client-count]');
+  console.log(
+    'usage: node dist/bench/overhead.js [--jobs N=20000] [--concurrency C=50] [--warmup W=1000] [--rounds R=3] [--timeout-s S=600] [--report FILE] [--no-client-count]',
+  );
   process.exit(0);
 }
 if (args['write-docs']) {
@@ -197,7 +220,9 @@ async function runBare(admin: Redis, prefix: string, n: number, concurrency: num
   const bullPrefix = hashTagged(prefix);
   try {
     const queue = new Queue<PublishJobData>(QUEUE_NAMES.publish, {
-      connection: queueRedis as never, prefix: bullPrefix, defaultJobOptions: PUBLISH_JOB_OPTIONS,
+      connection: queueRedis as never,
+      prefix: bullPrefix,
+      defaultJobOptions: PUBLISH_JOB_OPTIONS,
     });
     await queue.waitUntilReady();
     const raw = requests(n);
@@ -207,17 +232,22 @@ async function runBare(admin: Redis, prefix: string, n: number, concurrency: num
     const t0 = performance.now();
     for (let i = 0; i < raw.length; i += CHUNK) {
       const scheduledAt = new Date().toISOString();
-      await queue.addBulk(raw.slice(i, i + CHUNK).map((r) => {
-        const keyId = `k.${r.slotId}.${r.postId}`;
-        return { name: r.kind, data: { keyId, ...r, scheduledAt }, opts: { jobId: keyId } };
-      }));
+      await queue.addBulk(
+        raw.slice(i, i + CHUNK).map((r) => {
+          const keyId = `k.${r.slotId}.${r.postId}`;
+          return { name: r.kind, data: { keyId, ...r, scheduledAt }, opts: { jobId: keyId } };
+        }),
+      );
     }
     const enqueueMs = performance.now() - t0;
     const enqueueClient = counter.end();
     const rssAfterEnqueue = rss();
 
     const worker = new Worker(QUEUE_NAMES.publish, async () => ({}), {
-      connection: workerRedis as never, prefix: bullPrefix, concurrency, autorun: false,
+      connection: workerRedis as never,
+      prefix: bullPrefix,
+      concurrency,
+      autorun: false,
     });
     const p = await processPhase(admin, worker, n);
     await queue.close();
@@ -258,7 +288,8 @@ async function runXactly(admin: Redis, prefix: string, n: number, concurrency: n
     const worker = createPublishWorker({
       connection: workerRedis,
       // The ledger shares the worker's connection, as `xactly worker` does.
-      prefix, retentionMs: 3_600_000,
+      prefix,
+      retentionMs: 3_600_000,
       x,
       logger: createLogger({ level: 'silent' }),
       concurrency,
@@ -396,7 +427,8 @@ function buildReport(env: Env, bareRounds: SideResult[], xaRounds: SideResult[],
   const serverBare = sum([...bare.processServer.values()]);
   const serverXa = sum([...xa.processServer.values()]);
   const us = (ms: number) => `${f0((ms / J) * 1000)} us`;
-  const rssOf = (s: Side) => `${mb0(s.rounds[0]!.rssBefore)} -> ${mb0(Math.max(...s.rounds.map((r) => r.rssAfterEnqueue)))} -> ${mb0(s.rounds.at(-1)!.rssAfter)}`;
+  const rssOf = (s: Side) =>
+    `${mb0(s.rounds[0]!.rssBefore)} -> ${mb0(Math.max(...s.rounds.map((r) => r.rssAfterEnqueue)))} -> ${mb0(s.rounds.at(-1)!.rssAfter)}`;
 
   const all: Row[] = [
     ['processing: time (median)', `${f2(bare.processMs / 1000)} s`, `${f2(xa.processMs / 1000)} s`, ''],
@@ -409,7 +441,12 @@ function buildReport(env: Env, bareRounds: SideResult[], xaRounds: SideResult[],
     ['processing: commands / job (server, incl. in scripts)', f2(serverBare / J), f2(serverXa / J), delta((serverXa - serverBare) / J)],
     ['processing: Node CPU / job (this process)', us(bare.nodeCpuMs), us(xa.nodeCpuMs), times(xa.nodeCpuMs, bare.nodeCpuMs)],
     ['processing: Redis CPU / job (server)', us(bare.redisCpuMs), us(xa.redisCpuMs), times(xa.redisCpuMs, bare.redisCpuMs)],
-    ['processing: Node + Redis CPU / job', us(bare.nodeCpuMs + bare.redisCpuMs), us(xa.nodeCpuMs + xa.redisCpuMs), times(xa.nodeCpuMs + xa.redisCpuMs, bare.nodeCpuMs + bare.redisCpuMs)],
+    [
+      'processing: Node + Redis CPU / job',
+      us(bare.nodeCpuMs + bare.redisCpuMs),
+      us(xa.nodeCpuMs + xa.redisCpuMs),
+      times(xa.nodeCpuMs + xa.redisCpuMs, bare.nodeCpuMs + bare.redisCpuMs),
+    ],
     [`enqueue: round trips per ${CHUNK} jobs (client)`, f2((bare.enqueueClient.roundTrips / J) * CHUNK), f2((xa.enqueueClient.roundTrips / J) * CHUNK), ''],
     ['enqueue: commands / job (client)', f2(bare.enqueueClient.commands / J), f2(xa.enqueueClient.commands / J), ''],
     ['RSS: start -> max after enqueue -> end', rssOf(bare), rssOf(xa), ''],
@@ -421,23 +458,40 @@ function buildReport(env: Env, bareRounds: SideResult[], xaRounds: SideResult[],
     const x = xaRounds[i]!;
     return [
       `${i + 1} (${orders[i]})`,
-      `${f0(N / (b.processMs / 1000))}`, `${f0(N / (x.processMs / 1000))}`, f2(ratio(b.processMs, x.processMs)),
-      `${f0(N / (b.enqueueMs / 1000))}`, `${f0(N / (x.enqueueMs / 1000))}`, f2(ratio(b.enqueueMs, x.enqueueMs)),
-      `${f2(serverPerJob(b))} / ${f2(serverPerJob(x))}`, `${b.connectedClients} / ${x.connectedClients}`,
+      `${f0(N / (b.processMs / 1000))}`,
+      `${f0(N / (x.processMs / 1000))}`,
+      f2(ratio(b.processMs, x.processMs)),
+      `${f0(N / (b.enqueueMs / 1000))}`,
+      `${f0(N / (x.enqueueMs / 1000))}`,
+      f2(ratio(b.enqueueMs, x.enqueueMs)),
+      `${f2(serverPerJob(b))} / ${f2(serverPerJob(x))}`,
+      `${b.connectedClients} / ${x.connectedClients}`,
     ];
   });
 
   const notes: string[] = [];
-  for (const [side, rounds] of [['bare', bareRounds], ['xactly', xaRounds]] as const) {
+  for (const [side, rounds] of [
+    ['bare', bareRounds],
+    ['xactly', xaRounds],
+  ] as const) {
     const perJob = rounds.map(serverPerJob);
     if (Math.max(...perJob) > Math.min(...perJob) * 1.02 + 0.1)
-      notes.push(`${side}: server-side commands per job varied across rounds (${perJob.map(f2).join(', ')}): other clients' traffic is mixed into the server-side figures.`);
+      notes.push(
+        `${side}: server-side commands per job varied across rounds (${perJob.map(f2).join(', ')}): other clients' traffic is mixed into the server-side figures.`,
+      );
   }
-  for (const [side, r] of CLIENT_COUNTED ? ([['bare', bare], ['xactly', xa]] as const) : []) {
+  for (const [side, r] of CLIENT_COUNTED
+    ? ([
+        ['bare', bare],
+        ['xactly', xa],
+      ] as const)
+    : []) {
     const serverScripts = (r.processServer.get('evalsha') ?? 0) + (r.processServer.get('eval') ?? 0);
     const clientScripts = sum([...r.processClient.byCommand].filter(([k]) => isScriptLabel(k)).map(([, v]) => v));
     if (serverScripts > clientScripts * 1.01 + 20)
-      notes.push(`${side}: Redis ran ${serverScripts} EVALSHA/EVAL while processing but this process sent ${clientScripts}: other clients were busy, so server-side figures include their traffic.`);
+      notes.push(
+        `${side}: Redis ran ${serverScripts} EVALSHA/EVAL while processing but this process sent ${clientScripts}: other clients were busy, so server-side figures include their traffic.`,
+      );
   }
   notes.push(
     env.scriptCounted
@@ -460,10 +514,34 @@ function buildReport(env: Env, bareRounds: SideResult[], xaRounds: SideResult[],
       : 'extra round trips per publish: not counted (--no-client-count)',
   ];
   const figures: Figure[] = [
-    { name: 'overhead: processing throughput xactly / bare', value: `${f2(procRatio)} (${f0(procXa)} vs ${f0(procBare)} jobs/s)`, target: `>= ${TARGET_PROCESSING_RATIO}`, verdict: verdict(procRatio >= TARGET_PROCESSING_RATIO) },
-    { name: `enqueue: ${f0(N)} keys, enqueueMany / addBulk`, value: `${f2(enqRatio)} (${f0(enqXa)} vs ${f0(enqBare)} jobs/s)`, target: `>= ${TARGET_ENQUEUE_RATIO}`, verdict: verdict(enqRatio >= TARGET_ENQUEUE_RATIO) },
-    ...(CLIENT_COUNTED ? [{ name: 'round trips: extra per publish (client side)', value: f2(extraRt), target: `<= ${TARGET_EXTRA_ROUND_TRIPS} (claim + settle)`, verdict: verdict(extraRt <= TARGET_EXTRA_ROUND_TRIPS + 0.005) }] : []),
-    { name: 'overhead: Node + Redis CPU per publish, xactly / bare', value: times(xa.nodeCpuMs + xa.redisCpuMs, bare.nodeCpuMs + bare.redisCpuMs), target: '', verdict: '' },
+    {
+      name: 'overhead: processing throughput xactly / bare',
+      value: `${f2(procRatio)} (${f0(procXa)} vs ${f0(procBare)} jobs/s)`,
+      target: `>= ${TARGET_PROCESSING_RATIO}`,
+      verdict: verdict(procRatio >= TARGET_PROCESSING_RATIO),
+    },
+    {
+      name: `enqueue: ${f0(N)} keys, enqueueMany / addBulk`,
+      value: `${f2(enqRatio)} (${f0(enqXa)} vs ${f0(enqBare)} jobs/s)`,
+      target: `>= ${TARGET_ENQUEUE_RATIO}`,
+      verdict: verdict(enqRatio >= TARGET_ENQUEUE_RATIO),
+    },
+    ...(CLIENT_COUNTED
+      ? [
+          {
+            name: 'round trips: extra per publish (client side)',
+            value: f2(extraRt),
+            target: `<= ${TARGET_EXTRA_ROUND_TRIPS} (claim + settle)`,
+            verdict: verdict(extraRt <= TARGET_EXTRA_ROUND_TRIPS + 0.005),
+          },
+        ]
+      : []),
+    {
+      name: 'overhead: Node + Redis CPU per publish, xactly / bare',
+      value: times(xa.nodeCpuMs + xa.redisCpuMs, bare.nodeCpuMs + bare.redisCpuMs),
+      target: '',
+      verdict: '',
+    },
   ];
   return {
     figures,
@@ -480,8 +558,15 @@ function buildReport(env: Env, bareRounds: SideResult[], xaRounds: SideResult[],
 }
 
 const PER_ROUND_HEADER = [
-  'round (first side)', 'bare jobs/s', 'xactly jobs/s', 'ratio', 'bare enqueue/s', 'xactly enqueue/s', 'ratio',
-  'server cmds/job (bare / xactly)', 'Redis clients at end',
+  'round (first side)',
+  'bare jobs/s',
+  'xactly jobs/s',
+  'ratio',
+  'bare enqueue/s',
+  'xactly enqueue/s',
+  'ratio',
+  'server cmds/job (bare / xactly)',
+  'Redis clients at end',
 ];
 
 function printReport(r: Report): void {
@@ -631,7 +716,11 @@ async function main(): Promise<number> {
       return 1;
     }
     await writeReport(args.report, {
-      bench: 'overhead', title: 'Overhead, round trips and enqueue', command: COMMAND, figures: report.figures, markdown: docs(report),
+      bench: 'overhead',
+      title: 'Overhead, round trips and enqueue',
+      command: COMMAND,
+      figures: report.figures,
+      markdown: docs(report),
       durationMs: performance.now() - STARTED,
     } satisfies BenchReport);
     return 0;

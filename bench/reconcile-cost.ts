@@ -45,8 +45,23 @@ import { startLatencyProxy } from '../test/support/latency-proxy.js';
 import { dropPrefix, newRedis } from '../test/support/redis.js';
 import { median } from '../test/support/stats.js';
 import {
-  commandLine, countBy, f0, f2, type Figure, fmtCounts, intOption, mb, mdTable,
-  rand, type Row, run, sum, tallyOf, textTable, verdict, writeReport,
+  commandLine,
+  countBy,
+  f0,
+  f2,
+  type Figure,
+  fmtCounts,
+  intOption,
+  mb,
+  mdTable,
+  rand,
+  type Row,
+  run,
+  sum,
+  tallyOf,
+  textTable,
+  verdict,
+  writeReport,
 } from './common.js';
 import { installCommandCounter } from './redis-stats.js';
 
@@ -65,14 +80,19 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log('usage: node dist/bench/reconcile-cost.js [--accounts 50] [--ambiguous 1000] [--ledger-size 100000] [--growth 100,1000,5000] [--overdue-queued 5000 (0: skip)] [--rounds 3] [--latency-ms 200 (0: skip)] [--settle-window-ms 60000] [--report FILE]');
+  console.log(
+    'usage: node dist/bench/reconcile-cost.js [--accounts 50] [--ambiguous 1000] [--ledger-size 100000] [--growth 100,1000,5000] [--overdue-queued 5000 (0: skip)] [--rounds 3] [--latency-ms 200 (0: skip)] [--settle-window-ms 60000] [--report FILE]',
+  );
   process.exit(0);
 }
 const ACCOUNTS = intOption('accounts', args.accounts, 1);
 const K = intOption('ambiguous', args.ambiguous, 1);
 const LEDGER_SIZE = intOption('ledger-size', args['ledger-size'], 0);
 const BACKLOG = intOption('overdue-queued', args['overdue-queued'], 0);
-const GROWTH = args.growth.split(',').filter(Boolean).map((g) => intOption('growth', g, 1));
+const GROWTH = args.growth
+  .split(',')
+  .filter(Boolean)
+  .map((g) => intOption('growth', g, 1));
 const ROUNDS = intOption('rounds', args.rounds, 1);
 const LATENCY = intOption('latency-ms', args['latency-ms'], 0);
 const SETTLE = intOption('settle-window-ms', args['settle-window-ms'], 1);
@@ -135,7 +155,9 @@ async function fillSent(ledger: Ledger, n: number, tag: string): Promise<void> {
     });
     const registered = await ledger.registerMany(entries, now);
     if (registered.some((r) => r.verdict !== 'new')) throw new Error('history keys already existed');
-    const claims = await Promise.all(entries.map((e) => ledger.claim({ keyId: e.keyId, jobId: e.jobId, leaseMs: 30_000, now, accountId: e.request.accountId })));
+    const claims = await Promise.all(
+      entries.map((e) => ledger.claim({ keyId: e.keyId, jobId: e.jobId, leaseMs: 30_000, now, accountId: e.request.accountId })),
+    );
     if (claims.some((c) => c.verdict !== 'claimed')) throw new Error(`history claims: ${fmtCounts(countBy(claims, (c) => c.verdict))}`);
     const settled = await Promise.all(entries.map((e, j) => ledger.settle(e.keyId, 1, { to: 'sent', tweetId: String(1_000_000_000_000 + start + j) }, now)));
     if (settled.some((s) => s.verdict !== 'ok')) throw new Error('history settle refused');
@@ -148,18 +170,25 @@ async function makeAmbiguous(redis: Redis, producer: Producer, prefix: string, f
   const x = new TwitterXPort({ credentials, baseUrl: fake.url, timeoutMs: 5_000 });
   const worker = createPublishWorker({
     connection: redis,
-    prefix, retentionMs: 3_600_000,
-    x, logger: silent, concurrency: 50, leaseMs: 30_000, settleWindowMs: SETTLE,
+    prefix,
+    retentionMs: 3_600_000,
+    x,
+    logger: silent,
+    concurrency: 50,
+    leaseMs: 30_000,
+    settleWindowMs: SETTLE,
   });
   worker.on('error', (err) => console.error(`  worker error: ${err.message}`));
   const tally = tallyOf(worker);
   try {
     const requests = requestsFor(tag, n);
     const statuses = new Map<string, number>();
-    for (let i = 0; i < n; i += CHUNK) for (const r of await producer.enqueueMany(requests.slice(i, i + CHUNK))) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+    for (let i = 0; i < n; i += CHUNK)
+      for (const r of await producer.enqueueMany(requests.slice(i, i + CHUNK))) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
     if ((statuses.get('queued') ?? 0) !== n) errors.push(`enqueueMany: ${fmtCounts(statuses)}`);
     await tally.until(n, 120_000);
-    if ((tally.outcomes.get('ambiguous') ?? 0) !== n) errors.push(`publish outcomes: ${fmtCounts(tally.outcomes)}, ${tally.failed} failed (${tally.firstFailure ?? ''}); expected ${n} ambiguous`);
+    if ((tally.outcomes.get('ambiguous') ?? 0) !== n)
+      errors.push(`publish outcomes: ${fmtCounts(tally.outcomes)}, ${tally.failed} failed (${tally.firstFailure ?? ''}); expected ${n} ambiguous`);
     const states = countBy(await producer.ledger.getMany(requests.map((r) => keyId(r))), (r) => r?.state ?? 'missing');
     if (states.get('ambiguous') !== n) errors.push(`ledger after publishing: ${fmtCounts(states)}; expected ${n} ambiguous`);
     const created = fake.created().filter((c) => c.text.startsWith(`Reconcile ${tag} #`));
@@ -187,7 +216,16 @@ async function scenario(admin: Redis, opts: ScenarioOptions): Promise<ScenarioRe
   const redis = newRedis();
   const producer = createProducer({ connection: redis, prefix, retentionMs: 3_600_000 });
   const batch = opts.batch ?? Math.max(DEFAULT_BATCH, opts.keys);
-  const result: ScenarioResult = { label: opts.label, keys: opts.keys, ledgerKeys: opts.ledgerKeys ?? 0, overdueQueued: opts.overdueQueued ?? 0, batch, passes: [], setupS: 0, errors: [] };
+  const result: ScenarioResult = {
+    label: opts.label,
+    keys: opts.keys,
+    ledgerKeys: opts.ledgerKeys ?? 0,
+    overdueQueued: opts.overdueQueued ?? 0,
+    batch,
+    passes: [],
+    setupS: 0,
+    errors: [],
+  };
   try {
     if (opts.ledgerKeys) {
       const t = performance.now();
@@ -214,7 +252,8 @@ async function scenario(admin: Redis, opts: ScenarioOptions): Promise<ScenarioRe
           const scheduledAt = new Date(Date.now() - 120_000).toISOString();
           const statuses = new Map<string, number>();
           const backlog = requestsFor(`q${round}`, opts.overdueQueued).map((r) => ({ ...r, scheduledAt }));
-          for (let i = 0; i < backlog.length; i += CHUNK) for (const r of await producer.enqueueMany(backlog.slice(i, i + CHUNK))) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+          for (let i = 0; i < backlog.length; i += CHUNK)
+            for (const r of await producer.enqueueMany(backlog.slice(i, i + CHUNK))) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
           if (statuses.get('queued') !== opts.overdueQueued) result.errors.push(`overdue backlog: ${fmtCounts(statuses)}`);
         }
         if (round === 0) result.redisBytes = await prefixBytes(admin);
@@ -225,13 +264,21 @@ async function scenario(admin: Redis, opts: ScenarioOptions): Promise<ScenarioRe
           counter.begin();
           const t0 = performance.now();
           const report = await reconcileOnce({
-            ledger: producer.ledger, x: lookupX, queue: producer.queue, logger: silent,
+            ledger: producer.ledger,
+            x: lookupX,
+            queue: producer.queue,
+            logger: silent,
             clock: () => Date.now() + LATER,
-            settleWindowMs: SETTLE, unresolvedGraceMs: 15 * 60_000, batch,
+            settleWindowMs: SETTLE,
+            unresolvedGraceMs: 15 * 60_000,
+            batch,
           });
           const wallMs = performance.now() - t0;
           const { roundTrips } = counter.end();
-          const gets = fake.requests().slice(before).filter((r) => r.method === 'GET').length;
+          const gets = fake
+            .requests()
+            .slice(before)
+            .filter((r) => r.method === 'GET').length;
           if (!report.ran) {
             result.errors.push('reconcileOnce did not run (lock held)');
             break;
@@ -259,7 +306,11 @@ async function scenario(admin: Redis, opts: ScenarioOptions): Promise<ScenarioRe
     }
     const passes = result.passes;
     const resolved = sum(passes.map((p) => p.report.outcomes.sent));
-    const odd = sum(passes.map((p) => p.report.outcomes.released + p.report.outcomes.expired + p.report.outcomes.unresolved + p.report.outcomes.stale + p.report.outcomes.requeued));
+    const odd = sum(
+      passes.map(
+        (p) => p.report.outcomes.released + p.report.outcomes.expired + p.report.outcomes.unresolved + p.report.outcomes.stale + p.report.outcomes.requeued,
+      ),
+    );
     if (resolved !== opts.keys * (opts.rounds ?? 1)) result.errors.push(`passes resolved ${resolved} keys to sent, expected ${opts.keys * (opts.rounds ?? 1)}`);
     if (odd > 0) result.errors.push(`passes released/failed/refused/re-enqueued ${odd} keys`);
     const mismatch = passes.filter((p) => p.gets !== p.report.lookups).length;
@@ -307,26 +358,61 @@ interface Line {
 
 /** Single-pass scenarios over rounds: medians; multi-pass: totals. */
 function lineOf(r: ScenarioResult, rounds: number): Line {
-  const parts = [r.ledgerKeys ? `${f0(r.ledgerKeys)} sent` : '', f0(r.keys), r.overdueQueued ? `${f0(r.overdueQueued)} queued` : ''].filter(Boolean).join(' + ');
+  const parts = [r.ledgerKeys ? `${f0(r.ledgerKeys)} sent` : '', f0(r.keys), r.overdueQueued ? `${f0(r.overdueQueued)} queued` : '']
+    .filter(Boolean)
+    .join(' + ');
   const ledger = `${parts}${r.redisBytes ? ` (${mb(r.redisBytes, r.redisBytes >= 100 * 1_048_576 ? 0 : 1)} in Redis)` : ''}`;
   const perRound = r.passes.length / rounds;
   if (perRound <= 1) {
     return {
-      label: r.label, keys: r.keys, ledger, batch: r.batch, passes: 1, perPass: true,
-      lookups: median(r.passes.map((p) => p.gets)), roundTrips: median(r.passes.map((p) => p.roundTrips)),
-      wallMs: median(r.passes.map((p) => p.wallMs)), resolved: median(r.passes.map((p) => p.report.outcomes.sent)),
+      label: r.label,
+      keys: r.keys,
+      ledger,
+      batch: r.batch,
+      passes: 1,
+      perPass: true,
+      lookups: median(r.passes.map((p) => p.gets)),
+      roundTrips: median(r.passes.map((p) => p.roundTrips)),
+      wallMs: median(r.passes.map((p) => p.wallMs)),
+      resolved: median(r.passes.map((p) => p.report.outcomes.sent)),
     };
   }
   return {
-    label: r.label, keys: r.keys, ledger, batch: r.batch, passes: r.passes.length, perPass: false,
-    lookups: sum(r.passes.map((p) => p.gets)), roundTrips: sum(r.passes.map((p) => p.roundTrips)),
-    wallMs: sum(r.passes.map((p) => p.wallMs)), resolved: sum(r.passes.map((p) => p.report.outcomes.sent)),
+    label: r.label,
+    keys: r.keys,
+    ledger,
+    batch: r.batch,
+    passes: r.passes.length,
+    perPass: false,
+    lookups: sum(r.passes.map((p) => p.gets)),
+    roundTrips: sum(r.passes.map((p) => p.roundTrips)),
+    wallMs: sum(r.passes.map((p) => p.wallMs)),
+    resolved: sum(r.passes.map((p) => p.report.outcomes.sent)),
   };
 }
 
-const HEADER = ['scenario', 'ambiguous keys', 'ledger keys', 'batch', 'passes', 'lookups (GETs at X)', 'Redis round trips', 'duration', 'resolved (sent)', 'per key'];
+const HEADER = [
+  'scenario',
+  'ambiguous keys',
+  'ledger keys',
+  'batch',
+  'passes',
+  'lookups (GETs at X)',
+  'Redis round trips',
+  'duration',
+  'resolved (sent)',
+  'per key',
+];
 const rowOf = (l: Line): Row => [
-  l.label, f0(l.keys), l.ledger, f0(l.batch), String(l.passes), f0(l.lookups), f0(l.roundTrips), ms(l.wallMs), f0(l.resolved),
+  l.label,
+  f0(l.keys),
+  l.ledger,
+  f0(l.batch),
+  String(l.passes),
+  f0(l.lookups),
+  f0(l.roundTrips),
+  ms(l.wallMs),
+  f0(l.resolved),
   `${f2(l.wallMs / Math.max(1, l.keys))} ms`,
 ];
 
@@ -335,26 +421,41 @@ async function main(): Promise<number> {
   const admin = newRedis();
   counter.ignore(admin);
   try {
-    console.log(`reconciliation cost: ${K} ambiguous keys over ${ACCOUNTS} accounts; ledger of ${f0(LEDGER_SIZE)} sent keys; growth ${GROWTH.join(' / ')}; ${ROUNDS} round(s)`);
+    console.log(
+      `reconciliation cost: ${K} ambiguous keys over ${ACCOUNTS} accounts; ledger of ${f0(LEDGER_SIZE)} sent keys; growth ${GROWTH.join(' / ')}; ${ROUNDS} round(s)`,
+    );
     const results: ScenarioResult[] = [];
     const runOne = async (o: ScenarioOptions) => {
       const r = await scenario(admin, o);
       results.push(r);
       const l = lineOf(r, o.rounds ?? 1);
-      console.log(`  ${o.label}: ${l.passes} pass(es), ${l.lookups} lookups, ${l.roundTrips} Redis round trips, ${ms(l.wallMs)}, ${l.resolved} resolved` +
-        ` (setup ${f2(r.setupS)} s${r.passes.length > 1 ? `; passes: ${r.passes.map((p) => `${f0(p.report.examined)} keys ${ms(p.wallMs)}`).join(', ')}` : ''})${r.errors.length ? ` — ${r.errors.join('; ')}` : ''}`);
+      console.log(
+        `  ${o.label}: ${l.passes} pass(es), ${l.lookups} lookups, ${l.roundTrips} Redis round trips, ${ms(l.wallMs)}, ${l.resolved} resolved` +
+          ` (setup ${f2(r.setupS)} s${r.passes.length > 1 ? `; passes: ${r.passes.map((p) => `${f0(p.report.examined)} keys ${ms(p.wallMs)}`).join(', ')}` : ''})${r.errors.length ? ` — ${r.errors.join('; ')}` : ''}`,
+      );
       return r;
     };
     // Warm-up (JIT, connections, scripts loaded): not reported.
     const warm = await scenario(admin, { label: 'warm-up', keys: K });
     if (warm.errors.length) results.push(warm);
     const base = await runOne({ label: `${f0(K)} keys`, keys: K, rounds: ROUNDS });
-    const big = LEDGER_SIZE > 0 ? await runOne({ label: `${f0(K)} keys + ${f0(LEDGER_SIZE)} sent in the ledger`, keys: K, ledgerKeys: LEDGER_SIZE, rounds: ROUNDS }) : undefined;
+    const big =
+      LEDGER_SIZE > 0
+        ? await runOne({ label: `${f0(K)} keys + ${f0(LEDGER_SIZE)} sent in the ledger`, keys: K, ledgerKeys: LEDGER_SIZE, rounds: ROUNDS })
+        : undefined;
     const growth: ScenarioResult[] = [];
     for (const g of GROWTH) growth.push(g === K ? base : await runOne({ label: `${f0(g)} keys, one pass`, keys: g }));
     const biggest = Math.max(...GROWTH);
     const capped = biggest > DEFAULT_BATCH ? await runOne({ label: `${f0(biggest)} keys, default batch`, keys: biggest, batch: DEFAULT_BATCH }) : undefined;
-    const behind = BACKLOG > 0 ? await runOne({ label: `${f0(K)} keys behind ${f0(BACKLOG)} overdue queued keys, default batch`, keys: K, batch: DEFAULT_BATCH, overdueQueued: BACKLOG }) : undefined;
+    const behind =
+      BACKLOG > 0
+        ? await runOne({
+            label: `${f0(K)} keys behind ${f0(BACKLOG)} overdue queued keys, default batch`,
+            keys: K,
+            batch: DEFAULT_BATCH,
+            overdueQueued: BACKLOG,
+          })
+        : undefined;
     const slow = LATENCY > 0 ? await runOne({ label: `${f0(K)} keys, X latency ${LATENCY} ms`, keys: K, latencyMs: LATENCY }) : undefined;
 
     const errors = results.flatMap((r) => r.errors.map((e) => `${r.label}: ${e}`));
@@ -392,8 +493,10 @@ async function main(): Promise<number> {
       const first = resolvedIn[0] ?? 0;
       const last = resolvedIn.at(-1) ?? 0;
       return {
-        first, last,
-        text: `ambiguous keys share the due index and the ${f0(DEFAULT_BATCH)}-key batch with queued keys past their due time (whose jobs are alive: a backlog, or posts held back by budgets): ` +
+        first,
+        last,
+        text:
+          `ambiguous keys share the due index and the ${f0(DEFAULT_BATCH)}-key batch with queued keys past their due time (whose jobs are alive: a backlog, or posts held back by budgets): ` +
           `with ${f0(BACKLOG)} of them due earlier, ${f0(K)} ambiguous keys are resolved in pass${first === last ? ` ${first}` : `es ${first}-${last}`} of ${behind.passes.length} ` +
           `(~${f0((first - 1) * 30)} s later at the default 30 s interval); each overdue queued key costs ${f2(rtPerQueued)} Redis round trips per pass (job lookup, one after the other) and is looked at again a minute later`,
       };
@@ -403,19 +506,66 @@ async function main(): Promise<number> {
         ? `ledger size: ${f0(LEDGER_SIZE)} extra sent keys change lookups ${lBase.lookups} -> ${lBig.lookups}, Redis round trips ${lBase.roundTrips} -> ${lBig.roundTrips}, duration ${ms(lBase.wallMs)} -> ${ms(lBig.wallMs)} (x${f2(sizeRatio)}; target: same lookups and round trips, duration within x${SIZE_TOLERANCE}): ${verdict(sizeOk)}`
         : 'ledger size: not measured (--ledger-size 0)',
       `growth with keys in doubt: ${growthText}`,
-      ...(capped ? [`with the default batch of ${f0(DEFAULT_BATCH)} keys per pass, ${f0(capped.keys)} ambiguous keys take ${lineOf(capped, 1).passes} passes (${f0(lineOf(capped, 1).lookups)} lookups in all, against ${f0(lineOf(growth.find((g) => g.keys === capped.keys) ?? capped, 1).lookups)} for one pass over all of them): at the default 30 s interval the last key waits ~${f0((lineOf(capped, 1).passes - 1) * 30)} s longer than the first`] : []),
+      ...(capped
+        ? [
+            `with the default batch of ${f0(DEFAULT_BATCH)} keys per pass, ${f0(capped.keys)} ambiguous keys take ${lineOf(capped, 1).passes} passes (${f0(lineOf(capped, 1).lookups)} lookups in all, against ${f0(lineOf(growth.find((g) => g.keys === capped.keys) ?? capped, 1).lookups)} for one pass over all of them): at the default 30 s interval the last key waits ~${f0((lineOf(capped, 1).passes - 1) * 30)} s longer than the first`,
+          ]
+        : []),
       ...(behindText ? [behindText.text] : []),
-      ...(slow ? [`lookups run one after the other: with X answering in ${LATENCY} ms, a pass over ${f0(K)} keys on ${ACCOUNTS} accounts takes ${ms(lineOf(slow, 1).wallMs)} (~${ACCOUNTS} × ${LATENCY} ms)`] : []),
+      ...(slow
+        ? [
+            `lookups run one after the other: with X answering in ${LATENCY} ms, a pass over ${f0(K)} keys on ${ACCOUNTS} accounts takes ${ms(lineOf(slow, 1).wallMs)} (~${ACCOUNTS} × ${LATENCY} ms)`,
+          ]
+        : []),
     ];
     for (const v of verdicts) console.log(v);
 
     const figures: Figure[] = [
-      { name: `reconcile: one pass over ${f0(K)} ambiguous keys / ${ACCOUNTS} accounts`, value: `${ms(lBase.wallMs)}, ${f0(lBase.lookups)} lookups, ${f0(lBase.roundTrips)} Redis round trips, ${f0(lBase.resolved)} resolved`, target: '', verdict: '' },
-      ...(lBig ? [{ name: `reconcile: same pass with ${f0(LEDGER_SIZE)} sent keys in the ledger`, value: `${ms(lBig.wallMs)} (x${f2(sizeRatio)}), ${f0(lBig.lookups)} lookups, ${f0(lBig.roundTrips)} round trips`, target: `same lookups and round trips, duration within x${SIZE_TOLERANCE}`, verdict: verdict(sizeOk) }] : []),
-      { name: 'reconcile: growth with ambiguous keys', value: gl.map((l) => `${f0(l.keys)}: ${ms(l.wallMs)} / ${f0(l.lookups)} lookups`).join('; '), target: '', verdict: '' },
-      ...(capped ? [{ name: `reconcile: ${f0(capped.keys)} keys at the default batch (${f0(DEFAULT_BATCH)})`, value: `${lineOf(capped, 1).passes} passes, ${f0(lineOf(capped, 1).lookups)} lookups`, target: '', verdict: '' as const }] : []),
-      ...(behindText ? [{ name: `reconcile: ${f0(K)} ambiguous keys behind ${f0(BACKLOG)} overdue queued keys`, value: `resolved in pass ${behindText.first}${behindText.last !== behindText.first ? `-${behindText.last}` : ''} (~${f0((behindText.first - 1) * 30)} s at the 30 s interval)`, target: '', verdict: '' as const }] : []),
-      ...(slow ? [{ name: `reconcile: pass over ${f0(K)} keys with X latency ${LATENCY} ms`, value: ms(lineOf(slow, 1).wallMs), target: '', verdict: '' as const }] : []),
+      {
+        name: `reconcile: one pass over ${f0(K)} ambiguous keys / ${ACCOUNTS} accounts`,
+        value: `${ms(lBase.wallMs)}, ${f0(lBase.lookups)} lookups, ${f0(lBase.roundTrips)} Redis round trips, ${f0(lBase.resolved)} resolved`,
+        target: '',
+        verdict: '',
+      },
+      ...(lBig
+        ? [
+            {
+              name: `reconcile: same pass with ${f0(LEDGER_SIZE)} sent keys in the ledger`,
+              value: `${ms(lBig.wallMs)} (x${f2(sizeRatio)}), ${f0(lBig.lookups)} lookups, ${f0(lBig.roundTrips)} round trips`,
+              target: `same lookups and round trips, duration within x${SIZE_TOLERANCE}`,
+              verdict: verdict(sizeOk),
+            },
+          ]
+        : []),
+      {
+        name: 'reconcile: growth with ambiguous keys',
+        value: gl.map((l) => `${f0(l.keys)}: ${ms(l.wallMs)} / ${f0(l.lookups)} lookups`).join('; '),
+        target: '',
+        verdict: '',
+      },
+      ...(capped
+        ? [
+            {
+              name: `reconcile: ${f0(capped.keys)} keys at the default batch (${f0(DEFAULT_BATCH)})`,
+              value: `${lineOf(capped, 1).passes} passes, ${f0(lineOf(capped, 1).lookups)} lookups`,
+              target: '',
+              verdict: '' as const,
+            },
+          ]
+        : []),
+      ...(behindText
+        ? [
+            {
+              name: `reconcile: ${f0(K)} ambiguous keys behind ${f0(BACKLOG)} overdue queued keys`,
+              value: `resolved in pass ${behindText.first}${behindText.last !== behindText.first ? `-${behindText.last}` : ''} (~${f0((behindText.first - 1) * 30)} s at the 30 s interval)`,
+              target: '',
+              verdict: '' as const,
+            },
+          ]
+        : []),
+      ...(slow
+        ? [{ name: `reconcile: pass over ${f0(K)} keys with X latency ${LATENCY} ms`, value: ms(lineOf(slow, 1).wallMs), target: '', verdict: '' as const }]
+        : []),
     ];
     const markdown = `## Reconciliation cost (\`bench/reconcile-cost.ts\`)
 
@@ -429,10 +579,14 @@ count in every run); Redis round trips = commands and pipelines this process sen
 The ${f0(LEDGER_SIZE)} \`sent\` keys are written through the public Ledger API (\`registerMany\`, \`claim\`,
 \`settle\`) on the same ${ACCOUNTS} accounts. Rows "${f0(K)} keys" are medians of ${ROUNDS} rounds, each on a fresh fake X.
 "one pass" rows set \`batch\` to the number of keys; "default batch" rows keep \`reconcileOnce\`'s default
-of ${f0(DEFAULT_BATCH)} keys per pass and run passes until nothing is due (durations and counts are totals).${BACKLOG > 0 ? ` The
+of ${f0(DEFAULT_BATCH)} keys per pass and run passes until nothing is due (durations and counts are totals).${
+      BACKLOG > 0
+        ? ` The
 "overdue queued" row adds ${f0(BACKLOG)} keys enqueued with a \`scheduledAt\` two minutes ago and no worker running:
 \`queued\` keys past their due time whose jobs are alive, as posts held back by a budget are (their
-jobs are delayed to the next window; their due time for reconciliation stays \`scheduledAt\` + 1 min).` : ''}
+jobs are delayed to the next window; their due time for reconciliation stays \`scheduledAt\` + 1 min).`
+        : ''
+    }
 
 ${mdTable(rows, HEADER)}
 
@@ -443,7 +597,14 @@ ${verdicts.map((v) => `- ${v}`).join('\n')}
   batch\`), which holds only unresolved keys (a key leaves it when it becomes \`sent\` or \`failed\`),
   then \`MGET\`s those records; lookups are one paged timeline read per account with keys in doubt.
 `;
-    await writeReport(args.report, { bench: 'reconcile-cost', title: 'Reconciliation cost', command: commandLine('reconcile-cost.js'), figures, markdown, durationMs: Date.now() - started });
+    await writeReport(args.report, {
+      bench: 'reconcile-cost',
+      title: 'Reconciliation cost',
+      command: commandLine('reconcile-cost.js'),
+      figures,
+      markdown,
+      durationMs: Date.now() - started,
+    });
     return 0;
   } finally {
     await admin.quit();

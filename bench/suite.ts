@@ -18,9 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { newRedis, REDIS_URL } from '../test/support/redis.js';
-import {
-  type BenchReport, type Figure, machine, mdTable, redisVersion, type Row, run, secs, textTable, versionOf,
-} from './common.js';
+import { type BenchReport, type Figure, machine, mdTable, redisVersion, type Row, run, secs, textTable, versionOf } from './common.js';
 
 interface Bench {
   readonly name: string;
@@ -36,13 +34,21 @@ const BENCHES: readonly Bench[] = [
   { name: 'overhead', script: 'overhead.js', nodeFlags: [], args: [], quickArgs: ['--jobs', '2000', '--warmup', '200', '--rounds', '1'], items: '1, 2, 4' },
   { name: 'burst', script: 'burst.js', nodeFlags: [], args: [], quickArgs: ['--posts', '1000', '--accounts', '100', '--rounds', '1'], items: '3' },
   {
-    name: 'reconcile-cost', script: 'reconcile-cost.js', nodeFlags: [], args: [],
-    quickArgs: ['--ambiguous', '200', '--ledger-size', '5000', '--growth', '100,200,1500', '--rounds', '1', '--latency-ms', '50'], items: '5',
+    name: 'reconcile-cost',
+    script: 'reconcile-cost.js',
+    nodeFlags: [],
+    args: [],
+    quickArgs: ['--ambiguous', '200', '--ledger-size', '5000', '--growth', '100,200,1500', '--rounds', '1', '--latency-ms', '50'],
+    items: '5',
   },
   { name: 'memory', script: 'memory.js', nodeFlags: ['--expose-gc'], args: [], quickArgs: ['--batch-size', '2000'], items: '6' },
   {
-    name: 'thread', script: 'thread.js', nodeFlags: [], args: [],
-    quickArgs: ['--runs', '2', '--concurrent', '5', '--concurrent-rounds', '1'], items: '#13',
+    name: 'thread',
+    script: 'thread.js',
+    nodeFlags: [],
+    args: [],
+    quickArgs: ['--runs', '2', '--concurrent', '5', '--concurrent-rounds', '1'],
+    items: '#13',
   },
 ];
 
@@ -51,7 +57,13 @@ const BENCHES: readonly Bench[] = [
  * under faults and at scale" in their order, then issue #13's benchmark.
  */
 const ITEMS: readonly (readonly [prefix: string, item: string])[] = [
-  ['overhead', '1'], ['round trips', '2'], ['burst', '3'], ['enqueue', '4'], ['reconcile', '5'], ['memory', '6'], ['thread', '#13'],
+  ['overhead', '1'],
+  ['round trips', '2'],
+  ['burst', '3'],
+  ['enqueue', '4'],
+  ['reconcile', '5'],
+  ['memory', '6'],
+  ['thread', '#13'],
 ];
 const itemIndex = (f: Figure) => {
   const i = ITEMS.findIndex(([prefix]) => prefix === f.name.slice(0, f.name.indexOf(':')));
@@ -109,7 +121,10 @@ function runChild(b: Bench, reportFile: string): Promise<Outcome> {
       const done = (report?: BenchReport) => resolve({ bench: b, code, ms: Date.now() - started, command, ...(report && { report }) });
       // No report file means no report; a report that does not parse is logged and counts as none.
       void readFile(reportFile, 'utf8')
-        .then((t) => JSON.parse(t) as BenchReport, () => undefined)
+        .then(
+          (t) => JSON.parse(t) as BenchReport,
+          () => undefined,
+        )
         .then(done, (err: unknown) => {
           console.error(`${b.name}: unreadable report ${reportFile}:`, err);
           done();
@@ -141,14 +156,25 @@ async function main(): Promise<number> {
   const totalMs = Date.now() - started;
 
   const failed = outcomes.filter((o) => o.code !== 0 || !o.report);
-  const figures = outcomes.flatMap((o) => o.report?.figures ?? []).map((f, i) => ({ f, i })).sort((a, b) => itemIndex(a.f) - itemIndex(b.f) || a.i - b.i).map(({ f }) => f);
+  const figures = outcomes
+    .flatMap((o) => o.report?.figures ?? [])
+    .map((f, i) => ({ f, i }))
+    .sort((a, b) => itemIndex(a.f) - itemIndex(b.f) || a.i - b.i)
+    .map(({ f }) => f);
   const rows: Row[] = figures.map((f) => [itemOf(f), f.name, f.value, f.target || '—', f.verdict || 'context']);
   const header = ['#', 'figure', 'value', 'target', 'verdict'];
   console.log(`\n======== summary (${minutes(totalMs)})\n`);
-  console.log(textTable(outcomes.map((o) => [o.bench.name, o.code === 0 && o.report ? 'ok' : `FAILED (exit ${o.code})`, secs(o.ms, 1)]), ['benchmark', 'result', 'time']));
+  console.log(
+    textTable(
+      outcomes.map((o) => [o.bench.name, o.code === 0 && o.report ? 'ok' : `FAILED (exit ${o.code})`, secs(o.ms, 1)]),
+      ['benchmark', 'result', 'time'],
+    ),
+  );
   console.log(`\n${textTable(rows, header, true)}`);
   if (failed.length > 0) {
-    console.error(`\n${failed.map((o) => o.bench.name).join(', ')} failed: their work was wrong or they did not finish; see their output above.${args['write-docs'] ? ' docs/benchmarks.md not written.' : ''}`);
+    console.error(
+      `\n${failed.map((o) => o.bench.name).join(', ')} failed: their work was wrong or they did not finish; see their output above.${args['write-docs'] ? ' docs/benchmarks.md not written.' : ''}`,
+    );
     return 1;
   }
   if (!args['write-docs']) return 0;

@@ -68,8 +68,25 @@ import { median, percentile } from '../test/support/stats.js';
 import { type ExpectedKey, verify } from '../test/support/verify.js';
 import { sleep } from '../test/support/wait.js';
 import {
-  commandLine, countBy, f0, f2, type Figure, fmtCounts, intOption, machine, mdTable, nullStream, rand, redisVersion, type Row, run, sum,
-  textTable, verdict, versionOf, writeReport,
+  commandLine,
+  countBy,
+  f0,
+  f2,
+  type Figure,
+  fmtCounts,
+  intOption,
+  machine,
+  mdTable,
+  nullStream,
+  rand,
+  redisVersion,
+  type Row,
+  run,
+  sum,
+  textTable,
+  verdict,
+  versionOf,
+  writeReport,
 } from './common.js';
 import { type ClientCounts, type CommandStat, commandStats, diffCommandStats, installCommandCounter, isLedgerLabel, totalCalls } from './redis-stats.js';
 
@@ -91,7 +108,9 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log('usage: node dist/bench/thread.js [--parts 10] [--latency-ms 200] [--runs 5] [--posts = runs] [--concurrent 20 (0: skip)] [--concurrent-rounds 3] [--concurrency = XACTLY_CONCURRENCY default] [--warmup 1] [--timeout-s 120] [--report FILE]');
+  console.log(
+    'usage: node dist/bench/thread.js [--parts 10] [--latency-ms 200] [--runs 5] [--posts = runs] [--concurrent 20 (0: skip)] [--concurrent-rounds 3] [--concurrency = XACTLY_CONCURRENCY default] [--warmup 1] [--timeout-s 120] [--report FILE]',
+  );
   process.exit(0);
 }
 const CONFIG = loadConfig({});
@@ -139,8 +158,17 @@ function finishesOf(worker: Worker<PublishJobData, PublishJobResult>) {
     get: (key: string) => ended.get(key),
     until(keys: readonly string[], timeoutMs: number): Promise<void> {
       return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s: ${keys.filter((k) => ended.has(k)).length} of ${keys.length} keys done`)), timeoutMs);
-        waiters.push({ keys, resolve: () => { clearTimeout(timer); resolve(); } });
+        const timer = setTimeout(
+          () => reject(new Error(`timed out after ${timeoutMs / 1000} s: ${keys.filter((k) => ended.has(k)).length} of ${keys.length} keys done`)),
+          timeoutMs,
+        );
+        waiters.push({
+          keys,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
         if (keys.every((k) => ended.has(k))) waiters.pop()!.resolve();
       });
     },
@@ -173,17 +201,27 @@ async function startStack(admin: Redis): Promise<Stack> {
   counter.ignore(producerRedis);
   const producer = createProducer({ connection: producerRedis, prefix, retentionMs: 3_600_000 });
   const worker = createPublishWorker({
-    connection: workerRedis, prefix, retentionMs: 3_600_000, x,
+    connection: workerRedis,
+    prefix,
+    retentionMs: 3_600_000,
+    x,
     logger: createLogger({ level: 'info' }, nullStream()),
-    concurrency: C, leaseMs: leaseFor(CONFIG), settleWindowMs: CONFIG.settleWindowMs,
-    budget: CONFIG.budget, accountLimits: async (id) => (await store.get(id))?.limits,
+    concurrency: C,
+    leaseMs: leaseFor(CONFIG),
+    settleWindowMs: CONFIG.settleWindowMs,
+    budget: CONFIG.budget,
+    accountLimits: async (id) => (await store.get(id))?.limits,
   });
   worker.on('error', (err) => console.error(`  worker error: ${err.message}`));
   const finishes = finishesOf(worker);
   await Promise.all([producer.queue.waitUntilReady(), worker.waitUntilReady()]);
   let next = 0;
   return {
-    prefix, fake, proxy, producer, finishes,
+    prefix,
+    fake,
+    proxy,
+    producer,
+    finishes,
     account: () => accounts[next++ % accounts.length]!,
     async close() {
       await worker.close();
@@ -215,7 +253,10 @@ interface Item {
 }
 
 function threadOf(tag: string, account: TestAccount): Item {
-  const texts = Array.from({ length: P }, (_, k) => `Thread ${RUN} ${tag} part ${k + 1}/${P}: a launch story in ${P} parts, each one replying to the one before.`);
+  const texts = Array.from(
+    { length: P },
+    (_, k) => `Thread ${RUN} ${tag} part ${k + 1}/${P}: a launch story in ${P} parts, each one replying to the one before.`,
+  );
   return { account, texts, request: { slotId: `thread-${tag}`, postId: 'th', accountId: account.id, kind: 'thread', parts: texts.map((text) => ({ text })) } };
 }
 
@@ -266,7 +307,9 @@ async function phase(s: Stack, admin: Redis, items: readonly Item[]): Promise<Ph
   errors.push(...(await truth(s, items, created)));
   const byText = new Map(created.map((c) => [c.text, c]));
   const runs = items.map((item, i) => ({
-    item, e2eMs: (ends[i]?.at ?? NaN) - t0, onX: item.texts.map((t) => (byText.get(t)?.createdAt ?? NaN) - t0),
+    item,
+    e2eMs: (ends[i]?.at ?? NaN) - t0,
+    onX: item.texts.map((t) => (byText.get(t)?.createdAt ?? NaN) - t0),
   }));
   return { runs, client, server, wallMs, errors };
 }
@@ -275,8 +318,12 @@ async function phase(s: Stack, admin: Redis, items: readonly Item[]): Promise<Ph
 async function truth(s: Stack, items: readonly Item[], created: readonly CreatedItem[]): Promise<string[]> {
   const records = await s.producer.ledger.getMany(items.map((i) => keyId(i.request)));
   const expected: ExpectedKey[] = items.map((item, i) => ({
-    keyId: keyId(item.request), userId: item.account.userId, kind: item.request.kind, text: item.texts[0]!,
-    ...(item.request.parts && { parts: item.request.parts }), scheduledAt: records[i]?.scheduledAt ?? 0,
+    keyId: keyId(item.request),
+    userId: item.account.userId,
+    kind: item.request.kind,
+    text: item.texts[0]!,
+    ...(item.request.parts && { parts: item.request.parts }),
+    scheduledAt: records[i]?.scheduledAt ?? 0,
   }));
   const v = verify(expected, records, created, RUN);
   const errors = v.violations.slice(0, 5).map((x) => `${x.keyId}: ${x.kind}: ${x.detail}`);
@@ -425,10 +472,29 @@ function summaryOf(r: Results): Summary {
     `Checks passed: ${threadCount} threads (${f0(threadCount * P)} parts) and ${r.posts.length} posts, after a warm-up of ${WARMUP} of each: every job completed \`sent\`, no job failed, the ledger holds every part's X id, the ground truth is clean (each part on the fake X once, in order, each replying to the part before; no strays), and X got exactly one request per part or post.`,
   ];
   const figures: Figure[] = [
-    { name: `thread: end-to-end of a ${P}-part thread at ${LATENCY} ms X latency (median of ${e2e.length})`, value: `${s2(e2eMedian)} (${f2(ratio)} × ideal ${s2(IDEAL_MS)})`, target: `<= ${TARGET_VS_IDEAL} × ideal (${s2(IDEAL_MS * TARGET_VS_IDEAL)})`, verdict: verdict(ok) },
-    { name: 'thread: Redis round trips per part (worker, client side)', value: post ? `${f2(thread.perUnit)} (ledger ${f2(thread.ledgerPerUnit)}); single post ${f2(post.perUnit)}` : f2(thread.perUnit), target: '', verdict: '' },
+    {
+      name: `thread: end-to-end of a ${P}-part thread at ${LATENCY} ms X latency (median of ${e2e.length})`,
+      value: `${s2(e2eMedian)} (${f2(ratio)} × ideal ${s2(IDEAL_MS)})`,
+      target: `<= ${TARGET_VS_IDEAL} × ideal (${s2(IDEAL_MS * TARGET_VS_IDEAL)})`,
+      verdict: verdict(ok),
+    },
+    {
+      name: 'thread: Redis round trips per part (worker, client side)',
+      value: post ? `${f2(thread.perUnit)} (ledger ${f2(thread.ledgerPerUnit)}); single post ${f2(post.perUnit)}` : f2(thread.perUnit),
+      target: '',
+      verdict: '',
+    },
     { name: 'thread: between two parts, gap − X latency (median)', value: ms(median(gaps)), target: '', verdict: '' },
-    ...(r.concurrent.length ? [{ name: `thread: ${CONCURRENT} ${P}-part threads at once, p50 / p99 end-to-end (medians of rounds)`, value: `${s2(concP50)} / ${s2(concP99)} (ideal ${s2(concIdeal)})`, target: '', verdict: '' as const }] : []),
+    ...(r.concurrent.length
+      ? [
+          {
+            name: `thread: ${CONCURRENT} ${P}-part threads at once, p50 / p99 end-to-end (medians of rounds)`,
+            value: `${s2(concP50)} / ${s2(concP99)} (ideal ${s2(concIdeal)})`,
+            target: '',
+            verdict: '' as const,
+          },
+        ]
+      : []),
   ];
   return { main: { header, rows }, figures, lines };
 }
@@ -438,7 +504,17 @@ function detailsOf(r: Results): { perRun: Table; breakdown: Table; concurrent: T
   const perRun = r.threads.map((p, i): Row => {
     const k = p.runs[0]!;
     const x = splitOf(k);
-    return [String(i + 1), s2(k.e2eMs), `${f2(k.e2eMs / IDEAL_MS)}×`, ms(x.firstMs), ms(median(x.gapsMs)), ms(Math.max(...x.gapsMs)), ms(x.tailMs), String(p.client.roundTrips), f2(p.client.roundTrips / P)];
+    return [
+      String(i + 1),
+      s2(k.e2eMs),
+      `${f2(k.e2eMs / IDEAL_MS)}×`,
+      ms(x.firstMs),
+      ms(median(x.gapsMs)),
+      ms(Math.max(...x.gapsMs)),
+      ms(x.tailMs),
+      String(p.client.roundTrips),
+      f2(p.client.roundTrips / P),
+    ];
   });
   const { thread, post } = perUnit(r);
   const names = [...new Set([...thread.byCommand.keys(), ...(post?.byCommand.keys() ?? [])])];
@@ -446,9 +522,20 @@ function detailsOf(r: Results): { perRun: Table; breakdown: Table; concurrent: T
   const breakdown = names
     .sort((a, b) => perThread(b) - perThread(a) || a.localeCompare(b))
     .map((n): Row => [n, f2(perThread(n) / P), f2(perThread(n)), post ? f2((post.byCommand.get(n) ?? 0) / r.posts.length) : '']);
-  const concurrent = r.concurrent.map((c): Row => [String(c.round), String(c.e2e.length), s2(c.p50), s2(c.p99), s2(c.e2e.at(-1)!), s2(c.wallMs), f2(c.rtPerPart)]);
+  const concurrent = r.concurrent.map((c): Row => [
+    String(c.round),
+    String(c.e2e.length),
+    s2(c.p50),
+    s2(c.p99),
+    s2(c.e2e.at(-1)!),
+    s2(c.wallMs),
+    f2(c.rtPerPart),
+  ]);
   return {
-    perRun: { rows: perRun, header: ['run', 'end-to-end', '× ideal', 'first part − L', 'gap − L (median)', 'gap − L (max)', 'last part -> done', 'round trips', 'per part'] },
+    perRun: {
+      rows: perRun,
+      header: ['run', 'end-to-end', '× ideal', 'first part − L', 'gap − L (median)', 'gap − L (max)', 'last part -> done', 'round trips', 'per part'],
+    },
     breakdown: { rows: breakdown, header: ['command (worker, client side)', 'thread, per part', 'per thread', 'single post'] },
     concurrent: { rows: concurrent, header: ['round', 'threads', 'p50 end-to-end', 'p99 end-to-end', 'max', 'enqueue -> last done', 'round trips per part'] },
   };
@@ -461,7 +548,9 @@ function printReport(r: Results, summary: Summary, d: ReturnType<typeof detailsO
   console.log(textTable(summary.main.rows, summary.main.header));
   console.log('\n== every thread run (L = X latency; a gap is the time between two parts reaching X)');
   console.log(textTable(d.perRun.rows, d.perRun.header));
-  console.log(`\n== Redis commands of the worker (client side; per part and per thread over ${r.threads.length} thread runs, per post over ${r.posts.length} post runs)`);
+  console.log(
+    `\n== Redis commands of the worker (client side; per part and per thread over ${r.threads.length} thread runs, per post over ${r.posts.length} post runs)`,
+  );
   console.log(textTable(d.breakdown.rows, d.breakdown.header));
   if (d.concurrent.rows.length) {
     console.log(`\n== ${CONCURRENT} threads enqueued at once`);
@@ -472,7 +561,9 @@ function printReport(r: Results, summary: Summary, d: ReturnType<typeof detailsO
 
 function markdownOf(r: Results, summary: Summary, d: ReturnType<typeof detailsOf>): string {
   const md = (t: Table) => mdTable(t.rows, t.header);
-  const standalone = COMMAND.replace(/^node dist\/bench\/thread\.js( |$)/, (_m: string, more: string) => (more ? 'npm run bench:thread -- ' : 'npm run bench:thread'));
+  const standalone = COMMAND.replace(/^node dist\/bench\/thread\.js( |$)/, (_m: string, more: string) =>
+    more ? 'npm run bench:thread -- ' : 'npm run bench:thread',
+  );
   return `## Threads (\`bench/thread.ts\`)
 
 Issue #13's benchmark: Redis round trips per part, and the end-to-end time of a ${P}-part thread at
@@ -516,12 +607,16 @@ its claim and its settle; BullMQ's per-job work (fetching the job, finishing it,
 is paid once per thread:
 
 ${md(d.breakdown)}
-${d.concurrent.rows.length ? `
+${
+  d.concurrent.rows.length
+    ? `
 ${CONCURRENT} threads of ${P} parts enqueued at once (one \`enqueueMany\`), each on its own account, ${r.concurrent.length} round(s);
 each thread's end-to-end from the start of the enqueue; p99 is the nearest rank (of ${CONCURRENT}: the slowest):
 
 ${md(d.concurrent)}
-` : ''}
+`
+    : ''
+}
 ${summary.lines.map((l) => `- ${l}`).join('\n')}
 `;
 }
@@ -533,7 +628,9 @@ async function main(): Promise<number> {
   const admin = newRedis();
   counter.ignore(admin);
   const version = await redisVersion(admin);
-  console.log(`thread cost: ${P}-part threads at X latency ${LATENCY} ms (ideal ${s2(IDEAL_MS)}), ${RUNS} run(s) one at a time, ${POSTS} single post(s), ${CONCURRENT} threads at once × ${CONCURRENT_ROUNDS}; worker concurrency ${C}; Redis ${version} at ${REDIS_URL}`);
+  console.log(
+    `thread cost: ${P}-part threads at X latency ${LATENCY} ms (ideal ${s2(IDEAL_MS)}), ${RUNS} run(s) one at a time, ${POSTS} single post(s), ${CONCURRENT} threads at once × ${CONCURRENT_ROUNDS}; worker concurrency ${C}; Redis ${version} at ${REDIS_URL}`,
+  );
   const s = await startStack(admin);
   const errors: string[] = [];
   const note = (label: string, phases: readonly Phase[]) => errors.push(...phases.flatMap((p) => p.errors.map((e) => `${label}: ${e}`)));
@@ -545,7 +642,9 @@ async function main(): Promise<number> {
     if (errors.length > 0) return fail(errors);
 
     const threads = await oneByOne(s, admin, RUNS, (i) => threadOf(`r${i}`, s.account()));
-    threads.forEach((p, i) => console.log(`thread ${i + 1}: ${s2(p.runs[0]!.e2eMs)} (${f2(p.runs[0]!.e2eMs / IDEAL_MS)}× ideal), ${p.client.roundTrips} round trips`));
+    threads.forEach((p, i) =>
+      console.log(`thread ${i + 1}: ${s2(p.runs[0]!.e2eMs)} (${f2(p.runs[0]!.e2eMs / IDEAL_MS)}× ideal), ${p.client.roundTrips} round trips`),
+    );
     note('thread', threads);
     const postAccount = s.account();
     const posts = await oneByOne(s, admin, POSTS, (i) => postOf(`p${i}`, postAccount));
@@ -553,7 +652,11 @@ async function main(): Promise<number> {
     note('post', posts);
     const concurrentPhases: Phase[] = [];
     for (let round = 0; round < (CONCURRENT > 0 ? CONCURRENT_ROUNDS : 0) && errors.length === 0; round++) {
-      const p = await phase(s, admin, Array.from({ length: CONCURRENT }, (_, i) => threadOf(`c${round}t${i}`, s.account())));
+      const p = await phase(
+        s,
+        admin,
+        Array.from({ length: CONCURRENT }, (_, i) => threadOf(`c${round}t${i}`, s.account())),
+      );
       concurrentPhases.push(p);
       note(`concurrent round ${round + 1}`, [p]);
       const c = concurrentOf(p, round + 1);
@@ -573,7 +676,10 @@ async function main(): Promise<number> {
       ['libraries', `bullmq ${await versionOf('bullmq')}, ioredis ${await versionOf('ioredis')}, twitter-api-v2 ${await versionOf('twitter-api-v2')}`],
       ['date', new Date().toISOString()],
       ['X', `fake X behind the latency proxy, ${LATENCY} ms per request; TwitterXPort, OAuth 1.0a`],
-      ['worker', `createPublishWorker in this process, concurrency ${C}, lease ${f0(leaseFor(CONFIG))} ms, budgets ${CONFIG.budget.post} posts / ${CONFIG.budget.windowMs / 60_000} min per account`],
+      [
+        'worker',
+        `createPublishWorker in this process, concurrency ${C}, lease ${f0(leaseFor(CONFIG))} ms, budgets ${CONFIG.budget.post} posts / ${CONFIG.budget.windowMs / 60_000} min per account`,
+      ],
       ['warm-up', `${WARMUP} thread(s) + ${WARMUP} post(s), ${s2(warmupMs)}`],
     ];
     const results: Results = { threads, posts, concurrent: concurrentPhases.map((p, i) => concurrentOf(p, i + 1)), concurrentPhases, env, warmupMs };
@@ -581,7 +687,12 @@ async function main(): Promise<number> {
     const details = detailsOf(results);
     printReport(results, summary, details);
     await writeReport(args.report, {
-      bench: 'thread', title: 'Threads', command: COMMAND, figures: summary.figures, markdown: markdownOf(results, summary, details), durationMs: performance.now() - started,
+      bench: 'thread',
+      title: 'Threads',
+      command: COMMAND,
+      figures: summary.figures,
+      markdown: markdownOf(results, summary, details),
+      durationMs: performance.now() - started,
     });
     return 0;
   } finally {

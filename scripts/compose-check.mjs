@@ -203,7 +203,8 @@ function checkCommand(argv, where) {
   }
   const [command, ...args] = argv;
   const help = cliHelp(command);
-  if (help.code !== 0) return [`${where}: "${command}" is not an xactly command (xactly ${command} --help exited ${help.code ?? help.error}: ${help.text.trim().split('\n')[0]})`];
+  if (help.code !== 0)
+    return [`${where}: "${command}" is not an xactly command (xactly ${command} --help exited ${help.code ?? help.error}: ${help.text.trim().split('\n')[0]})`];
   const problems = [];
   for (const flag of args.filter((a) => a.startsWith('--')).map((a) => a.split('=')[0])) {
     if (!new RegExp(`${flag.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w-])`).test(help.text)) {
@@ -233,7 +234,13 @@ function literalOrDefault(v) {
 
 function envOf(service) {
   const env = service.environment ?? {};
-  if (Array.isArray(env)) return Object.fromEntries(env.map((e) => { const i = String(e).indexOf('='); return i < 0 ? [String(e), null] : [String(e).slice(0, i), String(e).slice(i + 1)]; }));
+  if (Array.isArray(env))
+    return Object.fromEntries(
+      env.map((e) => {
+        const i = String(e).indexOf('=');
+        return i < 0 ? [String(e), null] : [String(e).slice(0, i), String(e).slice(i + 1)];
+      }),
+    );
   return env;
 }
 
@@ -255,17 +262,22 @@ export function checkCompose(compose, allowedEnv) {
     else problems.push(...checkCommand(s.command, `service ${name}`));
     for (const [key, value] of Object.entries(envOf(s))) {
       if (!allowedEnv.has(key)) problems.push(`service ${name}: environment ${key} is not read by xactly`);
-      if (value !== null && typeof value !== 'string' && typeof value !== 'number') problems.push(`service ${name}: environment ${key} must be a string (quote it), got ${JSON.stringify(value)}`);
+      if (value !== null && typeof value !== 'string' && typeof value !== 'number')
+        problems.push(`service ${name}: environment ${key} must be a string (quote it), got ${JSON.stringify(value)}`);
     }
   }
 
   const redis = services.redis;
   if (redis) {
     const cmd = Array.isArray(redis.command) ? redis.command.map(String) : String(redis.command ?? '').split(/\s+/);
-    const opt = (flag) => { const i = cmd.indexOf(flag); return i >= 0 ? cmd[i + 1] : undefined; };
+    const opt = (flag) => {
+      const i = cmd.indexOf(flag);
+      return i >= 0 ? cmd[i + 1] : undefined;
+    };
     if (!/^redis(:|$)/.test(String(redis.image ?? ''))) problems.push(`service redis: image should be redis:7, got ${redis.image}`);
     if (opt('--appendonly') !== 'yes') problems.push('service redis: command needs --appendonly yes (the ledger must survive a restart)');
-    if (opt('--maxmemory-policy') !== 'noeviction') problems.push('service redis: command needs --maxmemory-policy noeviction (an evicted ledger record allows a second post)');
+    if (opt('--maxmemory-policy') !== 'noeviction')
+      problems.push('service redis: command needs --maxmemory-policy noeviction (an evicted ledger record allows a second post)');
     if (!['everysec', 'always'].includes(opt('--appendfsync') ?? 'everysec')) problems.push('service redis: --appendfsync must be everysec or always');
     if (!(redis.volumes ?? []).some((v) => String(v).split(':')[1] === '/data')) problems.push('service redis: /data needs a volume (AOF files)');
     if (!JSON.stringify(redis.healthcheck?.test ?? '').includes('redis-cli')) problems.push('service redis: healthcheck should run redis-cli ping');
@@ -276,20 +288,26 @@ export function checkCompose(compose, allowedEnv) {
     if (worker.container_name !== undefined) problems.push('service worker: container_name prevents --scale worker=N');
     if (worker.ports !== undefined) problems.push('service worker: a host port prevents --scale worker=N');
     const env = envOf(worker);
-    if (!/^rediss?:\/\/redis[:/]/.test(String(env.REDIS_URL ?? ''))) problems.push(`service worker: REDIS_URL should point at the redis service, got ${env.REDIS_URL}`);
+    if (!/^rediss?:\/\/redis[:/]/.test(String(env.REDIS_URL ?? '')))
+      problems.push(`service worker: REDIS_URL should point at the redis service, got ${env.REDIS_URL}`);
     const accounts = env.XACTLY_ACCOUNTS_FILE;
     if (!accounts) problems.push('service worker: XACTLY_ACCOUNTS_FILE is required by the worker');
-    else if (!(worker.volumes ?? []).some((v) => {
-      const [, target, mode] = String(v).split(':');
-      // Read-write on purpose: a refreshed OAuth 2.0 token rotates its refresh token, which is written back.
-      return (target === accounts || (target && accounts.startsWith(`${target.replace(/\/+$/, '')}/`))) && mode !== 'ro';
-    })) {
+    else if (
+      !(worker.volumes ?? []).some((v) => {
+        const [, target, mode] = String(v).split(':');
+        // Read-write on purpose: a refreshed OAuth 2.0 token rotates its refresh token, which is written back.
+        return (target === accounts || (target && accounts.startsWith(`${target.replace(/\/+$/, '')}/`))) && mode !== 'ro';
+      })
+    ) {
       problems.push(`service worker: ${accounts} must be mounted read-write (rotated OAuth 2.0 refresh tokens are written back)`);
     }
     const timeout = Number(literalOrDefault(env.X_TIMEOUT_MS) ?? 10_000);
     const drainMs = 2 * timeout + 5_000;
     const grace = durationMs(worker.stop_grace_period ?? '10s');
-    if (!(grace > drainMs)) problems.push(`service worker: stop_grace_period ${worker.stop_grace_period ?? '(default 10s)'} must exceed the drain window 2 × X_TIMEOUT_MS + 5 s = ${drainMs / 1000}s`);
+    if (!(grace > drainMs))
+      problems.push(
+        `service worker: stop_grace_period ${worker.stop_grace_period ?? '(default 10s)'} must exceed the drain window 2 × X_TIMEOUT_MS + 5 s = ${drainMs / 1000}s`,
+      );
     if (worker.depends_on?.redis?.condition !== 'service_healthy') problems.push('service worker: depends_on redis with condition service_healthy');
   }
 
@@ -298,14 +316,16 @@ export function checkCompose(compose, allowedEnv) {
     const env = envOf(board);
     if (String(env.BOARD_HOST) !== '0.0.0.0') problems.push('service board: BOARD_HOST must be 0.0.0.0 inside the container');
     for (const v of ['BOARD_USER', 'BOARD_PASSWORD']) {
-      if (!new RegExp(`^\\$\\{${v}:?\\?`).test(String(env[v] ?? ''))) problems.push(`service board: ${v} must be required from the environment (\${${v}:?...}), never a default`);
+      if (!new RegExp(`^\\$\\{${v}:?\\?`).test(String(env[v] ?? '')))
+        problems.push(`service board: ${v} must be required from the environment (\${${v}:?...}), never a default`);
     }
     const port = String(literalOrDefault(env.BOARD_PORT) ?? '3000');
     if (!(board.ports ?? []).some((p) => String(p).endsWith(`:${port}`))) problems.push(`service board: publish container port ${port}`);
   }
 
   const fake = services['fake-x'];
-  if (fake && !(fake.profiles ?? []).includes('demo')) problems.push('service fake-x: must be under profiles: [demo] (never started against real X by default)');
+  if (fake && !(fake.profiles ?? []).includes('demo'))
+    problems.push('service fake-x: must be under profiles: [demo] (never started against real X by default)');
   return problems;
 }
 
@@ -316,18 +336,25 @@ export function checkDockerfile(text, { root = ROOT } = {}) {
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'))
-    .map((l) => { const m = /^(\w+)\s+(.*)$/.exec(l); return m ? { op: m[1].toUpperCase(), arg: m[2] } : { op: l.toUpperCase(), arg: '' }; });
+    .map((l) => {
+      const m = /^(\w+)\s+(.*)$/.exec(l);
+      return m ? { op: m[1].toUpperCase(), arg: m[2] } : { op: l.toUpperCase(), arg: '' };
+    });
   const froms = instructions.filter((i) => i.op === 'FROM');
   if (froms.length < 2) problems.push('Dockerfile: expected a multi-stage build (build stage + runtime stage)');
   for (const f of froms) if (!/^node:20-slim(\s|$)/.test(f.arg)) problems.push(`Dockerfile: FROM ${f.arg} (expected node:20-slim)`);
-  const runs = instructions.filter((i) => i.op === 'RUN').map((i) => i.arg).join('\n');
+  const runs = instructions
+    .filter((i) => i.op === 'RUN')
+    .map((i) => i.arg)
+    .join('\n');
   for (const step of ['npm ci', 'npm run build', 'npm prune --omit=dev']) if (!runs.includes(step)) problems.push(`Dockerfile: no RUN ${step}`);
 
   const lastFrom = instructions.lastIndexOf(froms.at(-1));
   const runtime = instructions.slice(lastFrom);
   const user = runtime.filter((i) => i.op === 'USER').at(-1)?.arg;
   if (!user || /^(root|0)(:|$)/.test(user)) problems.push('Dockerfile: the runtime stage must switch to a non-root USER');
-  if (!runtime.some((i) => i.op === 'COPY' && /\bpackage\.json\b/.test(i.arg))) problems.push('Dockerfile: the runtime stage needs package.json ("type": "module" makes dist/*.js ESM)');
+  if (!runtime.some((i) => i.op === 'COPY' && /\bpackage\.json\b/.test(i.arg)))
+    problems.push('Dockerfile: the runtime stage needs package.json ("type": "module" makes dist/*.js ESM)');
 
   const workdir = runtime.filter((i) => i.op === 'WORKDIR').at(-1)?.arg ?? '/';
   const execForm = (op) => {
@@ -336,7 +363,9 @@ export function checkDockerfile(text, { root = ROOT } = {}) {
     try {
       const v = JSON.parse(i.arg);
       if (Array.isArray(v) && v.every((s) => typeof s === 'string')) return v;
-    } catch { /* shell form */ }
+    } catch {
+      /* shell form */
+    }
     problems.push(`Dockerfile: ${op} must use the exec form (["node", ...]) so signals reach node`);
     return undefined;
   };
@@ -360,19 +389,32 @@ export function checkDockerfile(text, { root = ROOT } = {}) {
 }
 
 export function checkDockerignore(text) {
-  const entries = new Set(text.split(/\r?\n/).map((l) => l.trim().replace(/^\/|\/$/g, '')).filter((l) => l && !l.startsWith('#')));
+  const entries = new Set(
+    text
+      .split(/\r?\n/)
+      .map((l) => l.trim().replace(/^\/|\/$/g, ''))
+      .filter((l) => l && !l.startsWith('#')),
+  );
   return ['node_modules', 'dist', 'test-artifacts', '.git', 'config']
     .filter((e) => !entries.has(e))
     .map((e) => `.dockerignore: ${e} is not excluded${e === 'config' ? ' (credentials must not be baked into the image)' : ''}`);
 }
 
 export function checkEcosystem(file) {
-  const r = spawnSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(file)}).apps))`], { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH ?? '' } });
+  const r = spawnSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(file)}).apps))`], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { PATH: process.env.PATH ?? '' },
+  });
   if (r.status !== 0) return [`${file}: PM2 could not require() it: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(0, 5).join(' ')}`];
   const apps = JSON.parse(r.stdout);
   const problems = [];
   for (const app of apps) {
-    const args = Array.isArray(app.args) ? app.args : String(app.args ?? '').split(/\s+/).filter(Boolean);
+    const args = Array.isArray(app.args)
+      ? app.args
+      : String(app.args ?? '')
+          .split(/\s+/)
+          .filter(Boolean);
     problems.push(...checkCommand(args, `ecosystem app ${app.name}`));
     if (resolve(ROOT, app.cwd ?? ROOT, app.script) !== CLI) problems.push(`ecosystem app ${app.name}: script ${app.script} is not the built CLI`);
   }
@@ -388,7 +430,8 @@ const onPath = (bin) => (process.env.PATH ?? '').split(':').some((d) => d && exi
 function dockerCompose(file, parsed) {
   const problems = [];
   const base = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
-  const run = (env, extra = []) => spawnSync('docker-compose', ['-f', file, ...extra, 'config', '-q'], { cwd: dirname(file), encoding: 'utf8', timeout: 60_000, env: { ...base, ...env } });
+  const run = (env, extra = []) =>
+    spawnSync('docker-compose', ['-f', file, ...extra, 'config', '-q'], { cwd: dirname(file), encoding: 'utf8', timeout: 60_000, env: { ...base, ...env } });
   const required = { BOARD_USER: 'ops', BOARD_PASSWORD: 'compose-check' };
   for (const profile of [[], ['--profile', 'demo']]) {
     const ok = run(required, profile);
@@ -400,9 +443,13 @@ function dockerCompose(file, parsed) {
   }
   // The same file through PyYAML (docker-compose's own parser): the static
   // checks above saw exactly what docker-compose sees.
-  const py = spawnSync('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))', file], { encoding: 'utf8', timeout: 30_000 });
+  const py = spawnSync('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))', file], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   if (py.status === 0) {
-    if (!isDeepStrictEqual(JSON.parse(py.stdout), parsed)) problems.push(`${file}: this script's YAML reader and PyYAML disagree on the file; fix the reader or simplify the YAML`);
+    if (!isDeepStrictEqual(JSON.parse(py.stdout), parsed))
+      problems.push(`${file}: this script's YAML reader and PyYAML disagree on the file; fix the reader or simplify the YAML`);
   } else problems.push(`python3 with PyYAML (a docker-compose dependency) could not parse ${file}: ${(py.stderr || py.error?.message || '').trim()}`);
   return problems;
 }
@@ -438,7 +485,8 @@ export function runChecks(opts) {
   record('ecosystem.config.js', () => checkEcosystem(opts.ecosystem));
   if (opts.dockerCompose) {
     if (onPath('docker-compose')) record('docker-compose config', () => (compose ? dockerCompose(opts.compose, compose) : ['compose file unreadable']));
-    else if (opts.requireDockerCompose) record('docker-compose config', () => ['docker-compose is not on PATH (CI installs it: apt-get install -y --no-install-recommends docker-compose)']);
+    else if (opts.requireDockerCompose)
+      record('docker-compose config', () => ['docker-compose is not on PATH (CI installs it: apt-get install -y --no-install-recommends docker-compose)']);
     else results.push({ check: 'docker-compose config', ok: true, skipped: 'docker-compose not on PATH', problems: [] });
   }
   return results;

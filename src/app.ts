@@ -111,7 +111,9 @@ const DEFAULT_RETENTION_MS = 30 * 24 * 3_600_000;
 
 export function openLedger(redis: RedisClient, s: LedgerSettings): Ledger {
   return new Ledger(redis, {
-    prefix: s.prefix, retentionMs: s.retentionMs ?? DEFAULT_RETENTION_MS, ...(s.eventsRetentionMs !== undefined && { eventsRetentionMs: s.eventsRetentionMs }),
+    prefix: s.prefix,
+    retentionMs: s.retentionMs ?? DEFAULT_RETENTION_MS,
+    ...(s.eventsRetentionMs !== undefined && { eventsRetentionMs: s.eventsRetentionMs }),
   });
 }
 
@@ -122,7 +124,9 @@ export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
  * given) instead of BullMQ printing it raw to the console.
  */
 export function openQueue<T = PublishJobData>(
-  name: QueueName, redis: RedisClient, keys: LedgerKeys,
+  name: QueueName,
+  redis: RedisClient,
+  keys: LedgerKeys,
   opts: { readonly logger?: Logger; readonly defaultJobOptions?: JobsOptions } = {},
 ): Queue<T> {
   const queue = new Queue<T>(name, {
@@ -143,7 +147,9 @@ export function createProducer(opts: ProducerOptions): Producer {
   const queue = openQueue(QUEUE_NAMES.publish, client, ledger.keys, { defaultJobOptions: PUBLISH_JOB_OPTIONS });
   const settings = { prefix: opts.prefix ?? 'xactly', ...(opts.retentionMs !== undefined && { retentionMs: opts.retentionMs }) };
   return producerOver({
-    ledger, queue, options: opts,
+    ledger,
+    queue,
+    options: opts,
     eventsReader: () => {
       const reader: RedisClient = client instanceof Cluster ? client.duplicate() : client.duplicate();
       reader.on('error', () => undefined);
@@ -167,7 +173,8 @@ export interface PublishWorkerOptions extends Omit<PublishDeps, 'ledger'> {
 }
 
 export function createPublishWorker(opts: PublishWorkerOptions): Worker<PublishJobData, PublishJobResult> {
-  const ledger = opts.ledger ?? openLedger(opts.connection, { prefix: opts.prefix ?? 'xactly', ...(opts.retentionMs !== undefined && { retentionMs: opts.retentionMs }) });
+  const ledger =
+    opts.ledger ?? openLedger(opts.connection, { prefix: opts.prefix ?? 'xactly', ...(opts.retentionMs !== undefined && { retentionMs: opts.retentionMs }) });
   return new Worker<PublishJobData, PublishJobResult>(QUEUE_NAMES.publish, createPublishProcessor({ ...opts, ledger }), {
     connection: opts.connection as never,
     prefix: ledger.keys.bullPrefix,
@@ -196,22 +203,34 @@ export interface Reconciler {
 export async function startReconciler(opts: ReconcilerOptions): Promise<Reconciler> {
   const queue = openQueue<unknown>(QUEUE_NAMES.reconcile, opts.connection, opts.ledger.keys, { logger: opts.logger }) as Queue;
   await queue.setGlobalConcurrency(1);
-  await queue.upsertJobScheduler('reconcile', { every: opts.intervalMs }, {
-    name: 'reconcile',
-    opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
-  });
-  const worker = new Worker(QUEUE_NAMES.reconcile, async (_job: Job) => {
-    const report = await reconcileOnce(opts);
-    opts.onReport?.(report);
-    return report;
-  }, {
-    connection: opts.connection as never, prefix: opts.ledger.keys.bullPrefix, concurrency: 1,
-    // A pass left active by a killed process must not block the next ones for long.
-    lockDuration: 10_000, stalledInterval: 5_000,
-  });
+  await queue.upsertJobScheduler(
+    'reconcile',
+    { every: opts.intervalMs },
+    {
+      name: 'reconcile',
+      opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+    },
+  );
+  const worker = new Worker(
+    QUEUE_NAMES.reconcile,
+    async (_job: Job) => {
+      const report = await reconcileOnce(opts);
+      opts.onReport?.(report);
+      return report;
+    },
+    {
+      connection: opts.connection as never,
+      prefix: opts.ledger.keys.bullPrefix,
+      concurrency: 1,
+      // A pass left active by a killed process must not block the next ones for long.
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
+    },
+  );
   worker.on('error', (err) => opts.logger.error({ err, event: 'reconcile-worker-error' }, 'reconcile worker error'));
   return {
-    worker, queue,
+    worker,
+    queue,
     async close() {
       await worker.close();
       await queue.close();
@@ -298,19 +317,39 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
     return q;
   };
   const reconcileDeps = async (): Promise<ReconcileDeps> => ({
-    ledger, x: await x(), queue: queue(QUEUE_NAMES.publish), logger, clock,
-    settleWindowMs: config.settleWindowMs, unresolvedGraceMs: config.unresolvedGraceMs, passBudgetMs: config.reconcileBudgetMs,
+    ledger,
+    x: await x(),
+    queue: queue(QUEUE_NAMES.publish),
+    logger,
+    clock,
+    settleWindowMs: config.settleWindowMs,
+    unresolvedGraceMs: config.unresolvedGraceMs,
+    passBudgetMs: config.reconcileBudgetMs,
   });
   let closing: Promise<void> | undefined;
 
   return {
-    config, logger, redis, ledger, clock, queue, credentials, accountsFile, x, reconcileDeps,
+    config,
+    logger,
+    redis,
+    ledger,
+    clock,
+    queue,
+    credentials,
+    accountsFile,
+    x,
+    reconcileDeps,
     producer: (opts = {}) => {
       const hasStore = overrides.credentials !== undefined || Boolean(config.accountsFile);
       const accountLimits = hasStore ? async (id: string) => (await (await credentials()).get(id))?.limits : undefined;
       const producer = createProducer({
-        connection: redis, prefix: config.prefix, deadlineWindowMs: config.deadlineWindowMs, retentionMs: config.retentionMs, clock,
-        ...(accountLimits && { accountLimits }), ...opts,
+        connection: redis,
+        prefix: config.prefix,
+        deadlineWindowMs: config.deadlineWindowMs,
+        retentionMs: config.retentionMs,
+        clock,
+        ...(accountLimits && { accountLimits }),
+        ...opts,
       });
       closers.push(() => producer.close());
       return producer;
@@ -318,7 +357,11 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
     async publishWorker(opts = {}) {
       const store = await credentials();
       const worker = createPublishWorker({
-        connection: redis, ledger, x: await x(), logger, clock,
+        connection: redis,
+        ledger,
+        x: await x(),
+        logger,
+        clock,
         concurrency: opts.concurrency ?? config.workerConcurrency,
         leaseMs: overrides.leaseMs ?? leaseFor(config),
         settleWindowMs: config.settleWindowMs,

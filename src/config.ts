@@ -56,13 +56,16 @@ const url = (protocols: string[]) =>
   z
     .string()
     .trim()
-    .refine((s) => {
-      try {
-        return protocols.includes(new URL(s).protocol);
-      } catch {
-        return false;
-      }
-    }, `must be a URL (${protocols.join(' or ')})`);
+    .refine(
+      (s) => {
+        try {
+          return protocols.includes(new URL(s).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `must be a URL (${protocols.join(' or ')})`,
+    );
 
 const bool = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
 
@@ -115,9 +118,7 @@ const SECRET_VARS = new Set(['BOARD_PASSWORD', 'REDIS_URL']);
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings mean "unset", as in most shells' `VAR= cmd`.
-  const raw = Object.fromEntries(
-    Object.keys(schema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
-  );
+  const raw = Object.fromEntries(Object.keys(schema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]));
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
@@ -129,9 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   if (e.XACTLY_SETTLE_WINDOW_MS <= e.X_TIMEOUT_MS) {
-    throw new ConfigError(
-      `XACTLY_SETTLE_WINDOW_MS must be longer than X_TIMEOUT_MS (got ${e.XACTLY_SETTLE_WINDOW_MS} <= ${e.X_TIMEOUT_MS})`,
-    );
+    throw new ConfigError(`XACTLY_SETTLE_WINDOW_MS must be longer than X_TIMEOUT_MS (got ${e.XACTLY_SETTLE_WINDOW_MS} <= ${e.X_TIMEOUT_MS})`);
   }
   return Object.freeze({
     redisUrl: e.REDIS_URL,

@@ -13,7 +13,13 @@ export { ledgerKeys, hashTagged, QUEUE_NAMES } from './ledger/keys.js';
 export type { XPort, CreatedPost, TimelineTweet, DmEvent, Page } from './x/port.js';
 export { TwitterXPort } from './x/twitter.js';
 export {
-  type CredentialStore, type Account, type AccountAuth, fileCredentialStore, memoryCredentialStore, staticCredentialStore, parseAccounts,
+  type CredentialStore,
+  type Account,
+  type AccountAuth,
+  fileCredentialStore,
+  memoryCredentialStore,
+  staticCredentialStore,
+  parseAccounts,
 } from './x/credentials.js';
 export { TokenRefresher } from './x/refresh.js';
 export { type BudgetPolicy, DEFAULT_BUDGET } from './domain/budget.js';

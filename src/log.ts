@@ -7,11 +7,27 @@ export type { Logger };
  * Redaction is configuration, not something each call site must remember.
  */
 export const REDACT_PATHS = [
-  'auth', '*.auth', '*.*.auth',
-  'appKey', 'appSecret', 'accessToken', 'accessSecret', 'refreshToken', 'password',
-  '*.appKey', '*.appSecret', '*.accessToken', '*.accessSecret', '*.refreshToken', '*.password',
-  'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization',
-  'boardPassword', '*.boardPassword',
+  'auth',
+  '*.auth',
+  '*.*.auth',
+  'appKey',
+  'appSecret',
+  'accessToken',
+  'accessSecret',
+  'refreshToken',
+  'password',
+  '*.appKey',
+  '*.appSecret',
+  '*.accessToken',
+  '*.accessSecret',
+  '*.refreshToken',
+  '*.password',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'boardPassword',
+  '*.boardPassword',
 ];
 
 export function createLogger(opts: { level?: string; name?: string; format?: 'json' | 'pretty' } = {}, destination?: DestinationStream): Logger {

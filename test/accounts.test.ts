@@ -18,11 +18,15 @@ afterEach(async () => {
 
 const req = (slotId: string, accountId: string, text = `${accountId} ${slotId}`) => ({ slotId, postId: 'p', accountId, kind: 'post', text });
 const allSent = (s: Stack, slots: string[]) =>
-  waitUntil(async () => (await s.ledger.getMany(slots.map((slotId) => keyId({ slotId, postId: 'p' })))).every((r) => r?.state === 'sent'), `${slots.length} keys sent`, 60_000);
+  waitUntil(
+    async () => (await s.ledger.getMany(slots.map((slotId) => keyId({ slotId, postId: 'p' })))).every((r) => r?.state === 'sent'),
+    `${slots.length} keys sent`,
+    60_000,
+  );
 /** Wait for the start of a budget window, so that a test's first window is a whole one. */
 const windowStart = (windowMs: number) => new Promise((r) => setTimeout(r, windowMs - (Date.now() % windowMs) + 5));
 
-describe('one account\'s trouble is not everyone\'s', () => {
+describe("one account's trouble is not everyone's", () => {
   it('a 429 for account A blocks only A until the reset; B keeps publishing; nothing lost or doubled', async () => {
     stack = await startStack({ concurrency: 1, fake: { rateLimitResetSec: 2 } });
     const s = stack;
@@ -34,15 +38,22 @@ describe('one account\'s trouble is not everyone\'s', () => {
     const posts = s.fake.requests().filter((r) => r.method === 'POST');
     // A's 429, then B's four, then A's four: A's queued jobs waited without calling X.
     expect(posts.map((r) => [r.userId, r.status])).toEqual([
-      ['1001', 429], ['1002', 201], ['1002', 201], ['1002', 201], ['1002', 201],
-      ['1001', 201], ['1001', 201], ['1001', 201], ['1001', 201],
+      ['1001', 429],
+      ['1002', 201],
+      ['1002', 201],
+      ['1002', 201],
+      ['1002', 201],
+      ['1001', 201],
+      ['1001', 201],
+      ['1001', 201],
+      ['1001', 201],
     ]);
     expect(s.fake.created()).toHaveLength(8);
     expect(new Set(s.fake.created().map((c) => c.text)).size).toBe(8);
     expect((await s.ledger.stats()).throttled).toBeGreaterThanOrEqual(3);
   });
 
-  it('fairness: 500 posts due for A and 5 each for B–K: all of B–K go out before A\'s budget-limited tail', async () => {
+  it("fairness: 500 posts due for A and 5 each for B–K: all of B–K go out before A's budget-limited tail", async () => {
     const budget = { post: 100, dm: 100, windowMs: 2_000, appDaily: 0 };
     stack = await startStack({ concurrency: 20, extraAccounts: 11, budget });
     const s = stack;
@@ -56,7 +67,10 @@ describe('one account\'s trouble is not everyone\'s', () => {
     const created = s.fake.created();
     expect(created).toHaveLength(550);
     expect(new Set(created.map((c) => c.text)).size).toBe(550);
-    const aTimes = created.filter((c) => c.text.startsWith('acc-0 ')).map((c) => c.createdAt).sort((x, y) => x - y);
+    const aTimes = created
+      .filter((c) => c.text.startsWith('acc-0 '))
+      .map((c) => c.createdAt)
+      .sort((x, y) => x - y);
     const otherLast = Math.max(...created.filter((c) => !c.text.startsWith('acc-0 ')).map((c) => c.createdAt));
     expect(otherLast).toBeLessThan(aTimes[budget.post]!); // the 101st of A's posts starts its tail
     // A's budget held: never more than 100 claims in one window.
@@ -70,7 +84,7 @@ describe('one account\'s trouble is not everyone\'s', () => {
     expect(perWindow.size).toBeGreaterThanOrEqual(5);
   });
 
-  it('revoked credentials fail that account\'s posts with a reason and pause only it', async () => {
+  it("revoked credentials fail that account's posts with a reason and pause only it", async () => {
     stack = await startStack({ concurrency: 1, credentialOverrides: { globex: { auth: { type: 'oauth2', accessToken: 'REVOKED' } } } });
     const s = stack;
     const g = ['g0', 'g1', 'g2'];
@@ -89,7 +103,12 @@ describe('one account\'s trouble is not everyone\'s', () => {
     }
     // Only the first globex post reached X; acme was untouched.
     expect(s.fake.requests().filter((r) => r.method === 'POST' && r.status === 401)).toHaveLength(1);
-    expect(s.fake.created().map((c) => c.text).sort()).toEqual(a.map((k) => `acme ${k}`));
+    expect(
+      s.fake
+        .created()
+        .map((c) => c.text)
+        .sort(),
+    ).toEqual(a.map((k) => `acme ${k}`));
     expect((await s.ledger.accountStatus(['acme', 'globex'])).get('globex')?.paused).toContain('http-401');
     expect(await s.ledger.resumeAccount('globex')).toBe(true);
     expect((await s.ledger.accountStatus(['globex'])).size).toBe(0);
@@ -115,7 +134,7 @@ describe('budget bookkeeping', () => {
 });
 
 describe('budgets are shared by every worker process', () => {
-  it('3 `xactly worker` processes together stay within an account\'s budget per window', async () => {
+  it("3 `xactly worker` processes together stay within an account's budget per window", async () => {
     stack = await startStack({ startWorkers: false });
     const s = stack;
     const dir = await mkdtemp(join(tmpdir(), 'xactly-budget-'));
@@ -124,8 +143,16 @@ describe('budgets are shared by every worker process', () => {
     const windowMs = 1_000;
     const limit = 8;
     const env = {
-      ...process.env, REDIS_URL, XACTLY_PREFIX: s.prefix, XACTLY_ACCOUNTS_FILE: accountsFile, X_API_BASE_URL: s.fake.url,
-      X_TIMEOUT_MS: '2000', XACTLY_SETTLE_WINDOW_MS: '5000', XACTLY_POST_LIMIT: String(limit), XACTLY_LIMIT_WINDOW_MS: String(windowMs), LOG_LEVEL: 'info',
+      ...process.env,
+      REDIS_URL,
+      XACTLY_PREFIX: s.prefix,
+      XACTLY_ACCOUNTS_FILE: accountsFile,
+      X_API_BASE_URL: s.fake.url,
+      X_TIMEOUT_MS: '2000',
+      XACTLY_SETTLE_WINDOW_MS: '5000',
+      XACTLY_POST_LIMIT: String(limit),
+      XACTLY_LIMIT_WINDOW_MS: String(windowMs),
+      LOG_LEVEL: 'info',
     };
     const processes = [0, 1, 2].map(() => spawnWorker(env));
     children.push(...processes.map((w) => w.child));

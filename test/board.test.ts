@@ -11,9 +11,7 @@ import { ledgerKeys } from '../src/ledger/keys.js';
 import { type BoardServer, createBoardServer } from '../src/ops/board.js';
 import { startWorkerProcess } from '../src/ops/worker-process.js';
 import { staticCredentialStore } from '../src/x/credentials.js';
-import {
-  ACCOUNTS, captureLogs, dropPrefix, newRedis, post, REDIS_URL, SECRETS, type Stack, startStack, uniquePrefix, waitUntil,
-} from './harness.js';
+import { ACCOUNTS, captureLogs, dropPrefix, newRedis, post, REDIS_URL, SECRETS, type Stack, startStack, uniquePrefix, waitUntil } from './harness.js';
 import { freePort } from './support/ports.js';
 import { CLI } from './support/workers.js';
 
@@ -33,7 +31,11 @@ async function get(base: string, path: string, headers: Record<string, string> =
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
 
-interface Sample { name: string; labels: Record<string, string>; value: number }
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
 
 /** Parse Prometheus text exposition format (0.0.4); throws on any line that is not valid. */
 function parseExposition(text: string): { samples: Sample[]; types: Map<string, string> } {
@@ -365,11 +367,13 @@ describe('board on a stack with real publishes', () => {
       `/api/posts/${AMBIGUOUS}/p1`,
       '/healthz',
     ];
-    const bodies = await Promise.all(pages.map(async (p) => {
-      const r = await get(url, p);
-      expect(r.status, p).toBe(p === '/healthz' ? 503 : 200); // no worker process on this stack
-      return r.text;
-    }));
+    const bodies = await Promise.all(
+      pages.map(async (p) => {
+        const r = await get(url, p);
+        expect(r.status, p).toBe(p === '/healthz' ? 503 : 200); // no worker process on this stack
+        return r.text;
+      }),
+    );
     const all = bodies.join('\n');
     // Not vacuous: the queue API did list the jobs.
     expect(all).toContain(keyId({ slotId: DELAYED[0]!, postId: 'p1' }));
@@ -380,13 +384,24 @@ describe('board on a stack with real publishes', () => {
   const haveChromium = existsSync(CHROMIUM);
   const skipBrowser = !haveChromium && !process.env.CI;
   it.skipIf(skipBrowser)(
-    skipBrowser ? `browser: SKIPPED — ${CHROMIUM} is not installed (apt-get install chromium; required when CI is set)` : 'browser: logs in and sees the publish queue with its jobs',
+    skipBrowser
+      ? `browser: SKIPPED — ${CHROMIUM} is not installed (apt-get install chromium; required when CI is set)`
+      : 'browser: logs in and sees the publish queue with its jobs',
     async () => {
       if (!haveChromium) throw new Error(`${CHROMIUM} is not installed; CI must provide Debian's chromium for the board's browser test`);
       await mkdir(ARTIFACTS, { recursive: true });
       const browser = await chromium.launch({
         executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
       });
       try {
         const anonymous = await browser.newContext();
@@ -401,7 +416,11 @@ describe('board on a stack with real publishes', () => {
         await page.getByText('reconcile', { exact: true }).first().waitFor({ timeout: 15_000 });
 
         await page.goto(`${url}/board/queue/publish?status=delayed`);
-        for (const slot of DELAYED) await page.getByText(keyId({ slotId: slot, postId: 'p1' })).first().waitFor({ timeout: 15_000 });
+        for (const slot of DELAYED)
+          await page
+            .getByText(keyId({ slotId: slot, postId: 'p1' }))
+            .first()
+            .waitFor({ timeout: 15_000 });
         const html = await page.content();
         for (const secret of [...Object.values(SECRETS), PASSWORD]) expect(html).not.toContain(secret);
         await page.screenshot({ path: join(ARTIFACTS, 'board.png'), fullPage: true });

@@ -38,18 +38,19 @@ function runThroughSlowPipe(args: string[], env: Record<string, string>, opts: {
       exited = true;
       wake?.();
     });
-    const pause = (ms: number) => new Promise<void>((r) => {
-      if (exited) return r();
-      child.stdout.pause();
-      const timer = setTimeout(r, ms);
-      wake = () => {
-        clearTimeout(timer);
-        r();
-      };
-    }).then(() => {
-      wake = undefined;
-      child.stdout.resume();
-    });
+    const pause = (ms: number) =>
+      new Promise<void>((r) => {
+        if (exited) return r();
+        child.stdout.pause();
+        const timer = setTimeout(r, ms);
+        wake = () => {
+          clearTimeout(timer);
+          r();
+        };
+      }).then(() => {
+        wake = undefined;
+        child.stdout.resume();
+      });
     child.stdout.pause();
     void pause(pauseMs);
     let sincePause = 0;
@@ -73,9 +74,18 @@ let env: Record<string, string>;
 const prefix = uniquePrefix('out');
 
 function schedule(n: number, label: string): string {
-  return Array.from({ length: n }, (_, i) => JSON.stringify({
-    slotId: `${label}-${i}`, postId: 'p', accountId: 'acme', kind: 'post', text: `scheduled post ${label} number ${i}`, scheduledAt: '2099-01-01T00:00:00Z',
-  })).join('\n') + '\n';
+  return (
+    Array.from({ length: n }, (_, i) =>
+      JSON.stringify({
+        slotId: `${label}-${i}`,
+        postId: 'p',
+        accountId: 'acme',
+        kind: 'post',
+        text: `scheduled post ${label} number ${i}`,
+        scheduledAt: '2099-01-01T00:00:00Z',
+      }),
+    ).join('\n') + '\n'
+  );
 }
 
 beforeAll(async () => {
@@ -141,7 +151,10 @@ describe('CLI output through a slow pipe', () => {
     try {
       for (let start = 0; start < 10_000; start += 1_000) {
         const entries = Array.from({ length: 1_000 }, (_, i) => {
-          const v = validateRequest({ slotId: `s${start + i}`, postId: 'p', accountId: 'acme', kind: 'post', text: `post ${start + i}` }, { now, deadlineWindowMs: 60_000 });
+          const v = validateRequest(
+            { slotId: `s${start + i}`, postId: 'p', accountId: 'acme', kind: 'post', text: `post ${start + i}` },
+            { now, deadlineWindowMs: 60_000 },
+          );
           if (!v.ok) throw new Error('bad seed');
           return { request: v.request, keyId: keyId(v.request), jobId: keyId(v.request) };
         });
@@ -159,7 +172,10 @@ describe('CLI output through a slow pipe', () => {
       expect(lines(table.stdout)).toHaveLength(10_002); // header, rule, rows
       expectCleanExit(table);
 
-      for (const args of [['post', 's9999', 'p'], ['post', 's9999', 'p', '--json']]) {
+      for (const args of [
+        ['post', 's9999', 'p'],
+        ['post', 's9999', 'p', '--json'],
+      ]) {
         const one = await runThroughSlowPipe(args, { ...env, XACTLY_PREFIX: listed }, { pauseMs: 500 });
         expect(one.code, one.stderr).toBe(0);
         expect(one.stdout).toContain('s9999');

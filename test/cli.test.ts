@@ -10,7 +10,6 @@ import { ACCOUNTS, dropPrefix, FAKE_ACCOUNTS, newRedis, REDIS_URL, SECRETS, uniq
 import { freePort } from './support/ports.js';
 import { CLI, spawnWorker, type WorkerChild } from './support/workers.js';
 
-
 function run(args: string[], env: Record<string, string>, stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -55,9 +54,18 @@ describe('xactly enqueue', () => {
     await writeFile(file, lines.join('\n') + '\n');
     const r = await run(['enqueue', file, '--json'], env);
     expect(r.code).toBe(2);
-    const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const out = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(out.map((o) => [o.line, o.status])).toEqual([
-      [1, 'queued'], [2, 'invalid'], [3, 'invalid'], [4, 'duplicate'], [5, 'conflict'], [6, 'invalid'], [7, 'queued'],
+      [1, 'queued'],
+      [2, 'invalid'],
+      [3, 'invalid'],
+      [4, 'duplicate'],
+      [5, 'conflict'],
+      [6, 'invalid'],
+      [7, 'queued'],
     ]);
     expect(out[1].reason).toContain('not valid JSON');
     expect(out[2]).toMatchObject({ slotId: 's2', postId: 'p' });
@@ -141,7 +149,11 @@ describe('xactly worker + posts', () => {
       const p = await run(['posts', '--state', 'sent', '--json'], wenv);
       return p.stdout.includes('"live"') ? p : undefined;
     }, 'ledger to show sent');
-    const rec = posts.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((o) => o.slotId === 'live');
+    const rec = posts.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((o) => o.slotId === 'live');
     expect(rec).toMatchObject({ slotId: 'live', postId: 'p', accountId: 'acme', kind: 'post', state: 'sent', attempts: 1, tweetId: fake.created()[0]!.id });
 
     const one = await run(['post', 'live', 'p'], wenv);
@@ -162,7 +174,12 @@ describe('xactly worker + posts', () => {
     // Accounts: a paused account is listed and can be resumed.
     await ledger.pauseAccount('globex', 'X refused the credentials (http-401)');
     const acc = await run(['accounts', '--json'], wenv);
-    expect(acc.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([
+    expect(
+      acc.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
       { id: 'acme', state: 'ok' },
       { id: 'globex', state: 'paused', reason: 'X refused the credentials (http-401)' },
     ]);
@@ -180,7 +197,8 @@ describe('xactly worker + posts', () => {
 describe('xactly cancel, edit and reschedule', () => {
   it('apply the good lines of a file, name the field of each bad one, and exit 2 when any line was refused', async () => {
     const at = '2099-03-01T09:00:00Z';
-    const enq = (slot: string, extra: Record<string, unknown> = {}) => JSON.stringify({ slotId: slot, postId: 'p', accountId: 'acme', kind: 'post', text: `cal ${slot}`, scheduledAt: at, ...extra });
+    const enq = (slot: string, extra: Record<string, unknown> = {}) =>
+      JSON.stringify({ slotId: slot, postId: 'p', accountId: 'acme', kind: 'post', text: `cal ${slot}`, scheduledAt: at, ...extra });
     const enqueued = await run(['enqueue', '-', '--json'], env, ['lc-1', 'lc-2', 'lc-3', 'lc-4'].map((s) => enq(s)).join('\n') + '\n');
     expect(enqueued.code).toBe(0);
 
@@ -193,8 +211,17 @@ describe('xactly cancel, edit and reschedule', () => {
     ];
     const edited = await run(['edit', '-', '--json'], env, edits.join('\n') + '\n');
     expect(edited.code).toBe(2);
-    const e = edited.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(e.map((o) => [o.line, o.status])).toEqual([[1, 'edited'], [2, 'invalid'], [3, 'not-found'], [4, 'invalid'], [5, 'invalid']]);
+    const e = edited.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(e.map((o) => [o.line, o.status])).toEqual([
+      [1, 'edited'],
+      [2, 'invalid'],
+      [3, 'not-found'],
+      [4, 'invalid'],
+      [5, 'invalid'],
+    ]);
     expect(e[1].reason).toMatch(/^text: is 281 weighted characters/);
     expect(e[3].reason).toMatch(/^accountId: cannot be edited/);
 
@@ -205,7 +232,10 @@ describe('xactly cancel, edit and reschedule', () => {
     ];
     const moved = await run(['reschedule', '-', '--json'], env, moves.join('\n') + '\n');
     expect(moved.code).toBe(2);
-    const m = moved.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const m = moved.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(m.map((o) => o.status)).toEqual(['rescheduled', 'invalid', 'invalid']);
     expect(m[0]).toMatchObject({ slotId: 'lc-2', scheduledAt: '2099-03-02T09:00:00.000Z' });
     expect(m[1].reason).toMatch(/^scheduledAt: must be an ISO-8601/);
@@ -223,8 +253,16 @@ describe('xactly cancel, edit and reschedule', () => {
     expect(bulk.code).toBe(0);
     expect(JSON.parse(bulk.stdout)).toEqual({ accountId: 'acme', cancelled: 3, cancelling: 0, final: 1 });
     const listed = await run(['posts', '--state', 'cancelled', '--account', 'acme', '--json'], env);
-    const cancelled = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { slotId: string });
-    expect(cancelled.map((r) => r.slotId).filter((s) => s.startsWith('lc-')).sort()).toEqual(['lc-1', 'lc-2', 'lc-3', 'lc-4']);
+    const cancelled = listed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { slotId: string });
+    expect(
+      cancelled
+        .map((r) => r.slotId)
+        .filter((s) => s.startsWith('lc-'))
+        .sort(),
+    ).toEqual(['lc-1', 'lc-2', 'lc-3', 'lc-4']);
     expect(cancelled.find((r) => r.slotId === 'lc-1')).toMatchObject({ cancel: { by: 'cli', reason: 'client left' } });
     const ledger = openLedger(redis, { prefix });
     expect((await ledger.get(keyId({ slotId: 'lc-1', postId: 'p' })))?.text).toBe('cal lc-1, fixed');

@@ -14,7 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const ROOT = join(import.meta.dirname, '..');
 const SCRIPT = join(ROOT, 'scripts', 'compose-check.mjs');
 
-interface CheckResult { check: string; ok: boolean; skipped?: string; problems: string[] }
+interface CheckResult {
+  check: string;
+  ok: boolean;
+  skipped?: string;
+  problems: string[];
+}
 
 function check(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; results: CheckResult[]; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -28,7 +33,15 @@ function check(args: string[], env: Record<string, string> = {}): Promise<{ code
     child.on('close', (code) => {
       clearTimeout(timer);
       try {
-        resolve({ code, stderr, results: stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as CheckResult) });
+        resolve({
+          code,
+          stderr,
+          results: stdout
+            .trim()
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as CheckResult),
+        });
       } catch (err) {
         reject(new Error(`compose-check printed something else: ${stdout}\n${stderr}\n${String(err)}`));
       }
@@ -87,7 +100,15 @@ describe('deployment files agree with the code', () => {
     await writeFile(join(dir, 'Dockerfile'), dockerfile);
     await writeFile(join(dir, '.dockerignore'), dockerignore);
 
-    const { code, results } = await check(['--no-docker-compose', '--compose', join(dir, 'docker-compose.yml'), '--dockerfile', join(dir, 'Dockerfile'), '--dockerignore', join(dir, '.dockerignore')]);
+    const { code, results } = await check([
+      '--no-docker-compose',
+      '--compose',
+      join(dir, 'docker-compose.yml'),
+      '--dockerfile',
+      join(dir, 'Dockerfile'),
+      '--dockerignore',
+      join(dir, '.dockerignore'),
+    ]);
     expect(code).toBe(1);
     const found = problems(results).join('\n');
     for (const expected of [
@@ -105,7 +126,8 @@ describe('deployment files agree with the code', () => {
       'Dockerfile: the runtime stage must switch to a non-root USER',
       'Dockerfile: no RUN npm prune --omit=dev',
       '.dockerignore: config is not excluded',
-    ]) expect(found).toContain(expected);
+    ])
+      expect(found).toContain(expected);
   });
 
   it('refuses YAML it cannot read exactly instead of misreading it', async () => {
@@ -118,11 +140,14 @@ describe('deployment files agree with the code', () => {
 
   // Under CI docker-compose must be there (.ci/run installs it): a missing
   // one fails this test instead of skipping it.
-  it.runIf(hasDockerCompose || process.env.CI)('docker-compose config accepts the file (with and without the demo profile) and requires BOARD_PASSWORD', async () => {
-    const { results } = await check(['--require-docker-compose']);
-    const dc = results.find((r) => r.check === 'docker-compose config');
-    expect(dc, 'docker-compose check did not run').toBeDefined();
-    expect(dc!.problems).toEqual([]);
-    expect(dc!.skipped).toBeUndefined();
-  });
+  it.runIf(hasDockerCompose || process.env.CI)(
+    'docker-compose config accepts the file (with and without the demo profile) and requires BOARD_PASSWORD',
+    async () => {
+      const { results } = await check(['--require-docker-compose']);
+      const dc = results.find((r) => r.check === 'docker-compose config');
+      expect(dc, 'docker-compose check did not run').toBeDefined();
+      expect(dc!.problems).toEqual([]);
+      expect(dc!.skipped).toBeUndefined();
+    },
+  );
 });

@@ -5,8 +5,15 @@ describe('loadConfig', () => {
   it('is fully defaulted and frozen', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({
-      redisUrl: 'redis://127.0.0.1:6379', prefix: 'xactly', xApiBaseUrl: 'https://api.x.com', xTimeoutMs: 10_000,
-      boardPort: 3000, deadlineWindowMs: 900_000, retentionMs: 30 * 86_400_000, settleWindowMs: 60_000, reconcileIntervalMs: 30_000,
+      redisUrl: 'redis://127.0.0.1:6379',
+      prefix: 'xactly',
+      xApiBaseUrl: 'https://api.x.com',
+      xTimeoutMs: 10_000,
+      boardPort: 3000,
+      deadlineWindowMs: 900_000,
+      retentionMs: 30 * 86_400_000,
+      settleWindowMs: 60_000,
+      reconcileIntervalMs: 30_000,
     });
     expect(Object.isFrozen(c)).toBe(true);
   });

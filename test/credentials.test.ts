@@ -17,8 +17,16 @@ import { captureLogs, dropPrefix, newRedis, REDIS_URL, uniquePrefix, waitUntil }
 import { spawnWorker } from './support/workers.js';
 
 const OAUTH2: Account = {
-  id: 'brand', userId: '3001',
-  auth: { type: 'oauth2', accessToken: 'brand-at-0', refreshToken: 'brand-rt-0', clientId: 'client-1', clientSecret: 'client-secret-1', expiresAt: Date.now() + 3_600_000 },
+  id: 'brand',
+  userId: '3001',
+  auth: {
+    type: 'oauth2',
+    accessToken: 'brand-at-0',
+    refreshToken: 'brand-rt-0',
+    clientId: 'client-1',
+    clientSecret: 'client-secret-1',
+    expiresAt: Date.now() + 3_600_000,
+  },
 };
 const OTHER: Account = { id: 'other', userId: '3002', auth: { type: 'oauth2', accessToken: 'other-at' } };
 const FAKE = [
@@ -26,7 +34,17 @@ const FAKE = [
   { userId: '3002', username: 'other', tokens: ['other-at'] },
 ];
 
-interface Rig { fake: FakeX; redis: Redis; prefix: string; producer: Producer; ledger: Ledger; workers: Worker[]; conns: Redis[]; ports: TwitterXPort[]; logs: string[] }
+interface Rig {
+  fake: FakeX;
+  redis: Redis;
+  prefix: string;
+  producer: Producer;
+  ledger: Ledger;
+  workers: Worker[];
+  conns: Redis[];
+  ports: TwitterXPort[];
+  logs: string[];
+}
 let rig: Rig | undefined;
 const children: ChildProcess[] = [];
 afterEach(async () => {
@@ -56,7 +74,16 @@ async function startRig(workers: number, accounts: Account[]): Promise<Rig & { s
     const wledger = openLedger(conn, { prefix, retentionMs: 3_600_000 });
     const refresher = new TokenRefresher({ redis: conn, keys: wledger.keys, credentials: store, baseUrl: fake.url, timeoutMs: 2_000 });
     const x = new TwitterXPort({ credentials: store, baseUrl: fake.url, timeoutMs: 2_000, refresher });
-    const w = createPublishWorker({ connection: conn, ledger: wledger, x, logger, concurrency: 10, leaseMs: 30_000, settleWindowMs: 5_000, retry: { baseMs: 50, maxMs: 200 } });
+    const w = createPublishWorker({
+      connection: conn,
+      ledger: wledger,
+      x,
+      logger,
+      concurrency: 10,
+      leaseMs: 30_000,
+      settleWindowMs: 5_000,
+      retry: { baseMs: 50, maxMs: 200 },
+    });
     w.on('error', () => undefined);
     r.workers.push(w);
     r.conns.push(conn);
@@ -68,7 +95,8 @@ async function startRig(workers: number, accounts: Account[]): Promise<Rig & { s
 
 const posts = (from: number, n: number, accountId = 'brand') =>
   Array.from({ length: n }, (_, i) => ({ slotId: `s${from + i}`, postId: 'p', accountId, kind: 'post', text: `${accountId} post ${from + i}` }));
-const states = async (r: Rig, reqs: { slotId: string }[]) => (await r.ledger.getMany(reqs.map((q) => keyId({ slotId: q.slotId, postId: 'p' })))).map((x) => x?.state);
+const states = async (r: Rig, reqs: { slotId: string }[]) =>
+  (await r.ledger.getMany(reqs.map((q) => keyId({ slotId: q.slotId, postId: 'p' })))).map((x) => x?.state);
 
 describe('OAuth 2.0 token refresh', () => {
   it('a token that expires mid-run is refreshed once per account across workers; no publish is sent twice', async () => {
@@ -159,7 +187,16 @@ describe('the accounts file', () => {
     const dir = await mkdtemp(join(tmpdir(), 'xactly-acc-'));
     const path = join(dir, 'accounts.json');
     await writeFile(path, JSON.stringify({ accounts: [OAUTH2, OTHER] }));
-    const env = { ...process.env, REDIS_URL, XACTLY_PREFIX: prefix, XACTLY_ACCOUNTS_FILE: path, X_API_BASE_URL: fake.url, X_TIMEOUT_MS: '2000', XACTLY_SETTLE_WINDOW_MS: '5000', LOG_LEVEL: 'info' };
+    const env = {
+      ...process.env,
+      REDIS_URL,
+      XACTLY_PREFIX: prefix,
+      XACTLY_ACCOUNTS_FILE: path,
+      X_API_BASE_URL: fake.url,
+      X_TIMEOUT_MS: '2000',
+      XACTLY_SETTLE_WINDOW_MS: '5000',
+      LOG_LEVEL: 'info',
+    };
     const workers = [0, 1].map(() => spawnWorker(env));
     children.push(...workers.map((w) => w.child));
     await Promise.all(workers.map((w) => w.ready()));

@@ -9,9 +9,22 @@ import type { PostRecord, PostState } from '../src/domain/state.js';
 const now = 1_900_000_000_000;
 const settings = { settleWindowMs: 5_000, unresolvedGraceMs: 60_000 };
 const record = (state: PostState, extra: Partial<PostRecord> = {}): PostRecord => ({
-  keyId: 'k.a.b', slotId: 'a', postId: 'b', accountId: 'acme', kind: 'post', text: 't',
-  scheduledAt: now - 60_000, deadline: now + 600_000, fingerprint: 'f', state, attempt: 1, jobId: 'k.a.b',
-  createdAt: now - 60_000, updatedAt: now - 10_000, attemptEndedAt: now - 10_000, ...extra,
+  keyId: 'k.a.b',
+  slotId: 'a',
+  postId: 'b',
+  accountId: 'acme',
+  kind: 'post',
+  text: 't',
+  scheduledAt: now - 60_000,
+  deadline: now + 600_000,
+  fingerprint: 'f',
+  state,
+  attempt: 1,
+  jobId: 'k.a.b',
+  createdAt: now - 60_000,
+  updatedAt: now - 10_000,
+  attemptEndedAt: now - 10_000,
+  ...extra,
 });
 const notFound: Evidence = { kind: 'not-found', scanned: 3, from: now - 20_000, to: now };
 
@@ -73,6 +86,9 @@ describe('decideReconcile', () => {
   it('an uncertain candidate is never re-attempted', () => {
     const uncertain: Evidence = { kind: 'uncertain', id: '7', why: 'text differs' };
     expect(decideReconcile(record('ambiguous'), uncertain, now, settings)).toMatchObject({ to: 'defer' });
-    expect(decideReconcile(record('ambiguous', { deadline: now - 1, attemptEndedAt: now - 10_000 }), uncertain, now, settings)).toMatchObject({ to: 'failed', reason: 'unresolved' });
+    expect(decideReconcile(record('ambiguous', { deadline: now - 1, attemptEndedAt: now - 10_000 }), uncertain, now, settings)).toMatchObject({
+      to: 'failed',
+      reason: 'unresolved',
+    });
   });
 });

@@ -20,8 +20,16 @@ const key = (slotId: string): PostKey => ({ slotId, postId: 'p1' });
 
 /** Audit-trail entries that are transitions, as the event type each must have written. */
 const TRAIL_TO_EVENT: Record<string, string> = {
-  queued: 'queued', sent: 'sent', failed: 'failed', ambiguous: 'ambiguous', released: 'released', cancelled: 'cancelled',
-  'cancel-requested': 'cancelling', edited: 'edited', rescheduled: 'rescheduled', 'part-sent': 'part-sent',
+  queued: 'queued',
+  sent: 'sent',
+  failed: 'failed',
+  ambiguous: 'ambiguous',
+  released: 'released',
+  cancelled: 'cancelled',
+  'cancel-requested': 'cancelling',
+  edited: 'edited',
+  rescheduled: 'rescheduled',
+  'part-sent': 'part-sent',
 };
 
 async function allEvents(s: Stack): Promise<OutcomeEvent[]> {
@@ -100,7 +108,11 @@ describe('outcome events', () => {
     const until = Date.now() + 60_000;
     await s.ledger.blockAccount('globex', until, Date.now());
     const events = await allEvents(s);
-    expect(events.map((e) => [e.type, e.account])).toEqual([['account-paused', 'acme'], ['account-resumed', 'acme'], ['rate-limited', 'globex']]);
+    expect(events.map((e) => [e.type, e.account])).toEqual([
+      ['account-paused', 'acme'],
+      ['account-resumed', 'acme'],
+      ['rate-limited', 'globex'],
+    ]);
     expect(events[0]).toMatchObject({ reason: 'X refused the account' });
     expect(events[2]).toMatchObject({ until: String(until) });
   });

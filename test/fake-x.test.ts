@@ -1,25 +1,9 @@
 import http from 'node:http';
 
-import {
-  ApiPartialResponseError,
-  ApiRequestError,
-  ApiResponseError,
-  TwitterApi,
-  type ITwitterApiClientPlugin,
-} from 'twitter-api-v2';
+import { ApiPartialResponseError, ApiRequestError, ApiResponseError, TwitterApi, type ITwitterApiClientPlugin } from 'twitter-api-v2';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import {
-  ALL_FAULT_KINDS,
-  FaultPlan,
-  renderBody,
-  renderPost,
-  startFakeX,
-  tcoUrl,
-  type FakeX,
-  type FakeXOptions,
-  type FaultKind,
-} from '../src/fake-x/index.js';
+import { ALL_FAULT_KINDS, FaultPlan, renderBody, renderPost, startFakeX, tcoUrl, type FakeX, type FakeXOptions, type FaultKind } from '../src/fake-x/index.js';
 
 const ALICE = { userId: '1001', username: 'alice', tokens: ['alice-oauth1', 'alice-bearer'] };
 const BOB = { userId: '1002', username: 'bob', tokens: ['bob-oauth1'] };
@@ -46,10 +30,7 @@ async function fake(opts: Partial<FakeXOptions> = {}): Promise<FakeX> {
 }
 
 function oauth1(fx: FakeX, accessToken = 'alice-oauth1', timeout = 5000): TwitterApi {
-  return new TwitterApi(
-    { appKey: 'k', appSecret: 's', accessToken, accessSecret: 'x' },
-    { httpAgent: new http.Agent(), plugins: [rewrite(fx.url, timeout)] },
-  );
+  return new TwitterApi({ appKey: 'k', appSecret: 's', accessToken, accessSecret: 'x' }, { httpAgent: new http.Agent(), plugins: [rewrite(fx.url, timeout)] });
 }
 
 function bearer(fx: FakeX, token: string, timeout = 5000): TwitterApi {
@@ -77,7 +58,16 @@ function requestCause(err: unknown): NodeJS.ErrnoException {
 }
 
 interface TimelineBody {
-  data?: { id: string; text: string; created_at?: string; entities?: unknown; display_text_range?: [number, number]; referenced_tweets?: unknown; note_tweet?: { text: string }; author_id?: string }[];
+  data?: {
+    id: string;
+    text: string;
+    created_at?: string;
+    entities?: unknown;
+    display_text_range?: [number, number];
+    referenced_tweets?: unknown;
+    note_tweet?: { text: string };
+    author_id?: string;
+  }[];
   meta: { result_count: number; newest_id?: string; oldest_id?: string; next_token?: string };
 }
 
@@ -188,7 +178,7 @@ describe('fake X: posting', () => {
     expect(fx.created().map((c) => c.authorId)).toEqual([ALICE.userId, BOB.userId, ALICE.userId]);
   });
 
-  it('rejects empty text with 400 and replies to unknown posts with X\'s post-level 403', async () => {
+  it("rejects empty text with 400 and replies to unknown posts with X's post-level 403", async () => {
     const fx = await fake();
     const client = oauth1(fx);
     const empty = await failure(client.v2.tweet('   '));
@@ -215,8 +205,20 @@ describe('fake X: posting', () => {
 
     const tl = await alice.v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`, { 'tweet.fields': 'display_text_range,referenced_tweets' });
     expect(tl.data).toEqual([
-      { id: self.data.id, text: 'thread continues', edit_history_tweet_ids: [self.data.id], display_text_range: [0, 16], referenced_tweets: [{ type: 'replied_to', id: reply.data.id }] },
-      { id: reply.data.id, text: '@bob nice &amp; true', edit_history_tweet_ids: [reply.data.id], display_text_range: [5, 20], referenced_tweets: [{ type: 'replied_to', id: root.data.id }] },
+      {
+        id: self.data.id,
+        text: 'thread continues',
+        edit_history_tweet_ids: [self.data.id],
+        display_text_range: [0, 16],
+        referenced_tweets: [{ type: 'replied_to', id: reply.data.id }],
+      },
+      {
+        id: reply.data.id,
+        text: '@bob nice &amp; true',
+        edit_history_tweet_ids: [reply.data.id],
+        display_text_range: [5, 20],
+        referenced_tweets: [{ type: 'replied_to', id: root.data.id }],
+      },
     ]);
   });
 
@@ -236,8 +238,14 @@ describe('fake X: posting', () => {
 describe('fake X: quotes, polls, reply settings, long posts', () => {
   interface ExtrasBody {
     data?: {
-      id: string; text: string; display_text_range?: [number, number]; referenced_tweets?: { type: string; id: string }[];
-      attachments?: { poll_ids?: string[] }; reply_settings?: string; note_tweet?: { text: string }; entities?: { urls?: { url: string; expanded_url: string }[] };
+      id: string;
+      text: string;
+      display_text_range?: [number, number];
+      referenced_tweets?: { type: string; id: string }[];
+      attachments?: { poll_ids?: string[] };
+      reply_settings?: string;
+      note_tweet?: { text: string };
+      entities?: { urls?: { url: string; expanded_url: string }[] };
     }[];
   }
   const FIELDS = { 'tweet.fields': 'display_text_range,referenced_tweets,attachments,reply_settings,entities,note_tweet' };
@@ -255,7 +263,10 @@ describe('fake X: quotes, polls, reply settings, long posts', () => {
     expect(quote.data.text).toBe('so true https://t.co/0000000001');
     const tl = await alice.v2.get<ExtrasBody>(`users/${ALICE.userId}/tweets`, FIELDS);
     expect(tl.data?.[0]).toMatchObject({
-      id: quote.data.id, display_text_range: [0, 7], referenced_tweets: [{ type: 'quoted', id: root.data.id }], reply_settings: 'everyone',
+      id: quote.data.id,
+      display_text_range: [0, 7],
+      referenced_tweets: [{ type: 'quoted', id: root.data.id }],
+      reply_settings: 'everyone',
       entities: { urls: [{ url: 'https://t.co/0000000001', expanded_url: `https://twitter.com/bob/status/${root.data.id}` }] },
     });
     expect(fx.created()[1]).toMatchObject({ text: 'so true', quoteTweetId: root.data.id });
@@ -264,7 +275,10 @@ describe('fake X: quotes, polls, reply settings, long posts', () => {
   it('a quote of a post that does not exist or was deleted: a post-level 403, nothing created', async () => {
     const fx = await fake();
     const alice = oauth1(fx);
-    expect(await problemOf(alice.v2.tweet('quoting nothing', { quote_tweet_id: '1234567890' }))).toMatchObject({ code: 403, detail: expect.stringContaining('quote a Tweet that is deleted') });
+    expect(await problemOf(alice.v2.tweet('quoting nothing', { quote_tweet_id: '1234567890' }))).toMatchObject({
+      code: 403,
+      detail: expect.stringContaining('quote a Tweet that is deleted'),
+    });
     const gone = await alice.v2.tweet('soon gone');
     fx.deletePost(gone.data.id);
     expect((await problemOf(alice.v2.tweet('quoting the deleted', { quote_tweet_id: gone.data.id }))).code).toBe(403);
@@ -277,7 +291,12 @@ describe('fake X: quotes, polls, reply settings, long posts', () => {
     const alice = oauth1(fx);
     const polled = await alice.v2.tweet('tabs or spaces?', { poll: { options: ['tabs', 'spaces'], duration_minutes: 60 }, reply_settings: 'following' });
     const tl = await alice.v2.get<ExtrasBody>(`users/${ALICE.userId}/tweets`, FIELDS);
-    expect(tl.data?.[0]).toMatchObject({ id: polled.data.id, text: 'tabs or spaces?', reply_settings: 'following', attachments: { poll_ids: [expect.stringMatching(/^\d{1,19}$/)] } });
+    expect(tl.data?.[0]).toMatchObject({
+      id: polled.data.id,
+      text: 'tabs or spaces?',
+      reply_settings: 'following',
+      attachments: { poll_ids: [expect.stringMatching(/^\d{1,19}$/)] },
+    });
     expect(tl.data?.[0]?.attachments?.poll_ids?.[0]).not.toBe(polled.data.id);
     expect(fx.created()[0]).toMatchObject({ poll: { options: ['tabs', 'spaces'], durationMinutes: 60 }, replySettings: 'following' });
     // Without the fields asked for, neither shows.
@@ -318,7 +337,10 @@ describe('fake X: quotes, polls, reply settings, long posts', () => {
     const own = await alice.v2.tweet('thread part 1');
     expect((await alice.v2.tweet('thread part 2', { reply: { in_reply_to_tweet_id: own.data.id } })).data.id).toBeDefined();
     const stranger = await bob.v2.tweet('bob talks');
-    expect(await problemOf(alice.v2.tweet('may I?', { reply: { in_reply_to_tweet_id: stranger.data.id } }))).toMatchObject({ code: 403, detail: expect.stringContaining('not been mentioned') });
+    expect(await problemOf(alice.v2.tweet('may I?', { reply: { in_reply_to_tweet_id: stranger.data.id } }))).toMatchObject({
+      code: 403,
+      detail: expect.stringContaining('not been mentioned'),
+    });
     const quotesAlice = await bob.v2.tweet('bob quotes alice', { quote_tweet_id: own.data.id });
     expect((await alice.v2.tweet('thanks for the quote', { reply: { in_reply_to_tweet_id: quotesAlice.data.id } })).data.id).toBeDefined();
   });
@@ -447,13 +469,13 @@ describe('fake X: renderings as X shows them in 2026', () => {
     expect(again.editHistoryIds).toEqual([first.data.id, edit.id, again.id]);
     expect(() => fx.editPost(first.data.id, 'old version')).toThrow();
 
-    const tl = await client.v2.get<TimelineBody & { data?: { edit_history_tweet_ids?: string[] }[] }>(`users/${ALICE.userId}/tweets`, { 'tweet.fields': 'created_at,edit_history_tweet_ids' });
+    const tl = await client.v2.get<TimelineBody & { data?: { edit_history_tweet_ids?: string[] }[] }>(`users/${ALICE.userId}/tweets`, {
+      'tweet.fields': 'created_at,edit_history_tweet_ids',
+    });
     expect(tl.data).toEqual([
       { id: again.id, text: 'fixed again', created_at: '2026-01-01T00:01:01.000Z', edit_history_tweet_ids: [first.data.id, edit.id, again.id] },
     ]);
-    expect(fx.created()).toEqual([
-      { kind: 'post', id: first.data.id, authorId: ALICE.userId, text: 'typo & all', createdAt: T0, edits: [edit.id, again.id] },
-    ]);
+    expect(fx.created()).toEqual([{ kind: 'post', id: first.data.id, authorId: ALICE.userId, text: 'typo & all', createdAt: T0, edits: [edit.id, again.id] }]);
   });
 
   it('an edit of a reply keeps the reply target and its prefix', async () => {
@@ -463,7 +485,13 @@ describe('fake X: renderings as X shows them in 2026', () => {
     const edit = fx.editPost(reply.data.id, 'very nice');
     const tl = await oauth1(fx).v2.get<TimelineBody>(`users/${ALICE.userId}/tweets`, { 'tweet.fields': 'display_text_range,referenced_tweets' });
     expect(tl.data).toEqual([
-      { id: edit.id, text: '@bob very nice', display_text_range: [5, 14], referenced_tweets: [{ type: 'replied_to', id: root.data.id }], edit_history_tweet_ids: [reply.data.id, edit.id] },
+      {
+        id: edit.id,
+        text: '@bob very nice',
+        display_text_range: [5, 14],
+        referenced_tweets: [{ type: 'replied_to', id: root.data.id }],
+        edit_history_tweet_ids: [reply.data.id, edit.id],
+      },
     ]);
   });
 });
@@ -481,7 +509,10 @@ describe('fake X: direct messages', () => {
     clock.advance(500);
     await bob.v2.sendDmToParticipant(ALICE.userId, { text: 'hi alice' });
 
-    type DmBody = { data?: { id: string; text: string; event_type: string; sender_id?: string; created_at?: string; dm_conversation_id?: string }[]; meta: { result_count: number; next_token?: string } };
+    type DmBody = {
+      data?: { id: string; text: string; event_type: string; sender_id?: string; created_at?: string; dm_conversation_id?: string }[];
+      meta: { result_count: number; next_token?: string };
+    };
     const fields = { 'dm_event.fields': 'created_at,sender_id,dm_conversation_id,entities' };
     const early = await alice.v2.get<DmBody>(`dm_conversations/with/${BOB.userId}/dm_events`, fields);
     expect(early).toEqual({ meta: { result_count: 0 } });
@@ -496,7 +527,10 @@ describe('fake X: direct messages', () => {
 
     const paged = await alice.v2.get<DmBody>(`dm_conversations/with/${BOB.userId}/dm_events`, { max_results: 1 });
     expect(paged.data).toHaveLength(1);
-    const rest = await alice.v2.get<DmBody>(`dm_conversations/with/${BOB.userId}/dm_events`, { max_results: 1, pagination_token: paged.meta.next_token as string });
+    const rest = await alice.v2.get<DmBody>(`dm_conversations/with/${BOB.userId}/dm_events`, {
+      max_results: 1,
+      pagination_token: paged.meta.next_token as string,
+    });
     expect(rest.data?.[0]?.id).toBe(sent.data.dm_event_id);
     expect(rest.meta.next_token).toBeUndefined();
 
@@ -602,8 +636,16 @@ describe('fake X: faults seen through twitter-api-v2', () => {
     const call = oauth1(fx, 'alice-oauth1', HANG_TIMEOUT_MS).v2.tweet('cut gzip');
     call.catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<'still pending'>((r) => { timer = setTimeout(() => r('still pending'), HANG_TIMEOUT_MS * 5); });
-    const first = await Promise.race([call.then(() => 'resolved', () => 'rejected'), waited]);
+    const waited = new Promise<'still pending'>((r) => {
+      timer = setTimeout(() => r('still pending'), HANG_TIMEOUT_MS * 5);
+    });
+    const first = await Promise.race([
+      call.then(
+        () => 'resolved',
+        () => 'rejected',
+      ),
+      waited,
+    ]);
     clearTimeout(timer);
     expect(first).toBe('still pending');
     expect(fx.created().map((i) => i.text)).toEqual(['cut gzip']);

@@ -13,10 +13,13 @@ afterEach(async () => {
 
 const recordOf = (s: Stack, slotId: string) => s.ledger.get(keyId({ slotId, postId: 'p1' }));
 const settled = (s: Stack, slotId: string, states = ['sent', 'failed', 'ambiguous']) =>
-  waitUntil(async () => {
-    const r = await recordOf(s, slotId);
-    return r && states.includes(r.state) ? r : undefined;
-  }, `${slotId} to reach ${states.join('/')}`);
+  waitUntil(
+    async () => {
+      const r = await recordOf(s, slotId);
+      return r && states.includes(r.state) ? r : undefined;
+    },
+    `${slotId} to reach ${states.join('/')}`,
+  );
 
 describe('each fault X shows → the documented state, zero duplicates', () => {
   const ambiguous: [string, boolean, string][] = [
@@ -92,7 +95,7 @@ describe('each fault X shows → the documented state, zero duplicates', () => {
     expect(trail.filter((e) => e.event === 'x-answer').every((e) => e.cause === 'econnrefused')).toBe(true);
   });
 
-  it('a definitive 4xx → failed with X\'s reason, never retried', async () => {
+  it("a definitive 4xx → failed with X's reason, never retried", async () => {
     stack = await startStack();
     const s = stack;
     await s.producer.enqueue({ slotId: 'bad-reply', postId: 'p1', accountId: 'acme', kind: 'reply', text: 'to nothing', inReplyToTweetId: '999' });
@@ -125,7 +128,16 @@ describe('crashes and zombies', () => {
     stack = await startStack({ startWorkers: false, timeoutMs: 20_000 });
     const s = stack;
     let calls = 0;
-    const counting = (x: XPort): XPort => ({ ...x, createPost: (a, p) => { calls++; return x.createPost(a, p); }, sendDm: x.sendDm.bind(x), timeline: x.timeline.bind(x), dmEvents: x.dmEvents.bind(x) });
+    const counting = (x: XPort): XPort => ({
+      ...x,
+      createPost: (a, p) => {
+        calls++;
+        return x.createPost(a, p);
+      },
+      sendDm: x.sendDm.bind(x),
+      timeline: x.timeline.bind(x),
+      dmEvents: x.dmEvents.bind(x),
+    });
     s.fake.injectNext('commit-then-hang');
     const doomed = s.startWorker({ wrapX: counting, workerOptions: { lockDuration: 1_000, stalledInterval: 500 } });
     await s.producer.enqueue(post('zombie', 'posted then crashed'));
@@ -165,7 +177,12 @@ describe('fencing', () => {
     expect(a2).toMatchObject({ verdict: 'claimed', record: { attempt: 2 } });
 
     // Attempt 1's zombie reports late: refused, whatever it says.
-    for (const t of [{ to: 'sent', tweetId: '111' }, { to: 'failed', reason: 'rejected', detail: 'x' }, { to: 'ambiguous', cause: 'c', recheckAt: 1 }, { to: 'queued', cause: 'c', retryAt: 1 }] as const) {
+    for (const t of [
+      { to: 'sent', tweetId: '111' },
+      { to: 'failed', reason: 'rejected', detail: 'x' },
+      { to: 'ambiguous', cause: 'c', recheckAt: 1 },
+      { to: 'queued', cause: 'c', retryAt: 1 },
+    ] as const) {
       expect(await ledger.settle(id, 1, t, t0 + 5000)).toMatchObject({ verdict: 'stale', state: 'claimed', attempt: 2 });
     }
     expect(await ledger.settle(id, 2, { to: 'sent', tweetId: '222' }, t0 + 6000)).toMatchObject({ verdict: 'ok' });

@@ -24,7 +24,12 @@ export { waitUntil } from './support/wait.js';
 /** A clock the test can move forward; shared by the fake X, workers, producer and reconciler. */
 export function testClock(): { now: () => number; advance: (ms: number) => void } {
   let offset = 0;
-  return { now: () => Date.now() + offset, advance: (ms: number) => { offset += ms; } };
+  return {
+    now: () => Date.now() + offset,
+    advance: (ms: number) => {
+      offset += ms;
+    },
+  };
 }
 
 export function captureLogs(level = 'debug'): { logger: Logger; lines: string[] } {
@@ -85,10 +90,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const prefix = uniquePrefix();
   const redis = newRedis();
   const extra = Array.from({ length: opts.extraAccounts ?? 0 }, (_, i) => ({
-    id: `acc-${i}`, userId: String(5000 + i), token: `ACC-${i}-TOKEN`,
+    id: `acc-${i}`,
+    userId: String(5000 + i),
+    token: `ACC-${i}-TOKEN`,
   }));
-  const accounts: Account[] = [...ACCOUNTS, ...extra.map((a) => ({ id: a.id, userId: a.userId, auth: { type: 'oauth2' as const, accessToken: a.token } }))]
-    .map((a) => (opts.limits?.[a.id] ? { ...a, limits: opts.limits[a.id] } : a));
+  const accounts: Account[] = [...ACCOUNTS, ...extra.map((a) => ({ id: a.id, userId: a.userId, auth: { type: 'oauth2' as const, accessToken: a.token } }))].map(
+    (a) => (opts.limits?.[a.id] ? { ...a, limits: opts.limits[a.id] } : a),
+  );
   const fakeAccounts = [...FAKE_ACCOUNTS, ...extra.map((a) => ({ userId: a.userId, username: a.id, tokens: [a.token] }))];
   const clock = opts.clock ?? Date.now;
   const fake = await startFakeX({ accounts: fakeAccounts, clock, ...opts.fake });
@@ -99,7 +107,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const { logger, lines } = captureLogs(opts.logLevel);
   const ledger = openLedger(redis, { prefix, retentionMs: 3_600_000 });
   const producer = createProducer({
-    connection: redis, prefix, clock, knownAccount: (id) => accounts.some((a) => a.id === id),
+    connection: redis,
+    prefix,
+    clock,
+    knownAccount: (id) => accounts.some((a) => a.id === id),
     accountLimits: async (id) => accounts.find((a) => a.id === id)?.limits,
   });
   const connections: Redis[] = [];
@@ -110,7 +121,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     connections.push(connection);
     const worker = createPublishWorker({
       connection,
-      prefix, retentionMs: 3_600_000,
+      prefix,
+      retentionMs: 3_600_000,
       x: o.wrapX ? o.wrapX(x) : x,
       logger,
       clock,
@@ -127,14 +139,28 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
   if (opts.startWorkers !== false) for (let i = 0; i < (opts.workers ?? 1); i++) startWorker();
   const reconcileDeps: ReconcileDeps = {
-    ledger, x, queue: producer.queue, logger, clock,
+    ledger,
+    x,
+    queue: producer.queue,
+    logger,
+    clock,
     settleWindowMs: opts.settleWindowMs ?? 5_000,
     unresolvedGraceMs: opts.unresolvedGraceMs ?? 10_000,
     skewMs: 2_000,
   };
 
   return {
-    prefix, redis, fake, x, ledger, producer, workers, logs: lines, logger, startWorker, reconcileDeps,
+    prefix,
+    redis,
+    fake,
+    x,
+    ledger,
+    producer,
+    workers,
+    logs: lines,
+    logger,
+    startWorker,
+    reconcileDeps,
     reconcile: (o = {}) => reconcileOnce({ ...reconcileDeps, ...o }),
     async stateOf(slotId, postId) {
       const { keyId } = await import('../src/domain/key.js');
@@ -153,5 +179,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 }
 
 export const post = (slotId: string, text: string, extra: Record<string, unknown> = {}) => ({
-  slotId, postId: 'p1', accountId: 'acme', kind: 'post', text, ...extra,
+  slotId,
+  postId: 'p1',
+  accountId: 'acme',
+  kind: 'post',
+  text,
+  ...extra,
 });

@@ -26,19 +26,28 @@ const onX = (s: Stack, text: string) => s.fake.created().filter((c) => c.text ==
 
 /** Reconcile (moving the shared clock past the settle window) until every key is final. */
 async function settleAll(s: Stack, clock: ReturnType<typeof testClock>, slots: readonly string[]): Promise<PostRecord[]> {
-  return waitUntil(async () => {
-    clock.advance(SETTLE + 1);
-    await s.reconcile();
-    const records = await s.ledger.getMany(slots.map((slot) => keyId(key(slot))));
-    return records.every((r) => r && isFinal(r.state)) ? (records as PostRecord[]) : undefined;
-  }, 'every key to be final', 60_000);
+  return waitUntil(
+    async () => {
+      clock.advance(SETTLE + 1);
+      await s.reconcile();
+      const records = await s.ledger.getMany(slots.map((slot) => keyId(key(slot))));
+      return records.every((r) => r && isFinal(r.state)) ? (records as PostRecord[]) : undefined;
+    },
+    'every key to be final',
+    60_000,
+  );
 }
 
 describe('cancel, edit and reschedule race the workers atomically', () => {
   it('20 workers and a canceller on 500 keys: cancelled never goes out, cancelling ends sent or cancelled, edited goes out with its new text only', async () => {
     const clock = testClock();
     stack = await startStack({
-      clock: clock.now, workers: 20, concurrency: 5, timeoutMs: 300, settleWindowMs: SETTLE, logLevel: 'silent',
+      clock: clock.now,
+      workers: 20,
+      concurrency: 5,
+      timeoutMs: 300,
+      settleWindowMs: SETTLE,
+      logLevel: 'silent',
       // Faults give attempts that are in flight for a while, or ambiguous: the cancels that land there must wait.
       fake: { faultRate: 0.15, seed: 7 },
     });
@@ -47,7 +56,9 @@ describe('cancel, edit and reschedule race the workers atomically', () => {
     const start = clock.now() + 1_500;
     const slots = Array.from({ length: N }, (_, i) => `race-${i}`);
     // Due over 2 s, so cancels and edits meet keys queued, claimed, in flight and settled.
-    const results = await s.producer.enqueueMany(slots.map((slot, i) => post(slot, `race ${i} v1`, { scheduledAt: iso(start + i * 4), deadline: iso(start + 120_000) })));
+    const results = await s.producer.enqueueMany(
+      slots.map((slot, i) => post(slot, `race ${i} v1`, { scheduledAt: iso(start + i * 4), deadline: iso(start + 120_000) })),
+    );
     expect(results.every((r) => r.status === 'queued')).toBe(true);
 
     const answers = new Map<string, LifecycleResult>();
@@ -57,11 +68,18 @@ describe('cancel, edit and reschedule race the workers atomically', () => {
       // Each op arrives around its key's due time: a little before, at, or after.
       const at = 1_500 + i * 4 + ((i * 37) % 300) - 150;
       const wait = Math.max(0, at - (Date.now() - t0));
-      ops.push(new Promise<void>((resolve) => setTimeout(resolve, wait)).then(async () => {
-        const slot = slots[i]!;
-        const answer = i % 3 === 0 ? await s.producer.cancel(key(slot), { reason: 'client pulled it' }) : i % 3 === 1 ? await s.producer.edit(key(slot), { text: `race ${i} v2` }) : undefined;
-        if (answer) answers.set(slot, answer);
-      }));
+      ops.push(
+        new Promise<void>((resolve) => setTimeout(resolve, wait)).then(async () => {
+          const slot = slots[i]!;
+          const answer =
+            i % 3 === 0
+              ? await s.producer.cancel(key(slot), { reason: 'client pulled it' })
+              : i % 3 === 1
+                ? await s.producer.edit(key(slot), { text: `race ${i} v2` })
+                : undefined;
+          if (answer) answers.set(slot, answer);
+        }),
+      );
     }
     await Promise.all(ops);
     s.fake.setFaultRate(0);
@@ -109,12 +127,19 @@ describe('reschedule moves the job with the key', () => {
     const newTime = Date.now() + 30_000;
     const answers = await Promise.all(slots.map((slot) => s.producer.reschedule(key(slot), { scheduledAt: iso(newTime) })));
     expect(answers.every((a) => a.status === 'rescheduled')).toBe(true);
-    const sent = await waitUntil(async () => {
-      const rs = await s.ledger.getMany(slots.map((slot) => keyId(key(slot))));
-      return rs.every((r) => r?.state === 'sent') ? rs : undefined;
-    }, 'every rescheduled key to go out', 60_000);
+    const sent = await waitUntil(
+      async () => {
+        const rs = await s.ledger.getMany(slots.map((slot) => keyId(key(slot))));
+        return rs.every((r) => r?.state === 'sent') ? rs : undefined;
+      },
+      'every rescheduled key to go out',
+      60_000,
+    );
     expect(sent).toHaveLength(100);
-    const early = slots.map((_, i) => onX(s, `later ${i}`)).flat().filter((c) => c.createdAt < newTime);
+    const early = slots
+      .map((_, i) => onX(s, `later ${i}`))
+      .flat()
+      .filter((c) => c.createdAt < newTime);
     expect(early, 'published before the new time').toHaveLength(0);
     expect(slots.every((_, i) => onX(s, `later ${i}`).length === 1)).toBe(true);
   }, 90_000);
@@ -127,10 +152,14 @@ describe('reschedule moves the job with the key', () => {
     const newTime = Date.now() + 2_000;
     const answers = await Promise.all(slots.map((slot) => s.producer.reschedule(key(slot), { scheduledAt: iso(newTime) })));
     expect(answers.every((a) => a.status === 'rescheduled')).toBe(true);
-    await waitUntil(async () => {
-      const rs = await s.ledger.getMany(slots.map((slot) => keyId(key(slot))));
-      return rs.every((r) => r?.state === 'sent');
-    }, 'every key moved earlier to go out', 30_000);
+    await waitUntil(
+      async () => {
+        const rs = await s.ledger.getMany(slots.map((slot) => keyId(key(slot))));
+        return rs.every((r) => r?.state === 'sent');
+      },
+      'every key moved earlier to go out',
+      30_000,
+    );
     const lateness = slots.map((_, i) => onX(s, `sooner ${i}`)[0]!.createdAt - newTime);
     expect(Math.min(...lateness)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...lateness), 'latest post after its new time (ms)').toBeLessThan(1_000);
@@ -183,7 +212,9 @@ describe('a cancel while an attempt is in doubt waits for it', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const gated = (x: XPort): XPort => ({
-      sendDm: x.sendDm.bind(x), dmEvents: x.dmEvents.bind(x), timeline: x.timeline.bind(x),
+      sendDm: x.sendDm.bind(x),
+      dmEvents: x.dmEvents.bind(x),
+      timeline: x.timeline.bind(x),
       createPost: async (a, p) => {
         await gate;
         return x.createPost(a, p);

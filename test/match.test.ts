@@ -20,7 +20,12 @@ const ID = {
   target: '2127311668638646272', // 2026-11-30, the post replied to
 };
 const key = (text: string, extra: Partial<SentItem> = {}): SentItem => ({
-  keyId: 'k', text, windowStart: T0, windowEnd: T0 + 120_000, attemptStartedAt: T0, ...extra,
+  keyId: 'k',
+  text,
+  windowStart: T0,
+  windowEnd: T0 + 120_000,
+  attemptStartedAt: T0,
+  ...extra,
 });
 const tweet = (raw: RawTweet): SeenItem => timelineTweetOf(raw);
 const verdictOf = (sent: string | SentItem, raw: RawTweet): Judgement => judge(typeof sent === 'string' ? key(sent) : sent, tweet(raw));
@@ -39,7 +44,17 @@ describe('match: X renderings undone', () => {
       id: ID.at1250,
       text: 'new blog post https://t.co/AbC123xYz0 read it',
       created_at: '2026-12-01T10:00:01.000Z',
-      entities: { urls: [{ start: 14, end: 37, url: 'https://t.co/AbC123xYz0', expanded_url: 'https://example.com/posts/2026/exactly-once?utm=x&y=1', display_url: 'example.com/posts/2026/ex…' }] },
+      entities: {
+        urls: [
+          {
+            start: 14,
+            end: 37,
+            url: 'https://t.co/AbC123xYz0',
+            expanded_url: 'https://example.com/posts/2026/exactly-once?utm=x&y=1',
+            display_url: 'example.com/posts/2026/ex…',
+          },
+        ],
+      },
       display_text_range: [0, 45],
       edit_history_tweet_ids: [ID.at1250],
     };
@@ -74,21 +89,40 @@ describe('match: X renderings undone', () => {
   });
 
   it('& < > come back HTML-escaped, and are undone exactly once', () => {
-    const raw: RawTweet = { id: ID.at1250, text: 'fish &amp; chips &lt;3 &gt; all', created_at: '2026-12-01T10:00:01.000Z', display_text_range: [0, 31], edit_history_tweet_ids: [ID.at1250] };
+    const raw: RawTweet = {
+      id: ID.at1250,
+      text: 'fish &amp; chips &lt;3 &gt; all',
+      created_at: '2026-12-01T10:00:01.000Z',
+      display_text_range: [0, 31],
+      edit_history_tweet_ids: [ID.at1250],
+    };
     expect(verdictOf('fish & chips <3 > all', raw).verdict).toBe('match');
     // display_text_range counted on the unescaped text, as some clients saw it.
     expect(verdictOf('fish & chips <3 > all', { ...raw, display_text_range: [0, 21] }).verdict).toBe('match');
     expect(verdictOf('fish & chips <3 > al', raw).verdict).toBe('none');
-    const literal: RawTweet = { id: ID.at1250, text: 'write &amp;amp; to get &amp;', created_at: '2026-12-01T10:00:01.000Z', edit_history_tweet_ids: [ID.at1250] };
+    const literal: RawTweet = {
+      id: ID.at1250,
+      text: 'write &amp;amp; to get &amp;',
+      created_at: '2026-12-01T10:00:01.000Z',
+      edit_history_tweet_ids: [ID.at1250],
+    };
     expect(verdictOf('write &amp; to get &', literal).verdict).toBe('match');
     expect(verdictOf('write & to get &', literal).verdict).not.toBe('match');
   });
 
   it('DMs come back HTML-escaped with t.co links', () => {
-    const dm = dmEventOf({
-      id: ID.at1250, text: 'terms &amp; prices: https://t.co/DmLiNk0001', created_at: '2026-12-01T10:00:01.000Z', sender_id: '1001',
-      entities: { urls: [{ start: 20, end: 43, url: 'https://t.co/DmLiNk0001', expanded_url: 'https://example.com/terms', display_url: 'example.com/terms' }] },
-    }, '1001');
+    const dm = dmEventOf(
+      {
+        id: ID.at1250,
+        text: 'terms &amp; prices: https://t.co/DmLiNk0001',
+        created_at: '2026-12-01T10:00:01.000Z',
+        sender_id: '1001',
+        entities: {
+          urls: [{ start: 20, end: 43, url: 'https://t.co/DmLiNk0001', expanded_url: 'https://example.com/terms', display_url: 'example.com/terms' }],
+        },
+      },
+      '1001',
+    );
     expect(dm.fromSelf).toBe(true);
     expect(judge(key('terms & prices: https://example.com/terms'), dm).verdict).toBe('match');
     expect(judge(key('terms & prices: https://example.com/other'), dm).verdict).toBe('none');
@@ -96,8 +130,12 @@ describe('match: X renderings undone', () => {
 
   describe("a reply's leading @handles fold into the hidden prefix", () => {
     const reply = (text: string, start: number): RawTweet => ({
-      id: ID.at1250, text, created_at: '2026-12-01T10:00:01.000Z', display_text_range: [start, Array.from(text).length],
-      referenced_tweets: [{ type: 'replied_to', id: ID.target }], edit_history_tweet_ids: [ID.at1250],
+      id: ID.at1250,
+      text,
+      created_at: '2026-12-01T10:00:01.000Z',
+      display_text_range: [start, Array.from(text).length],
+      referenced_tweets: [{ type: 'replied_to', id: ID.target }],
+      edit_history_tweet_ids: [ID.at1250],
     });
     const to = (text: string) => key(text, { inReplyToTweetId: ID.target });
 
@@ -139,12 +177,17 @@ describe('match: X renderings undone', () => {
 
   describe('a long post is cut at a word boundary, the whole text in note_tweet', () => {
     const A = 'We rebuilt our scheduler so that every post goes out exactly once, even when the network drops the answer halfway.';
-    const B = 'The long version: every attempt is fenced, every ambiguous call is checked against the timeline before anything is retried, and a post that cannot be proven either way is handed to a person instead of being sent twice. Read the whole story.';
+    const B =
+      'The long version: every attempt is fenced, every ambiguous call is checked against the timeline before anything is retried, and a post that cannot be proven either way is handed to a person instead of being sent twice. Read the whole story.';
     const sent = `${A} https://example.com/whitepaper ${B}`;
-    const shown = 'We rebuilt our scheduler so that every post goes out exactly once, even when the network drops the answer halfway. https://t.co/LoNgPoSt01 The long version: every attempt is fenced, every ambiguous call is checked against the timeline before anything is retried, and a post that';
+    const shown =
+      'We rebuilt our scheduler so that every post goes out exactly once, even when the network drops the answer halfway. https://t.co/LoNgPoSt01 The long version: every attempt is fenced, every ambiguous call is checked against the timeline before anything is retried, and a post that';
     const link = { url: 'https://t.co/LoNgPoSt01', expanded_url: 'https://example.com/whitepaper', display_url: 'example.com/whitepaper' };
     const raw: RawTweet = {
-      id: ID.at1250, text: shown, created_at: '2026-12-01T10:00:01.000Z', display_text_range: [0, 278],
+      id: ID.at1250,
+      text: shown,
+      created_at: '2026-12-01T10:00:01.000Z',
+      display_text_range: [0, 278],
       entities: { urls: [{ start: 115, end: 138, ...link }] },
       note_tweet: { text: `${A} https://t.co/LoNgPoSt01 ${B}`, entities: { urls: [{ start: 115, end: 138, ...link }] } },
       edit_history_tweet_ids: [ID.at1250],
@@ -178,12 +221,24 @@ describe('match: X renderings undone', () => {
   });
 
   describe('media and quotes append a t.co link the user did not write', () => {
-    const media = { start: 11, end: 34, url: 'https://t.co/MeDiA00001', expanded_url: `https://x.com/acme/status/${ID.at1250}/photo/1`, display_url: 'pic.x.com/MeDiA00001', media_key: '3_2127704260735926271' };
+    const media = {
+      start: 11,
+      end: 34,
+      url: 'https://t.co/MeDiA00001',
+      expanded_url: `https://x.com/acme/status/${ID.at1250}/photo/1`,
+      display_url: 'pic.x.com/MeDiA00001',
+      media_key: '3_2127704260735926271',
+    };
 
     it('media: outside display_text_range', () => {
       const raw: RawTweet & { attachments: unknown } = {
-        id: ID.at1250, text: 'launch day https://t.co/MeDiA00001', created_at: '2026-12-01T10:00:01.000Z', display_text_range: [0, 10],
-        entities: { urls: [media] }, attachments: { media_keys: ['3_2127704260735926271'] }, edit_history_tweet_ids: [ID.at1250],
+        id: ID.at1250,
+        text: 'launch day https://t.co/MeDiA00001',
+        created_at: '2026-12-01T10:00:01.000Z',
+        display_text_range: [0, 10],
+        entities: { urls: [media] },
+        attachments: { media_keys: ['3_2127704260735926271'] },
+        edit_history_tweet_ids: [ID.at1250],
       };
       expect(verdictOf('launch day', raw).verdict).toBe('match');
       expect(verdictOf('launch night', raw).verdict).toBe('none');
@@ -191,17 +246,34 @@ describe('match: X renderings undone', () => {
 
     it('media: at the end of the displayed text', () => {
       const raw: RawTweet = {
-        id: ID.at1250, text: 'launch day https://t.co/MeDiA00001', created_at: '2026-12-01T10:00:01.000Z', display_text_range: [0, 34],
-        entities: { urls: [{ ...media, media_key: undefined } as never] }, edit_history_tweet_ids: [ID.at1250],
+        id: ID.at1250,
+        text: 'launch day https://t.co/MeDiA00001',
+        created_at: '2026-12-01T10:00:01.000Z',
+        display_text_range: [0, 34],
+        entities: { urls: [{ ...media, media_key: undefined } as never] },
+        edit_history_tweet_ids: [ID.at1250],
       };
       expect(verdictOf('launch day', raw).verdict).toBe('match');
     });
 
     it('a quote: the quoted post linked after the displayed text', () => {
       const raw: RawTweet = {
-        id: ID.at1250, text: 'so true https://t.co/QuOtE00001', created_at: '2026-12-01T10:00:01.000Z', display_text_range: [0, 7],
+        id: ID.at1250,
+        text: 'so true https://t.co/QuOtE00001',
+        created_at: '2026-12-01T10:00:01.000Z',
+        display_text_range: [0, 7],
         referenced_tweets: [{ type: 'quoted', id: ID.target }],
-        entities: { urls: [{ start: 8, end: 31, url: 'https://t.co/QuOtE00001', expanded_url: `https://twitter.com/bob/status/${ID.target}`, display_url: `x.com/bob/status/212…` }] },
+        entities: {
+          urls: [
+            {
+              start: 8,
+              end: 31,
+              url: 'https://t.co/QuOtE00001',
+              expanded_url: `https://twitter.com/bob/status/${ID.target}`,
+              display_url: `x.com/bob/status/212…`,
+            },
+          ],
+        },
         edit_history_tweet_ids: [ID.at1250],
       };
       expect(verdictOf('so true', raw).verdict).toBe('match');
@@ -215,10 +287,24 @@ describe('match: X renderings undone', () => {
 
   describe('a key sent as a quote, or with a poll', () => {
     const quoting = (target: string, extra: Partial<RawTweet> = {}): RawTweet => ({
-      id: ID.at1250, text: 'so true https://t.co/QuOtE00001', created_at: '2026-12-01T10:00:01.000Z', display_text_range: [0, 7],
+      id: ID.at1250,
+      text: 'so true https://t.co/QuOtE00001',
+      created_at: '2026-12-01T10:00:01.000Z',
+      display_text_range: [0, 7],
       referenced_tweets: [{ type: 'quoted', id: target }],
-      entities: { urls: [{ start: 8, end: 31, url: 'https://t.co/QuOtE00001', expanded_url: `https://twitter.com/bob/status/${target}`, display_url: 'twitter.com/bob/status/2…' }] },
-      edit_history_tweet_ids: [ID.at1250], ...extra,
+      entities: {
+        urls: [
+          {
+            start: 8,
+            end: 31,
+            url: 'https://t.co/QuOtE00001',
+            expanded_url: `https://twitter.com/bob/status/${target}`,
+            display_url: 'twitter.com/bob/status/2…',
+          },
+        ],
+      },
+      edit_history_tweet_ids: [ID.at1250],
+      ...extra,
     });
 
     it('a quote matches the post quoting the same post, never one quoting another', () => {
@@ -228,7 +314,10 @@ describe('match: X renderings undone', () => {
 
     it('a quote X shows without referenced_tweets: its link is read as the quote, uncertain', () => {
       const { referenced_tweets: _, ...silent } = quoting(ID.target);
-      expect(verdictOf(key('so true', { quoteTweetId: ID.target }), silent)).toMatchObject({ verdict: 'uncertain', why: expect.stringContaining('which post it quotes') });
+      expect(verdictOf(key('so true', { quoteTweetId: ID.target }), silent)).toMatchObject({
+        verdict: 'uncertain',
+        why: expect.stringContaining('which post it quotes'),
+      });
     });
 
     it('a poll: matched with poll_ids; a poll X does not show is uncertain; a poll on a key sent without one is not ours', () => {
@@ -243,7 +332,10 @@ describe('match: X renderings undone', () => {
 
   describe('an edit makes a new id; edit_history_tweet_ids[0] is the original', () => {
     const edited = (text: string, original: string): RawTweet => ({
-      id: ID.edit, text, created_at: '2026-12-01T10:04:30.000Z', edit_history_tweet_ids: [original, ID.edit],
+      id: ID.edit,
+      text,
+      created_at: '2026-12-01T10:04:30.000Z',
+      edit_history_tweet_ids: [original, ID.edit],
     });
 
     it('original in the window, text unchanged → match (the current id)', () => {
@@ -251,7 +343,10 @@ describe('match: X renderings undone', () => {
     });
 
     it('original in the window, text edited → uncertain, naming the original', () => {
-      expect(verdictOf('gm everyone', edited('gm everyone! (edited)', ID.at1250))).toMatchObject({ verdict: 'uncertain', why: expect.stringContaining(ID.at1250) });
+      expect(verdictOf('gm everyone', edited('gm everyone! (edited)', ID.at1250))).toMatchObject({
+        verdict: 'uncertain',
+        why: expect.stringContaining(ID.at1250),
+      });
     });
 
     it('original before the window → not ours, whatever it says now', () => {
@@ -277,7 +372,11 @@ describe('match: X renderings undone', () => {
 
 describe('uncertain: may be ours, cannot be proven', () => {
   const base: RawTweet = {
-    id: ID.at1250, text: 'docs at https://t.co/UnMaPpEd01', created_at: '2026-12-01T10:00:01.000Z', display_text_range: [0, 31], edit_history_tweet_ids: [ID.at1250],
+    id: ID.at1250,
+    text: 'docs at https://t.co/UnMaPpEd01',
+    created_at: '2026-12-01T10:00:01.000Z',
+    display_text_range: [0, 31],
+    edit_history_tweet_ids: [ID.at1250],
   };
 
   it('a t.co link X did not expand', () => {
@@ -307,7 +406,11 @@ describe('uncertain: may be ours, cannot be proven', () => {
 
 describe('attribute', () => {
   const k = (keyId: string, text: string, offset: number): SentItem => ({
-    keyId, text, windowStart: T0 + offset - 60_000, windowEnd: T0 + offset + 120_000, attemptStartedAt: T0 + offset,
+    keyId,
+    text,
+    windowStart: T0 + offset - 60_000,
+    windowEnd: T0 + offset + 120_000,
+    attemptStartedAt: T0 + offset,
   });
   const seenAt = (id: string, text: string, createdAt: string, extra: Partial<RawTweet> = {}) =>
     tweet({ id, text, created_at: createdAt, edit_history_tweet_ids: [id], ...extra });
@@ -369,7 +472,11 @@ describe("the fake X's renderer agrees with the matcher", () => {
     const quoted = asFake('so true', '', ID.target);
     expect(judge(k('so true', { quoteTweetId: ID.target }), quoted).verdict).toBe('match');
     expect(judge(k('so true', { quoteTweetId: ID.before }), quoted).verdict).toBe('none');
-    for (const long of [`${'word '.repeat(60)}https://example.com/long ${'more '.repeat(30)}`.trim(), '新しい製品を発表します。'.repeat(20), `${'fish & chips '.repeat(30)}`.trim()]) {
+    for (const long of [
+      `${'word '.repeat(60)}https://example.com/long ${'more '.repeat(30)}`.trim(),
+      '新しい製品を発表します。'.repeat(20),
+      `${'fish & chips '.repeat(30)}`.trim(),
+    ]) {
       const item = asFake(long);
       expect(item.noteText, long).toBeDefined();
       expect(judge(k(long), item).verdict, long).toBe('match');

@@ -39,7 +39,11 @@ const EXTRA = numberedAccounts(2, { prefix: 'pm2', userIdBase: 7000 });
 const accounts: Account[] = [...ACCOUNTS, ...EXTRA.map((a) => accountOf(a))];
 const fakeAccounts = [...FAKE_ACCOUNTS, ...EXTRA.map(fakeAccountOf)];
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 let dir: string;
 let pm2Home: string;
@@ -76,7 +80,12 @@ async function pm2Ok(args: string[], env: Record<string, string> = {}): Promise<
   return r;
 }
 
-interface Proc { name: string; pm_id: number; pid: number; pm2_env: { status: string; exec_mode: string; kill_timeout: number; instances: number; restart_time: number; pm_out_log_path: string } }
+interface Proc {
+  name: string;
+  pm_id: number;
+  pid: number;
+  pm2_env: { status: string; exec_mode: string; kill_timeout: number; instances: number; restart_time: number; pm_out_log_path: string };
+}
 
 async function jlist(): Promise<Proc[]> {
   const { stdout } = await pm2Ok(['jlist']);
@@ -109,7 +118,12 @@ interface Scenario {
   requests: Record<string, string>[];
 }
 
-async function scenario(label: string, posts: number, xBaseUrl: (fake: FakeX) => Promise<string> | string, extraEnv: Record<string, string> = {}): Promise<Scenario> {
+async function scenario(
+  label: string,
+  posts: number,
+  xBaseUrl: (fake: FakeX) => Promise<string> | string,
+  extraEnv: Record<string, string> = {},
+): Promise<Scenario> {
   const prefix = uniquePrefix(label);
   prefixes.push(prefix);
   const fake = await startFakeX({ accounts: fakeAccounts });
@@ -127,10 +141,19 @@ async function scenario(label: string, posts: number, xBaseUrl: (fake: FakeX) =>
   const producer = createProducer({ connection: redis, prefix, knownAccount: (id) => accounts.some((a) => a.id === id) });
   const ledger = openLedger(redis, { prefix, retentionMs: 3_600_000 });
   const requests = Array.from({ length: posts }, (_, i) => ({
-    slotId: `pm2-${i}`, postId: 'p', accountId: accounts[i % accounts.length]!.id, kind: 'post', text: `pm2 ${prefix} #${i}`,
+    slotId: `pm2-${i}`,
+    postId: 'p',
+    accountId: accounts[i % accounts.length]!.id,
+    kind: 'post',
+    text: `pm2 ${prefix} #${i}`,
   }));
   return {
-    prefix, env, fake, producer, ledger, requests,
+    prefix,
+    env,
+    fake,
+    producer,
+    ledger,
+    requests,
     ids: requests.map((r) => keyId(r)),
     texts: new Set(requests.map((r) => r.text)),
   };
@@ -139,10 +162,14 @@ async function scenario(label: string, posts: number, xBaseUrl: (fake: FakeX) =>
 /** Start only the worker app and wait until its N processes are BullMQ workers on the publish queue. */
 async function startWorkers(s: Scenario, expected: number, notPids: number[] = []): Promise<Proc[]> {
   await pm2Ok(['start', ECOSYSTEM, '--only', APP], s.env);
-  const procs = await waitUntil(async () => {
-    const list = await jlist();
-    return list.length === expected && list.every((p) => p.pm2_env.status === 'online' && p.pid > 0 && !notPids.includes(p.pid)) ? list : undefined;
-  }, `${expected} online ${APP} processes`, 30_000);
+  const procs = await waitUntil(
+    async () => {
+      const list = await jlist();
+      return list.length === expected && list.every((p) => p.pm2_env.status === 'online' && p.pid > 0 && !notPids.includes(p.pid)) ? list : undefined;
+    },
+    `${expected} online ${APP} processes`,
+    30_000,
+  );
   await waitUntil(async () => (await s.producer.queue.getWorkers()).length === expected, `${expected} workers registered in Redis`, 30_000);
   return procs;
 }
@@ -150,10 +177,14 @@ async function startWorkers(s: Scenario, expected: number, notPids: number[] = [
 const records = async (s: Scenario) => (await s.ledger.getMany(s.ids)) as PostRecord[];
 
 async function waitAllSent(s: Scenario, timeoutMs: number): Promise<PostRecord[]> {
-  return waitUntil(async () => {
-    const rs = await records(s);
-    return rs.every((r) => r?.state === 'sent') ? rs : undefined;
-  }, `all ${s.ids.length} keys sent`, timeoutMs);
+  return waitUntil(
+    async () => {
+      const rs = await records(s);
+      return rs.every((r) => r?.state === 'sent') ? rs : undefined;
+    },
+    `all ${s.ids.length} keys sent`,
+    timeoutMs,
+  );
 }
 
 /**
@@ -170,18 +201,24 @@ async function stopAndCheckDrained(s: Scenario, procs: Proc[], verb: 'stop' | 'd
 
   for (const p of procs) expect(isAlive(p.pid), `pid ${p.pid} still running after pm2 ${verb}`).toBe(false);
   if (verb === 'stop') for (const p of await jlist()) expect(p.pm2_env.status).toBe('stopped');
-  const exits = await waitUntil(async () => {
-    const text = await readFrom(pm2Log, pm2LogAt);
-    const found = procs.map((p) => new RegExp(`App \\[${APP}:${p.pm_id}\\] exited with code \\[(\\w+)\\] via signal \\[(\\w+)\\]`).exec(text));
-    return found.every(Boolean) ? found.map((m) => `${m![1]}/${m![2]}`) : undefined;
-  }, 'PM2 to log every exit', 10_000);
+  const exits = await waitUntil(
+    async () => {
+      const text = await readFrom(pm2Log, pm2LogAt);
+      const found = procs.map((p) => new RegExp(`App \\[${APP}:${p.pm_id}\\] exited with code \\[(\\w+)\\] via signal \\[(\\w+)\\]`).exec(text));
+      return found.every(Boolean) ? found.map((m) => `${m![1]}/${m![2]}`) : undefined;
+    },
+    'PM2 to log every exit',
+    10_000,
+  );
   expect(exits).toEqual(procs.map(() => '0/SIGINT'));
   // Written before each worker exited, so it is there now that every pid is gone.
-  const stops = await Promise.all(procs.map(async (p) => {
-    const raw = await redis.get(s.ledger.keys.workerStopped(`${hostname()}-${p.pid}`));
-    expect(raw, `worker ${p.pid} recorded no stop`).not.toBeNull();
-    return JSON.parse(raw!) as { how: string; stoppingAt: number; stoppedAt: number };
-  }));
+  const stops = await Promise.all(
+    procs.map(async (p) => {
+      const raw = await redis.get(s.ledger.keys.workerStopped(`${hostname()}-${p.pid}`));
+      expect(raw, `worker ${p.pid} recorded no stop`).not.toBeNull();
+      return JSON.parse(raw!) as { how: string; stoppingAt: number; stoppedAt: number };
+    }),
+  );
   for (const [i, st] of stops.entries()) expect(st.how, `worker ${procs[i]!.pid}`).toBe('drained');
   return { stoppingAt: stops.map((st) => st.stoppingAt), ms };
 }
@@ -207,7 +244,9 @@ afterAll(async () => {
   let daemonPid: number | undefined;
   try {
     daemonPid = Number(await readFile(join(pm2Home, 'pm2.pid'), 'utf8'));
-  } catch { /* never started */ }
+  } catch {
+    /* never started */
+  }
   const leftover = await jlist().catch(() => []);
   await pm2(['kill'], {}, 60_000).catch(() => undefined);
   // Only our own processes, by pid, if `pm2 kill` left any behind.
@@ -219,17 +258,25 @@ afterAll(async () => {
 
 describe('ecosystem.config.js', () => {
   it('loads the way PM2 loads it (require of an ES module) with the documented defaults', async () => {
-    const load = (env: Record<string, string>) => new Promise<Run>((resolve) => {
-      const child: ChildProcess = spawn(process.execPath, ['-e', `
+    const load = (env: Record<string, string>) =>
+      new Promise<Run>((resolve) => {
+        const child: ChildProcess = spawn(
+          process.execPath,
+          [
+            '-e',
+            `
         const { apps } = require(${JSON.stringify(ECOSYSTEM)});
         console.log(JSON.stringify(apps.map(({ name, args, exec_mode, instances, kill_timeout, autorestart }) => ({ name, args, exec_mode, instances, kill_timeout, autorestart }))));
-      `], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout!.on('data', (d) => (stdout += d));
-      child.stderr!.on('data', (d) => (stderr += d));
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+      `,
+          ],
+          { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let stdout = '';
+        let stderr = '';
+        child.stdout!.on('data', (d) => (stdout += d));
+        child.stderr!.on('data', (d) => (stderr += d));
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
     const dflt = await load({});
     expect(dflt.code, dflt.stderr).toBe(0);
     expect(JSON.parse(dflt.stdout)).toEqual([
@@ -256,11 +303,15 @@ describe('PM2 running the worker app', () => {
       // autorestart: a crashed process comes back and registers again.
       const victim = procs[0]!;
       process.kill(victim.pid, 'SIGKILL');
-      const after = await waitUntil(async () => {
-        const list = await jlist();
-        const back = list.find((p) => p.pm_id === victim.pm_id);
-        return back && back.pid > 0 && back.pid !== victim.pid && back.pm2_env.status === 'online' ? list : undefined;
-      }, 'PM2 to restart the killed worker', 30_000);
+      const after = await waitUntil(
+        async () => {
+          const list = await jlist();
+          const back = list.find((p) => p.pm_id === victim.pm_id);
+          return back && back.pid > 0 && back.pid !== victim.pid && back.pm2_env.status === 'online' ? list : undefined;
+        },
+        'PM2 to restart the killed worker',
+        30_000,
+      );
       expect(after.find((p) => p.pm_id === victim.pm_id)!.pm2_env.restart_time).toBe(1);
       await waitUntil(async () => (await s.producer.queue.getWorkers()).length === 3, '3 workers registered again', 30_000);
 
@@ -316,7 +367,11 @@ describe('PM2 running the worker app', () => {
       await proxy!.idle();
       expect(s.fake.created().length).toBe(sentAtStop);
 
-      const restarted = await startWorkers(s, 3, procs.map((p) => p.pid));
+      const restarted = await startWorkers(
+        s,
+        3,
+        procs.map((p) => p.pid),
+      );
       const rs = await waitAllSent(s, 60_000);
       expectExactlyOnce(s, rs);
       expect(rs.map((r) => r.attempt)).toEqual(rs.map(() => 1));

@@ -45,7 +45,11 @@ describe('publish pipeline (real Redis, real twitter-api-v2, fake X)', () => {
     expect(trail.map((e) => e.event)).toEqual(['queued', 'claimed', 'x-answer', 'sent']);
     const stats = await s.ledger.stats();
     expect(stats).toMatchObject({ 'final:sent': 3, 'attempts:sent': 3, latency_count: 3 });
-    expect(Object.entries(stats).filter(([k]) => k.startsWith('latency_bucket:')).reduce((n, [, v]) => n + v, 0)).toBe(3);
+    expect(
+      Object.entries(stats)
+        .filter(([k]) => k.startsWith('latency_bucket:'))
+        .reduce((n, [, v]) => n + v, 0),
+    ).toBe(3);
   });
 
   it('the same key enqueued 100 times by concurrent producers, and again after its job is gone, posts once', async () => {
@@ -79,18 +83,29 @@ describe('publish pipeline (real Redis, real twitter-api-v2, fake X)', () => {
     stack = await startStack({
       workers: 20,
       concurrency: 4,
-      wrapX: (x) => ({ ...x, timeline: x.timeline.bind(x), dmEvents: x.dmEvents.bind(x), sendDm: x.sendDm.bind(x), createPost: (a, p) => { calls++; return x.createPost(a, p); } }),
+      wrapX: (x) => ({
+        ...x,
+        timeline: x.timeline.bind(x),
+        dmEvents: x.dmEvents.bind(x),
+        sendDm: x.sendDm.bind(x),
+        createPost: (a, p) => {
+          calls++;
+          return x.createPost(a, p);
+        },
+      }),
     });
     const s = stack;
     const keys = Array.from({ length: 30 }, (_, i) => `slot-${i}`);
     await s.producer.enqueueMany(keys.map((k) => post(k, `text of ${k}`)));
     // Extra jobs for the same keys, as a stale retry or an operator's re-run would add.
     await s.producer.queue.addBulk(
-      keys.flatMap((k) => [1, 2, 3].map((g) => ({
-        name: 'post',
-        data: { keyId: keyId({ slotId: k, postId: 'p1' }), slotId: k, postId: 'p1', accountId: 'acme', kind: 'post' as const, text: '', scheduledAt: '' },
-        opts: { jobId: `${keyId({ slotId: k, postId: 'p1' })}.g${g}` },
-      }))),
+      keys.flatMap((k) =>
+        [1, 2, 3].map((g) => ({
+          name: 'post',
+          data: { keyId: keyId({ slotId: k, postId: 'p1' }), slotId: k, postId: 'p1', accountId: 'acme', kind: 'post' as const, text: '', scheduledAt: '' },
+          opts: { jobId: `${keyId({ slotId: k, postId: 'p1' })}.g${g}` },
+        })),
+      ),
     );
     await waitUntil(async () => (await s.producer.queue.getJobCounts('completed')).completed === keys.length * 4, 'all jobs done');
     for (const k of keys) expect((await recordOf(s, k))!.state).toBe('sent');
@@ -128,7 +143,12 @@ describe('publish pipeline (real Redis, real twitter-api-v2, fake X)', () => {
     expect(fields).toEqual(['', 'text', 'text', 'scheduledAt', 'kind', 'accountId', '(request)', '']);
     await settled(s, 'good-1');
     await settled(s, 'good-2');
-    expect(s.fake.created().map((c) => c.text).sort()).toEqual(['also fine', 'fine']);
+    expect(
+      s.fake
+        .created()
+        .map((c) => c.text)
+        .sort(),
+    ).toEqual(['also fine', 'fine']);
     for (const bad of ['bad-1', 'bad-2', 'bad-3']) expect(await recordOf(s, bad)).toBeUndefined();
   });
 
@@ -139,7 +159,9 @@ describe('publish pipeline (real Redis, real twitter-api-v2, fake X)', () => {
     const app = await openApp(loadConfig({ REDIS_URL, XACTLY_PREFIX: s.prefix }), s.logger, { redis: s.redis, credentials });
     try {
       const long = `${'word '.repeat(199)}end`; // 998 weighted characters
-      const results = await app.producer().enqueueMany([post('long-ok', long), post('long-over', `${long} and more`), post('long-globex', long, { accountId: 'globex' })]);
+      const results = await app
+        .producer()
+        .enqueueMany([post('long-ok', long), post('long-over', `${long} and more`), post('long-globex', long, { accountId: 'globex' })]);
       expect(results.map((r) => r.status)).toEqual(['queued', 'invalid', 'invalid']);
       const reasons = results.map((r) => (r.status === 'invalid' ? r.errors.map((e) => `${e.field}: ${e.reason}`).join() : ''));
       expect(reasons[1]).toContain('text: is 1007 weighted characters; the account allows 1000 (limits.textLength)');
@@ -170,12 +192,16 @@ describe('publish pipeline (real Redis, real twitter-api-v2, fake X)', () => {
     stack = await startStack();
     const s = stack;
     const past = Date.now() - 60_000;
-    const r = await s.producer.enqueue(post('too-late', 'old news', { scheduledAt: new Date(past - 1000).toISOString(), deadline: new Date(past).toISOString() }));
+    const r = await s.producer.enqueue(
+      post('too-late', 'old news', { scheduledAt: new Date(past - 1000).toISOString(), deadline: new Date(past).toISOString() }),
+    );
     expect(r.status).toBe('queued');
     const rec = await settled(s, 'too-late');
     expect(rec).toMatchObject({ state: 'failed', reason: 'expired', attempt: 0 });
     expect(s.fake.requests()).toHaveLength(0);
-    const again = await s.producer.enqueue(post('too-late', 'old news', { scheduledAt: new Date(past - 1000).toISOString(), deadline: new Date(past).toISOString() }));
+    const again = await s.producer.enqueue(
+      post('too-late', 'old news', { scheduledAt: new Date(past - 1000).toISOString(), deadline: new Date(past).toISOString() }),
+    );
     expect(again).toMatchObject({ status: 'failed', reason: 'expired' });
   });
 });

@@ -32,7 +32,10 @@ describe('a cut gzip body never holds a worker, a lookup or a pass', () => {
     stack = await startStack({ timeoutMs: TIMEOUT, concurrency: 1 });
     const s = stack;
     s.fake.injectNext('truncated-201', { text: 'cut' });
-    const err = await s.x.createPost('acme', { text: 'cut' }).then(() => undefined, (e: unknown) => e);
+    const err = await s.x.createPost('acme', { text: 'cut' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(XDeadlineError);
     expect(classifyXError(err, Date.now())).toEqual({ kind: 'ambiguous', cause: `deadline-${DEADLINE}ms` });
     // The worker (concurrency 1) gets past a cut 201 and publishes the next post.
@@ -44,7 +47,12 @@ describe('a cut gzip body never holds a worker, a lookup or a pass', () => {
     expect(first).toMatchObject({ state: 'ambiguous', detail: `deadline-${DEADLINE}ms` });
     const answer = (await s.ledger.auditTrail(id('a'))).find((e) => e.event === 'x-answer');
     expect(answer!.latencyMs as number).toBeLessThan(DEADLINE + 400);
-    expect(s.fake.created().map((c) => c.text).sort()).toEqual(['cut', 'first', 'second']);
+    expect(
+      s.fake
+        .created()
+        .map((c) => c.text)
+        .sort(),
+    ).toEqual(['cut', 'first', 'second']);
   });
 
   it.each(['hang', 'cut-body'] as const)('a %s timeline lookup fails within the deadline; the next pass resolves the key', async (fault) => {
@@ -72,7 +80,10 @@ describe('a cut gzip body never holds a worker, a lookup or a pass', () => {
     const clock = testClock();
     stack = await startStack({ clock: clock.now, timeoutMs: TIMEOUT, settleWindowMs: SETTLE, extraAccounts: 2 });
     const s = stack;
-    for (const [slot, account] of [['x0', 'acc-0'], ['x1', 'acc-1']] as const) {
+    for (const [slot, account] of [
+      ['x0', 'acc-0'],
+      ['x1', 'acc-1'],
+    ] as const) {
       s.fake.injectNext('commit-then-reset', { text: `budget ${slot}` });
       await s.producer.enqueue(post(slot, `budget ${slot}`, { accountId: account }));
     }
@@ -94,13 +105,16 @@ describe('a cut gzip body never holds a worker, a lookup or a pass', () => {
 const creates = (s: Stack) => s.fake.requests().filter((r) => r.method === 'POST' && r.path !== '/2/oauth2/token');
 const stateOf = async (s: Stack, slotId: string) => (await s.ledger.get(id(slotId)))?.state;
 const allFinal = (s: Stack, slots: string[]) =>
-  waitUntil(async () => {
-    const rs = await s.ledger.getMany(slots.map(id));
-    return rs.every((r) => r?.state === 'sent' || r?.state === 'failed') ? rs : undefined;
-  }, `${slots.join(',')} final`);
+  waitUntil(
+    async () => {
+      const rs = await s.ledger.getMany(slots.map(id));
+      return rs.every((r) => r?.state === 'sent' || r?.state === 'failed') ? rs : undefined;
+    },
+    `${slots.join(',')} final`,
+  );
 
 describe('a 403 about one post fails that post only; about the account or the app, it holds them', () => {
-  it('a restricted reply, a reply to a deleted post and a refused DM fail with X\'s reason; every other key of the account is sent; nothing is paused', async () => {
+  it("a restricted reply, a reply to a deleted post and a refused DM fail with X's reason; every other key of the account is sent; nothing is paused", async () => {
     stack = await startStack({ fake: { replyRestriction: true, refusesDms: ['2001'] } });
     const s = stack;
     const theirs = await s.x.createPost('globex', { text: 'globex says hello' });
@@ -159,11 +173,16 @@ describe('a 403 about one post fails that post only; about the account or the ap
     // Held jobs look again once their wait is over; make that now.
     for (const slot of ['first', 'second', 'third']) await s.producer.queue.getJob(id(slot)).then((j) => j?.promote().catch(() => undefined));
     await allFinal(s, ['first', 'second', 'third']);
-    expect(s.fake.created().map((c) => c.text).sort()).toEqual(['globex post', 'the first post', 'the second post']);
+    expect(
+      s.fake
+        .created()
+        .map((c) => c.text)
+        .sort(),
+    ).toEqual(['globex post', 'the first post', 'the second post']);
   });
 });
 
-describe('caps: no create call before the cap\'s reset', () => {
+describe("caps: no create call before the cap's reset", () => {
   it('a 24-hour user cap holds that account until the next day, not for 15 minutes; other accounts go on', async () => {
     const clock = testClock();
     stack = await startStack({ clock: clock.now, fake: { userDailyCap: 2 } });
@@ -193,12 +212,18 @@ describe('caps: no create call before the cap\'s reset', () => {
     await s.producer.enqueue(post('m1', 'month one'));
     await waitUntil(async () => (await stateOf(s, 'm1')) === 'sent', 'm1 sent');
     await s.producer.enqueue(post('m2', 'month two'));
-    const m2 = await waitUntil(async () => { const r = await s.ledger.get(id('m2')); return r?.state === 'failed' ? r : undefined; }, 'm2 expired');
+    const m2 = await waitUntil(async () => {
+      const r = await s.ledger.get(id('m2'));
+      return r?.state === 'failed' ? r : undefined;
+    }, 'm2 expired');
     expect(m2).toMatchObject({ reason: 'expired', detail: expect.stringContaining('monthly usage cap') });
     expect((await s.ledger.appStatus()).blockedUntil).toBe(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() + 1, 1));
     const callsAtCap = creates(s).length;
     await s.producer.enqueue(post('g2', 'globex in the same month', { accountId: 'globex' }));
-    const g2 = await waitUntil(async () => { const r = await s.ledger.get(id('g2')); return r?.state === 'failed' || r?.state === 'sent' ? r : undefined; }, 'g2 final');
+    const g2 = await waitUntil(async () => {
+      const r = await s.ledger.get(id('g2'));
+      return r?.state === 'failed' || r?.state === 'sent' ? r : undefined;
+    }, 'g2 final');
     expect(g2).toMatchObject({ state: 'failed', reason: 'expired' });
     expect(creates(s)).toHaveLength(callsAtCap);
   });
@@ -215,7 +240,11 @@ describe('field names move (spec 2.159 → 2.167)', () => {
     await s.producer.enqueue(post('amb2', 'a reply in doubt', { kind: 'reply', inReplyToTweetId: target.id }));
     await waitUntil(async () => (await s.ledger.get(id('amb2')))?.state === 'ambiguous', 'amb2 ambiguous');
     clock.advance(SETTLE + 1);
-    const timelineAnswers = () => s.fake.requests().filter((r) => r.path === '/2/users/1001/tweets').map((r) => r.status);
+    const timelineAnswers = () =>
+      s.fake
+        .requests()
+        .filter((r) => r.path === '/2/users/1001/tweets')
+        .map((r) => r.status);
 
     const first = await s.reconcile();
     expect(first.outcomes).toMatchObject({ sent: 2 });

@@ -17,10 +17,13 @@ const SETTLE = 5_000;
 const id = (slotId: string, postId = 'p1') => keyId({ slotId, postId });
 const recordOf = (s: Stack, slotId: string) => s.ledger.get(id(slotId));
 const reach = (s: Stack, slotId: string, states: string[]) =>
-  waitUntil(async () => {
-    const r = await recordOf(s, slotId);
-    return r && states.includes(r.state) ? r : undefined;
-  }, `${slotId} to reach ${states.join('/')}`);
+  waitUntil(
+    async () => {
+      const r = await recordOf(s, slotId);
+      return r && states.includes(r.state) ? r : undefined;
+    },
+    `${slotId} to reach ${states.join('/')}`,
+  );
 const postsWith = (s: Stack, text: string) => s.fake.created().filter((c) => c.text === text);
 
 describe('reconciliation resolves ambiguous posts without double-posting', () => {
@@ -144,7 +147,11 @@ describe('reconciliation resolves ambiguous posts without double-posting', () =>
     expect((await s.reconcile()).outcomes).toMatchObject({ sent: 2 });
     const ids = [(await recordOf(s, 'a'))!.tweetId, (await recordOf(s, 'b'))!.tweetId];
     expect(new Set(ids).size).toBe(2);
-    expect(ids.sort()).toEqual(postsWith(s, 'same').map((c) => c.id).sort());
+    expect(ids.sort()).toEqual(
+      postsWith(s, 'same')
+        .map((c) => c.id)
+        .sort(),
+    );
   });
 
   it('DMs are reconciled against the conversation (commit-then-reset → sent; lost → resent once)', async () => {
@@ -189,7 +196,16 @@ describe('quotes, polls, reply settings and long posts: the right body on X, mat
     s.fake.injectNext('commit-then-hang', { text: 'and a poll to end with' });
     await s.producer.enqueueMany([
       ...Object.values(keys),
-      { slotId: 'thread', postId: 'p1', accountId: 'acme', kind: 'thread', parts: [{ text: 'a thread that quotes', quoteTweetId: root }, { text: 'and a poll to end with', poll }] },
+      {
+        slotId: 'thread',
+        postId: 'p1',
+        accountId: 'acme',
+        kind: 'thread',
+        parts: [
+          { text: 'a thread that quotes', quoteTweetId: root },
+          { text: 'and a poll to end with', poll },
+        ],
+      },
     ]);
     for (const slot of [...Object.keys(keys), 'thread']) await reach(s, slot, ['ambiguous']);
     clock.advance(SETTLE + 1);
@@ -316,7 +332,8 @@ describe('dead workers, deadlines and failing lookups', () => {
 
 describe('uncertain candidates: never re-attempted, failed/unresolved after the deadline', () => {
   const creates = (s: Stack) => s.fake.requests().filter((r) => r.method === 'POST' && r.path === '/2/tweets').length;
-  const trailEvidence = async (s: Stack, slotId: string) => (await s.ledger.auditTrail(id(slotId))).filter((e) => e.event === 'reconciled').map((e) => e.evidence);
+  const trailEvidence = async (s: Stack, slotId: string) =>
+    (await s.ledger.auditTrail(id(slotId))).filter((e) => e.event === 'reconciled').map((e) => e.evidence);
 
   /** Ambiguous, then looked at twice inside the deadline (deferred both times), then past it. */
   async function uncertainUntilDeadline(s: Stack, clock: ReturnType<typeof testClock>, slotId: string) {
@@ -353,7 +370,9 @@ describe('uncertain candidates: never re-attempted, failed/unresolved after the 
     const clock = testClock();
     // X leaves out expanded_url: the link cannot be mapped back.
     const blind = (x: XPort): XPort => ({
-      createPost: x.createPost.bind(x), sendDm: x.sendDm.bind(x), dmEvents: x.dmEvents.bind(x),
+      createPost: x.createPost.bind(x),
+      sendDm: x.sendDm.bind(x),
+      dmEvents: x.dmEvents.bind(x),
       timeline: async (a, q) => {
         const page = await x.timeline(a, q);
         return { ...page, items: page.items.map((t) => ({ ...t, urls: t.urls?.map(({ expandedUrl: _, ...u }) => u) })) };
@@ -383,7 +402,14 @@ describe('uncertain candidates: never re-attempted, failed/unresolved after the 
     s.fake.injectNext('commit-then-reset', { text: 'same words' });
     s.fake.injectNext('commit-then-reset', { text: '@globex @fan congrats & thanks!' });
     await s.producer.enqueue(post('kept', 'same words'));
-    await s.producer.enqueue({ slotId: 'handles', postId: 'p1', accountId: 'acme', kind: 'reply', text: '@globex @fan congrats & thanks!', inReplyToTweetId: root.tweetId });
+    await s.producer.enqueue({
+      slotId: 'handles',
+      postId: 'p1',
+      accountId: 'acme',
+      kind: 'reply',
+      text: '@globex @fan congrats & thanks!',
+      inReplyToTweetId: root.tweetId,
+    });
     await reach(s, 'kept', ['ambiguous']);
     await reach(s, 'handles', ['ambiguous']);
     const edit = s.fake.editPost(postsWith(s, 'same words')[0]!.id, 'same words');
@@ -398,18 +424,32 @@ describe('uncertain candidates: never re-attempted, failed/unresolved after the 
 describe('cost and exclusivity', () => {
   it('200 ambiguous keys over 20 accounts: one pass, one paged lookup per account', async () => {
     const clock = testClock();
-    stack = await startStack({ clock: clock.now, timeoutMs: 300, settleWindowMs: SETTLE, extraAccounts: 20, concurrency: 20,
-      fake: { faultRate: 1, faultKinds: ['commit-then-reset'] } });
+    stack = await startStack({
+      clock: clock.now,
+      timeoutMs: 300,
+      settleWindowMs: SETTLE,
+      extraAccounts: 20,
+      concurrency: 20,
+      fake: { faultRate: 1, faultKinds: ['commit-then-reset'] },
+    });
     const s = stack;
     const reqs = Array.from({ length: 200 }, (_, i) => ({ slotId: `k${i}`, postId: 'p1', accountId: `acc-${i % 20}`, kind: 'post', text: `bulk post ${i}` }));
     await s.producer.enqueueMany(reqs);
-    await waitUntil(async () => (await s.ledger.unresolvedCount()) === 200 && (await Promise.all(reqs.map((r) => recordOf(s, r.slotId)))).every((r) => r?.state === 'ambiguous'), 'all ambiguous', 30_000);
+    await waitUntil(
+      async () =>
+        (await s.ledger.unresolvedCount()) === 200 && (await Promise.all(reqs.map((r) => recordOf(s, r.slotId)))).every((r) => r?.state === 'ambiguous'),
+      'all ambiguous',
+      30_000,
+    );
     const before = s.fake.requests().length;
     clock.advance(SETTLE + 1);
     const report = await s.reconcile();
     expect(report.outcomes.sent).toBe(200);
     expect(report.lookups).toBe(20);
-    const gets = s.fake.requests().slice(before).filter((r) => r.method === 'GET');
+    const gets = s.fake
+      .requests()
+      .slice(before)
+      .filter((r) => r.method === 'GET');
     expect(gets).toHaveLength(20);
     expect(new Set(gets.map((r) => r.userId)).size).toBe(20);
     expect(s.fake.created()).toHaveLength(200);
@@ -437,12 +477,19 @@ describe('cost and exclusivity', () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     const slow = (x: XPort): XPort => ({
-      ...x, createPost: x.createPost.bind(x), sendDm: x.sendDm.bind(x), dmEvents: x.dmEvents.bind(x),
+      ...x,
+      createPost: x.createPost.bind(x),
+      sendDm: x.sendDm.bind(x),
+      dmEvents: x.dmEvents.bind(x),
       timeline: async (a, q) => {
         maxInFlight = Math.max(maxInFlight, ++inFlight);
         if (inFlight > 1) release();
         await held;
-        try { return await x.timeline(a, q); } finally { inFlight--; }
+        try {
+          return await x.timeline(a, q);
+        } finally {
+          inFlight--;
+        }
       },
     });
     const conns = [newRedis(), newRedis()];
@@ -473,7 +520,10 @@ describe('cost and exclusivity', () => {
     const reconcilers = await Promise.all(deps.map((d, i) => startReconciler({ ...d, connection: conns[i]!, intervalMs: 100 })));
     let runs = 0;
     await new Promise<void>((resolve) => {
-      for (const rc of reconcilers) rc.worker.on('completed', () => { if (++runs >= 6) resolve(); });
+      for (const rc of reconcilers)
+        rc.worker.on('completed', () => {
+          if (++runs >= 6) resolve();
+        });
     });
     const schedulers = await reconcilers[0]!.queue.getJobSchedulers();
     expect(schedulers).toHaveLength(1);

@@ -52,7 +52,9 @@ async function ownRedis(fsync: 'everysec' | 'always'): Promise<RedisServer> {
 /** Run the CLI with some standard input; resolves with its standard output. */
 function pexecFileInput(cli: string, args: string[], env: NodeJS.ProcessEnv, input: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, [cli, ...args], { env }, (err, stdout) => (err && err.code !== 0 && err.code !== 2 ? reject(err) : resolve(stdout)));
+    const child = execFile(process.execPath, [cli, ...args], { env }, (err, stdout) =>
+      err && err.code !== 0 && err.code !== 2 ? reject(err) : resolve(stdout),
+    );
     child.stdin!.end(input);
   });
 }
@@ -63,10 +65,28 @@ function chaosAgainst(server: RedisServer, event: ChaosEvent, timeoutS = 150): P
   const lagMaxMs = 2_000;
   const xTimeoutMs = 2_000;
   return runChaos({
-    keys: 200, accounts: 10, workers: 2, killEveryS: 0, termShare: 0, faultRate: 0.2, lagMaxMs, seed: Math.floor(Math.random() * 2 ** 31),
-    timeoutS, xTimeoutMs, settleMs: settleFor(lagMaxMs, xTimeoutMs), reconcileMs: 1_000, concurrency: 20, spreadS: 10, deadlineS: 600,
-    dupShare: 0.2, xDuplicateCheck: false, redisUrl: server.url, allowWorkerCrashes: false, keepTemp: false,
-    events: [event], log: (l) => lines.push(l),
+    keys: 200,
+    accounts: 10,
+    workers: 2,
+    killEveryS: 0,
+    termShare: 0,
+    faultRate: 0.2,
+    lagMaxMs,
+    seed: Math.floor(Math.random() * 2 ** 31),
+    timeoutS,
+    xTimeoutMs,
+    settleMs: settleFor(lagMaxMs, xTimeoutMs),
+    reconcileMs: 1_000,
+    concurrency: 20,
+    spreadS: 10,
+    deadlineS: 600,
+    dupShare: 0.2,
+    xDuplicateCheck: false,
+    redisUrl: server.url,
+    allowWorkerCrashes: false,
+    keepTemp: false,
+    events: [event],
+    log: (l) => lines.push(l),
   });
 }
 
@@ -75,25 +95,39 @@ const show = (r: ChaosReport) => `${renderReport(r)}\n\n${lines.splice(0).join('
 describe('Redis restarts mid-run (CLI workers, fake X with faults, AOF on)', () => {
   it.each([
     ['graceful restart (redis-cli shutdown, everysec)', 'everysec', 'redis-cli shutdown, 2 s down, start again', (srv: RedisServer) => srv.shutdown()],
-    ['crash (SIGKILL redis-server) with appendfsync always', 'always', 'SIGKILL redis-server, 2 s down, start again (AOF always)', (srv: RedisServer) => srv.crash()],
-  ] as const)('%s: workers reconnect and resume; nothing acknowledged is lost; 0 duplicates, 0 lost', async (_label, fsync, name, stop) => {
-    const server = await ownRedis(fsync);
-    const r = await chaosAgainst(server, {
-      atS: 6, name,
-      run: async () => {
-        await stop(server);
-        // The fault itself: Redis stays away for 2 s.
-        await sleep(2_000);
-        await server.start();
-      },
-    });
-    console.log(show(r));
-    expect(r.events[0]?.error).toBeUndefined();
-    expect(r.kills.crashes).toEqual([]);
-    expect({ duplicates: r.verdict.duplicates, lost: r.verdict.lost, stuck: r.verdict.stuck, timedOut: r.timedOut, violations: r.violations }).toEqual({
-      duplicates: 0, lost: 0, stuck: 0, timedOut: false, violations: [],
-    });
-  }, 240_000);
+    [
+      'crash (SIGKILL redis-server) with appendfsync always',
+      'always',
+      'SIGKILL redis-server, 2 s down, start again (AOF always)',
+      (srv: RedisServer) => srv.crash(),
+    ],
+  ] as const)(
+    '%s: workers reconnect and resume; nothing acknowledged is lost; 0 duplicates, 0 lost',
+    async (_label, fsync, name, stop) => {
+      const server = await ownRedis(fsync);
+      const r = await chaosAgainst(server, {
+        atS: 6,
+        name,
+        run: async () => {
+          await stop(server);
+          // The fault itself: Redis stays away for 2 s.
+          await sleep(2_000);
+          await server.start();
+        },
+      });
+      console.log(show(r));
+      expect(r.events[0]?.error).toBeUndefined();
+      expect(r.kills.crashes).toEqual([]);
+      expect({ duplicates: r.verdict.duplicates, lost: r.verdict.lost, stuck: r.verdict.stuck, timedOut: r.timedOut, violations: r.violations }).toEqual({
+        duplicates: 0,
+        lost: 0,
+        stuck: 0,
+        timedOut: false,
+        violations: [],
+      });
+    },
+    240_000,
+  );
 
   it('power loss with everysec (emulated: SIGKILL + the last 1 s of the AOF cut off): converges, nothing lost; duplicates measured', async () => {
     const server = await ownRedis('everysec');
@@ -116,31 +150,38 @@ describe('Redis restarts mid-run (CLI workers, fake X with faults, AOF on)', () 
     })();
     let cut = { bytes: 0, of: 0 };
     let orphanedLockMs = 0;
-    const r = await chaosAgainst(server, {
-      atS: 6, name: 'SIGKILL redis-server, cut the last 1 s of the AOF, start again (everysec worst case)',
-      run: async (ctx) => {
-        const crashAt = Date.now();
-        sampling = false;
-        await sampler;
-        await server.crash();
-        const file = await incr();
-        const size = (await stat(file)).size;
-        const keep = [...samples].reverse().find((s) => s.at <= crashAt - 1_000) ?? samples[0]!;
-        await truncate(file, keep.size);
-        cut = { bytes: size - keep.size, of: size };
-        // The fault itself: Redis stays away for 1 s.
-        await sleep(1_000);
-        await server.start();
-        // A reconciliation lock taken before the cut and released after it comes back held:
-        // reconciliation then waits for its TTL (15 s). Measured, not hidden.
-        orphanedLockMs = Math.max(0, await ctx.redis.pttl(`{${ctx.prefix}}:reconcile-lock`));
+    const r = await chaosAgainst(
+      server,
+      {
+        atS: 6,
+        name: 'SIGKILL redis-server, cut the last 1 s of the AOF, start again (everysec worst case)',
+        run: async (ctx) => {
+          const crashAt = Date.now();
+          sampling = false;
+          await sampler;
+          await server.crash();
+          const file = await incr();
+          const size = (await stat(file)).size;
+          const keep = [...samples].reverse().find((s) => s.at <= crashAt - 1_000) ?? samples[0]!;
+          await truncate(file, keep.size);
+          cut = { bytes: size - keep.size, of: size };
+          // The fault itself: Redis stays away for 1 s.
+          await sleep(1_000);
+          await server.start();
+          // A reconciliation lock taken before the cut and released after it comes back held:
+          // reconciliation then waits for its TTL (15 s). Measured, not hidden.
+          orphanedLockMs = Math.max(0, await ctx.redis.pttl(`{${ctx.prefix}}:reconcile-lock`));
+        },
+        // Normally ~35 s; 420 s leaves room for an orphaned reconciliation lock (see above).
       },
-    // Normally ~35 s; 420 s leaves room for an orphaned reconciliation lock (see above).
-    }, 420);
+      420,
+    );
     console.log(show(r));
     // Duplicates make this run "not ok", which keeps its worker logs: they are expected here.
     if (r.tempDir) await rm(r.tempDir, { recursive: true, force: true });
-    console.log(`everysec power loss: cut ${cut.bytes} of ${cut.of} AOF bytes; duplicates on X ${r.verdict.duplicates}, lost ${r.verdict.lost}, stuck ${r.verdict.stuck}, reconcile lock restored with ${orphanedLockMs} ms to live`);
+    console.log(
+      `everysec power loss: cut ${cut.bytes} of ${cut.of} AOF bytes; duplicates on X ${r.verdict.duplicates}, lost ${r.verdict.lost}, stuck ${r.verdict.stuck}, reconcile lock restored with ${orphanedLockMs} ms to live`,
+    );
     expect(cut.bytes).toBeGreaterThan(0);
     expect(r.events[0]?.error).toBeUndefined();
     expect({ lost: r.verdict.lost, stuck: r.verdict.stuck, timedOut: r.timedOut }).toEqual({ lost: 0, stuck: 0, timedOut: false });
@@ -158,13 +199,23 @@ describe('Redis Cluster (3 masters, hash-tagged prefix)', () => {
     const nodes: RedisServer[] = [];
     for (let i = 0; i < 3; i++) {
       const port = await freePort({ max: 50_000, alsoFree: [10_000] });
-      const s = await startRedisServer({ port, cluster: true, extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--appendonly', 'no'] });
+      const s = await startRedisServer({
+        port,
+        cluster: true,
+        extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--appendonly', 'no'],
+      });
       servers.push(s);
       nodes.push(s);
     }
-    await pexecFile('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+    await pexecFile('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+      timeout: 30_000,
+    });
     for (const n of nodes) {
-      await waitUntil(async () => (await pexecFile('redis-cli', ['-p', String(n.port), 'cluster', 'info'])).stdout.includes('cluster_state:ok'), `cluster_state:ok on ${n.port}`, 30_000);
+      await waitUntil(
+        async () => (await pexecFile('redis-cli', ['-p', String(n.port), 'cluster', 'info'])).stdout.includes('cluster_state:ok'),
+        `cluster_state:ok on ${n.port}`,
+        30_000,
+      );
     }
 
     const clusterOf = () => new Cluster([{ host: '127.0.0.1', port: nodes[0]!.port }], { redisOptions: { maxRetriesPerRequest: null } });
@@ -173,10 +224,27 @@ describe('Redis Cluster (3 masters, hash-tagged prefix)', () => {
     const fan = { id: 'fan', userId: '8199', token: 'cluster-fan' };
     const fake: FakeX = await startFakeX({
       accounts: [...accounts, fan].map(fakeAccountOf),
-      timelineLagMs: 500, duplicateContentCheck: false, rateLimitResetSec: 1,
+      timelineLagMs: 500,
+      duplicateContentCheck: false,
+      rateLimitResetSec: 1,
     });
-    const root = await (await fetch(`${fake.url}/2/tweets`, { method: 'POST', headers: { authorization: 'Bearer cluster-fan', 'content-type': 'application/json' }, body: JSON.stringify({ text: 'root' }) })).json() as { data: { id: string } };
-    const scripted = ['commit-then-reset', 'hang-before-commit', 'truncated-201', '5xx-with-commit', '5xx-without-commit', 'commit-then-hang', 'reset-before-commit', '429'] as const;
+    const root = (await (
+      await fetch(`${fake.url}/2/tweets`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer cluster-fan', 'content-type': 'application/json' },
+        body: JSON.stringify({ text: 'root' }),
+      })
+    ).json()) as { data: { id: string } };
+    const scripted = [
+      'commit-then-reset',
+      'hang-before-commit',
+      'truncated-201',
+      '5xx-with-commit',
+      '5xx-without-commit',
+      'commit-then-hang',
+      'reset-before-commit',
+      '429',
+    ] as const;
     for (const f of scripted) fake.injectNext(f);
     fake.setFaultRate(0.15);
 
@@ -201,8 +269,14 @@ describe('Redis Cluster (3 masters, hash-tagged prefix)', () => {
         const c = clusterOf();
         conns.push(c);
         const w = createPublishWorker({
-          connection: c, prefix, x: xFor(), logger, concurrency: 10,
-          leaseMs: 13_000, settleWindowMs, retry: { baseMs: 100, maxMs: 1_000 },
+          connection: c,
+          prefix,
+          x: xFor(),
+          logger,
+          concurrency: 10,
+          leaseMs: 13_000,
+          settleWindowMs,
+          retry: { baseMs: 100, maxMs: 1_000 },
         });
         w.on('error', () => undefined);
         workers.push(w);
@@ -210,32 +284,51 @@ describe('Redis Cluster (3 masters, hash-tagged prefix)', () => {
       const rc = clusterOf();
       conns.push(rc);
       reconciler = await startReconciler({
-        connection: rc, ledger: openLedger(rc, { prefix, retentionMs: 3_600_000 }), x: xFor(), queue: producer.queue, logger,
-        intervalMs: 500, settleWindowMs, unresolvedGraceMs: 60_000, skewMs: 2_000,
+        connection: rc,
+        ledger: openLedger(rc, { prefix, retentionMs: 3_600_000 }),
+        x: xFor(),
+        queue: producer.queue,
+        logger,
+        intervalMs: 500,
+        settleWindowMs,
+        unresolvedGraceMs: 60_000,
+        skewMs: 2_000,
       });
 
       const reqs = Array.from({ length: 60 }, (_, i) => {
         const account = accounts[i % 3]!;
         const kind = i % 4 === 2 ? 'reply' : i % 4 === 3 ? 'dm' : 'post';
         return {
-          slotId: `cl:${i}`, postId: 'p', accountId: account.id, kind, text: `cluster #${i} ${kind} ${prefix} https://example.com/${i}`,
-          ...(kind === 'reply' && { inReplyToTweetId: root.data.id }), ...(kind === 'dm' && { recipientId: fan.userId }),
+          slotId: `cl:${i}`,
+          postId: 'p',
+          accountId: account.id,
+          kind,
+          text: `cluster #${i} ${kind} ${prefix} https://example.com/${i}`,
+          ...(kind === 'reply' && { inReplyToTweetId: root.data.id }),
+          ...(kind === 'dm' && { recipientId: fan.userId }),
         };
       });
       const first = await producer.enqueueMany(reqs);
       expect(first.map((r) => r.status)).toEqual(reqs.map(() => 'queued'));
       const ids = reqs.map((r) => keyId({ slotId: r.slotId, postId: r.postId }));
-      const records = await waitUntil(async () => {
-        const rs = await producer!.ledger.getMany(ids);
-        return rs.every((r) => r?.state === 'sent' || r?.state === 'failed') ? rs : undefined;
-      }, 'every key final on the cluster', 90_000);
+      const records = await waitUntil(
+        async () => {
+          const rs = await producer!.ledger.getMany(ids);
+          return rs.every((r) => r?.state === 'sent' || r?.state === 'failed') ? rs : undefined;
+        },
+        'every key final on the cluster',
+        90_000,
+      );
 
       // Ground truth: one item per key, and it is the one the ledger names.
       const created = fake.created();
       for (const [i, r] of records.entries()) {
         const live = created.filter((c) => c.text === reqs[i]!.text);
         expect(r, reqs[i]!.slotId).toMatchObject({ state: 'sent' });
-        expect(live.map((c) => c.id), reqs[i]!.slotId).toEqual([r!.tweetId]);
+        expect(
+          live.map((c) => c.id),
+          reqs[i]!.slotId,
+        ).toEqual([r!.tweetId]);
       }
       expect(Object.values(fake.faultsInjected()).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(scripted.length);
       const stats = await producer.ledger.stats();
@@ -267,8 +360,14 @@ describe('Redis Cluster (3 masters, hash-tagged prefix)', () => {
       const accountsFile = join(dir, 'accounts.json');
       await writeFile(accountsFile, JSON.stringify({ accounts }));
       const env = {
-        ...process.env, REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(','), XACTLY_PREFIX: prefix,
-        XACTLY_ACCOUNTS_FILE: accountsFile, X_API_BASE_URL: fake.url, X_TIMEOUT_MS: '1000', XACTLY_SETTLE_WINDOW_MS: '3000', LOG_LEVEL: 'info',
+        ...process.env,
+        REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(','),
+        XACTLY_PREFIX: prefix,
+        XACTLY_ACCOUNTS_FILE: accountsFile,
+        X_API_BASE_URL: fake.url,
+        X_TIMEOUT_MS: '1000',
+        XACTLY_SETTLE_WINDOW_MS: '3000',
+        LOG_LEVEL: 'info',
       };
       fake.setFaultRate(0);
       const worker = spawnWorker(env);

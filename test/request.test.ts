@@ -117,8 +117,16 @@ describe('quote, poll and reply settings', () => {
     [{ ...base, kind: 'dm', recipientId: '42', poll }, 'poll', 'not a dm'],
     [{ ...base, kind: 'dm', recipientId: '42', replySettings: 'verified' }, 'replySettings', 'not a dm'],
     [{ ...base, kind: 'thread', text: undefined, parts: [{ text: 'a' }, { text: 'b' }], poll }, 'poll', 'is given per part on a thread: parts[i].poll'],
-    [{ ...base, kind: 'thread', text: undefined, parts: [{ text: 'a', poll, quoteTweetId: '7' }, { text: 'b' }] }, 'parts[0].poll', 'cannot be combined with parts[0].quoteTweetId'],
-    [{ ...base, kind: 'thread', text: undefined, parts: [{ text: 'a' }, { text: 'b', poll: { options: ['a'], durationMinutes: 60 } }] }, 'parts[1].poll.options', 'has 1 option(s)'],
+    [
+      { ...base, kind: 'thread', text: undefined, parts: [{ text: 'a', poll, quoteTweetId: '7' }, { text: 'b' }] },
+      'parts[0].poll',
+      'cannot be combined with parts[0].quoteTweetId',
+    ],
+    [
+      { ...base, kind: 'thread', text: undefined, parts: [{ text: 'a' }, { text: 'b', poll: { options: ['a'], durationMinutes: 60 } }] },
+      'parts[1].poll.options',
+      'has 1 option(s)',
+    ],
   ])('rejects %j naming %s', (raw, field, reason) => {
     const errors = errorsOf(raw);
     const hit = errors.find((e) => e.field === field);
@@ -145,13 +153,29 @@ describe('quote, poll and reply settings', () => {
     ];
     expect(new Set(all).size).toBe(all.length);
     // The same extras, given in another key order, are the same payload.
-    expect(fp({ ...base, replySettings: 'following', poll })).toBe(fp({ poll: { durationMinutes: 60, options: ['yes', 'no'] }, ...base, replySettings: 'following' }));
+    expect(fp({ ...base, replySettings: 'following', poll })).toBe(
+      fp({ poll: { durationMinutes: 60, options: ['yes', 'no'] }, ...base, replySettings: 'following' }),
+    );
   });
 
   it("a thread's parts keep their own extras; the first part's are the ones to publish first", () => {
-    const v = validateRequest({ ...base, kind: 'thread', text: undefined, parts: [{ text: 'a', quoteTweetId: '99' }, { text: 'b', poll }] }, opts);
+    const v = validateRequest(
+      {
+        ...base,
+        kind: 'thread',
+        text: undefined,
+        parts: [
+          { text: 'a', quoteTweetId: '99' },
+          { text: 'b', poll },
+        ],
+      },
+      opts,
+    );
     if (!v.ok) throw new Error(JSON.stringify(v.errors));
-    expect(v.request.parts).toEqual([{ text: 'a', quoteTweetId: '99' }, { text: 'b', poll }]);
+    expect(v.request.parts).toEqual([
+      { text: 'a', quoteTweetId: '99' },
+      { text: 'b', poll },
+    ]);
     expect(v.request).not.toHaveProperty('quoteTweetId');
   });
 });
@@ -160,10 +184,12 @@ describe("an account's text length (limits.textLength)", () => {
   const long = 'long '.repeat(200).trim(); // 999 weighted characters
   const withLimit = { ...opts, textLengthOf: (id: string) => (id === 'acme' ? 1_000 : undefined) };
 
-  it('a long post within the account\'s limit is accepted, over it refused naming the limit', () => {
+  it("a long post within the account's limit is accepted, over it refused naming the limit", () => {
     expect(validateRequest({ ...base, text: long }, withLimit).ok).toBe(true);
     const over = validateRequest({ ...base, text: `${long} xy` }, withLimit);
-    expect(over.ok ? [] : over.errors).toEqual([{ field: 'text', reason: 'is 1002 weighted characters; the account allows 1000 (limits.textLength) (URLs count 23, emoji and CJK 2)' }]);
+    expect(over.ok ? [] : over.errors).toEqual([
+      { field: 'text', reason: 'is 1002 weighted characters; the account allows 1000 (limits.textLength) (URLs count 23, emoji and CJK 2)' },
+    ]);
   });
 
   it('an account without a limit keeps 280, and so do thread parts', () => {

@@ -21,12 +21,18 @@ afterAll(async () => {
 const now = 1_900_000_000_000;
 const transitionTo = (to: PostState): Transition | undefined => {
   switch (to) {
-    case 'sent': return { to, tweetId: '1234' };
-    case 'failed': return { to, reason: 'rejected', detail: 'x' };
-    case 'ambiguous': return { to, cause: 'timeout', recheckAt: now + 1 };
-    case 'queued': return { to, cause: 'econnrefused', retryAt: now + 1 };
-    case 'cancelled': return { to, detail: 'not on X' };
-    default: return undefined;
+    case 'sent':
+      return { to, tweetId: '1234' };
+    case 'failed':
+      return { to, reason: 'rejected', detail: 'x' };
+    case 'ambiguous':
+      return { to, cause: 'timeout', recheckAt: now + 1 };
+    case 'queued':
+      return { to, cause: 'econnrefused', retryAt: now + 1 };
+    case 'cancelled':
+      return { to, detail: 'not on X' };
+    default:
+      return undefined;
   }
 };
 
@@ -46,10 +52,25 @@ describe('the state table', () => {
   const pairs = POST_STATES.flatMap((from) => POST_STATES.filter((to) => transitionTo(to)).map((to) => [from, to] as const));
   it.each(pairs)('settle %s → %s is accepted by the script exactly when the table allows it', async (from, to) => {
     const keyId = `k.${from}.${to}`;
-    await redis.set(ledger.keys.record(keyId), JSON.stringify({
-      slotId: from, postId: to, accountId: 'a', kind: 'post', text: 't', scheduledAt: now - 1_000, deadline: now + 60_000,
-      fingerprint: 'f', state: from, attempt: 3, jobId: keyId, createdAt: now - 1_000, updatedAt: now - 1_000, trail: [],
-    }));
+    await redis.set(
+      ledger.keys.record(keyId),
+      JSON.stringify({
+        slotId: from,
+        postId: to,
+        accountId: 'a',
+        kind: 'post',
+        text: 't',
+        scheduledAt: now - 1_000,
+        deadline: now + 60_000,
+        fingerprint: 'f',
+        state: from,
+        attempt: 3,
+        jobId: keyId,
+        createdAt: now - 1_000,
+        updatedAt: now - 1_000,
+        trail: [],
+      }),
+    );
     const t = transitionTo(to)!;
     const target = from === 'cancelling' && to !== 'cancelled' ? whileCancelling(t.to, t.to === 'failed' ? t.reason : undefined) : to;
     const result = await ledger.settle(keyId, 3, t, now);

@@ -22,23 +22,32 @@ afterEach(async () => {
 const SETTLE = 3_000;
 const key = (slotId: string): PostKey => ({ slotId, postId: 'th' });
 const thread = (slotId: string, texts: readonly string[], extra: Record<string, unknown> = {}) => ({
-  slotId, postId: 'th', accountId: 'acme', kind: 'thread', parts: texts.map((text) => ({ text })), ...extra,
+  slotId,
+  postId: 'th',
+  accountId: 'acme',
+  kind: 'thread',
+  parts: texts.map((text) => ({ text })),
+  ...extra,
 });
 const partsOf = (label: string, n: number) => Array.from({ length: n }, (_, i) => `${label} ${i + 1}/${n}: part ${i + 1} of the launch story`);
 
 /** Reconcile (moving the clock past the settle window) until the keys are final. */
 async function untilFinal(s: Stack, clock: ReturnType<typeof testClock>, slots: readonly string[]): Promise<PostRecord[]> {
-  return waitUntil(async () => {
-    const rs = await s.ledger.getMany(slots.map((slot) => keyId(key(slot))));
-    if (rs.every((r) => r && isFinal(r.state))) return rs as PostRecord[];
-    // Time moves only for what waits on it (a part in doubt, a dead worker's claim), so that
-    // backoffs the workers set in real time (BullMQ delays) stay short.
-    if (rs.some((r) => r?.state === 'ambiguous' || r?.state === 'claimed')) {
-      clock.advance(SETTLE + 1);
-      await s.reconcile();
-    }
-    return undefined;
-  }, 'every thread to be final', 60_000);
+  return waitUntil(
+    async () => {
+      const rs = await s.ledger.getMany(slots.map((slot) => keyId(key(slot))));
+      if (rs.every((r) => r && isFinal(r.state))) return rs as PostRecord[];
+      // Time moves only for what waits on it (a part in doubt, a dead worker's claim), so that
+      // backoffs the workers set in real time (BullMQ delays) stay short.
+      if (rs.some((r) => r?.state === 'ambiguous' || r?.state === 'claimed')) {
+        clock.advance(SETTLE + 1);
+        await s.reconcile();
+      }
+      return undefined;
+    },
+    'every thread to be final',
+    60_000,
+  );
 }
 
 describe('threads publish each part exactly once, in order', () => {
@@ -47,13 +56,23 @@ describe('threads publish each part exactly once, in order', () => {
     // One call hangs for good, as if its worker died holding the claim of that part.
     let dead = 0;
     const dying = (x: XPort): XPort => ({
-      sendDm: x.sendDm.bind(x), dmEvents: x.dmEvents.bind(x), timeline: x.timeline.bind(x),
+      sendDm: x.sendDm.bind(x),
+      dmEvents: x.dmEvents.bind(x),
+      timeline: x.timeline.bind(x),
       createPost: async (a, p) => {
         if (p.text.startsWith('B 3/6') && dead++ === 0) return new Promise<never>(() => undefined);
         return x.createPost(a, p);
       },
     });
-    stack = await startStack({ clock: clock.now, timeoutMs: 300, leaseMs: 2_000, settleWindowMs: SETTLE, workers: 2, wrapX: dying, fake: { rateLimitResetSec: 1 } });
+    stack = await startStack({
+      clock: clock.now,
+      timeoutMs: 300,
+      leaseMs: 2_000,
+      settleWindowMs: SETTLE,
+      workers: 2,
+      wrapX: dying,
+      fake: { rateLimitResetSec: 1 },
+    });
     const s = stack;
     const a = partsOf('A', 6);
     const b = partsOf('B', 6);
@@ -69,7 +88,14 @@ describe('threads publish each part exactly once, in order', () => {
     expect(records.map((r) => `${r.state} ${r.detail ?? ''}`)).toEqual(records.map(() => expect.stringMatching(/^sent/)));
     expect(dead).toBeGreaterThan(0);
     const created = s.fake.created();
-    const expected = [a, b].map((texts, i) => ({ keyId: records[i]!.keyId, userId: '1001', kind: 'thread' as const, text: texts[0]!, parts: texts.map((text) => ({ text })), scheduledAt: records[i]!.scheduledAt }));
+    const expected = [a, b].map((texts, i) => ({
+      keyId: records[i]!.keyId,
+      userId: '1001',
+      kind: 'thread' as const,
+      text: texts[0]!,
+      parts: texts.map((text) => ({ text })),
+      scheduledAt: records[i]!.scheduledAt,
+    }));
     const verdict = verify(expected, records, created);
     expect(verdict.violations).toEqual([]);
     for (const [i, texts] of [a, b].entries()) {
@@ -87,7 +113,9 @@ describe('threads publish each part exactly once, in order', () => {
     // Part 3 disappears just before part 4 replies to it: X refuses part 4 for good.
     const ref: { fake?: Stack['fake'] } = {};
     const deleting = (x: XPort): XPort => ({
-      sendDm: x.sendDm.bind(x), dmEvents: x.dmEvents.bind(x), timeline: x.timeline.bind(x),
+      sendDm: x.sendDm.bind(x),
+      dmEvents: x.dmEvents.bind(x),
+      timeline: x.timeline.bind(x),
       createPost: async (a, p) => {
         if (p.text === texts[3] && p.inReplyToTweetId) ref.fake!.deletePost(p.inReplyToTweetId);
         return x.createPost(a, p);
@@ -130,7 +158,9 @@ describe('threads publish each part exactly once, in order', () => {
     }, 'the threads to end');
     expect(ends.map((r) => r.state)).toEqual(['sent', 'failed', 'sent']);
     expect(ends[1]).toMatchObject({ reason: 'thread-broken', partIndex: 0 });
-    expect(ends[1]!.detail).toMatch(/^part 1 of 3 rejected: http-403: Reply to this conversation is not allowed because you have not been mentioned.*; no part is live$/);
+    expect(ends[1]!.detail).toMatch(
+      /^part 1 of 3 rejected: http-403: Reply to this conversation is not allowed because you have not been mentioned.*; no part is live$/,
+    );
     expect(s.fake.created().filter((c) => c.text.startsWith('U '))).toEqual([]);
     // The account is not paused: the refusal concerns that post only.
     expect((await s.ledger.accountStatus(['acme'])).get('acme')).toBeUndefined();
@@ -174,7 +204,9 @@ describe('cancel and edit cover threads', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const gated = (x: XPort): XPort => ({
-      sendDm: x.sendDm.bind(x), dmEvents: x.dmEvents.bind(x), timeline: x.timeline.bind(x),
+      sendDm: x.sendDm.bind(x),
+      dmEvents: x.dmEvents.bind(x),
+      timeline: x.timeline.bind(x),
       createPost: async (a, p) => {
         if (p.text === texts[1]) await gate;
         return x.createPost(a, p);
@@ -193,7 +225,12 @@ describe('cancel and edit cover threads', () => {
       const rec = await s.ledger.get(keyId(key('thread-f')));
       return rec && isFinal(rec.state) ? rec : undefined;
     }, 'the thread to end');
-    const live = texts.map((t) => s.fake.created().filter((c) => c.text === t).map((c) => c.id));
+    const live = texts.map((t) =>
+      s.fake
+        .created()
+        .filter((c) => c.text === t)
+        .map((c) => c.id),
+    );
     expect(live).toEqual([[expect.any(String)], [expect.any(String)], []]);
     expect(r).toMatchObject({ state: 'cancelled', cancel: { reason: 'campaign pulled' } });
     expect(r.parts!.map((p) => p.tweetId)).toEqual([live[0]![0], live[1]![0], undefined]);
@@ -206,14 +243,21 @@ describe('cancel and edit cover threads', () => {
     await s.producer.enqueue(thread('thread-g', partsOf('G', 2), { scheduledAt: later }));
     await expect(s.producer.edit(key('thread-g'), { text: 'x' })).rejects.toThrow(/text: is not edited on a thread/);
     await expect(s.producer.edit(key('thread-g'), { parts: [{ text: 'only one' }] })).rejects.toThrow(/parts: has 1 part\(s\)/);
-    expect(await s.producer.edit(key('thread-g'), { parts: [{ text: 'G new 1' }, { text: 'G new 2' }, { text: 'G new 3' }] })).toMatchObject({ status: 'edited' });
+    expect(await s.producer.edit(key('thread-g'), { parts: [{ text: 'G new 1' }, { text: 'G new 2' }, { text: 'G new 3' }] })).toMatchObject({
+      status: 'edited',
+    });
     expect(await s.producer.reschedule(key('thread-g'), { scheduledAt: new Date(Date.now() - 1_000) })).toMatchObject({ status: 'rescheduled' });
     const r = await waitUntil(async () => {
       const rec = await s.ledger.get(keyId(key('thread-g')));
       return rec?.state === 'sent' ? rec : undefined;
     }, 'the edited thread to go out');
     expect(r.parts!.map((p) => p.text)).toEqual(['G new 1', 'G new 2', 'G new 3']);
-    expect(s.fake.created().filter((c) => c.text.startsWith('G ')).map((c) => c.text)).toEqual(['G new 1', 'G new 2', 'G new 3']);
+    expect(
+      s.fake
+        .created()
+        .filter((c) => c.text.startsWith('G '))
+        .map((c) => c.text),
+    ).toEqual(['G new 1', 'G new 2', 'G new 3']);
     expect(await s.producer.edit(key('thread-g'), { parts: [{ text: 'a' }, { text: 'b' }] })).toMatchObject({ status: 'already-sent' });
   });
 });
@@ -227,11 +271,22 @@ describe('thread validation names the part', () => {
       { field: 'parts[1].text', reason: 'must not be empty or whitespace-only' },
       { field: 'parts[2].text', reason: expect.stringMatching(/^is 300 weighted characters; X allows 280/) as unknown as string },
     ]);
-    const many = v(thread('t', Array.from({ length: 26 }, (_, i) => `part ${i}`)));
+    const many = v(
+      thread(
+        't',
+        Array.from({ length: 26 }, (_, i) => `part ${i}`),
+      ),
+    );
     expect(!many.ok && many.errors).toEqual([{ field: 'parts', reason: 'has 26 part(s); a thread has 2–25' }]);
     const one = v(thread('t', ['only one']));
     expect(!one.ok && one.errors).toEqual([{ field: 'parts', reason: 'has 1 part(s); a thread has 2–25' }]);
-    const target = v({ ...thread('t', ['a', 'b']), parts: [{ text: 'a', inReplyToTweetId: '123' }, { text: 'b', inReplyToTweetId: '456' }] });
+    const target = v({
+      ...thread('t', ['a', 'b']),
+      parts: [
+        { text: 'a', inReplyToTweetId: '123' },
+        { text: 'b', inReplyToTweetId: '456' },
+      ],
+    });
     expect(!target.ok && target.errors.map((e) => e.field)).toEqual(['parts[1].inReplyToTweetId']);
     const text = v({ ...thread('t', ['a', 'b']), text: 'what?' });
     expect(!text.ok && text.errors.map((e) => e.field)).toEqual(['text']);
@@ -243,7 +298,13 @@ describe('thread validation names the part', () => {
 
   it('a valid thread: the first part is the one to publish, its fingerprint covers every part', () => {
     const ok = v({ ...thread('t', ['a', 'b']), parts: [{ text: 'one', inReplyToTweetId: '123' }, { text: 'two' }] });
-    expect(ok.ok && ok.request).toMatchObject({ kind: 'thread', text: 'one', inReplyToTweetId: '123', partIndex: 0, parts: [{ text: 'one', inReplyToTweetId: '123' }, { text: 'two' }] });
+    expect(ok.ok && ok.request).toMatchObject({
+      kind: 'thread',
+      text: 'one',
+      inReplyToTweetId: '123',
+      partIndex: 0,
+      parts: [{ text: 'one', inReplyToTweetId: '123' }, { text: 'two' }],
+    });
     const other = v({ ...thread('t', ['a', 'b']), parts: [{ text: 'one', inReplyToTweetId: '123' }, { text: 'TWO' }] });
     expect(ok.ok && other.ok && ok.request.fingerprint !== other.request.fingerprint).toBe(true);
   });

@@ -63,7 +63,10 @@ const KNOWN_SPEC_DEFECTS: { issue: RegExp; allowed: unknown; why: string }[] = [
 
 /** The value at a JSON pointer (`/data/2/reply_settings`). */
 const at = (body: unknown, pointer: string): unknown =>
-  pointer.split('/').slice(1).reduce<unknown>((v, k) => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined), body);
+  pointer
+    .split('/')
+    .slice(1)
+    .reduce<unknown>((v, k) => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined), body);
 
 /** A response issue that is a known spec defect for the value the body has there. */
 function isKnownDefect(issue: string, ex: Exchange | undefined): boolean {
@@ -115,7 +118,9 @@ function judge(r: CheckResult): CheckResult {
 
 /** Validate every exchange against the spec; fail with operation, status and the first validation errors. */
 function expectConforms(exchanges: Exchange[], expected: Expected[]): CheckResult[] {
-  const results = exchanges.map((e) => spec.check(e)).map((r, i) => ({ ...r, responseIssues: r.responseIssues.filter((issue) => !isKnownDefect(issue, exchanges[i])) }));
+  const results = exchanges
+    .map((e) => spec.check(e))
+    .map((r, i) => ({ ...r, responseIssues: r.responseIssues.filter((issue) => !isKnownDefect(issue, exchanges[i])) }));
   checked.push(...results);
   const judged = results.map((r, i) => {
     const out = judge(r);
@@ -126,7 +131,10 @@ function expectConforms(exchanges: Exchange[], expected: Expected[]): CheckResul
   });
   const failures = describeFailures(judged);
   const want = (e: Expected, got: number | undefined) => (typeof e.status === 'number' ? e.status : e.status.includes(got ?? -1) ? got : e.status.join('|'));
-  expect(results.map((r) => `${r.operationId} ${r.status}`), failures).toEqual(expected.map((e, i) => `${e.operationId} ${want(e, results[i]?.status)}`));
+  expect(
+    results.map((r) => `${r.operationId} ${r.status}`),
+    failures,
+  ).toEqual(expected.map((e, i) => `${e.operationId} ${want(e, results[i]?.status)}`));
   if (failures) expect.fail(`X API ${spec.version} contract violated:\n${failures}`);
   return results;
 }
@@ -216,12 +224,18 @@ describe(`the adapter and the fake X speak X API 2.159`, () => {
   it('POST /2/tweets with quote_tweet_id, poll and reply_settings; the timeline shows the quote, the poll and the setting', async () => {
     const created = await wire(async () => {
       ids.quote = (await x.createPost('fan', { text: `quoting ${tag}`, quoteTweetId: ids.first!, replySettings: 'mentionedUsers' })).id;
-      ids.poll = (await x.createPost('fan', { text: `a poll ${tag}`, poll: { options: ['yes', 'no', 'maybe'], durationMinutes: 1_440 }, replySettings: 'verified' })).id;
+      ids.poll = (
+        await x.createPost('fan', { text: `a poll ${tag}`, poll: { options: ['yes', 'no', 'maybe'], durationMinutes: 1_440 }, replySettings: 'verified' })
+      ).id;
       ids.longQuote = (await x.createPost('fan', { text: `${'long quote '.repeat(30)}${tag}`, quoteTweetId: ids.first! })).id;
     });
     expectConforms(created, Array(3).fill({ operationId: OPS.createPost, status: 201 }));
     expect(JSON.parse(created[0]!.request.rawBody)).toEqual({ text: `quoting ${tag}`, quote_tweet_id: ids.first, reply_settings: 'mentionedUsers' });
-    expect(JSON.parse(created[1]!.request.rawBody)).toEqual({ text: `a poll ${tag}`, poll: { options: ['yes', 'no', 'maybe'], duration_minutes: 1_440 }, reply_settings: 'verified' });
+    expect(JSON.parse(created[1]!.request.rawBody)).toEqual({
+      text: `a poll ${tag}`,
+      poll: { options: ['yes', 'no', 'maybe'], duration_minutes: 1_440 },
+      reply_settings: 'verified',
+    });
 
     const reads = await wire(async () => {
       const items = (await x.timeline('fan', { startTime: new Date(startedAt - 60_000).toISOString() })).items;
@@ -327,7 +341,11 @@ describe(`the adapter and the fake X speak X API 2.159`, () => {
   it('covered every operation the adapter uses and every answer it must understand', () => {
     const seen = new Set(checked.map((r) => `${r.operationId} ${r.status}`));
     for (const op of Object.values(OPS)) expect(seen, op).toContain(`${op} ${op.startsWith('create') ? 201 : 200}`);
-    for (const status of [400, 401, 403, 429, 503]) expect(checked.some((r) => r.status === status), `status ${status}`).toBe(true);
+    for (const status of [400, 401, 403, 429, 503])
+      expect(
+        checked.some((r) => r.status === status),
+        `status ${status}`,
+      ).toBe(true);
     expect(proxy.exchanges.every((e) => e.response !== undefined)).toBe(true);
     // No format or keyword of the schemas used was skipped by the validator.
     expect(spec.warnings).toEqual([]);
@@ -337,7 +355,9 @@ describe(`the adapter and the fake X speak X API 2.159`, () => {
 describe('the check fails on a drifting fake', () => {
   /** A real exchange of this operation and status, its response body replaced. */
   function drifted(operationId: string, status: number, mutate: (body: Record<string, unknown>) => unknown): string {
-    const real = proxy.exchanges.find((e) => spec.findOperation(e.request.method, e.request.path)?.operationId === operationId && e.response?.status === status);
+    const real = proxy.exchanges.find(
+      (e) => spec.findOperation(e.request.method, e.request.path)?.operationId === operationId && e.response?.status === status,
+    );
     if (!real?.response) throw new Error(`no recorded ${operationId} ${status}`);
     expect(describeFailures([judge(spec.check(real))]), 'the unbroken body passes').toBe('');
     const body = structuredClone(bodyOf(real));
@@ -348,27 +368,37 @@ describe('the check fails on a drifting fake', () => {
   const asRecord = (v: unknown) => v as Record<string, unknown>;
   const cases: { name: string; op: string; status: number; mutate: (b: Record<string, unknown>) => unknown; message: RegExp }[] = [
     {
-      name: 'id as a number', op: OPS.createPost, status: 201,
+      name: 'id as a number',
+      op: OPS.createPost,
+      status: 201,
       mutate: (b) => void (asRecord(b.data).id = Number(asRecord(b.data).id)),
       message: /POST \/2\/tweets \(createPosts\) → 201\n {2}response: response body \(#\/components\/schemas\/TweetCreateResponse\): \/data\/id must be string/,
     },
     {
-      name: 'a missing required field', op: OPS.createPost, status: 201,
+      name: 'a missing required field',
+      op: OPS.createPost,
+      status: 201,
       mutate: (b) => void delete asRecord(b.data).text,
       message: /createPosts\) → 201\n.*\/data must have required property 'text'/,
     },
     {
-      name: 'data as an object instead of an array', op: OPS.timeline, status: 200,
+      name: 'data as an object instead of an array',
+      op: OPS.timeline,
+      status: 200,
       mutate: (b) => ({ ...b, data: (b.data as unknown[])[0] }),
       message: /GET \/2\/users\/\{id\}\/tweets \(getUsersPosts\) → 200\n.*\/data must be array/,
     },
     {
-      name: 'created_at that is not a date-time', op: OPS.timeline, status: 200,
+      name: 'created_at that is not a date-time',
+      op: OPS.timeline,
+      status: 200,
       mutate: (b) => void (asRecord((b.data as unknown[])[0]).created_at = 'Wed Jan 06 18:40:40 +0000 2021'),
       message: /\/data\/0\/created_at must match format "date-time"/,
     },
     {
-      name: 'a renamed field (created_at → createdAt)', op: OPS.timeline, status: 200,
+      name: 'a renamed field (created_at → createdAt)',
+      op: OPS.timeline,
+      status: 200,
       mutate: (b) => {
         const t = asRecord((b.data as unknown[])[0]);
         t.createdAt = t.created_at;
@@ -377,27 +407,37 @@ describe('the check fails on a drifting fake', () => {
       message: /getUsersPosts\) → 200\n {2}response: undeclared field \/data\/0\/createdAt \(not in #\/components\/schemas\/Get2UsersIdTweetsResponse\)/,
     },
     {
-      name: 'a DM event without event_type', op: OPS.dmEvents, status: 200,
+      name: 'a DM event without event_type',
+      op: OPS.dmEvents,
+      status: 200,
       mutate: (b) => void delete asRecord((b.data as unknown[])[0]).event_type,
       message: /getDirectMessagesEventsByParticipantId\) → 200\n.*\/data\/0 must have required property 'event_type'/,
     },
     {
-      name: 'a DM conversation id of the wrong shape', op: OPS.sendDm, status: 201,
+      name: 'a DM conversation id of the wrong shape',
+      op: OPS.sendDm,
+      status: 201,
       mutate: (b) => void (asRecord(b.data).dm_conversation_id = 'acme:fan'),
       message: /\/data\/dm_conversation_id must match pattern/,
     },
     {
-      name: 'a problem type X does not have', op: OPS.createPost, status: 403,
+      name: 'a problem type X does not have',
+      op: OPS.createPost,
+      status: 403,
       mutate: (b) => void (b.type = 'https://fake.example/problems/duplicate'),
       message: /createPosts\) → 403\n[^]*type "https:\/\/fake.example\/problems\/duplicate" is not a value the spec maps/,
     },
     {
-      name: 'invalid-request errors that are not an array', op: OPS.createPost, status: 400,
+      name: 'invalid-request errors that are not an array',
+      op: OPS.createPost,
+      status: 400,
       mutate: (b) => void (b.errors = 'text is empty'),
       message: /\/errors must be array \(as InvalidRequestProblem\)/,
     },
     {
-      name: 'a problem without a title', op: OPS.timeline, status: 401,
+      name: 'a problem without a title',
+      op: OPS.timeline,
+      status: 401,
       mutate: (b) => void delete b.title,
       message: /getUsersPosts\) → 401\n[^]*must have required property 'title'/,
     },
@@ -420,12 +460,16 @@ describe('the check fails on a drifting fake', () => {
     const post = proxy.exchanges.find((e) => e.request.method === 'POST' && e.request.path === '/2/tweets')!;
     const issues = (req: Partial<Exchange['request']>) => spec.check({ ...timeline, ...{ request: { ...timeline.request, ...req } } }).requestIssues.join('\n');
     expect(issues({ query: [['tweet_fields', 'created_at']] })).toMatch(/query parameter tweet_fields is not a parameter of getUsersPosts/);
-    expect(issues({ query: [['tweet.fields', 'created_at,bogus']] })).toMatch(/tweet.fields="created_at,bogus": \/1 must be equal to one of the allowed values/);
+    expect(issues({ query: [['tweet.fields', 'created_at,bogus']] })).toMatch(
+      /tweet.fields="created_at,bogus": \/1 must be equal to one of the allowed values/,
+    );
     expect(issues({ query: [['start_time', '2026-01-01 10:00']] })).toMatch(/start_time.*must match format "date-time"/);
     expect(issues({ path: '/2/users/@acme/tweets' })).toMatch(/path parameter id="@acme": \(root\) must match pattern/);
     expect(issues({ method: 'DELETE' })).toMatch(/no operation DELETE \/2\/users\/1001\/tweets/);
     const bodyIssues = (body: unknown) => spec.check({ ...post, request: { ...post.request, rawBody: JSON.stringify(body) } }).requestIssues.join('\n');
-    expect(bodyIssues({ text: 'x', reply: { in_reply_to_tweet_id: 123 } })).toMatch(/request body \(#\/components\/schemas\/TweetCreateRequest\): \/reply\/in_reply_to_tweet_id must be string/);
+    expect(bodyIssues({ text: 'x', reply: { in_reply_to_tweet_id: 123 } })).toMatch(
+      /request body \(#\/components\/schemas\/TweetCreateRequest\): \/reply\/in_reply_to_tweet_id must be string/,
+    );
     expect(bodyIssues({ text: 'x', txt: 'y' })).toMatch(/must NOT have additional properties: txt/);
     expect(spec.check({ ...post, request: { ...post.request, rawBody: '' } }).requestIssues).toEqual(['request body is required']);
   });
@@ -440,7 +484,15 @@ describe('X API 2.167 (the newer spec)', () => {
     const match = sp.findOperation(e.request.method, e.request.path);
     if (!match || !e.response) throw new Error(`${e.request.method} ${e.request.path}: no operation in ${sp.version} or no response`);
     const r = sp.checkResponse(match, e.response);
-    return { label: `${e.request.method} ${match.template} (${match.operationId}) → ${e.response.status}`, operationId: match.operationId, status: e.response.status, requestIssues: [], responseIssues: r.issues, notes: r.notes, undeclared: [] };
+    return {
+      label: `${e.request.method} ${match.template} (${match.operationId}) → ${e.response.status}`,
+      operationId: match.operationId,
+      status: e.response.status,
+      requestIssues: [],
+      responseIssues: r.issues,
+      notes: r.notes,
+      undeclared: [],
+    };
   };
 
   it('the success bodies with data validate against 2.167 too', () => {
@@ -452,16 +504,18 @@ describe('X API 2.167 (the newer spec)', () => {
     expect(newer.warnings).toEqual([]);
   });
 
-  it('2.167 moved the problem types to https://api.x.com/2/problems/ (the fake keeps 2.159\'s api.twitter.com)', () => {
+  it("2.167 moved the problem types to https://api.x.com/2/problems/ (the fake keeps 2.159's api.twitter.com)", () => {
     // Spec-version difference, not a fake bug: 2.159 (what today's clients
     // are built against) maps https://api.twitter.com/2/problems/*, 2.167
     // only https://api.x.com/2/problems/* and has no about:blank problem at
     // all. Pinned here so the day the fake follows 2.167 this test says so.
     const ghost = proxy.exchanges.find((e) => e.request.path === `/2/users/9999999/tweets`)!;
-    expect(describeFailures([checkWith(newer, ghost)])).toMatch(/\/errors\/0\/type must be equal to one of the allowed values: \["https:\/\/api.x.com\/2\/problems\/resource-not-found"\]/);
+    expect(describeFailures([checkWith(newer, ghost)])).toMatch(
+      /\/errors\/0\/type must be equal to one of the allowed values: \["https:\/\/api.x.com\/2\/problems\/resource-not-found"\]/,
+    );
   });
 
-  it('a fake X speaking 2.167\'s names: after the one refused tweet.fields, the adapter\'s requests and the answers validate against 2.167', async () => {
+  it("a fake X speaking 2.167's names: after the one refused tweet.fields, the adapter's requests and the answers validate against 2.167", async () => {
     const fx = await startFakeX({ accounts: FAKE_ACCOUNTS, fieldNames: '2.167' });
     const px = await startRecordingProxy(fx.url);
     const port = new TwitterXPort({ credentials: staticCredentialStore(ACCOUNTS), baseUrl: px.url, timeoutMs: 5_000 });
@@ -491,8 +545,13 @@ describe('X API 2.167 (the newer spec)', () => {
     // although its own DmEvent schema has sender_id: most likely a defect of
     // 2.167; the adapter needs sender_id to tell its own DMs apart. This pins
     // the drift so any other difference to the newer spec shows up here.
-    const issues = new Set(proxy.exchanges.flatMap((e) => newer.checkRequest(e.request).issues.map((i) => i.replace(/ \(known: .*\)$|: \/\d+ must be equal to one of the allowed values.*$/, ''))));
-    const refusedByBoth = /max_results="500"|participant_id="not-a-user"|\/poll\/options must NOT have fewer than 2 items|\/poll\/duration_minutes must be >= 5/;
+    const issues = new Set(
+      proxy.exchanges.flatMap((e) =>
+        newer.checkRequest(e.request).issues.map((i) => i.replace(/ \(known: .*\)$|: \/\d+ must be equal to one of the allowed values.*$/, '')),
+      ),
+    );
+    const refusedByBoth =
+      /max_results="500"|participant_id="not-a-user"|\/poll\/options must NOT have fewer than 2 items|\/poll\/duration_minutes must be >= 5/;
     expect([...issues].filter((i) => !refusedByBoth.test(i)).sort()).toEqual([
       'query parameter dm_event.fields="created_at,entities,sender_id"',
       'query parameter tweet.fields is not a parameter of getUsersPosts',

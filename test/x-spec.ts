@@ -42,8 +42,12 @@ interface Parameter {
   explode?: boolean;
 }
 
-interface MediaType { schema?: SchemaObject }
-interface Response { content?: Record<string, MediaType> }
+interface MediaType {
+  schema?: SchemaObject;
+}
+interface Response {
+  content?: Record<string, MediaType>;
+}
 interface Operation {
   operationId?: string;
   parameters?: (Parameter | { $ref: string })[];
@@ -258,7 +262,9 @@ export class XSpec {
       } else {
         const parsed = parseJson(req.rawBody);
         if (!parsed.ok) issues.push(`request body is not JSON: ${parsed.error}`);
-        else for (const e of this.validateSchema(`${op}:request:${mt}`, media.schema ?? {}, parsed.value)) issues.push(`request body${refNote(media.schema)}: ${e}`);
+        else
+          for (const e of this.validateSchema(`${op}:request:${mt}`, media.schema ?? {}, parsed.value))
+            issues.push(`request body${refNote(media.schema)}: ${e}`);
       }
     }
     return { match, issues };
@@ -283,7 +289,11 @@ export class XSpec {
     const parsed = parseJson(res.text);
     if (!parsed.ok) return { issues: [`response body is not JSON (${res.contentType ?? 'no content-type'}): ${parsed.error}`], notes: [] };
     const media = mt ? content[mt] : undefined;
-    if (!media) return { issues: [`response content-type ${res.contentType ?? '(none)'} is not declared for ${key} (declared: ${Object.keys(content).join(', ')})`], notes: [] };
+    if (!media)
+      return {
+        issues: [`response content-type ${res.contentType ?? '(none)'} is not declared for ${key} (declared: ${Object.keys(content).join(', ')})`],
+        notes: [],
+      };
     const schemaKey = `${match.operationId}:response:${key}:${mt}`;
     const errs = this.validateSchema(schemaKey, media.schema ?? {}, parsed.value);
     if (errs.length === 0) return { issues: [], notes: [], schema: refName(media.schema) };
@@ -301,7 +311,13 @@ export class XSpec {
     if (res.status >= 400 && mt === 'application/json' && problem) {
       const perrs = this.validateSchema(`${match.operationId}:response:${key}:application/problem+json`, problem.schema ?? {}, parsed.value);
       if (perrs.length === 0) {
-        return { issues: [], notes: [`problem body sent as ${res.contentType}: validated as ${refName(problem.schema) ?? 'problem+json'} (the spec declares Error for application/json)`], schema: refName(problem.schema) };
+        return {
+          issues: [],
+          notes: [
+            `problem body sent as ${res.contentType}: validated as ${refName(problem.schema) ?? 'problem+json'} (the spec declares Error for application/json)`,
+          ],
+          schema: refName(problem.schema),
+        };
       }
       return {
         issues: [
@@ -404,7 +420,12 @@ export class XSpec {
     const active = new WeakMap<object, Set<string>>();
     const schemas = () => this.doc.components.schemas;
     const getSchema = (ref: string) => this.ajv.getSchema(`spec${ref}`);
-    type Discriminate = ((schema: { propertyName: string; mapping?: Record<string, string> }, data: unknown, parent?: unknown, cxt?: { instancePath: string }) => boolean) & {
+    type Discriminate = ((
+      schema: { propertyName: string; mapping?: Record<string, string> },
+      data: unknown,
+      parent?: unknown,
+      cxt?: { instancePath: string },
+    ) => boolean) & {
       errors?: ErrorObject[] | null;
     };
     const discriminator: Discriminate = (schema, data, _parent, cxt) => {
@@ -500,7 +521,11 @@ export interface RecordingProxy extends EventEmitter {
 }
 
 function decode(buf: Buffer, encoding: string | undefined): string {
-  const steps = (encoding ?? '').split(',').map((s) => s.trim().toLowerCase()).filter((s) => s && s !== 'identity').reverse();
+  const steps = (encoding ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s && s !== 'identity')
+    .reverse();
   let out = buf;
   for (const step of steps) {
     if (step === 'gzip' || step === 'x-gzip') out = gunzipSync(out);

@@ -59,39 +59,56 @@ export function expectedAfter(k: KeySpec, r: LifecycleResult, change: { text?: s
  * else enqueues it again.
  */
 export async function runCalendar(o: {
-  keys: () => readonly KeySpec[]; picked: ReadonlyMap<string, CalendarOp>; lifecycle: Lifecycle; rng: () => number;
-  update: (k: KeySpec) => void; stopped: () => boolean; deadlineMs: number;
+  keys: () => readonly KeySpec[];
+  picked: ReadonlyMap<string, CalendarOp>;
+  lifecycle: Lifecycle;
+  rng: () => number;
+  update: (k: KeySpec) => void;
+  stopped: () => boolean;
+  deadlineMs: number;
 }): Promise<CalendarTally> {
   const tally = { ops: { cancel: 0, edit: 0, reschedule: 0 }, answers: {} as Record<string, number>, retried: 0 };
-  const todo = o.keys().filter((k) => o.picked.has(k.keyId)).sort((a, b) => a.scheduledAt - b.scheduledAt);
-  await Promise.all(todo.map(async (k0) => {
-    // Around its due time: a little before (queued), at (claimed) or after (in flight, ambiguous, sent).
-    const at = k0.scheduledAt + Math.floor((o.rng() - 0.5) * 3_000);
-    await sleep(Math.max(0, at - Date.now()));
-    const op = o.picked.get(k0.keyId)!;
-    const key = { slotId: k0.slotId, postId: k0.postId };
-    const text = `${k0.text} (edited)`;
-    // A thread is edited whole: every part gets the mark.
-    const parts = k0.parts?.map((p) => ({ text: `${p.text} (edited)` }));
-    const moveTo = Date.now() + 1_000 + Math.floor(o.rng() * 3_000);
-    for (;;) {
-      if (o.stopped()) return;
-      try {
-        const r = op === 'cancel'
-          ? await o.lifecycle.cancel(key, { reason: 'chaos calendar', by: 'chaos' })
-          : op === 'edit'
-            ? await o.lifecycle.edit(key, parts ? { parts } : { text })
-            : await o.lifecycle.reschedule(key, { scheduledAt: new Date(moveTo).toISOString(), deadline: new Date(moveTo + o.deadlineMs).toISOString() });
-        tally.ops[op]++;
-        tally.answers[`${op} ${r.status}`] = (tally.answers[`${op} ${r.status}`] ?? 0) + 1;
-        o.update(expectedAfter(o.keys().find((k) => k.keyId === k0.keyId)!, r, { text, ...(parts && { parts }) }));
-        return;
-      } catch {
-        // Redis away (an event of the run): the operation is idempotent, ask again.
-        tally.retried++;
-        await sleep(500);
+  const todo = o
+    .keys()
+    .filter((k) => o.picked.has(k.keyId))
+    .sort((a, b) => a.scheduledAt - b.scheduledAt);
+  await Promise.all(
+    todo.map(async (k0) => {
+      // Around its due time: a little before (queued), at (claimed) or after (in flight, ambiguous, sent).
+      const at = k0.scheduledAt + Math.floor((o.rng() - 0.5) * 3_000);
+      await sleep(Math.max(0, at - Date.now()));
+      const op = o.picked.get(k0.keyId)!;
+      const key = { slotId: k0.slotId, postId: k0.postId };
+      const text = `${k0.text} (edited)`;
+      // A thread is edited whole: every part gets the mark.
+      const parts = k0.parts?.map((p) => ({ text: `${p.text} (edited)` }));
+      const moveTo = Date.now() + 1_000 + Math.floor(o.rng() * 3_000);
+      for (;;) {
+        if (o.stopped()) return;
+        try {
+          const r =
+            op === 'cancel'
+              ? await o.lifecycle.cancel(key, { reason: 'chaos calendar', by: 'chaos' })
+              : op === 'edit'
+                ? await o.lifecycle.edit(key, parts ? { parts } : { text })
+                : await o.lifecycle.reschedule(key, { scheduledAt: new Date(moveTo).toISOString(), deadline: new Date(moveTo + o.deadlineMs).toISOString() });
+          tally.ops[op]++;
+          tally.answers[`${op} ${r.status}`] = (tally.answers[`${op} ${r.status}`] ?? 0) + 1;
+          o.update(
+            expectedAfter(
+              o.keys().find((k) => k.keyId === k0.keyId)!,
+              r,
+              { text, ...(parts && { parts }) },
+            ),
+          );
+          return;
+        } catch {
+          // Redis away (an event of the run): the operation is idempotent, ask again.
+          tally.retried++;
+          await sleep(500);
+        }
       }
-    }
-  }));
+    }),
+  );
   return tally;
 }

@@ -39,22 +39,32 @@ async function fsyncRound(mode: FsyncMode, n: number, concurrency: number): Prom
     const lat: number[] = [];
     let next = 0;
     const t1 = performance.now();
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        const i = next++;
-        const key = { slotId: `s${i}`, postId: 'p' };
-        const id = keyIdOf(key);
-        const s = performance.now();
-        const c = await ledger.claim({ keyId: id, jobId: jobIdFor(key), leaseMs: 30_000, now: Date.now() });
-        lat.push(performance.now() - s);
-        if (c.verdict !== 'claimed') throw new Error(`fsync bench: claim of ${id} answered ${c.verdict}`);
-        await ledger.settle(id, c.record.attempt, { to: 'sent', tweetId: String(1_000_000 + i) }, Date.now());
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < n) {
+          const i = next++;
+          const key = { slotId: `s${i}`, postId: 'p' };
+          const id = keyIdOf(key);
+          const s = performance.now();
+          const c = await ledger.claim({ keyId: id, jobId: jobIdFor(key), leaseMs: 30_000, now: Date.now() });
+          lat.push(performance.now() - s);
+          if (c.verdict !== 'claimed') throw new Error(`fsync bench: claim of ${id} answered ${c.verdict}`);
+          await ledger.settle(id, c.record.attempt, { to: 'sent', tweetId: String(1_000_000 + i) }, Date.now());
+        }
+      }),
+    );
     const claimMs = performance.now() - t1;
     lat.sort((a, b) => a - b);
     await producer.close();
-    return { mode, keys: n, concurrency, enqueuePerS: n / (enqueueMs / 1000), claimsPerS: n / (claimMs / 1000), p50ClaimMs: percentile(lat, 50), p99ClaimMs: percentile(lat, 99) };
+    return {
+      mode,
+      keys: n,
+      concurrency,
+      enqueuePerS: n / (enqueueMs / 1000),
+      claimsPerS: n / (claimMs / 1000),
+      p50ClaimMs: percentile(lat, 50),
+      p99ClaimMs: percentile(lat, 99),
+    };
   } finally {
     redis.disconnect();
     await server.stop();
@@ -78,9 +88,13 @@ export async function fsyncCompare(n: number, opts: { concurrency?: number; roun
   return modes.map((mode) => {
     const s = samples.get(mode)!;
     return {
-      mode, keys: n, concurrency: s[0]!.concurrency,
-      enqueuePerS: median(s.map((f) => f.enqueuePerS)), claimsPerS: median(s.map((f) => f.claimsPerS)),
-      p50ClaimMs: median(s.map((f) => f.p50ClaimMs)), p99ClaimMs: median(s.map((f) => f.p99ClaimMs)),
+      mode,
+      keys: n,
+      concurrency: s[0]!.concurrency,
+      enqueuePerS: median(s.map((f) => f.enqueuePerS)),
+      claimsPerS: median(s.map((f) => f.claimsPerS)),
+      p50ClaimMs: median(s.map((f) => f.p50ClaimMs)),
+      p99ClaimMs: median(s.map((f) => f.p99ClaimMs)),
     };
   });
 }
@@ -89,7 +103,13 @@ export function renderFsync(figures: readonly FsyncFigure[]): string {
   const rows = figures.map((f) => {
     const base = figures.find((b) => b.mode === 'everysec' && b.concurrency === f.concurrency);
     return [
-      f.mode, String(f.keys), String(f.concurrency), f.enqueuePerS.toFixed(0), f.claimsPerS.toFixed(0), f.p50ClaimMs.toFixed(2), f.p99ClaimMs.toFixed(2),
+      f.mode,
+      String(f.keys),
+      String(f.concurrency),
+      f.enqueuePerS.toFixed(0),
+      f.claimsPerS.toFixed(0),
+      f.p50ClaimMs.toFixed(2),
+      f.p99ClaimMs.toFixed(2),
       base ? `${((f.claimsPerS / base.claimsPerS) * 100).toFixed(0)} %` : '',
     ];
   });

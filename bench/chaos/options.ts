@@ -70,8 +70,21 @@ export interface ChaosOptions {
 }
 
 export const DEFAULTS = {
-  keys: 300, accounts: 20, workers: 3, killEveryS: 3, termShare: 0.25, faultRate: 0.3, lagMaxMs: 20_000, timeoutS: 600,
-  xTimeoutMs: 2_000, reconcileMs: 1_000, concurrency: 20, spreadS: 10, deadlineS: 600, dupShare: 0.2, calendarShare: 0.15,
+  keys: 300,
+  accounts: 20,
+  workers: 3,
+  killEveryS: 3,
+  termShare: 0.25,
+  faultRate: 0.3,
+  lagMaxMs: 20_000,
+  timeoutS: 600,
+  xTimeoutMs: 2_000,
+  reconcileMs: 1_000,
+  concurrency: 20,
+  spreadS: 10,
+  deadlineS: 600,
+  dupShare: 0.2,
+  calendarShare: 0.15,
 } as const;
 
 /** The settle window must outlast the lag plus the request timeout. */

@@ -136,7 +136,11 @@ export class WorkerPool {
     const proc = spawnWorker(this.env, { logFile: logPath });
     const { child } = proc;
     const h: WorkerHandle = {
-      n, proc, child, logPath, startedAt: Date.now(),
+      n,
+      proc,
+      child,
+      logPath,
+      startedAt: Date.now(),
       exited: new Promise<void>((done) => {
         child.once('exit', (code, signal) => {
           h.exit = { code, signal, at: Date.now() };
@@ -153,7 +157,9 @@ export class WorkerPool {
     const tail = (await readFile(h.logPath, 'utf8').catch(() => '')).trimEnd().split('\n').slice(-6).join('\n');
     const crash = { worker: h.n, code: h.exit!.code, signal: h.exit!.signal, afterS: (h.exit!.at - h.startedAt) / 1000, tail };
     this.crashes.push(crash);
-    this.log(`worker ${h.n} exited on its own (code ${crash.code}, signal ${crash.signal}) after ${crash.afterS.toFixed(1)} s; restarting it. Last log lines:\n${tail}`);
+    this.log(
+      `worker ${h.n} exited on its own (code ${crash.code}, signal ${crash.signal}) after ${crash.afterS.toFixed(1)} s; restarting it. Last log lines:\n${tail}`,
+    );
     if (!this.stopping) this.start();
   }
 

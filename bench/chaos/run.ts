@@ -82,7 +82,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   await mkdir(logDir);
 
   const accounts: ChaosAccount[] = Array.from({ length: o.accounts }, (_, i) => ({
-    id: `chaos-${String(i).padStart(3, '0')}`, userId: String(700_000 + i), token: `chaos-${runId}-${i}-${randomBytes(6).toString('hex')}`,
+    id: `chaos-${String(i).padStart(3, '0')}`,
+    userId: String(700_000 + i),
+    token: `chaos-${runId}-${i}-${randomBytes(6).toString('hex')}`,
   }));
   const fan: ChaosAccount = { id: 'fan', userId: '990001', token: `fan-${runId}-${randomBytes(6).toString('hex')}` };
   const accountsFile = join(dir, 'accounts.json');
@@ -116,15 +118,26 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const realX = o.realX ?? true;
     const refuser: ChaosAccount = { id: 'quiet', userId: '990002', token: `quiet-${runId}-${randomBytes(6).toString('hex')}` };
     const fakeAccounts = [...accounts, fan, refuser].map(fakeAccountOf);
-    fake = await startFakeXProcess({
-      accounts: fakeAccounts, faultRate: 0, ...(o.faultKinds && { faultKinds: [...o.faultKinds] }), seed: o.seed,
-      lagMs: 0, duplicateCheck: o.xDuplicateCheck, rateLimitResetSec: 2, controlToken: randomBytes(16).toString('hex'),
-      ...(realX && { lookupFaultRate: o.faultRate / 3, replyRestriction: true, refusesDms: [refuser.userId] }),
-    }, dir);
+    fake = await startFakeXProcess(
+      {
+        accounts: fakeAccounts,
+        faultRate: 0,
+        ...(o.faultKinds && { faultKinds: [...o.faultKinds] }),
+        seed: o.seed,
+        lagMs: 0,
+        duplicateCheck: o.xDuplicateCheck,
+        rateLimitResetSec: 2,
+        controlToken: randomBytes(16).toString('hex'),
+        ...(realX && { lookupFaultRate: o.faultRate / 3, replyRestriction: true, refusesDms: [refuser.userId] }),
+      },
+      dir,
+    );
     const fanPost = async (text: string): Promise<string> => {
       const res = await fetch(`${fake!.url}/2/tweets`, {
-        method: 'POST', headers: { authorization: `Bearer ${fan.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ text }), signal: AbortSignal.timeout(10_000),
+        method: 'POST',
+        headers: { authorization: `Bearer ${fan.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ text }),
+        signal: AbortSignal.timeout(10_000),
       });
       if (res.status !== 201) throw new Error(`fake X refused the post to reply to: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { data: { id: string } }).data.id;
@@ -138,9 +151,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     // The workers: the real CLI, one prefix of our own.
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(XACTLY_|X_|REDIS_|BOARD_|LOG_LEVEL)/.test(k)));
     Object.assign(env, {
-      REDIS_URL: o.redisUrl, XACTLY_PREFIX: prefix, XACTLY_ACCOUNTS_FILE: accountsFile, X_API_BASE_URL: fake.url,
-      X_TIMEOUT_MS: String(o.xTimeoutMs), XACTLY_SETTLE_WINDOW_MS: String(o.settleMs), XACTLY_RECONCILE_INTERVAL_MS: String(o.reconcileMs),
-      XACTLY_CONCURRENCY: String(o.concurrency), XACTLY_POST_LIMIT: '100000', XACTLY_DM_LIMIT: '100000', XACTLY_APP_DAILY_LIMIT: '0',
+      REDIS_URL: o.redisUrl,
+      XACTLY_PREFIX: prefix,
+      XACTLY_ACCOUNTS_FILE: accountsFile,
+      X_API_BASE_URL: fake.url,
+      X_TIMEOUT_MS: String(o.xTimeoutMs),
+      XACTLY_SETTLE_WINDOW_MS: String(o.settleMs),
+      XACTLY_RECONCILE_INTERVAL_MS: String(o.reconcileMs),
+      XACTLY_CONCURRENCY: String(o.concurrency),
+      XACTLY_POST_LIMIT: '100000',
+      XACTLY_DM_LIMIT: '100000',
+      XACTLY_APP_DAILY_LIMIT: '0',
       LOG_LEVEL: 'info',
     });
     pool = new WorkerPool(env, logDir, log);
@@ -151,7 +172,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     // The schedule, enqueued by two producers on their own connections.
     const start = Date.now();
     keys = buildSchedule({
-      runId, keys: o.keys, accounts, rootTweetId, fanUserId: fan.userId, fanUsername: fan.id, start: start + 2_000, spreadMs: o.spreadS * 1_000, deadlineMs: o.deadlineS * 1_000,
+      runId,
+      keys: o.keys,
+      accounts,
+      rootTweetId,
+      fanUserId: fan.userId,
+      fanUsername: fan.id,
+      start: start + 2_000,
+      spreadMs: o.spreadS * 1_000,
+      deadlineMs: o.deadlineS * 1_000,
       ...(restrictedRootId && { restrictedRootId, refuserUserId: refuser.userId }),
     });
     const known = new Set(accounts.map((a) => a.id));
@@ -201,117 +230,158 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     log(`enqueued ${keys.length} keys in ${((Date.now() - start) / 1000).toFixed(1)} s (${tally.queued} queued, ${tally.duplicate} duplicate answers)`);
 
     // Kills, lag changes, job removal + re-enqueue, the calendar stream and timed events, all in the background.
-    tasks.push(runCalendar({
-      keys: () => keys, picked, lifecycle: pa.lifecycle, rng, deadlineMs: o.deadlineS * 1_000, stopped: () => stopAll || Date.now() > deadlineAt,
-      update: (k) => {
-        keys[indexOf.get(k.keyId)!] = k;
-        byKeyId.set(k.keyId, k);
-      },
-    }).then((t) => {
-      calendar = t;
-      log(`calendar stream: ${Object.entries(t.answers).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`);
-    }));
-    tasks.push((async () => {
-      if (o.killEveryS <= 0) return;
-      while (!stopChaos && !stopAll) {
-        await sleep(o.killEveryS * 1_000);
-        if (stopChaos || stopAll) break;
-        if (o.chaosS !== undefined && Date.now() - start > o.chaosS * 1_000) break;
-        const live = pool!.live();
-        if (live.length === 0) continue;
-        const victim = live[Math.floor(rng() * live.length)]!;
-        const signal = rng() < o.termShare ? 'SIGTERM' : 'SIGKILL';
-        // A SIGKILL while the reconciliation lock is held may hit the pass holding it.
-        if (signal === 'SIGKILL' && (await monitor.exists(ledger.keys.reconcileLock).catch(() => 0))) killsDuringPass++;
-        pool!.hit(victim, signal);
-      }
-    })());
-    tasks.push((async () => {
-      while (!stopAll) {
-        await sleep(5_000);
-        if (stopAll) break;
-        await fake!.setLag(Math.floor(rng() * o.lagMaxMs)).catch(() => undefined);
-      }
-    })());
-    tasks.push((async () => {
-      // Remove completed jobs, then re-enqueue some of their keys: BullMQ's
-      // dedupe is gone, only the ledger stands between them and X.
-      while (!stopAll) {
-        await sleep(4_000);
-        if (stopAll) break;
-        try {
-          const removed = await pa.queue.clean(0, 2_000, 'completed');
-          tally.jobsRemoved += removed.length;
-          const sample = [...new Set(removed.map((id) => parseJobId(id)).filter((k) => k !== undefined).map((k) => keyIdOf(k)))]
-            .filter((id) => !picked.has(id) && rng() < 0.5).slice(0, 100).map((id) => byKeyId.get(id)).filter((k): k is KeySpec => k !== undefined);
-          if (sample.length === 0) continue;
-          const before = await ledger.getMany(sample.map((k) => k.keyId));
-          const answers = await pb.enqueueMany(sample.map(requestOf));
-          answers.forEach((r, i) => {
-            const b = before[i];
-            const final = b && isFinal(b.state) ? b : undefined;
-            tally.afterRemoval++;
-            if (final?.state === 'sent') tally.afterRemovalSent++;
-            count(sample[i]!, r, final ?? false);
-          });
-        } catch (err) {
-          // A Redis outage (an event of the run) may fail one round; the next one tries again.
-          log(`job removal round failed: ${(err as Error).message}`);
+    tasks.push(
+      runCalendar({
+        keys: () => keys,
+        picked,
+        lifecycle: pa.lifecycle,
+        rng,
+        deadlineMs: o.deadlineS * 1_000,
+        stopped: () => stopAll || Date.now() > deadlineAt,
+        update: (k) => {
+          keys[indexOf.get(k.keyId)!] = k;
+          byKeyId.set(k.keyId, k);
+        },
+      }).then((t) => {
+        calendar = t;
+        log(
+          `calendar stream: ${
+            Object.entries(t.answers)
+              .map(([k, n]) => `${k} ${n}`)
+              .join(', ') || 'none'
+          }`,
+        );
+      }),
+    );
+    tasks.push(
+      (async () => {
+        if (o.killEveryS <= 0) return;
+        while (!stopChaos && !stopAll) {
+          await sleep(o.killEveryS * 1_000);
+          if (stopChaos || stopAll) break;
+          if (o.chaosS !== undefined && Date.now() - start > o.chaosS * 1_000) break;
+          const live = pool!.live();
+          if (live.length === 0) continue;
+          const victim = live[Math.floor(rng() * live.length)]!;
+          const signal = rng() < o.termShare ? 'SIGTERM' : 'SIGKILL';
+          // A SIGKILL while the reconciliation lock is held may hit the pass holding it.
+          if (signal === 'SIGKILL' && (await monitor.exists(ledger.keys.reconcileLock).catch(() => 0))) killsDuringPass++;
+          pool!.hit(victim, signal);
         }
-      }
-    })());
-    tasks.push((async () => {
-      // How long one reconciliation lock is held: a pass takes milliseconds to
-      // seconds; a lock held far longer belongs to a process that died mid-pass.
-      let token: string | null = null;
-      let since = 0;
-      while (!stopAll) {
-        const now = Date.now();
-        const current = await monitor.get(ledger.keys.reconcileLock).catch(() => null);
-        if (current !== token) {
-          token = current;
-          since = now;
-        } else if (token !== null) {
-          longestLockHoldMs = Math.max(longestLockHoldMs, now - since);
+      })(),
+    );
+    tasks.push(
+      (async () => {
+        while (!stopAll) {
+          await sleep(5_000);
+          if (stopAll) break;
+          await fake!.setLag(Math.floor(rng() * o.lagMaxMs)).catch(() => undefined);
         }
-        await sleep(250);
-      }
-    })());
+      })(),
+    );
+    tasks.push(
+      (async () => {
+        // Remove completed jobs, then re-enqueue some of their keys: BullMQ's
+        // dedupe is gone, only the ledger stands between them and X.
+        while (!stopAll) {
+          await sleep(4_000);
+          if (stopAll) break;
+          try {
+            const removed = await pa.queue.clean(0, 2_000, 'completed');
+            tally.jobsRemoved += removed.length;
+            const sample = [
+              ...new Set(
+                removed
+                  .map((id) => parseJobId(id))
+                  .filter((k) => k !== undefined)
+                  .map((k) => keyIdOf(k)),
+              ),
+            ]
+              .filter((id) => !picked.has(id) && rng() < 0.5)
+              .slice(0, 100)
+              .map((id) => byKeyId.get(id))
+              .filter((k): k is KeySpec => k !== undefined);
+            if (sample.length === 0) continue;
+            const before = await ledger.getMany(sample.map((k) => k.keyId));
+            const answers = await pb.enqueueMany(sample.map(requestOf));
+            answers.forEach((r, i) => {
+              const b = before[i];
+              const final = b && isFinal(b.state) ? b : undefined;
+              tally.afterRemoval++;
+              if (final?.state === 'sent') tally.afterRemovalSent++;
+              count(sample[i]!, r, final ?? false);
+            });
+          } catch (err) {
+            // A Redis outage (an event of the run) may fail one round; the next one tries again.
+            log(`job removal round failed: ${(err as Error).message}`);
+          }
+        }
+      })(),
+    );
+    tasks.push(
+      (async () => {
+        // How long one reconciliation lock is held: a pass takes milliseconds to
+        // seconds; a lock held far longer belongs to a process that died mid-pass.
+        let token: string | null = null;
+        let since = 0;
+        while (!stopAll) {
+          const now = Date.now();
+          const current = await monitor.get(ledger.keys.reconcileLock).catch(() => null);
+          if (current !== token) {
+            token = current;
+            since = now;
+          } else if (token !== null) {
+            longestLockHoldMs = Math.max(longestLockHoldMs, now - since);
+          }
+          await sleep(250);
+        }
+      })(),
+    );
     for (const e of o.events ?? []) {
-      tasks.push((async () => {
-        const wait = start + e.atS * 1_000 - Date.now();
-        if (wait > 0) await sleep(wait);
-        if (stopAll) return;
-        const t0 = Date.now();
-        log(`event: ${e.name}`);
-        try {
-          await e.run({
-            redis: monitor, prefix,
-            hitAllWorkers: (signal) => {
-              const live = pool!.live();
-              for (const h of live) pool!.hit(h, signal);
-              return live.length;
-            },
-          });
-          eventLog.push({ name: e.name, atS: (t0 - start) / 1000, tookS: (Date.now() - t0) / 1000 });
-        } catch (err) {
-          eventLog.push({ name: e.name, atS: (t0 - start) / 1000, tookS: (Date.now() - t0) / 1000, error: (err as Error).message });
-          log(`event ${e.name} failed: ${(err as Error).message}`);
-        }
-      })());
+      tasks.push(
+        (async () => {
+          const wait = start + e.atS * 1_000 - Date.now();
+          if (wait > 0) await sleep(wait);
+          if (stopAll) return;
+          const t0 = Date.now();
+          log(`event: ${e.name}`);
+          try {
+            await e.run({
+              redis: monitor,
+              prefix,
+              hitAllWorkers: (signal) => {
+                const live = pool!.live();
+                for (const h of live) pool!.hit(h, signal);
+                return live.length;
+              },
+            });
+            eventLog.push({ name: e.name, atS: (t0 - start) / 1000, tookS: (Date.now() - t0) / 1000 });
+          } catch (err) {
+            eventLog.push({ name: e.name, atS: (t0 - start) / 1000, tookS: (Date.now() - t0) / 1000, error: (err as Error).message });
+            log(`event ${e.name} failed: ${(err as Error).message}`);
+          }
+        })(),
+      );
     }
 
     // Wait until every key is final (bounded by the timeout).
     let lastProgress = 0;
     let records: (PostRecord | undefined)[] = [];
     for (;;) {
-      records = await getAll(ledger, keys.map((k) => k.keyId));
+      records = await getAll(
+        ledger,
+        keys.map((k) => k.keyId),
+      );
       const counts: Record<string, number> = { queued: 0, claimed: 0, ambiguous: 0, sent: 0, failed: 0, missing: 0 };
       for (const r of records) counts[r?.state ?? 'missing'] = (counts[r?.state ?? 'missing'] ?? 0) + 1;
       const final = records.filter((r) => r && isFinal(r.state)).length;
       if (Date.now() - lastProgress > 5_000) {
         lastProgress = Date.now();
-        log(`t+${Math.round((Date.now() - start) / 1000)}s ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(' ')} | workers ${pool.live().length} SIGKILL ${pool.kills} SIGTERM ${pool.terms} crashes ${pool.crashes.length}`);
+        log(
+          `t+${Math.round((Date.now() - start) / 1000)}s ${Object.entries(counts)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(' ')} | workers ${pool.live().length} SIGKILL ${pool.kills} SIGTERM ${pool.terms} crashes ${pool.crashes.length}`,
+        );
       }
       const eventsDone = (o.events ?? []).every((e) => eventLog.some((l) => l.name === e.name));
       if (final === keys.length && eventsDone) {
@@ -331,7 +401,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       // After the fact: clean every finished job, then both producers replay the
       // whole schedule. Every answer must be the ledger's final word, and X must
       // see no new write.
-      const settled = await getAll(ledger, keys.map((k) => k.keyId));
+      const settled = await getAll(
+        ledger,
+        keys.map((k) => k.keyId),
+      );
       for (const state of ['completed', 'failed'] as const) tally.jobsRemoved += (await pa.queue.clean(0, 100_000, state)).length;
       const writesBefore = (await fake.created()).length;
       for (let c = 0; c < keys.length; c += 500) {
@@ -350,15 +423,24 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
     await pool.stopAll(3 * o.xTimeoutMs + 10_000);
     await Promise.all(tasks);
-    records = await getAll(ledger, keys.map((k) => k.keyId));
+    records = await getAll(
+      ledger,
+      keys.map((k) => k.keyId),
+    );
     const created = await fake.created();
     const faults = await fake.faults();
     const requests = await fake.requests();
-    const writes = Object.entries(requests).filter(([k]) => /^POST \/2\/(tweets|dm_conversations)/.test(k)).reduce((n, [, v]) => n + v, 0);
+    const writes = Object.entries(requests)
+      .filter(([k]) => /^POST \/2\/(tweets|dm_conversations)/.test(k))
+      .reduce((n, [, v]) => n + v, 0);
     const verdict = verify(keys, records, created, runId);
     const checked = runViolations({
-      verdict, accountStatus: await ledger.accountStatus(accounts.map((a) => a.id)), crashes: pool.crashes, allowWorkerCrashes: o.allowWorkerCrashes,
-      events: eventLog, graceful: pool.graceful,
+      verdict,
+      accountStatus: await ledger.accountStatus(accounts.map((a) => a.id)),
+      crashes: pool.crashes,
+      allowWorkerCrashes: o.allowWorkerCrashes,
+      events: eventLog,
+      graceful: pool.graceful,
     });
     violations.push(...checked.violations);
     const graceful = checked.graceful;
@@ -370,13 +452,28 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     if (!ok) {
       // The audit trails of the first violators, before the prefix goes away.
       const ids = [...new Set(violations.map((v) => v.keyId).filter((id) => id !== '-'))].slice(0, 5);
-      for (const id of ids) log(`audit trail of ${id}:\n${(await ledger.auditTrail(id)).map((e) => `  ${new Date(e.at).toISOString()} ${JSON.stringify(e)}`).join('\n')}`);
+      for (const id of ids)
+        log(`audit trail of ${id}:\n${(await ledger.auditTrail(id)).map((e) => `  ${new Date(e.at).toISOString()} ${JSON.stringify(e)}`).join('\n')}`);
     }
     return {
-      ok, timedOut, options, runId, prefix, kinds, enqueue: tally, calendar, faults, writes,
+      ok,
+      timedOut,
+      options,
+      runId,
+      prefix,
+      kinds,
+      enqueue: tally,
+      calendar,
+      faults,
+      writes,
       kills: { sigkill: pool.kills, sigterm: pool.terms, graceful, crashes: pool.crashes, duringPass: killsDuringPass },
       longestLockHoldS: longestLockHoldMs / 1000,
-      verdict, convergeS, events: eventLog, stats, lateWrites, violations,
+      verdict,
+      convergeS,
+      events: eventLog,
+      stats,
+      lateWrites,
+      violations,
       ...((!ok || o.keepTemp) && { tempDir: dir }),
     };
   } finally {

@@ -30,8 +30,17 @@ export type ChaosAccount = TestAccount;
  * them for good) and half the DMs to a user who refuses DMs.
  */
 export function buildSchedule(o: {
-  runId: string; keys: number; accounts: readonly ChaosAccount[]; rootTweetId: string; fanUserId: string; fanUsername?: string;
-  start: number; spreadMs: number; deadlineMs: number; restrictedRootId?: string; refuserUserId?: string;
+  runId: string;
+  keys: number;
+  accounts: readonly ChaosAccount[];
+  rootTweetId: string;
+  fanUserId: string;
+  fanUsername?: string;
+  start: number;
+  spreadMs: number;
+  deadlineMs: number;
+  restrictedRootId?: string;
+  refuserUserId?: string;
 }): KeySpec[] {
   return Array.from({ length: o.keys }, (_, i) => {
     const account = o.accounts[i % o.accounts.length]!;
@@ -48,11 +57,18 @@ export function buildSchedule(o: {
     const refused = kind === 'dm' && o.refuserUserId !== undefined && i % 10 === 4;
     const parts = kind === 'thread' ? [1, 2, 3].map((j) => ({ text: `${text} [${j}/3]` })) : undefined;
     return {
-      keyId: keyIdOf({ slotId, postId }), slotId, postId, accountId: account.id, userId: account.userId, kind,
-      text: parts ? parts[0]!.text : text, ...(parts && { parts }),
+      keyId: keyIdOf({ slotId, postId }),
+      slotId,
+      postId,
+      accountId: account.id,
+      userId: account.userId,
+      kind,
+      text: parts ? parts[0]!.text : text,
+      ...(parts && { parts }),
       ...(kind === 'reply' && { inReplyToTweetId: restricted ? o.restrictedRootId : o.rootTweetId }),
       ...(kind === 'dm' && { recipientId: refused ? o.refuserUserId : o.fanUserId }),
-      scheduledAt, deadline: scheduledAt + o.deadlineMs,
+      scheduledAt,
+      deadline: scheduledAt + o.deadlineMs,
       ...((restricted || refused) && { refusedByX: true }),
     };
   });
@@ -60,9 +76,14 @@ export function buildSchedule(o: {
 
 export function requestOf(k: KeySpec): Record<string, unknown> {
   return {
-    slotId: k.slotId, postId: k.postId, accountId: k.accountId, kind: k.kind, ...(k.parts ? { parts: k.parts.map((p) => ({ text: p.text })) } : { text: k.text }),
+    slotId: k.slotId,
+    postId: k.postId,
+    accountId: k.accountId,
+    kind: k.kind,
+    ...(k.parts ? { parts: k.parts.map((p) => ({ text: p.text })) } : { text: k.text }),
     ...(k.inReplyToTweetId && { inReplyToTweetId: k.inReplyToTweetId }),
     ...(k.recipientId && { recipientId: k.recipientId }),
-    scheduledAt: new Date(k.scheduledAt).toISOString(), deadline: new Date(k.deadline).toISOString(),
+    scheduledAt: new Date(k.scheduledAt).toISOString(),
+    deadline: new Date(k.deadline).toISOString(),
   };
 }

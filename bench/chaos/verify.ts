@@ -23,10 +23,15 @@ export type Violation = TruthViolation<ViolationKind>;
  */
 export function answerViolation(k: KeySpec, r: EnqueueResult, expectFinal: false | PostRecord | undefined): Violation | undefined {
   if (r.status !== 'queued' && r.status !== 'duplicate' && r.status !== 'sent' && r.status !== 'failed' && r.status !== 'cancelled') {
-    return { keyId: k.keyId, kind: 'enqueue', detail: `same payload answered ${r.status}: ${r.status === 'conflict' ? r.error.message : 'errors' in r ? JSON.stringify(r.errors) : '-'}` };
+    return {
+      keyId: k.keyId,
+      kind: 'enqueue',
+      detail: `same payload answered ${r.status}: ${r.status === 'conflict' ? r.error.message : 'errors' in r ? JSON.stringify(r.errors) : '-'}`,
+    };
   }
   if (!expectFinal) return undefined;
-  const want = expectFinal.state === 'sent' ? `sent ${expectFinal.tweetId}` : expectFinal.state === 'failed' ? `failed ${expectFinal.reason}` : expectFinal.state;
+  const want =
+    expectFinal.state === 'sent' ? `sent ${expectFinal.tweetId}` : expectFinal.state === 'failed' ? `failed ${expectFinal.reason}` : expectFinal.state;
   const got = r.status === 'sent' ? `sent ${r.tweetId}` : r.status === 'failed' ? `failed ${r.reason}` : r.status;
   return want === got ? undefined : { keyId: k.keyId, kind: 'enqueue', detail: `re-enqueue of a ${expectFinal.state} key answered ${got}, expected ${want}` };
 }
@@ -56,8 +61,15 @@ export function runViolations(f: RunFacts): { violations: Violation[]; graceful:
   for (const [id, s] of f.accountStatus) {
     if (s.paused) violations.push({ keyId: '-', kind: 'account-paused', detail: `account ${id} paused: ${s.paused}` });
   }
-  if (f.verdict.strays > 0) violations.push({ keyId: '-', kind: 'misattributed', detail: `${f.verdict.strays} item(s) on X carry this run's id but match no key's text` });
-  if (!f.allowWorkerCrashes) for (const c of f.crashes) violations.push({ keyId: '-', kind: 'stuck', detail: `worker ${c.worker} exited on its own (code ${c.code}, signal ${c.signal}): ${c.tail.split('\n').at(-1)}` });
+  if (f.verdict.strays > 0)
+    violations.push({ keyId: '-', kind: 'misattributed', detail: `${f.verdict.strays} item(s) on X carry this run's id but match no key's text` });
+  if (!f.allowWorkerCrashes)
+    for (const c of f.crashes)
+      violations.push({
+        keyId: '-',
+        kind: 'stuck',
+        detail: `worker ${c.worker} exited on its own (code ${c.code}, signal ${c.signal}): ${c.tail.split('\n').at(-1)}`,
+      });
   for (const e of f.events) if (e.error) violations.push({ keyId: '-', kind: 'stuck', detail: `event "${e.name}" failed: ${e.error}` });
   const graceful: Record<string, number> = {};
   for (const g of f.graceful) {

@@ -10,7 +10,11 @@ export class UsageError extends Error {
 }
 
 /** A command's parts (see src/app.ts), closed when it is done, whatever happens. */
-export async function withApp<T>(config: Config, run: (app: App) => Promise<T>, logger: Logger = createLogger({ level: 'warn', format: config.logFormat })): Promise<T> {
+export async function withApp<T>(
+  config: Config,
+  run: (app: App) => Promise<T>,
+  logger: Logger = createLogger({ level: 'warn', format: config.logFormat }),
+): Promise<T> {
   const app = await openApp(config, logger);
   try {
     return await run(app);
@@ -25,13 +29,15 @@ export async function withApp<T>(config: Config, run: (app: App) => Promise<T>, 
  * made earlier emits lines while nobody listens, and they are lost.
  */
 export async function inputLines(file: string | undefined): Promise<AsyncIterable<string>> {
-  const input = !file || file === '-'
-    ? process.stdin
-    : (await open(file).catch((err: NodeJS.ErrnoException) => {
-      throw new UsageError(`cannot read ${file} (${err.code ?? err.message})`);
-    })).createReadStream({ encoding: 'utf8' });
+  const input =
+    !file || file === '-'
+      ? process.stdin
+      : (
+          await open(file).catch((err: NodeJS.ErrnoException) => {
+            throw new UsageError(`cannot read ${file} (${err.code ?? err.message})`);
+          })
+        ).createReadStream({ encoding: 'utf8' });
   return (async function* () {
     yield* createInterface({ input, crlfDelay: Infinity });
   })();
 }
-

@@ -16,7 +16,11 @@ import { type FieldError, formatFieldErrors } from '../domain/request.js';
 import { renderTable } from './table.js';
 
 const DEMO_ACCOUNTS: Account[] = [
-  { id: 'acme', userId: '1001', auth: { type: 'oauth1', appKey: 'demo-app-key', appSecret: 'demo-app-secret', accessToken: 'demo-acme-token', accessSecret: 'demo-acme-secret' } },
+  {
+    id: 'acme',
+    userId: '1001',
+    auth: { type: 'oauth1', appKey: 'demo-app-key', appSecret: 'demo-app-secret', accessToken: 'demo-acme-token', accessSecret: 'demo-acme-secret' },
+  },
   { id: 'globex', userId: '1002', auth: { type: 'oauth2', accessToken: 'demo-globex-token' } },
   { id: 'initech', userId: '1003', auth: { type: 'oauth2', accessToken: 'demo-initech-token' } },
   { id: 'umbrella', userId: '1004', auth: { type: 'oauth2', accessToken: 'demo-umbrella-token' } },
@@ -80,14 +84,34 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   const password = randomBytes(9).toString('base64url');
   const board = createBoardServer({ redis, config: { ...config, boardUser: 'demo', boardPassword: password }, logger });
   const { url: boardUrl } = await board.listen(config.boardPort, '127.0.0.1').catch(() => board.listen(0, '127.0.0.1'));
-  const producer = createProducer({ connection: redis, prefix: config.prefix, deadlineWindowMs: 5 * 60_000, knownAccount: (id) => DEMO_ACCOUNTS.some((a) => a.id === id) });
+  const producer = createProducer({
+    connection: redis,
+    prefix: config.prefix,
+    deadlineWindowMs: 5 * 60_000,
+    knownAccount: (id) => DEMO_ACCOUNTS.some((a) => a.id === id),
+  });
 
   const schedule: unknown[] = [
-    ...faults.map(([, text], i) => ({ slotId: `slot-${String(i + 1).padStart(2, '0')}`, postId: 'launch', accountId: DEMO_ACCOUNTS[i % 4]!.id, kind: 'post', text, scheduledAt: at(1 + (i % 3)) })),
+    ...faults.map(([, text], i) => ({
+      slotId: `slot-${String(i + 1).padStart(2, '0')}`,
+      postId: 'launch',
+      accountId: DEMO_ACCOUNTS[i % 4]!.id,
+      kind: 'post',
+      text,
+      scheduledAt: at(1 + (i % 3)),
+    })),
     { slotId: 'slot-08', postId: 'hello', accountId: 'acme', kind: 'post', text: 'Good morning from Acme ☀️', scheduledAt: at(1) },
     { slotId: 'slot-09', postId: 'hello', accountId: 'globex', kind: 'post', text: 'Globex office hours at 3pm', scheduledAt: at(2) },
     { slotId: 'slot-10', postId: 'reply', accountId: 'initech', kind: 'reply', text: 'We are! Stay tuned.', inReplyToTweetId: root.id, scheduledAt: at(2) },
-    { slotId: 'slot-11', postId: 'dm', accountId: 'umbrella', kind: 'dm', text: 'Thanks for reaching out, here is the link: https://umbrella.example/help', recipientId: FAN_ID, scheduledAt: at(3) },
+    {
+      slotId: 'slot-11',
+      postId: 'dm',
+      accountId: 'umbrella',
+      kind: 'dm',
+      text: 'Thanks for reaching out, here is the link: https://umbrella.example/help',
+      recipientId: FAN_ID,
+      scheduledAt: at(3),
+    },
     { slotId: 'slot-12', postId: 'hello', accountId: 'umbrella', kind: 'post', text: 'Umbrella weekly digest', scheduledAt: at(3) },
     // A producer retry: same key, same payload → duplicate, posted once.
     { slotId: 'slot-08', postId: 'hello', accountId: 'acme', kind: 'post', text: 'Good morning from Acme ☀️', scheduledAt: at(1) },
@@ -99,11 +123,18 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
     // with X's reason; acme's other posts go out and acme is not paused.
     { slotId: 'slot-14', postId: 'reply', accountId: 'acme', kind: 'reply', text: 'Us too!', inReplyToTweetId: root.id, scheduledAt: at(2) },
     // A thread: three parts, each replying to the one before; a fault on part 2 is resolved before part 3 starts.
-    { slotId: 'slot-18', postId: 'thread', accountId: 'globex', kind: 'thread', scheduledAt: at(2), parts: [
-      { text: 'How we cut our build times in half, a thread 🧵 (1/3)' },
-      { text: 'First, we cached dependencies between CI runs (2/3)' },
-      { text: 'Then we split the test suite across four machines (3/3)' },
-    ] },
+    {
+      slotId: 'slot-18',
+      postId: 'thread',
+      accountId: 'globex',
+      kind: 'thread',
+      scheduledAt: at(2),
+      parts: [
+        { text: 'How we cut our build times in half, a thread 🧵 (1/3)' },
+        { text: 'First, we cached dependencies between CI runs (2/3)' },
+        { text: 'Then we split the test suite across four machines (3/3)' },
+      ],
+    },
     // The calendar changes below: one pulled, one with a typo, one moved up by an hour.
     { slotId: 'slot-15', postId: 'promo', accountId: 'globex', kind: 'post', text: 'Flash sale: 50% off everything', scheduledAt: at(4) },
     { slotId: 'slot-16', postId: 'promo', accountId: 'initech', kind: 'post', text: 'Our new offce opens today', scheduledAt: at(4) },
@@ -112,14 +143,18 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   console.log(`xactly demo — fake X at ${fake.url}, Redis ${new URL(config.redisUrl).host}, prefix "${config.prefix}"\n`);
   console.log('Enqueueing a sample schedule (due in 1–3 s):');
   const results: LineResult[] = [];
-  for await (const r of enqueueLines(schedule.map((r) => JSON.stringify(r)), producer)) {
+  for await (const r of enqueueLines(
+    schedule.map((r) => JSON.stringify(r)),
+    producer,
+  )) {
     results.push(r);
     console.log('  ' + formatLineResult(r));
   }
   const keys = new Map<string, { slotId: string; postId: string }>();
-  for (const r of results) if (r.status === 'queued' && r.slotId && r.postId) keys.set(keyId({ slotId: r.slotId, postId: r.postId }), { slotId: r.slotId, postId: r.postId });
+  for (const r of results)
+    if (r.status === 'queued' && r.slotId && r.postId) keys.set(keyId({ slotId: r.slotId, postId: r.postId }), { slotId: r.slotId, postId: r.postId });
 
-  console.log('\nCalendar changes (each atomic with the workers\' claims):');
+  console.log("\nCalendar changes (each atomic with the workers' claims):");
   const changes: [string, Promise<{ status: string }>][] = [
     ['cancel slot-15/promo (the client pulled it)', producer.cancel({ slotId: 'slot-15', postId: 'promo' }, { reason: 'client pulled the sale', by: 'demo' })],
     ['edit slot-16/promo (typo: "offce")', producer.edit({ slotId: 'slot-16', postId: 'promo' }, { text: 'Our new office opens today' })],
@@ -142,7 +177,13 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
     records = (await ledger.getMany([...keys.keys()])).filter((r): r is PostRecord => r !== undefined);
     const counts = Object.fromEntries(POST_STATES.map((st) => [st, 0])) as Record<PostState, number>;
     for (const r of records) counts[r.state]++;
-    console.log(`  t+${String(Math.round((Date.now() - started) / 1000)).padStart(2)}s  ` + Object.entries(counts).filter(([k, v]) => v > 0 || !k.startsWith('cancel')).map(([k, v]) => `${k} ${v}`).join('  '));
+    console.log(
+      `  t+${String(Math.round((Date.now() - started) / 1000)).padStart(2)}s  ` +
+        Object.entries(counts)
+          .filter(([k, v]) => v > 0 || !k.startsWith('cancel'))
+          .map(([k, v]) => `${k} ${v}`)
+          .join('  '),
+    );
     if (records.every((r) => isFinal(r.state)) && records.length === keys.size) break;
     if (Date.now() - started > limit) break;
     await new Promise((r) => setTimeout(r, 1_000));
@@ -151,20 +192,30 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   const truth = fake.created();
   const trails = await Promise.all(records.map((r) => ledger.auditTrail(r.keyId)));
   const rows = records.map((r, i) => [
-    `${r.slotId}/${r.postId}`, r.accountId, r.kind, r.state, String(r.attempt), r.tweetId ?? '',
-    trails[i]!.some((e) => e.event === 'ambiguous') ? 'yes' : '', r.reason ? `${r.reason}: ${r.detail ?? ''}` : '',
+    `${r.slotId}/${r.postId}`,
+    r.accountId,
+    r.kind,
+    r.state,
+    String(r.attempt),
+    r.tweetId ?? '',
+    trails[i]!.some((e) => e.event === 'ambiguous') ? 'yes' : '',
+    r.reason ? `${r.reason}: ${r.detail ?? ''}` : '',
   ]);
   console.log('\n' + renderTable(['KEY', 'ACCOUNT', 'KIND', 'STATE', 'ATTEMPTS', 'X ID', 'WAS AMBIGUOUS', 'REASON'], rows));
 
   // The check against what X holds: the one the chaos runs and the tests use.
   const mine = truth.filter((c) => c.id !== root.id);
   const expected: ExpectedKey[] = records.map((r) => ({
-    keyId: r.keyId, userId: DEMO_ACCOUNTS.find((a) => a.id === r.accountId)?.userId ?? '-', kind: r.kind, text: r.text,
+    keyId: r.keyId,
+    userId: DEMO_ACCOUNTS.find((a) => a.id === r.accountId)?.userId ?? '-',
+    kind: r.kind,
+    text: r.text,
     ...(r.parts
-      // A thread's record carries its current part; the check wants the whole thread.
-      ? { text: r.parts[0]!.text, parts: r.parts, ...(r.parts[0]!.inReplyToTweetId && { inReplyToTweetId: r.parts[0]!.inReplyToTweetId }) }
+      ? // A thread's record carries its current part; the check wants the whole thread.
+        { text: r.parts[0]!.text, parts: r.parts, ...(r.parts[0]!.inReplyToTweetId && { inReplyToTweetId: r.parts[0]!.inReplyToTweetId }) }
       : { ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }), ...(r.recipientId && { recipientId: r.recipientId }) }),
-    scheduledAt: r.scheduledAt, ...(REFUSED_BY_X.has(`${r.slotId}/${r.postId}`) && { refusedByX: true }),
+    scheduledAt: r.scheduledAt,
+    ...(REFUSED_BY_X.has(`${r.slotId}/${r.postId}`) && { refusedByX: true }),
   }));
   const verdict = verify(expected, records, mine);
   const duplicates = verdict.duplicates;
@@ -188,7 +239,8 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
 
 Board: ${boardUrl}/board  (user demo, password ${password}; metrics at ${boardUrl}/metrics)
 Inspect: XACTLY_PREFIX=${config.prefix} npx xactly posts   ·   XACTLY_PREFIX=${config.prefix} npx xactly post slot-01 launch   ·   the thread, part by part: XACTLY_PREFIX=${config.prefix} npx xactly post slot-18 thread --json`);
-  if (verdict.violations.length > 0) console.log(`\nViolations:\n${verdict.violations.map((v) => `  ${v.kind.padEnd(22)} ${v.keyId}  ${v.detail}`).join('\n')}`);
+  if (verdict.violations.length > 0)
+    console.log(`\nViolations:\n${verdict.violations.map((v) => `  ${v.kind.padEnd(22)} ${v.keyId}  ${v.detail}`).join('\n')}`);
 
   if (opts.keepBoard ?? process.stdout.isTTY) {
     console.log('\nThe board stays up until Ctrl-C.');

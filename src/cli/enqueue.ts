@@ -40,9 +40,7 @@ function describe(line: number, r: EnqueueResult): LineResult {
  * that is not JSON is reported as invalid with its number; the other lines
  * still go in.
  */
-export async function* enqueueLines(
-  lines: AsyncIterable<string> | Iterable<string>, producer: Pick<Producer, 'enqueueMany'>,
-): AsyncGenerator<LineResult> {
+export async function* enqueueLines(lines: AsyncIterable<string> | Iterable<string>, producer: Pick<Producer, 'enqueueMany'>): AsyncGenerator<LineResult> {
   let chunk: string[] = [];
   let start = 0;
   const flush = async function* (): AsyncGenerator<LineResult> {

@@ -57,12 +57,19 @@ function printable({ line, result: r }: Line): Record<string, unknown> {
 function textOf(p: Record<string, unknown>): string {
   const key = p.slotId !== undefined ? ` ${String(p.slotId)}/${String(p.postId)}` : '';
   const { line: _l, slotId: _s, postId: _p, status, ...rest } = p;
-  const extra = Object.entries(rest).map(([k, v]) => `${k} ${String(v)}`).join(', ');
+  const extra = Object.entries(rest)
+    .map(([k, v]) => `${k} ${String(v)}`)
+    .join(', ');
   return `line ${String(p.line)}: ${String(status)}${key}${extra ? ` — ${extra}` : ''}`;
 }
 
 /** Apply each input line, a few at a time, printing results in input order. */
-async function applyLines(lines: AsyncIterable<string> | Iterable<string>, apply: (raw: unknown) => Promise<LifecycleResult>, op: 'cancel' | 'edit' | 'reschedule', json: boolean): Promise<number> {
+async function applyLines(
+  lines: AsyncIterable<string> | Iterable<string>,
+  apply: (raw: unknown) => Promise<LifecycleResult>,
+  op: 'cancel' | 'edit' | 'reschedule',
+  json: boolean,
+): Promise<number> {
   let code = 0;
   let n = 0;
   let batch: Promise<Line>[] = [];
@@ -83,7 +90,9 @@ async function applyLines(lines: AsyncIterable<string> | Iterable<string>, apply
       try {
         raw = JSON.parse(text);
       } catch (err) {
-        batch.push(Promise.resolve({ line, result: { status: 'invalid', errors: [{ field: '(line)', reason: `is not valid JSON (${(err as Error).message})` }] } }));
+        batch.push(
+          Promise.resolve({ line, result: { status: 'invalid', errors: [{ field: '(line)', reason: `is not valid JSON (${(err as Error).message})` }] } }),
+        );
         continue;
       }
       batch.push(apply(raw).then((result) => ({ line, result })));
@@ -94,25 +103,42 @@ async function applyLines(lines: AsyncIterable<string> | Iterable<string>, apply
   return code;
 }
 
-const withLifecycle = <T>(config: Config, run: (l: Lifecycle) => Promise<T>) =>
-  withApp(config, async (app) => run(app.producer().lifecycle));
+const withLifecycle = <T>(config: Config, run: (l: Lifecycle) => Promise<T>) => withApp(config, async (app) => run(app.producer().lifecycle));
 
 export async function cmdCancel(config: Config, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true,
-    options: { json: { type: 'boolean' }, file: { type: 'string' }, account: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, reason: { type: 'string' } },
+    args,
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean' },
+      file: { type: 'string' },
+      account: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      reason: { type: 'string' },
+    },
   });
   const json = values.json ?? false;
   if (values.account !== undefined) {
     if (positionals.length || values.file !== undefined) throw new UsageError('cancel --account takes no key and no --file');
-    for (const [name, v] of [['from', values.from], ['to', values.to]] as const) {
+    for (const [name, v] of [
+      ['from', values.from],
+      ['to', values.to],
+    ] as const) {
       if (v !== undefined && Number.isNaN(Date.parse(v))) throw new UsageError(`--${name} must be an ISO-8601 date-time (got "${v}")`);
     }
     return withLifecycle(config, async (l) => {
       const r = await l.cancelAccount(values.account!, {
-        ...(values.from && { from: values.from }), ...(values.to && { to: values.to }), ...(values.reason && { reason: values.reason }), by: 'cli',
+        ...(values.from && { from: values.from }),
+        ...(values.to && { to: values.to }),
+        ...(values.reason && { reason: values.reason }),
+        by: 'cli',
       });
-      await stdout.line(json ? JSON.stringify(r) : `account ${r.accountId}: cancelled ${r.cancelled}, cancelling ${r.cancelling} (in flight: they end sent or cancelled), already final ${r.final}`);
+      await stdout.line(
+        json
+          ? JSON.stringify(r)
+          : `account ${r.accountId}: cancelled ${r.cancelled}, cancelling ${r.cancelling} (in flight: they end sent or cancelled), already final ${r.final}`,
+      );
       return 0;
     });
   }

@@ -43,24 +43,45 @@ Exit codes: 0 ok, 1 operational error, 2 bad input (usage, invalid lines).`;
 
 const HELP: Record<string, string> = {
   ...LIFECYCLE_HELP,
-  worker: 'xactly worker\n  Runs the publish worker. Needs XACTLY_ACCOUNTS_FILE. SIGTERM/SIGINT drains in-flight X calls (bounded); a second signal forces exit.',
-  enqueue: 'xactly enqueue [FILE|-] [--json]\n  Reads JSON publish requests, one per line, from FILE or stdin.\n  Prints one result per input line: queued, duplicate, sent, failed, conflict or invalid.\n  Exit 0 when every line was accepted, 2 when any was invalid or a conflict, 1 on an operational error.',
+  worker:
+    'xactly worker\n  Runs the publish worker. Needs XACTLY_ACCOUNTS_FILE. SIGTERM/SIGINT drains in-flight X calls (bounded); a second signal forces exit.',
+  enqueue:
+    'xactly enqueue [FILE|-] [--json]\n  Reads JSON publish requests, one per line, from FILE or stdin.\n  Prints one result per input line: queued, duplicate, sent, failed, conflict or invalid.\n  Exit 0 when every line was accepted, 2 when any was invalid or a conflict, 1 on an operational error.',
   posts: `xactly posts [--state ${POST_STATES.join('|')}] [--account ID] [--json]\n  Lists ledger records, oldest first. --json prints one JSON object per line.`,
   post: 'xactly post <slotId> <postId> [--json]\n  Shows one key and its audit trail.',
-  reconcile: 'xactly reconcile --once [--json]\n  Runs one reconciliation pass now (exclusive with the workers\' passes) and prints what it resolved.',
-  accounts: 'xactly accounts [--json]\n  Lists the accounts of XACTLY_ACCOUNTS_FILE with their state: ok, paused (X refused the account: credentials, suspended or locked; their posts fail) or rate-limited until a time (15-minute window or 24-hour cap).\n  When X refused the app itself, or its 24-hour or monthly cap is reached, an APP line comes first: no account publishes.\nxactly accounts resume <id>\n  Resumes a paused account (after fixing it).\nxactly accounts resume --app\n  Resumes the app after X refused it (client-forbidden, client-not-enrolled): its waiting posts go out if their deadline allows.',
-  'fake-x': 'xactly fake-x [--port 4010] [--host 127.0.0.1] [--fault-rate 0.3] [--lag 5000] [--seed 1]\n  Runs the fake X API on 127.0.0.1 with the accounts of XACTLY_ACCOUNTS_FILE\n  (each accessToken authenticates as its account\'s userId).',
-  board: 'xactly board [--open]\n  Serves Bull Board on /board, Prometheus /metrics, /healthz and /api/posts/<slotId>/<postId>\n  on BOARD_HOST:BOARD_PORT (default 127.0.0.1:3000), behind HTTP Basic auth (BOARD_USER, BOARD_PASSWORD;\n  --open serves without auth when they are unset). Read-only unless BOARD_READ_ONLY=false.',
-  demo: 'xactly demo [--no-board-wait]\n  Starts the fake X, a worker, the board and a sample schedule with faults; prints live progress and a summary\n  checked against the fake X\'s ground truth (exit 1 on any duplicate or lost post). At a terminal the board stays\n  up until Ctrl-C unless --no-board-wait.',
+  reconcile: "xactly reconcile --once [--json]\n  Runs one reconciliation pass now (exclusive with the workers' passes) and prints what it resolved.",
+  accounts:
+    'xactly accounts [--json]\n  Lists the accounts of XACTLY_ACCOUNTS_FILE with their state: ok, paused (X refused the account: credentials, suspended or locked; their posts fail) or rate-limited until a time (15-minute window or 24-hour cap).\n  When X refused the app itself, or its 24-hour or monthly cap is reached, an APP line comes first: no account publishes.\nxactly accounts resume <id>\n  Resumes a paused account (after fixing it).\nxactly accounts resume --app\n  Resumes the app after X refused it (client-forbidden, client-not-enrolled): its waiting posts go out if their deadline allows.',
+  'fake-x':
+    "xactly fake-x [--port 4010] [--host 127.0.0.1] [--fault-rate 0.3] [--lag 5000] [--seed 1]\n  Runs the fake X API on 127.0.0.1 with the accounts of XACTLY_ACCOUNTS_FILE\n  (each accessToken authenticates as its account's userId).",
+  board:
+    'xactly board [--open]\n  Serves Bull Board on /board, Prometheus /metrics, /healthz and /api/posts/<slotId>/<postId>\n  on BOARD_HOST:BOARD_PORT (default 127.0.0.1:3000), behind HTTP Basic auth (BOARD_USER, BOARD_PASSWORD;\n  --open serves without auth when they are unset). Read-only unless BOARD_READ_ONLY=false.',
+  demo: "xactly demo [--no-board-wait]\n  Starts the fake X, a worker, the board and a sample schedule with faults; prints live progress and a summary\n  checked against the fake X's ground truth (exit 1 on any duplicate or lost post). At a terminal the board stays\n  up until Ctrl-C unless --no-board-wait.",
 };
 
 function printRecord(r: PostRecord): Record<string, unknown> {
   return {
-    slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind, state: r.state, attempts: r.attempt,
-    ...(r.tweetId && { tweetId: r.tweetId }), ...(r.reason && { reason: r.reason }), ...(r.detail && { detail: r.detail }),
-    ...(r.parts && { parts: r.parts.map((p, i) => ({ part: i + 1, state: p.tweetId ? 'sent' : i === (r.partIndex ?? 0) && r.state !== 'failed' && r.state !== 'cancelled' ? r.state : 'not started', ...(p.tweetId && { tweetId: p.tweetId }) })) }),
-    ...(r.cancel && { cancel: { at: new Date(r.cancel.at).toISOString(), ...(r.cancel.by && { by: r.cancel.by }), ...(r.cancel.reason && { reason: r.cancel.reason }) } }),
-    scheduledAt: new Date(r.scheduledAt).toISOString(), deadline: new Date(r.deadline).toISOString(),
+    slotId: r.slotId,
+    postId: r.postId,
+    accountId: r.accountId,
+    kind: r.kind,
+    state: r.state,
+    attempts: r.attempt,
+    ...(r.tweetId && { tweetId: r.tweetId }),
+    ...(r.reason && { reason: r.reason }),
+    ...(r.detail && { detail: r.detail }),
+    ...(r.parts && {
+      parts: r.parts.map((p, i) => ({
+        part: i + 1,
+        state: p.tweetId ? 'sent' : i === (r.partIndex ?? 0) && r.state !== 'failed' && r.state !== 'cancelled' ? r.state : 'not started',
+        ...(p.tweetId && { tweetId: p.tweetId }),
+      })),
+    }),
+    ...(r.cancel && {
+      cancel: { at: new Date(r.cancel.at).toISOString(), ...(r.cancel.by && { by: r.cancel.by }), ...(r.cancel.reason && { reason: r.cancel.reason }) },
+    }),
+    scheduledAt: new Date(r.scheduledAt).toISOString(),
+    deadline: new Date(r.deadline).toISOString(),
     updatedAt: new Date(r.updatedAt).toISOString(),
   };
 }
@@ -92,7 +113,16 @@ async function cmdPosts(config: Config, args: string[]): Promise<number> {
     }
     const rows = (async function* () {
       for await (const r of records) {
-        yield [r.slotId, r.postId, r.accountId, r.kind, r.state, String(r.attempt), r.tweetId ?? '', r.reason ? `${r.reason}${r.detail ? ': ' + r.detail : ''}` : r.detail ?? ''];
+        yield [
+          r.slotId,
+          r.postId,
+          r.accountId,
+          r.kind,
+          r.state,
+          String(r.attempt),
+          r.tweetId ?? '',
+          r.reason ? `${r.reason}${r.detail ? ': ' + r.detail : ''}` : (r.detail ?? ''),
+        ];
       }
     })();
     if ((await writeTable(stdout, ['SLOT', 'POST', 'ACCOUNT', 'KIND', 'STATE', 'ATTEMPTS', 'X ID', 'REASON'], rows)) === 0) await stdout.line('no posts');
@@ -143,7 +173,12 @@ async function cmdAccounts(config: Config, args: string[]): Promise<number> {
     const appState = await ledger.appStatus();
     if (appState.paused || appState.blockedUntil) {
       const { paused, blockedUntil } = appState;
-      const row = { app: true, state: paused ? 'paused' : 'rate-limited', ...(paused && { reason: paused }), ...(blockedUntil && { until: new Date(blockedUntil).toISOString() }) };
+      const row = {
+        app: true,
+        state: paused ? 'paused' : 'rate-limited',
+        ...(paused && { reason: paused }),
+        ...(blockedUntil && { until: new Date(blockedUntil).toISOString() }),
+      };
       if (values.json) await stdout.line(JSON.stringify(row));
       else await stdout.line(`APP ${row.state.toUpperCase()}: ${row.reason ?? `every account waits until ${row.until}`}\n`);
     }
@@ -153,7 +188,13 @@ async function cmdAccounts(config: Config, args: string[]): Promise<number> {
       return { id, state, ...(s?.paused && { reason: s.paused }), ...(s?.blockedUntil && { until: new Date(s.blockedUntil).toISOString() }) };
     });
     if (values.json) for (const r of rows) await stdout.line(JSON.stringify(r));
-    else await stdout.line(renderTable(['ACCOUNT', 'STATE', 'DETAIL'], rows.map((r) => [r.id, r.state, r.reason ?? r.until ?? ''])));
+    else
+      await stdout.line(
+        renderTable(
+          ['ACCOUNT', 'STATE', 'DETAIL'],
+          rows.map((r) => [r.id, r.state, r.reason ?? r.until ?? '']),
+        ),
+      );
     return 0;
   });
 }
@@ -162,18 +203,24 @@ async function cmdReconcile(config: Config, args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { once: { type: 'boolean' }, json: { type: 'boolean' } } });
   if (!values.once) throw new UsageError('reconcile runs one pass: use `xactly reconcile --once` (the worker runs it every XACTLY_RECONCILE_INTERVAL_MS)');
   const logger = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, format: config.logFormat });
-  return withApp(config, async (app) => {
-    await app.credentials(); // a missing accounts file fails before any pass
-    const report = await reconcileOnce(await app.reconcileDeps());
-    if (values.json) await stdout.line(JSON.stringify(report));
-    else if (!report.ran) await stdout.line('another reconciliation pass is running; nothing done');
-    else {
-      const o = report.outcomes;
-      await stdout.line(`examined ${report.examined} key(s) in ${report.durationMs} ms with ${report.lookups} lookup(s) over ${report.accounts} account(s): ` +
-        `sent ${o.sent}, released ${o.released}, expired ${o.expired}, unresolved ${o.unresolved}, cancelled ${o.cancelled}, deferred ${o.deferred}, requeued ${o.requeued}`);
-    }
-    return 0;
-  }, logger);
+  return withApp(
+    config,
+    async (app) => {
+      await app.credentials(); // a missing accounts file fails before any pass
+      const report = await reconcileOnce(await app.reconcileDeps());
+      if (values.json) await stdout.line(JSON.stringify(report));
+      else if (!report.ran) await stdout.line('another reconciliation pass is running; nothing done');
+      else {
+        const o = report.outcomes;
+        await stdout.line(
+          `examined ${report.examined} key(s) in ${report.durationMs} ms with ${report.lookups} lookup(s) over ${report.accounts} account(s): ` +
+            `sent ${o.sent}, released ${o.released}, expired ${o.expired}, unresolved ${o.unresolved}, cancelled ${o.cancelled}, deferred ${o.deferred}, requeued ${o.requeued}`,
+        );
+      }
+      return 0;
+    },
+    logger,
+  );
 }
 
 async function cmdWorker(config: Config): Promise<number> {
@@ -187,10 +234,13 @@ async function cmdWorker(config: Config): Promise<number> {
         logger.warn({ sig }, 'second signal: exiting now; claims in flight are left to reconciliation');
         process.exit(1);
       }
-      proc.stop().then(() => resolve(0), (err: unknown) => {
-        logger.error({ err, event: 'worker-stop-failed' }, 'stopping failed; exiting');
-        resolve(1);
-      });
+      proc.stop().then(
+        () => resolve(0),
+        (err: unknown) => {
+          logger.error({ err, event: 'worker-stop-failed' }, 'stopping failed; exiting');
+          resolve(1);
+        },
+      );
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
@@ -205,21 +255,28 @@ async function cmdBoard(config: Config, args: string[]): Promise<number> {
   const { boardCredentials, createBoardServer } = await import('../ops/board.js');
   boardCredentials(config, values.open); // fail before connecting to anything
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
-  return withApp(config, async ({ redis }) => {
-    const board = createBoardServer({ redis, config, logger, open: values.open, readOnly: config.boardReadOnly, metricsOpen: config.boardMetricsOpen });
-    const { url } = await board.listen(config.boardPort, config.boardHost);
-    await stdout.line(`board on ${url}/board (metrics ${url}/metrics, health ${url}/healthz)`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-    await board.close();
-    return 0;
-  }, logger);
+  return withApp(
+    config,
+    async ({ redis }) => {
+      const board = createBoardServer({ redis, config, logger, open: values.open, readOnly: config.boardReadOnly, metricsOpen: config.boardMetricsOpen });
+      const { url } = await board.listen(config.boardPort, config.boardHost);
+      await stdout.line(`board on ${url}/board (metrics ${url}/metrics, health ${url}/healthz)`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await board.close();
+      return 0;
+    },
+    logger,
+  );
 }
 
 async function cmdFakeX(config: Config, args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { port: { type: 'string' }, host: { type: 'string' }, 'fault-rate': { type: 'string' }, lag: { type: 'string' }, seed: { type: 'string' } } });
+  const { values } = parseArgs({
+    args,
+    options: { port: { type: 'string' }, host: { type: 'string' }, 'fault-rate': { type: 'string' }, lag: { type: 'string' }, seed: { type: 'string' } },
+  });
   const { startFakeX } = await import('../fake-x/index.js');
   const num = (name: string, v: string | undefined, dflt: number) => {
     if (v === undefined) return dflt;

@@ -11,16 +11,19 @@ export function renderTable(headers: readonly string[], rows: readonly (readonly
  * the first `sample` rows, and a longer cell later only pushes the rest of its
  * own row. A 100,000-key ledger is never held in memory. Returns the row count.
  */
-export async function writeTable(
-  out: LineOutput, headers: readonly string[], rows: AsyncIterable<readonly string[]>, sample = 500,
-): Promise<number> {
+export async function writeTable(out: LineOutput, headers: readonly string[], rows: AsyncIterable<readonly string[]>, sample = 500): Promise<number> {
   const head: (readonly string[])[] = [];
   let widths: number[] | undefined;
   let count = 0;
   const start = async () => {
     widths = columnWidths(headers, head);
     await out.line(tableLine(headers, widths));
-    await out.line(tableLine(widths.map((w) => '-'.repeat(w)), widths));
+    await out.line(
+      tableLine(
+        widths.map((w) => '-'.repeat(w)),
+        widths,
+      ),
+    );
     for (const r of head) await out.line(tableLine(r, widths));
   };
   for await (const row of rows) {
@@ -40,5 +43,8 @@ function columnWidths(headers: readonly string[], rows: readonly (readonly strin
 }
 
 function tableLine(cells: readonly string[], widths: readonly number[]): string {
-  return cells.map((c, i) => (c ?? '').padEnd(widths[i]!)).join('  ').trimEnd();
+  return cells
+    .map((c, i) => (c ?? '').padEnd(widths[i]!))
+    .join('  ')
+    .trimEnd();
 }

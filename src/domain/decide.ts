@@ -71,8 +71,7 @@ export function decideAfterAttempt(outcome: XOutcome, ctx: AttemptContext): Tran
     case 'not-sent': {
       // A rate-limit reset is a hard floor; a plain backoff is squeezed so
       // that one more attempt still fits before the deadline.
-      const retryAt =
-        outcome.retryAt ?? Math.min(ctx.now + backoffMs(ctx.attempt, ctx.retry), ctx.deadline - 1);
+      const retryAt = outcome.retryAt ?? Math.min(ctx.now + backoffMs(ctx.attempt, ctx.retry), ctx.deadline - 1);
       if (retryAt >= ctx.deadline || retryAt < ctx.now) {
         return {
           to: 'failed',

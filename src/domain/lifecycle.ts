@@ -38,7 +38,8 @@ export interface EditChanges {
   readonly parts?: readonly ({ readonly text: string; readonly inReplyToTweetId?: string } & { readonly [extra: string]: unknown })[];
 }
 
-export type Plan<T> = { readonly ok: true; readonly key: PostKey; readonly value: T } | { readonly ok: false; readonly key?: PostKey; readonly errors: readonly FieldError[] };
+export type Plan<T> =
+  { readonly ok: true; readonly key: PostKey; readonly value: T } | { readonly ok: false; readonly key?: PostKey; readonly errors: readonly FieldError[] };
 
 const FIXED_REASONS: Record<string, string> = {
   accountId: 'cannot be edited: cancel this key and enqueue a new one',
@@ -49,14 +50,29 @@ const FIXED_REASONS: Record<string, string> = {
 
 const keySchema = { slotId: idField('slotId'), postId: idField('postId') };
 const cancelSchema = z.object({ ...keySchema, reason: z.string().max(500, 'must be at most 500 characters').optional() }).strict();
-const editSchema = z.object({
-  ...keySchema, text: z.string().optional(), inReplyToTweetId: z.string().optional(), recipientId: z.string().optional(),
-  // A part's extras are checked by validateRequest, as at enqueue.
-  parts: z.array(
-    z.object({ text: z.string(), inReplyToTweetId: z.string().optional(), quoteTweetId: z.unknown().optional(), poll: z.unknown().optional(), replySettings: z.unknown().optional() }).strict(),
-    { error: 'must be an array of parts ({text})' },
-  ).optional(),
-}).strict();
+const editSchema = z
+  .object({
+    ...keySchema,
+    text: z.string().optional(),
+    inReplyToTweetId: z.string().optional(),
+    recipientId: z.string().optional(),
+    // A part's extras are checked by validateRequest, as at enqueue.
+    parts: z
+      .array(
+        z
+          .object({
+            text: z.string(),
+            inReplyToTweetId: z.string().optional(),
+            quoteTweetId: z.unknown().optional(),
+            poll: z.unknown().optional(),
+            replySettings: z.unknown().optional(),
+          })
+          .strict(),
+        { error: 'must be an array of parts ({text})' },
+      )
+      .optional(),
+  })
+  .strict();
 const rescheduleSchema = z.object({ ...keySchema, scheduledAt: isoTime, deadline: isoTime.optional() }).strict();
 
 function parse<S extends z.ZodType>(schema: S, raw: unknown, fixed: Record<string, string> = {}): Plan<z.infer<S>> {
@@ -110,7 +126,10 @@ export function planEdit(r: PostRecord, changes: EditChanges, now: number): { ok
   if (r.kind === 'thread') return planThreadEdit(r, changes, now);
   if (changes.parts !== undefined) return { ok: false, errors: [{ field: 'parts', reason: `is only for a thread, not a ${r.kind}` }] };
   const merged = {
-    slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind,
+    slotId: r.slotId,
+    postId: r.postId,
+    accountId: r.accountId,
+    kind: r.kind,
     text: changes.text ?? r.text,
     ...((changes.inReplyToTweetId ?? r.inReplyToTweetId) !== undefined && { inReplyToTweetId: changes.inReplyToTweetId ?? r.inReplyToTweetId }),
     ...((changes.recipientId ?? r.recipientId) !== undefined && { recipientId: changes.recipientId ?? r.recipientId }),
@@ -146,7 +165,8 @@ const timesOf = (r: PostRecord) => ({ scheduledAt: new Date(r.scheduledAt).toISO
 /** A thread's parts, replaced whole, only while none of them is live (a started thread carries on as it is). */
 function planThreadEdit(r: PostRecord, changes: EditChanges, now: number): { ok: true; plan: EditPlan } | { ok: false; errors: readonly FieldError[] } {
   const other = (['text', 'inReplyToTweetId', 'recipientId'] as const).filter((f) => changes[f] !== undefined);
-  if (other.length) return { ok: false, errors: other.map((field) => ({ field, reason: 'is not edited on a thread: give the thread\'s parts, all of them, in parts' })) };
+  if (other.length)
+    return { ok: false, errors: other.map((field) => ({ field, reason: "is not edited on a thread: give the thread's parts, all of them, in parts" })) };
   if ((r.parts ?? []).some((p) => p.tweetId)) {
     return { ok: false, errors: [{ field: 'parts', reason: 'part 1 is already live: a started thread cannot be edited (cancel it to stop the rest)' }] };
   }
@@ -175,13 +195,16 @@ export interface ReschedulePlan {
  * deadline at or before now is refused: it would fail the key at once.
  */
 export function planReschedule(
-  r: PostRecord, req: { scheduledAt: string; deadline?: string }, now: number,
+  r: PostRecord,
+  req: { scheduledAt: string; deadline?: string },
+  now: number,
 ): { ok: true; plan: ReschedulePlan } | { ok: false; errors: readonly FieldError[] } {
   const asked = Date.parse(req.scheduledAt);
   const scheduledAt = Math.max(now, asked);
   const deadline = req.deadline === undefined ? scheduledAt + (r.deadline - r.scheduledAt) : Date.parse(req.deadline);
   const errors: FieldError[] = [];
-  if (deadline <= now) errors.push({ field: 'deadline', reason: `is in the past (${new Date(deadline).toISOString()}); a reschedule cannot move it before now` });
+  if (deadline <= now)
+    errors.push({ field: 'deadline', reason: `is in the past (${new Date(deadline).toISOString()}); a reschedule cannot move it before now` });
   else if (deadline <= scheduledAt) errors.push({ field: 'deadline', reason: 'must be after scheduledAt' });
   if (errors.length) return { ok: false, errors };
   const given = { scheduledAt: asked, deadline: req.deadline === undefined ? null : deadline };

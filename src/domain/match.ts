@@ -71,9 +71,7 @@ export interface SeenItem {
 }
 
 export type Judgement =
-  | { readonly verdict: 'match'; readonly why?: string }
-  | { readonly verdict: 'uncertain'; readonly why: string }
-  | { readonly verdict: 'none' };
+  { readonly verdict: 'match'; readonly why?: string } | { readonly verdict: 'uncertain'; readonly why: string } | { readonly verdict: 'none' };
 
 const NONE: Judgement = { verdict: 'none' };
 const URL_MARK = '\u0001';
@@ -97,7 +95,7 @@ function unescapeHtml(s: string): string {
 }
 
 function unescapeAll(s: string): string {
-  for (let prev = ''; prev !== s; ) [prev, s] = [s, unescapeHtml(s)];
+  for (let prev = ''; prev !== s;) [prev, s] = [s, unescapeHtml(s)];
   return s;
 }
 
@@ -236,7 +234,14 @@ function isAppended(link: SeenUrl, item: SeenItem): boolean {
 function displayEnd(cps: readonly string[], text: string, end: number): number {
   const unescaped = Array.from(unescapeHtml(text)).length;
   const hidden = [...new Set([cps.length - end, unescaped - end])].filter((n) => n >= 0).sort((a, b) => a - b);
-  const n = hidden.find((h) => cps.slice(cps.length - h).join('').replace(TCO, '').trim() === '');
+  const n = hidden.find(
+    (h) =>
+      cps
+        .slice(cps.length - h)
+        .join('')
+        .replace(TCO, '')
+        .trim() === '',
+  );
   return n === undefined ? Math.min(end, cps.length) : cps.length - n;
 }
 
@@ -397,11 +402,7 @@ export interface Attribution {
  * still without one. Items already attributed elsewhere (`taken`, by id or
  * by any id of their edit history) are never reused.
  */
-export function attribute(
-  keys: readonly SentItem[],
-  seen: readonly SeenItem[],
-  taken: ReadonlySet<string> = new Set(),
-): Map<string, Attribution> {
+export function attribute(keys: readonly SentItem[], seen: readonly SeenItem[], taken: ReadonlySet<string> = new Set()): Map<string, Attribution> {
   const used = new Set<string>();
   const free = seen.filter((item) => !taken.has(item.id) && !(item.editHistoryIds ?? []).some((id) => taken.has(id)));
   const oldestFirst = free.sort((a, b) => Date.parse(a.createdAt ?? '') - Date.parse(b.createdAt ?? '') || compareIds(a.id, b.id));

@@ -62,7 +62,10 @@ export class UnknownAccountError extends Error {
 export class AccountAuthError extends Error {
   override name = 'AccountAuthError';
   readonly code = 'ACCOUNT_AUTH';
-  constructor(readonly accountId: string, override readonly cause: string) {
+  constructor(
+    readonly accountId: string,
+    override readonly cause: string,
+  ) {
     super(`account ${accountId}: ${cause}`);
   }
 }
@@ -74,7 +77,10 @@ export class AccountAuthError extends Error {
 export class XDeadlineError extends Error {
   override name = 'XDeadlineError';
   readonly code = 'X_DEADLINE';
-  constructor(readonly what: string, readonly ms: number) {
+  constructor(
+    readonly what: string,
+    readonly ms: number,
+  ) {
     super(`${what}: no complete answer from X within ${ms} ms`);
   }
 }
@@ -110,9 +116,7 @@ function resetAt(h: LimitHeaders | undefined, name: string): number | undefined 
 /** Start of the next UTC day or month: when a daily or monthly usage cap ends. */
 export function periodEnd(period: 'Daily' | 'Monthly', now: number): number {
   const d = new Date(now);
-  return period === 'Daily'
-    ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) + DAY_MS
-    : Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+  return period === 'Daily' ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) + DAY_MS : Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
 }
 
 /**
@@ -167,7 +171,8 @@ export function scopeOf403(data: unknown): RejectScope | 'duplicate' {
   const d = (typeof data === 'object' && data !== null ? data : {}) as { type?: unknown; reason?: unknown; errors?: { code?: unknown }[] };
   const detail = detailOf(data);
   if (/duplicate content/i.test(detail)) return 'duplicate';
-  if (d.type === CLIENT_FORBIDDEN || d.type === OAUTH1_PERMISSIONS || d.reason === 'client-not-enrolled' || d.reason === 'official-client-forbidden') return 'app';
+  if (d.type === CLIENT_FORBIDDEN || d.type === OAUTH1_PERMISSIONS || d.reason === 'client-not-enrolled' || d.reason === 'official-client-forbidden')
+    return 'app';
   if (d.type === UNSUPPORTED_AUTH) return 'account';
   if (d.errors?.some((e) => typeof e.code === 'number' && ACCOUNT_ERROR_CODES.has(e.code))) return 'account';
   if (/\b(account|user) (is |has been )?(suspended|locked)\b|\btemporarily locked\b/i.test(detail)) return 'account';

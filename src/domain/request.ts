@@ -92,9 +92,7 @@ export interface FieldError {
   readonly reason: string;
 }
 
-export type Validation =
-  | { readonly ok: true; readonly request: PublishRequest }
-  | { readonly ok: false; readonly errors: readonly FieldError[] };
+export type Validation = { readonly ok: true; readonly request: PublishRequest } | { readonly ok: false; readonly errors: readonly FieldError[] };
 
 export const MAX_POST_WEIGHT = 280;
 /** What X allows the longest posts (Premium): an account's `limits.textLength` may go up to this. */
@@ -117,18 +115,19 @@ export const idField = (what: string) =>
     // eslint-disable-next-line no-control-regex
     .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), `${what} must not contain control characters`);
 
-const xId = z
-  .string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
-  .regex(/^[1-9]\d{0,19}$/, 'must be a numeric X id');
+const xId = z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }).regex(/^[1-9]\d{0,19}$/, 'must be a numeric X id');
 
 export const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO-8601 date-time with a time zone, e.g. 2026-01-31T09:00:00Z' });
 
 // Shapes only: the ranges are checked in extrasErrors, so each error names its option.
 const pollShape = z
-  .object({
-    options: z.array(z.string({ error: 'must be a string' }), { error: (i) => (i.input === undefined ? 'is required' : 'must be an array of strings') }),
-    durationMinutes: z.number({ error: (i) => (i.input === undefined ? 'is required' : 'must be a number') }),
-  }, { error: 'must be an object {options, durationMinutes}' })
+  .object(
+    {
+      options: z.array(z.string({ error: 'must be a string' }), { error: (i) => (i.input === undefined ? 'is required' : 'must be an array of strings') }),
+      durationMinutes: z.number({ error: (i) => (i.input === undefined ? 'is required' : 'must be a number') }),
+    },
+    { error: 'must be an object {options, durationMinutes}' },
+  )
   .strict();
 
 const extrasShape = {
@@ -148,7 +147,13 @@ const schema = z
     text: z.string({ error: 'must be a string' }).optional(),
     parts: z
       .array(
-        z.object({ text: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }), inReplyToTweetId: xId.optional(), ...extrasShape }).strict(),
+        z
+          .object({
+            text: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }),
+            inReplyToTweetId: xId.optional(),
+            ...extrasShape,
+          })
+          .strict(),
         { error: 'must be an array of parts ({text})' },
       )
       .optional(),
@@ -187,10 +192,14 @@ function extrasErrors(e: PostExtras, at = ''): FieldError[] {
     options.forEach((o, i) => {
       const chars = [...o].length;
       if (o.trim() === '') errors.push({ field: `${at}poll.options[${i}]`, reason: 'must not be empty or whitespace-only' });
-      else if (chars > MAX_POLL_OPTION_CHARS) errors.push({ field: `${at}poll.options[${i}]`, reason: `is ${chars} characters; a poll option allows 1–${MAX_POLL_OPTION_CHARS}` });
+      else if (chars > MAX_POLL_OPTION_CHARS)
+        errors.push({ field: `${at}poll.options[${i}]`, reason: `is ${chars} characters; a poll option allows 1–${MAX_POLL_OPTION_CHARS}` });
     });
     if (!Number.isInteger(durationMinutes) || durationMinutes < MIN_POLL_MINUTES || durationMinutes > MAX_POLL_MINUTES) {
-      errors.push({ field: `${at}poll.durationMinutes`, reason: `is ${durationMinutes}; a poll runs ${MIN_POLL_MINUTES}–${MAX_POLL_MINUTES.toLocaleString('en-US')} whole minutes` });
+      errors.push({
+        field: `${at}poll.durationMinutes`,
+        reason: `is ${durationMinutes}; a poll runs ${MIN_POLL_MINUTES}–${MAX_POLL_MINUTES.toLocaleString('en-US')} whole minutes`,
+      });
     }
     if (e.quoteTweetId !== undefined) {
       errors.push({ field: `${at}poll`, reason: `cannot be combined with ${at}quoteTweetId: X refuses a post with a poll and a quote (or media)` });
@@ -201,7 +210,7 @@ function extrasErrors(e: PostExtras, at = ''): FieldError[] {
 
 /** The extras of a payload, for a thread those of the part in progress; only the ones given. */
 export function extrasOf(p: PostExtras & { readonly parts?: readonly PostExtras[]; readonly partIndex?: number }): PostExtras {
-  const from = p.parts ? p.parts[p.partIndex ?? 0] ?? {} : p;
+  const from = p.parts ? (p.parts[p.partIndex ?? 0] ?? {}) : p;
   return ownExtras(from);
 }
 
@@ -224,7 +233,8 @@ const canonicalExtras = (e: PostExtras) => [e.quoteTweetId ?? null, e.poll ? [[.
  * enqueue time (like "now") must not turn a retry into a conflict.
  */
 export function fingerprintOf(
-  p: Pick<PostPayload, 'accountId' | 'kind' | 'text' | 'inReplyToTweetId' | 'recipientId'> & PostExtras & { readonly parts?: readonly ({ readonly text: string } & PostExtras)[] },
+  p: Pick<PostPayload, 'accountId' | 'kind' | 'text' | 'inReplyToTweetId' | 'recipientId'> &
+    PostExtras & { readonly parts?: readonly ({ readonly text: string } & PostExtras)[] },
   given: GivenTimes,
 ): string {
   const fields: unknown[] = [p.accountId, p.kind, p.text, p.inReplyToTweetId ?? null, p.recipientId ?? null, given.scheduledAt, given.deadline];
@@ -289,28 +299,24 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
   } else if (input.kind !== 'thread') {
     errors.push(...extrasErrors(input));
   }
-  if (input.kind === 'reply' && input.inReplyToTweetId === undefined)
-    errors.push({ field: 'inReplyToTweetId', reason: 'is required for a reply' });
+  if (input.kind === 'reply' && input.inReplyToTweetId === undefined) errors.push({ field: 'inReplyToTweetId', reason: 'is required for a reply' });
   if (input.kind !== 'reply' && input.kind !== 'thread' && input.inReplyToTweetId !== undefined)
     errors.push({ field: 'inReplyToTweetId', reason: `is only allowed for a reply, not a ${input.kind}` });
-  if (input.kind === 'dm' && input.recipientId === undefined)
-    errors.push({ field: 'recipientId', reason: 'is required for a dm' });
-  if (input.kind !== 'dm' && input.recipientId !== undefined)
-    errors.push({ field: 'recipientId', reason: `is only allowed for a dm, not a ${input.kind}` });
-  if (opts.knownAccount && !opts.knownAccount(input.accountId))
-    errors.push({ field: 'accountId', reason: `unknown account "${input.accountId}"` });
+  if (input.kind === 'dm' && input.recipientId === undefined) errors.push({ field: 'recipientId', reason: 'is required for a dm' });
+  if (input.kind !== 'dm' && input.recipientId !== undefined) errors.push({ field: 'recipientId', reason: `is only allowed for a dm, not a ${input.kind}` });
+  if (opts.knownAccount && !opts.knownAccount(input.accountId)) errors.push({ field: 'accountId', reason: `unknown account "${input.accountId}"` });
 
   const scheduledAt = input.scheduledAt === undefined ? opts.now : Date.parse(input.scheduledAt);
-  const deadline =
-    input.deadline === undefined ? scheduledAt + opts.deadlineWindowMs : Date.parse(input.deadline);
+  const deadline = input.deadline === undefined ? scheduledAt + opts.deadlineWindowMs : Date.parse(input.deadline);
   // A deadline already in the past is not malformed: a re-enqueue of a key
   // that went out must still answer "sent", and a new one fails as expired.
   if (deadline <= scheduledAt) errors.push({ field: 'deadline', reason: 'must be after scheduledAt' });
   if (errors.length > 0) return { ok: false, errors };
 
-  const parts = input.kind === 'thread'
-    ? input.parts!.map((p) => ({ text: p.text, ...(p.inReplyToTweetId !== undefined && { inReplyToTweetId: p.inReplyToTweetId }), ...ownExtras(p) }))
-    : undefined;
+  const parts =
+    input.kind === 'thread'
+      ? input.parts!.map((p) => ({ text: p.text, ...(p.inReplyToTweetId !== undefined && { inReplyToTweetId: p.inReplyToTweetId }), ...ownExtras(p) }))
+      : undefined;
   const first = parts?.[0];
   const text = first ? first.text : input.text!;
   const inReplyToTweetId = first ? first.inReplyToTweetId : input.inReplyToTweetId;
@@ -336,9 +342,7 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
 }
 
 /** A thread's own rules; each error names its part (`parts[3].text: …`). */
-function threadErrors(
-  input: Pick<PublishRequestInput, 'parts' | 'text' | 'inReplyToTweetId'> & PostExtras, maxWeight: number,
-): FieldError[] {
+function threadErrors(input: Pick<PublishRequestInput, 'parts' | 'text' | 'inReplyToTweetId'> & PostExtras, maxWeight: number): FieldError[] {
   const { parts, text, inReplyToTweetId } = input;
   const errors: FieldError[] = [];
   if (text !== undefined) errors.push({ field: 'text', reason: 'is not used by a thread: give each part its text in parts[i].text' });
@@ -354,7 +358,11 @@ function threadErrors(
     const e = textErrors('post', p.text, maxWeight);
     if (e) errors.push({ field: `parts[${i}].text`, reason: e });
     errors.push(...extrasErrors(p, `parts[${i}].`));
-    if (i > 0 && p.inReplyToTweetId !== undefined) errors.push({ field: `parts[${i}].inReplyToTweetId`, reason: 'only the first part may reply to an existing post; the others reply to the part before them' });
+    if (i > 0 && p.inReplyToTweetId !== undefined)
+      errors.push({
+        field: `parts[${i}].inReplyToTweetId`,
+        reason: 'only the first part may reply to an existing post; the others reply to the part before them',
+      });
   });
   return errors;
 }

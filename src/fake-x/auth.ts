@@ -70,8 +70,11 @@ export class Auth {
     owner.refreshToken = nextRefresh;
     this.refreshCounts[owner.userId] = (this.refreshCounts[owner.userId] ?? 0) + 1;
     const response = {
-      token_type: 'bearer' as const, expires_in: Math.floor(this.tokenTtlMs / 1000), access_token: accessToken,
-      scope: GRANTED_SCOPE, refresh_token: nextRefresh,
+      token_type: 'bearer' as const,
+      expires_in: Math.floor(this.tokenTtlMs / 1000),
+      access_token: accessToken,
+      scope: GRANTED_SCOPE,
+      refresh_token: nextRefresh,
     };
     return { owner, response };
   }

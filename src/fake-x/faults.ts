@@ -9,14 +9,7 @@
  */
 
 export type FaultKind =
-  | 'hang-before-commit'
-  | 'commit-then-hang'
-  | 'commit-then-reset'
-  | 'reset-before-commit'
-  | '5xx-with-commit'
-  | '5xx-without-commit'
-  | 'truncated-201'
-  | '429';
+  'hang-before-commit' | 'commit-then-hang' | 'commit-then-reset' | 'reset-before-commit' | '5xx-with-commit' | '5xx-without-commit' | 'truncated-201' | '429';
 
 export const ALL_FAULT_KINDS: readonly FaultKind[] = [
   'hang-before-commit',
@@ -164,7 +157,10 @@ export class FaultSchedule {
     const seed = opts.seed ?? 1;
     this.writes = new FaultPlan({ seed, rate: opts.rate ?? 0, kinds: opts.kinds ?? [] });
     this.lookups = new FaultPlan<LookupFaultKind>({
-      seed: seed + LOOKUP_SEED_OFFSET, rate: opts.lookupRate ?? 0, kinds: opts.lookupKinds ?? [], all: ALL_LOOKUP_FAULT_KINDS,
+      seed: seed + LOOKUP_SEED_OFFSET,
+      rate: opts.lookupRate ?? 0,
+      kinds: opts.lookupKinds ?? [],
+      all: ALL_LOOKUP_FAULT_KINDS,
     });
   }
 

@@ -75,8 +75,12 @@ export class Limits {
     }
     const dayReset = String((day + 1) * (DAY_MS / 1000));
     const headers = {
-      'x-user-limit-24hour-limit': String(this.userLimit), 'x-user-limit-24hour-remaining': String(Math.max(0, this.userLimit - user.used)), 'x-user-limit-24hour-reset': dayReset,
-      'x-app-limit-24hour-limit': String(this.appLimit), 'x-app-limit-24hour-remaining': String(Math.max(0, this.appLimit - app.used)), 'x-app-limit-24hour-reset': dayReset,
+      'x-user-limit-24hour-limit': String(this.userLimit),
+      'x-user-limit-24hour-remaining': String(Math.max(0, this.userLimit - user.used)),
+      'x-user-limit-24hour-reset': dayReset,
+      'x-app-limit-24hour-limit': String(this.appLimit),
+      'x-app-limit-24hour-remaining': String(Math.max(0, this.appLimit - app.used)),
+      'x-app-limit-24hour-reset': dayReset,
     };
     if (!over) return { headers };
     // Only the monthly cap alone is X's `usage-capped` problem; a daily cap is a plain 429.

@@ -16,25 +16,83 @@ export class BadRequest extends Error {
 }
 
 export const TWEET_FIELDS = [
-  'article', 'attachments', 'author_id', 'card_uri', 'community_id', 'context_annotations', 'conversation_id',
-  'created_at', 'display_text_range', 'edit_controls', 'edit_history_tweet_ids', 'entities', 'geo', 'id',
-  'in_reply_to_user_id', 'lang', 'media_metadata', 'non_public_metrics', 'note_tweet', 'organic_metrics',
-  'possibly_sensitive', 'promoted_metrics', 'public_metrics', 'referenced_tweets', 'reply_settings', 'scopes',
-  'source', 'text', 'withheld',
+  'article',
+  'attachments',
+  'author_id',
+  'card_uri',
+  'community_id',
+  'context_annotations',
+  'conversation_id',
+  'created_at',
+  'display_text_range',
+  'edit_controls',
+  'edit_history_tweet_ids',
+  'entities',
+  'geo',
+  'id',
+  'in_reply_to_user_id',
+  'lang',
+  'media_metadata',
+  'non_public_metrics',
+  'note_tweet',
+  'organic_metrics',
+  'possibly_sensitive',
+  'promoted_metrics',
+  'public_metrics',
+  'referenced_tweets',
+  'reply_settings',
+  'scopes',
+  'source',
+  'text',
+  'withheld',
 ] as const;
 
 /** `post.fields` of spec 2.167, which renamed `tweet.fields` (`note_tweet` → `note_post`; references and edit history became default fields). */
 export const POST_FIELDS = [
-  'article', 'article_title', 'attachments', 'card_uri', 'community_id', 'context_annotations', 'conversation_id',
-  'created_at', 'display_text_range', 'edit_controls', 'entities', 'geo', 'id', 'lang', 'matched_media_notes',
-  'media_metadata', 'non_public_metrics', 'note_post', 'note_request_suggestions', 'organic_metrics', 'paid_partnership',
-  'possibly_sensitive', 'promoted_metrics', 'public_metrics', 'reply_settings', 'scopes', 'source', 'suggested_source_links',
-  'suggested_source_links_with_counts', 'text', 'withheld',
+  'article',
+  'article_title',
+  'attachments',
+  'card_uri',
+  'community_id',
+  'context_annotations',
+  'conversation_id',
+  'created_at',
+  'display_text_range',
+  'edit_controls',
+  'entities',
+  'geo',
+  'id',
+  'lang',
+  'matched_media_notes',
+  'media_metadata',
+  'non_public_metrics',
+  'note_post',
+  'note_request_suggestions',
+  'organic_metrics',
+  'paid_partnership',
+  'possibly_sensitive',
+  'promoted_metrics',
+  'public_metrics',
+  'reply_settings',
+  'scopes',
+  'source',
+  'suggested_source_links',
+  'suggested_source_links_with_counts',
+  'text',
+  'withheld',
 ] as const;
 
 export const DM_EVENT_FIELDS = [
-  'attachments', 'created_at', 'dm_conversation_id', 'entities', 'event_type', 'id', 'participant_ids',
-  'referenced_tweets', 'sender_id', 'text',
+  'attachments',
+  'created_at',
+  'dm_conversation_id',
+  'entities',
+  'event_type',
+  'id',
+  'participant_ids',
+  'referenced_tweets',
+  'sender_id',
+  'text',
 ] as const;
 
 /** Reject parameters X does not know for this endpoint. */
@@ -51,10 +109,7 @@ export function parseMaxResults(q: URLSearchParams, min: number, max: number, df
   if (raw === null) return dflt;
   const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new BadRequest(
-      `The \`max_results\` query parameter value [${raw}] is not between ${min} and ${max}`,
-      'max_results',
-    );
+    throw new BadRequest(`The \`max_results\` query parameter value [${raw}] is not between ${min} and ${max}`, 'max_results');
   }
   return n;
 }

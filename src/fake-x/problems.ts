@@ -11,13 +11,15 @@ const USAGE_CAPPED_TYPE = 'https://api.twitter.com/2/problems/usage-capped';
 
 // X's own words for the 403s that concern one post, one account or the app.
 export const DUPLICATE_DETAIL = 'You are not allowed to create a Tweet with duplicate content.';
-export const RESTRICTED_REPLY_DETAIL = 'Reply to this conversation is not allowed because you have not been mentioned or otherwise engaged by the author of the post you are replying to.';
+export const RESTRICTED_REPLY_DETAIL =
+  'Reply to this conversation is not allowed because you have not been mentioned or otherwise engaged by the author of the post you are replying to.';
 export const DELETED_TARGET_DETAIL = 'You attempted to reply to a Tweet that is deleted or not visible to you.';
 // Modelled on the reply refusal: a post-level 403 (X's exact words for a quote are not documented).
 export const DELETED_QUOTE_DETAIL = 'You attempted to quote a Tweet that is deleted or not visible to you.';
 export const DM_REFUSED_DETAIL = 'You cannot send messages to this user.';
 export const SUSPENDED_DETAIL = 'Your account is suspended and is not permitted to access this feature.';
-const CLIENT_FORBIDDEN_DETAIL = 'When authenticating requests to the Twitter API v2 endpoints, you must use keys and tokens from a Twitter developer App that is attached to a Project. You can create a project via the developer portal.';
+const CLIENT_FORBIDDEN_DETAIL =
+  'When authenticating requests to the Twitter API v2 endpoints, you must use keys and tokens from a Twitter developer App that is attached to a Project. You can create a project via the developer portal.';
 
 export class HttpProblem extends Error {
   constructor(
@@ -60,8 +62,10 @@ export function forbidden(detail: string): HttpProblem {
 
 export function clientForbidden(): HttpProblem {
   return new HttpProblem(403, 'Client Forbidden', CLIENT_FORBIDDEN_DETAIL, CLIENT_FORBIDDEN_TYPE, undefined, {
-    reason: 'client-not-enrolled', registration_url: 'https://developer.twitter.com/en/docs/projects/overview',
-    required_enrollment: 'Appropriate Level of API Access', client_id: '27431570',
+    reason: 'client-not-enrolled',
+    registration_url: 'https://developer.twitter.com/en/docs/projects/overview',
+    required_enrollment: 'Appropriate Level of API Access',
+    client_id: '27431570',
   });
 }
 
@@ -70,7 +74,10 @@ export function tooManyRequests(): HttpProblem {
 }
 
 export function usageCapped(): HttpProblem {
-  return new HttpProblem(429, 'UsageCapExceeded', 'Usage cap exceeded: Monthly product cap', USAGE_CAPPED_TYPE, undefined, { period: 'Monthly', scope: 'Product' });
+  return new HttpProblem(429, 'UsageCapExceeded', 'Usage cap exceeded: Monthly product cap', USAGE_CAPPED_TYPE, undefined, {
+    period: 'Monthly',
+    scope: 'Product',
+  });
 }
 
 export function serviceUnavailable(): HttpProblem {

@@ -56,8 +56,19 @@ export function timelineBody(store: Store, accounts: Accounts, names: FieldNames
 function parseTimelineQuery(q: URLSearchParams, userId: string, names: FieldNames): TimelineQuery {
   const fieldsParam = names === '2.167' ? 'post.fields' : 'tweet.fields';
   checkKnownParams(q, [
-    'since_id', 'until_id', 'max_results', 'pagination_token', 'exclude', 'start_time', 'end_time',
-    'expansions', fieldsParam, 'media.fields', 'poll.fields', 'place.fields', 'user.fields',
+    'since_id',
+    'until_id',
+    'max_results',
+    'pagination_token',
+    'exclude',
+    'start_time',
+    'end_time',
+    'expansions',
+    fieldsParam,
+    'media.fields',
+    'poll.fields',
+    'place.fields',
+    'user.fields',
   ]);
   if (!isNumericId(userId)) throw new BadRequest(`The \`id\` query parameter value [${userId}] is not valid`, 'id');
   const maxResults = parseMaxResults(q, 5, 100, 10);
@@ -66,7 +77,8 @@ function parseTimelineQuery(q: URLSearchParams, userId: string, names: FieldName
   const untilId = parseIdParam(q, 'until_id');
   const window = parseTimeWindow(q);
   const exclude = new Set((q.get('exclude') ?? '').split(',').filter(Boolean));
-  for (const e of exclude) if (e !== 'replies' && e !== 'retweets') throw new BadRequest(`The \`exclude\` query parameter value [${e}] is not one of [replies,retweets]`, 'exclude');
+  for (const e of exclude)
+    if (e !== 'replies' && e !== 'retweets') throw new BadRequest(`The \`exclude\` query parameter value [${e}] is not one of [replies,retweets]`, 'exclude');
   const startAt = decodePageToken(q);
   return { maxResults, fields, sinceId, untilId, ...window, excludeReplies: exclude.has('replies'), startAt };
 }
@@ -83,10 +95,17 @@ function matchesQuery(p: StoredPost, q: TimelineQuery): boolean {
 
 function unknownUser(userId: string): unknown {
   return {
-    errors: [{
-      value: userId, detail: `Could not find user with id: [${userId}].`, title: 'Not Found Error',
-      resource_type: 'user', parameter: 'id', resource_id: userId, type: 'https://api.twitter.com/2/problems/resource-not-found',
-    }],
+    errors: [
+      {
+        value: userId,
+        detail: `Could not find user with id: [${userId}].`,
+        title: 'Not Found Error',
+        resource_type: 'user',
+        parameter: 'id',
+        resource_id: userId,
+        type: 'https://api.twitter.com/2/problems/resource-not-found',
+      },
+    ],
   };
 }
 

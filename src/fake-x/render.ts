@@ -145,14 +145,18 @@ export function renderPost(body: RenderedBody, replyPrefix = '', isReply = reply
   const keep = truncated ? cutAt(bodyCps, body.urls) : bodyCps.length;
   const visibleBody = truncated ? bodyCps.slice(0, keep).join('') : body.text;
   const shown = prefix + visibleBody;
-  const urls = body.urls
-    .filter((u) => !truncated || u.end <= keep)
-    .map((u) => ({ ...u, start: u.start + prefixLen, end: u.end + prefixLen }));
+  const urls = body.urls.filter((u) => !truncated || u.end <= keep).map((u) => ({ ...u, start: u.start + prefixLen, end: u.end + prefixLen }));
   const shownLen = codePointLength(shown);
   let text = shown;
   if (appended) {
     text = `${shown} ${appended.tco}`;
-    urls.push({ start: shownLen + 1, end: shownLen + 1 + codePointLength(appended.tco), url: appended.tco, expanded_url: appended.expanded, display_url: displayUrl(appended.expanded) });
+    urls.push({
+      start: shownLen + 1,
+      end: shownLen + 1 + codePointLength(appended.tco),
+      url: appended.tco,
+      expanded_url: appended.expanded,
+      display_url: displayUrl(appended.expanded),
+    });
   }
   const post: RenderedPost = { text, displayTextRange: [Math.min(hiddenLen, shownLen), shownLen], urls };
   if (truncated) post.noteTweet = { text: body.text, urls: body.urls.map((u) => ({ ...u })) };

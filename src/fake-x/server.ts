@@ -113,17 +113,29 @@ const DEFAULT_TOKEN_TTL_MS = 2 * 3_600_000;
 export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
   const host = opts.host ?? '127.0.0.1';
   // Chaos runs send real-looking traffic: never expose it beyond loopback.
-  if (!isLoopbackV4(host) && !opts.exposeBeyondLoopback) throw new Error(`fake X only listens on 127.0.0.0/8, not ${host} (unless exposeBeyondLoopback is set)`);
+  if (!isLoopbackV4(host) && !opts.exposeBeyondLoopback)
+    throw new Error(`fake X only listens on 127.0.0.0/8, not ${host} (unless exposeBeyondLoopback is set)`);
   const faults = new FaultSchedule({
-    seed: opts.seed, rate: opts.faultRate, kinds: opts.faultKinds, lookupRate: opts.lookupFaultRate, lookupKinds: opts.lookupFaultKinds,
+    seed: opts.seed,
+    rate: opts.faultRate,
+    kinds: opts.faultKinds,
+    lookupRate: opts.lookupFaultRate,
+    lookupKinds: opts.lookupFaultKinds,
   });
   const accounts = new Accounts(opts.accounts);
   const auth = new Auth(accounts, opts.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS);
   const store = new Store(accounts, opts);
   const writes = new Writes(store, { replyRestriction: opts.replyRestriction ?? false, refusesDms: new Set(opts.refusesDms ?? []) });
   const router = new Router({
-    store, accounts, auth, faults, writes, limits: new Limits(opts),
-    fieldNames: opts.fieldNames ?? '2.159', gzip: opts.gzip ?? true, rateLimitResetSec: opts.rateLimitResetSec ?? 2,
+    store,
+    accounts,
+    auth,
+    faults,
+    writes,
+    limits: new Limits(opts),
+    fieldNames: opts.fieldNames ?? '2.159',
+    gzip: opts.gzip ?? true,
+    rateLimitResetSec: opts.rateLimitResetSec ?? 2,
   });
   const server = http.createServer(router.listener);
   const port = await listen(server, opts.port ?? 0, host);

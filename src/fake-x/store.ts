@@ -171,7 +171,13 @@ export class Store {
     const quote = old.item.quoteTweetId ? this.postsById.get(old.item.quoteTweetId) : undefined;
     const { edits: _edits, ...rest } = old.item;
     const item: CreatedItem = { ...rest, id: newId, text: newText, createdAt: at };
-    const stored: StoredPost = { item, idBig, rendered: this.renderTweet(old.item.authorId, target, newText, quote), conversationId: old.conversationId, editHistory: history };
+    const stored: StoredPost = {
+      item,
+      idBig,
+      rendered: this.renderTweet(old.item.authorId, target, newText, quote),
+      conversationId: old.conversationId,
+      editHistory: history,
+    };
     if (old.inReplyToUserId) stored.inReplyToUserId = old.inReplyToUserId;
     if (old.pollId) stored.pollId = old.pollId;
     old.supersededAt = at;
@@ -184,12 +190,14 @@ export class Store {
 
   /** A user's timeline at `now`, newest first: visible, not deleted, latest versions, within X's reach. */
   timeline(userId: string, now: number): StoredPost[] {
-    return this.posts
-      .filter((p) => p.item.authorId === userId && !this.deleted.has(p.item.id) && this.visible(p.item.createdAt, now))
-      // An edited post shows its latest version only, once that is visible.
-      .filter((p) => !(p.supersededAt !== undefined && this.visible(p.supersededAt, now)))
-      .sort((a, b) => compareBig(b.idBig, a.idBig))
-      .slice(0, TIMELINE_REACH);
+    return (
+      this.posts
+        .filter((p) => p.item.authorId === userId && !this.deleted.has(p.item.id) && this.visible(p.item.createdAt, now))
+        // An edited post shows its latest version only, once that is visible.
+        .filter((p) => !(p.supersededAt !== undefined && this.visible(p.supersededAt, now)))
+        .sort((a, b) => compareBig(b.idBig, a.idBig))
+        .slice(0, TIMELINE_REACH)
+    );
   }
 
   addDm(senderId: string, recipientId: string, text: string, at: number): StoredDm {
@@ -209,9 +217,7 @@ export class Store {
   /** The visible DMs between two users at `now`, newest first. */
   conversation(userId: string, otherId: string, now: number): StoredDm[] {
     const pair = conversationParticipants(userId, otherId).join('-');
-    return this.dms
-      .filter((d) => d.item.dmConversationId === pair && this.visible(d.item.createdAt, now))
-      .sort((a, b) => compareBig(b.idBig, a.idBig));
+    return this.dms.filter((d) => d.item.dmConversationId === pair && this.visible(d.item.createdAt, now)).sort((a, b) => compareBig(b.idBig, a.idBig));
   }
 
   private visible(createdAt: number, now: number): boolean {

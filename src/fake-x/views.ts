@@ -34,7 +34,12 @@ function referencesOf(p: StoredPost): { type: 'replied_to' | 'quoted'; id: strin
 
 /** The same post in spec 2.167's names. */
 export function postView2167(p: StoredPost, fields: Set<string>): Record<string, unknown> {
-  const { edit_history_tweet_ids: history, referenced_tweets: _refs, note_tweet: _note, ...rest } = postView(p, new Set([...fields].filter((f) => f !== 'note_post')));
+  const {
+    edit_history_tweet_ids: history,
+    referenced_tweets: _refs,
+    note_tweet: _note,
+    ...rest
+  } = postView(p, new Set([...fields].filter((f) => f !== 'note_post')));
   const out: Record<string, unknown> = { ...rest, edit_history_post_ids: history };
   const refs = referencesOf(p);
   if (refs.length > 0) out.referenced_posts = refs;

@@ -67,8 +67,10 @@ export class Reply {
     const json = Buffer.from(JSON.stringify(body));
     const payload = this.compressed ? gzipSync(json) : json;
     this.res.writeHead(status, {
-      ...this.headers, 'content-type': JSON_TYPE,
-      ...(this.compressed && { 'content-encoding': 'gzip' }), 'content-length': String(payload.length),
+      ...this.headers,
+      'content-type': JSON_TYPE,
+      ...(this.compressed && { 'content-encoding': 'gzip' }),
+      'content-length': String(payload.length),
     });
     return payload;
   }

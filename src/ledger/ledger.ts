@@ -6,16 +6,29 @@ import { ledgerKeys, type LedgerKeys } from './keys.js';
 import { type CancelRequest, POST_STATES, whileCancelling } from '../domain/state.js';
 import { type AuditEvent, type PostRecord, type PostState, parseRecord, parseStored, type StoredRecord } from './record.js';
 import {
-  CANCEL, CHANGE, type ChangeArgs, CLAIM, CLAIM_VERDICTS, LEDGER_SCRIPTS, LIFECYCLE_VERDICTS, REGISTER, RELEASE_LOCK, RENEW_LOCK, type Script,
-  SETTLE, SETTLE_VERDICTS, type SettleVariant, STANDING, type StandingArgs, verdictOf,
+  CANCEL,
+  CHANGE,
+  type ChangeArgs,
+  CLAIM,
+  CLAIM_VERDICTS,
+  LEDGER_SCRIPTS,
+  LIFECYCLE_VERDICTS,
+  REGISTER,
+  RELEASE_LOCK,
+  RENEW_LOCK,
+  type Script,
+  SETTLE,
+  SETTLE_VERDICTS,
+  type SettleVariant,
+  STANDING,
+  type StandingArgs,
+  verdictOf,
 } from './scripts.js';
 
 export type RedisClient = Redis | Cluster;
 
 export type RegisterResult =
-  | { readonly verdict: 'new' }
-  | { readonly verdict: 'exists'; readonly record: PostRecord }
-  | { readonly verdict: 'conflict'; readonly record: PostRecord };
+  { readonly verdict: 'new' } | { readonly verdict: 'exists'; readonly record: PostRecord } | { readonly verdict: 'conflict'; readonly record: PostRecord };
 
 export type ClaimVerdict = (typeof CLAIM_VERDICTS)[number];
 export type ClaimResult =
@@ -173,20 +186,39 @@ export class Ledger {
     const index: (string | number)[] = [];
     for (const { request: r, keyId, jobId } of entries) {
       const stored: StoredRecord = {
-        slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind, text: r.text,
+        slotId: r.slotId,
+        postId: r.postId,
+        accountId: r.accountId,
+        kind: r.kind,
+        text: r.text,
         ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }),
         ...(r.recipientId && { recipientId: r.recipientId }),
         ...ownExtras(r),
         ...(r.parts && { parts: r.parts, partIndex: 0 }),
-        scheduledAt: r.scheduledAt, deadline: r.deadline, fingerprint: r.fingerprint, given: r.given,
-        state: 'queued', attempt: 0, jobId, createdAt: now, updatedAt: now,
+        scheduledAt: r.scheduledAt,
+        deadline: r.deadline,
+        fingerprint: r.fingerprint,
+        given: r.given,
+        state: 'queued',
+        attempt: 0,
+        jobId,
+        createdAt: now,
+        updatedAt: now,
         trail: [{ at: now, event: 'queued', jobId }],
       };
       // SET NX GET and, for a new key, its `queued` event (scripts.ts REGISTER).
-      (pipeline as unknown as Record<string, (...a: (string | number)[]) => unknown>)[REGISTER.name]!(...REGISTER.args(this.keys, {
-        keyId, slotId: r.slotId, postId: r.postId, accountId: r.accountId, stored: JSON.stringify(stored),
-        expireAt: Math.max(now, r.deadline) + this.retentionMs, now, eventsRetentionMs: this.eventsRetentionMs,
-      }));
+      (pipeline as unknown as Record<string, (...a: (string | number)[]) => unknown>)[REGISTER.name]!(
+        ...REGISTER.args(this.keys, {
+          keyId,
+          slotId: r.slotId,
+          postId: r.postId,
+          accountId: r.accountId,
+          stored: JSON.stringify(stored),
+          expireAt: Math.max(now, r.deadline) + this.retentionMs,
+          now,
+          eventsRetentionMs: this.eventsRetentionMs,
+        }),
+      );
       due.push(r.scheduledAt + this.lostJobGraceMs, keyId);
       index.push(now, keyId);
     }
@@ -208,8 +240,16 @@ export class Ledger {
    */
   async claim(c: { keyId: string; jobId: string; leaseMs: number; now: number; accountId?: string; budget?: Budget }): Promise<ClaimResult> {
     const [answer, raw, retryAt] = await this.run(CLAIM, {
-      keyId: c.keyId, jobId: c.jobId, accountId: c.accountId ?? '-', now: c.now, leaseMs: c.leaseMs, budget: c.budget ?? NO_BUDGET,
-      auditMax: this.auditMax, retentionMs: this.retentionMs, lostJobGraceMs: this.lostJobGraceMs, appPausedRecheckMs: APP_PAUSED_RECHECK_MS,
+      keyId: c.keyId,
+      jobId: c.jobId,
+      accountId: c.accountId ?? '-',
+      now: c.now,
+      leaseMs: c.leaseMs,
+      budget: c.budget ?? NO_BUDGET,
+      auditMax: this.auditMax,
+      retentionMs: this.retentionMs,
+      lostJobGraceMs: this.lostJobGraceMs,
+      appPausedRecheckMs: APP_PAUSED_RECHECK_MS,
       eventsRetentionMs: this.eventsRetentionMs,
     });
     const verdict = verdictOf('claim', CLAIM_VERDICTS, answer);
@@ -225,15 +265,25 @@ export class Ledger {
    * the counters to bump when the transition is accepted.
    */
   async settle(
-    keyId: string, attempt: number, t: Transition, now: number,
+    keyId: string,
+    attempt: number,
+    t: Transition,
+    now: number,
     events: readonly Omit<AuditEvent, 'at'>[] = [],
     stats: { readonly fields: readonly string[]; readonly latencyMs?: number } = { fields: [] },
   ): Promise<SettleResult> {
     const normal = this.variant(t, attempt, now, events, stats.fields);
     const cancelling = this.variant(t, attempt, now, events, stats.fields, whileCancelling(t.to, t.to === 'failed' ? t.reason : undefined));
     const [verdict, state, current] = await this.run(SETTLE, {
-      keyId, attempt, now, ...(liveIdOf(t) && { xId: liveIdOf(t) }), normal, cancelling,
-      ...(stats.latencyMs !== undefined && { latencyMs: stats.latencyMs }), auditMax: this.auditMax, retentionMs: this.retentionMs,
+      keyId,
+      attempt,
+      now,
+      ...(liveIdOf(t) && { xId: liveIdOf(t) }),
+      normal,
+      cancelling,
+      ...(stats.latencyMs !== undefined && { latencyMs: stats.latencyMs }),
+      auditMax: this.auditMax,
+      retentionMs: this.retentionMs,
       eventsRetentionMs: this.eventsRetentionMs,
     });
     const st = state ? verdictOf('settle state', POST_STATES, state) : '';
@@ -246,7 +296,12 @@ export class Ledger {
    * flight): the result is still recorded, the key ends there.
    */
   private variant(
-    t: Transition, attempt: number, now: number, events: readonly Omit<AuditEvent, 'at'>[], stats: readonly string[], to?: PostState,
+    t: Transition,
+    attempt: number,
+    now: number,
+    events: readonly Omit<AuditEvent, 'at'>[],
+    stats: readonly string[],
+    to?: PostState,
   ): SettleVariant {
     let patch: Record<string, unknown>;
     let due = 0;
@@ -292,8 +347,14 @@ export class Ledger {
       // A thread keeps the list of its live parts: nothing is deleted behind the user's back.
       const parts = t.to === 'queued' ? t.next?.parts : t.to === 'failed' ? t.parts : undefined;
       return {
-        to, due: 0, patch: { attemptEndedAt: now, detail: ended.detail, ...(parts && { parts }) }, events: [...audit, { at: now, ...ended }],
-        stats: [...counted, 'final:cancelled'], attribute, emit: 'cancelled', emitFields: { detail: ended.detail },
+        to,
+        due: 0,
+        patch: { attemptEndedAt: now, detail: ended.detail, ...(parts && { parts }) },
+        events: [...audit, { at: now, ...ended }],
+        stats: [...counted, 'final:cancelled'],
+        attribute,
+        emit: 'cancelled',
+        emitFields: { detail: ended.detail },
       };
     }
     return { to, due, patch, events: audit, stats: counted, attribute, emit, emitFields };
@@ -301,9 +362,16 @@ export class Ledger {
 
   /** Cancel a key (see CANCEL in scripts.ts): cancelled when queued, cancelling while an attempt is in flight. */
   async cancel(keyId: string, now: number, request: Omit<CancelRequest, 'at'> = {}): Promise<LifecycleReply> {
-    return this.lifecycleReply(await this.run(CANCEL, {
-      keyId, now, ...request, auditMax: this.auditMax, retentionMs: this.retentionMs, eventsRetentionMs: this.eventsRetentionMs,
-    }));
+    return this.lifecycleReply(
+      await this.run(CANCEL, {
+        keyId,
+        now,
+        ...request,
+        auditMax: this.auditMax,
+        retentionMs: this.retentionMs,
+        eventsRetentionMs: this.eventsRetentionMs,
+      }),
+    );
   }
 
   /**
@@ -312,15 +380,24 @@ export class Ledger {
    * `due` moves the key's lost-job check; `deadline` its expiry.
    */
   async change(
-    keyId: string, now: number,
+    keyId: string,
+    now: number,
     c: Pick<ChangeArgs, 'expectedFingerprint' | 'set' | 'event' | 'verdict'> & { readonly due?: number; readonly deadline?: number },
   ): Promise<LifecycleReply> {
-    return this.lifecycleReply(await this.run(CHANGE, {
-      keyId, now, expectedFingerprint: c.expectedFingerprint, set: c.set, event: c.event, verdict: c.verdict, auditMax: this.auditMax,
-      eventsRetentionMs: this.eventsRetentionMs,
-      ...(c.due !== undefined && { dueScore: c.due + this.lostJobGraceMs }),
-      ...(c.deadline !== undefined && { expireAt: Math.max(now, c.deadline) + this.retentionMs }),
-    }));
+    return this.lifecycleReply(
+      await this.run(CHANGE, {
+        keyId,
+        now,
+        expectedFingerprint: c.expectedFingerprint,
+        set: c.set,
+        event: c.event,
+        verdict: c.verdict,
+        auditMax: this.auditMax,
+        eventsRetentionMs: this.eventsRetentionMs,
+        ...(c.due !== undefined && { dueScore: c.due + this.lostJobGraceMs }),
+        ...(c.deadline !== undefined && { expireAt: Math.max(now, c.deadline) + this.retentionMs }),
+      }),
+    );
   }
 
   private lifecycleReply(reply: string[]): LifecycleReply {

@@ -207,12 +207,33 @@ export interface ClaimArgs {
 }
 
 export const CLAIM: Script<ClaimArgs> = {
-  name: 'xactlyClaim', keyCount: 8, lua: CLAIM_LUA, verdicts: CLAIM_VERDICTS,
+  name: 'xactlyClaim',
+  keyCount: 8,
+  lua: CLAIM_LUA,
+  verdicts: CLAIM_VERDICTS,
   args: (k, a) => [
-    k.record(a.keyId), k.due, k.stats, k.budget(a.accountId, a.budget.budgetClass, a.budget.windowStart), k.appBudget(a.budget.dayStart),
-    k.account(a.accountId), k.app, k.events,
-    a.now, a.leaseMs, a.keyId, a.jobId, a.auditMax, a.retentionMs,
-    a.budget.limit, a.budget.windowEnd, a.budget.windowMs, a.budget.appLimit, a.budget.dayEnd, a.lostJobGraceMs, a.appPausedRecheckMs, a.eventsRetentionMs,
+    k.record(a.keyId),
+    k.due,
+    k.stats,
+    k.budget(a.accountId, a.budget.budgetClass, a.budget.windowStart),
+    k.appBudget(a.budget.dayStart),
+    k.account(a.accountId),
+    k.app,
+    k.events,
+    a.now,
+    a.leaseMs,
+    a.keyId,
+    a.jobId,
+    a.auditMax,
+    a.retentionMs,
+    a.budget.limit,
+    a.budget.windowEnd,
+    a.budget.windowMs,
+    a.budget.appLimit,
+    a.budget.dayEnd,
+    a.lostJobGraceMs,
+    a.appPausedRecheckMs,
+    a.eventsRetentionMs,
   ],
 };
 
@@ -303,11 +324,24 @@ export interface SettleArgs {
 }
 
 export const SETTLE: Script<SettleArgs> = {
-  name: 'xactlySettle', keyCount: 5, lua: SETTLE_LUA, verdicts: SETTLE_VERDICTS,
+  name: 'xactlySettle',
+  keyCount: 5,
+  lua: SETTLE_LUA,
+  verdicts: SETTLE_VERDICTS,
   args: (k, a) => [
-    k.record(a.keyId), k.due, k.attribution(a.xId ?? '-'), k.stats, k.events,
-    a.now, a.attempt, a.keyId, a.auditMax, a.retentionMs, a.latencyMs === undefined ? '' : Math.round(a.latencyMs),
-    JSON.stringify({ normal: a.normal, cancelling: a.cancelling }), a.eventsRetentionMs,
+    k.record(a.keyId),
+    k.due,
+    k.attribution(a.xId ?? '-'),
+    k.stats,
+    k.events,
+    a.now,
+    a.attempt,
+    a.keyId,
+    a.auditMax,
+    a.retentionMs,
+    a.latencyMs === undefined ? '' : Math.round(a.latencyMs),
+    JSON.stringify({ normal: a.normal, cancelling: a.cancelling }),
+    a.eventsRetentionMs,
   ],
 };
 
@@ -373,11 +407,21 @@ export interface CancelArgs {
 }
 
 export const CANCEL: Script<CancelArgs> = {
-  name: 'xactlyCancel', keyCount: 4, lua: CANCEL_LUA, verdicts: LIFECYCLE_VERDICTS,
+  name: 'xactlyCancel',
+  keyCount: 4,
+  lua: CANCEL_LUA,
+  verdicts: LIFECYCLE_VERDICTS,
   args: (k, a) => [
-    k.record(a.keyId), k.due, k.stats, k.events,
-    a.now, a.keyId, a.auditMax, a.retentionMs,
-    JSON.stringify({ at: a.now, ...(a.by && { by: a.by }), ...(a.reason && { reason: a.reason }) }), a.eventsRetentionMs,
+    k.record(a.keyId),
+    k.due,
+    k.stats,
+    k.events,
+    a.now,
+    a.keyId,
+    a.auditMax,
+    a.retentionMs,
+    JSON.stringify({ at: a.now, ...(a.by && { by: a.by }), ...(a.reason && { reason: a.reason }) }),
+    a.eventsRetentionMs,
   ],
 };
 
@@ -430,11 +474,24 @@ export interface ChangeArgs {
 }
 
 export const CHANGE: Script<ChangeArgs> = {
-  name: 'xactlyChange', keyCount: 3, lua: CHANGE_LUA, verdicts: LIFECYCLE_VERDICTS,
+  name: 'xactlyChange',
+  keyCount: 3,
+  lua: CHANGE_LUA,
+  verdicts: LIFECYCLE_VERDICTS,
   args: (k, a) => [
-    k.record(a.keyId), k.due, k.events,
-    a.now, a.keyId, a.auditMax, a.expectedFingerprint, JSON.stringify(a.set), JSON.stringify(a.event), a.verdict,
-    a.dueScore ?? '', a.expireAt ?? '', a.eventsRetentionMs,
+    k.record(a.keyId),
+    k.due,
+    k.events,
+    a.now,
+    a.keyId,
+    a.auditMax,
+    a.expectedFingerprint,
+    JSON.stringify(a.set),
+    JSON.stringify(a.event),
+    a.verdict,
+    a.dueScore ?? '',
+    a.expireAt ?? '',
+    a.eventsRetentionMs,
   ],
 };
 
@@ -468,7 +525,10 @@ export interface RegisterArgs {
 }
 
 export const REGISTER: Script<RegisterArgs> = {
-  name: 'xactlyRegister', keyCount: 2, lua: REGISTER_LUA, verdicts: [],
+  name: 'xactlyRegister',
+  keyCount: 2,
+  lua: REGISTER_LUA,
+  verdicts: [],
   args: (k, a) => [k.record(a.keyId), k.events, a.stored, a.expireAt, a.keyId, a.now, a.eventsRetentionMs, a.slotId, a.postId, a.accountId],
 };
 
@@ -511,8 +571,21 @@ export interface StandingArgs {
 }
 
 export const STANDING: Script<StandingArgs> = {
-  name: 'xactlyStanding', keyCount: 2, lua: STANDING_LUA, verdicts: [],
-  args: (k, a) => [a.accountId === undefined ? k.app : k.account(a.accountId), k.events, a.op, a.field, a.value ?? '', a.event, a.accountId ?? '', a.now, a.eventsRetentionMs],
+  name: 'xactlyStanding',
+  keyCount: 2,
+  lua: STANDING_LUA,
+  verdicts: [],
+  args: (k, a) => [
+    a.accountId === undefined ? k.app : k.account(a.accountId),
+    k.events,
+    a.op,
+    a.field,
+    a.value ?? '',
+    a.event,
+    a.accountId ?? '',
+    a.now,
+    a.eventsRetentionMs,
+  ],
 };
 
 /** Every script the ledger defines on its connection. */

@@ -46,8 +46,19 @@ export interface ExpectedKey {
 }
 
 export const TRUTH_VIOLATIONS = [
-  'duplicate', 'lost', 'stuck', 'failed-but-live', 'cancelled-but-live', 'failed-without-reason', 'misattributed', 'refused-not-failed',
-  'rejected-unexpectedly', 'edited-but-old-live', 'ended-against-answer', 'before-its-time', 'broken-chain',
+  'duplicate',
+  'lost',
+  'stuck',
+  'failed-but-live',
+  'cancelled-but-live',
+  'failed-without-reason',
+  'misattributed',
+  'refused-not-failed',
+  'rejected-unexpectedly',
+  'edited-but-old-live',
+  'ended-against-answer',
+  'before-its-time',
+  'broken-chain',
 ] as const;
 export type TruthViolationKind = (typeof TRUTH_VIOLATIONS)[number];
 
@@ -137,7 +148,11 @@ export function verify(keys: readonly ExpectedKey[], records: readonly (PostReco
       if (wrong) violations.push({ keyId: k.keyId, kind: 'misattributed', detail: `item ${c.id}: ${wrong}` });
     }
     if (r && k.mustEndIn && !k.mustEndIn.includes(r.state)) {
-      violations.push({ keyId: k.keyId, kind: 'ended-against-answer', detail: `ended ${r.state}; the lifecycle answer allows only ${k.mustEndIn.join(' or ')}` });
+      violations.push({
+        keyId: k.keyId,
+        kind: 'ended-against-answer',
+        detail: `ended ${r.state}; the lifecycle answer allows only ${k.mustEndIn.join(' or ')}`,
+      });
     }
     if (!r) {
       lost++;
@@ -147,7 +162,11 @@ export function verify(keys: readonly ExpectedKey[], records: readonly (PostReco
     const state: PostState = r.state;
     // X refused it for good: it must fail with X's reason; nothing else may be rejected.
     if (k.refusedByX && !(state === 'failed' && r.reason === 'rejected')) {
-      violations.push({ keyId: k.keyId, kind: 'refused-not-failed', detail: `X refuses this key, but it is ${state}${r.reason ? ` (${r.reason}: ${r.detail ?? ''})` : ''}` });
+      violations.push({
+        keyId: k.keyId,
+        kind: 'refused-not-failed',
+        detail: `X refuses this key, but it is ${state}${r.reason ? ` (${r.reason}: ${r.detail ?? ''})` : ''}`,
+      });
     } else if (!k.refusedByX && state === 'failed' && r.reason === 'rejected') {
       violations.push({ keyId: k.keyId, kind: 'rejected-unexpectedly', detail: r.detail ?? '' });
     }
@@ -157,8 +176,12 @@ export function verify(keys: readonly ExpectedKey[], records: readonly (PostReco
       if (!mine) {
         lost++;
         violations.push({
-          keyId: k.keyId, kind: 'lost',
-          detail: live.length === 0 ? `sent with id ${r.tweetId ?? '-'}, but nothing with its text is on X` : `sent with id ${r.tweetId ?? '-'}, but X holds its text under ${ids(live)}`,
+          keyId: k.keyId,
+          kind: 'lost',
+          detail:
+            live.length === 0
+              ? `sent with id ${r.tweetId ?? '-'}, but nothing with its text is on X`
+              : `sent with id ${r.tweetId ?? '-'}, but X holds its text under ${ids(live)}`,
         });
       } else liveAfterMs.push(mine.createdAt - k.scheduledAt);
     } else if (state === 'failed') {
@@ -190,11 +213,17 @@ function lifecycleChecks(k: ExpectedKey, byText: ReadonlyMap<string, CreatedItem
   for (const old of k.formerTexts ?? []) {
     known.add(old);
     const stale = byText.get(old) ?? [];
-    if (stale.length) violations.push({ keyId: k.keyId, kind: 'edited-but-old-live', detail: `the edit was acknowledged, but the old text is on X as ${ids(stale)}` });
+    if (stale.length)
+      violations.push({ keyId: k.keyId, kind: 'edited-but-old-live', detail: `the edit was acknowledged, but the old text is on X as ${ids(stale)}` });
   }
   if (k.notBefore === undefined) return;
   const early = (byText.get(k.text) ?? []).filter((c) => c.createdAt < k.notBefore!);
-  if (early.length) violations.push({ keyId: k.keyId, kind: 'before-its-time', detail: `on X at ${early.map((c) => new Date(c.createdAt).toISOString()).join(', ')}, rescheduled to ${new Date(k.notBefore).toISOString()}` });
+  if (early.length)
+    violations.push({
+      keyId: k.keyId,
+      kind: 'before-its-time',
+      detail: `on X at ${early.map((c) => new Date(c.createdAt).toISOString()).join(', ')}, rescheduled to ${new Date(k.notBefore).toISOString()}`,
+    });
 }
 
 /**
@@ -204,7 +233,10 @@ function lifecycleChecks(k: ExpectedKey, byText: ReadonlyMap<string, CreatedItem
  * every part live, a failed or cancelled one lists what is.
  */
 function verifyThread(
-  k: ExpectedKey, r: PostRecord | undefined, byText: ReadonlyMap<string, CreatedItem[]>, violations: Violation[],
+  k: ExpectedKey,
+  r: PostRecord | undefined,
+  byText: ReadonlyMap<string, CreatedItem[]>,
+  violations: Violation[],
 ): { duplicate: boolean; lost: boolean; stuck: boolean; firstLiveAt?: number } {
   const parts = k.parts ?? [];
   const live = parts.map((p) => byText.get(p.text) ?? []);
@@ -212,11 +244,19 @@ function verifyThread(
   if (duplicate) {
     // The same form as a post's ("N items on X: ..."), N the most copies of one part.
     const most = Math.max(...live.map((l) => l.length));
-    violations.push({ keyId: k.keyId, kind: 'duplicate', detail: `${most} items on X: ${live.map((l, i) => (l.length > 1 ? `part ${i + 1} (${ids(l)})` : '')).filter(Boolean).join(', ')}` });
+    violations.push({
+      keyId: k.keyId,
+      kind: 'duplicate',
+      detail: `${most} items on X: ${live
+        .map((l, i) => (l.length > 1 ? `part ${i + 1} (${ids(l)})` : ''))
+        .filter(Boolean)
+        .join(', ')}`,
+    });
   }
   const prefix = live.findIndex((l) => l.length === 0);
   const liveCount = prefix === -1 ? parts.length : prefix;
-  if (live.slice(liveCount).some((l) => l.length > 0)) violations.push({ keyId: k.keyId, kind: 'broken-chain', detail: `part ${liveCount + 1} is not on X, but a later part is` });
+  if (live.slice(liveCount).some((l) => l.length > 0))
+    violations.push({ keyId: k.keyId, kind: 'broken-chain', detail: `part ${liveCount + 1} is not on X, but a later part is` });
   const firstLiveAt = live[0]?.[0]?.createdAt;
   if (!r) {
     violations.push({ keyId: k.keyId, kind: 'lost', detail: 'no ledger record' });
@@ -234,8 +274,14 @@ function verifyThread(
       break;
     }
     const want = i === 0 ? k.inReplyToTweetId : chain[i - 1]!.id;
-    if (item.inReplyToTweetId !== want) violations.push({ keyId: k.keyId, kind: 'broken-chain', detail: `part ${i + 1} (${item.id}) replies to ${item.inReplyToTweetId ?? '-'}, expected ${want ?? '-'}` });
-    if (item.authorId !== k.userId) violations.push({ keyId: k.keyId, kind: 'misattributed', detail: `part ${i + 1} (${item.id}): author ${item.authorId}, expected ${k.userId}` });
+    if (item.inReplyToTweetId !== want)
+      violations.push({
+        keyId: k.keyId,
+        kind: 'broken-chain',
+        detail: `part ${i + 1} (${item.id}) replies to ${item.inReplyToTweetId ?? '-'}, expected ${want ?? '-'}`,
+      });
+    if (item.authorId !== k.userId)
+      violations.push({ keyId: k.keyId, kind: 'misattributed', detail: `part ${i + 1} (${item.id}): author ${item.authorId}, expected ${k.userId}` });
     chain.push(item);
   }
   const unlisted = live.slice(0, liveCount).findIndex((_, i) => listed[i] === undefined);
@@ -244,11 +290,13 @@ function verifyThread(
     violations.push({ keyId: k.keyId, kind: 'lost', detail: `part ${unlisted + 1} is live as ${ids(live[unlisted]!)}, the ledger lists nothing` });
   }
   const stuck = !['sent', 'failed', 'cancelled'].includes(r.state);
-  if (stuck) violations.push({ keyId: k.keyId, kind: 'stuck', detail: `state ${r.state}, part ${(r.partIndex ?? 0) + 1} of ${parts.length}, attempt ${r.attempt}` });
+  if (stuck)
+    violations.push({ keyId: k.keyId, kind: 'stuck', detail: `state ${r.state}, part ${(r.partIndex ?? 0) + 1} of ${parts.length}, attempt ${r.attempt}` });
   if (r.state === 'sent' && liveCount !== parts.length) {
     lost = true;
     violations.push({ keyId: k.keyId, kind: 'lost', detail: `sent, but only ${liveCount} of ${parts.length} parts are on X` });
   }
-  if (k.mustEndIn && !k.mustEndIn.includes(r.state)) violations.push({ keyId: k.keyId, kind: 'ended-against-answer', detail: `ended ${r.state}; the lifecycle answer allows only ${k.mustEndIn.join(' or ')}` });
+  if (k.mustEndIn && !k.mustEndIn.includes(r.state))
+    violations.push({ keyId: k.keyId, kind: 'ended-against-answer', detail: `ended ${r.state}; the lifecycle answer allows only ${k.mustEndIn.join(' or ')}` });
   return { duplicate, lost, stuck, ...(firstLiveAt !== undefined && { firstLiveAt }) };
 }

@@ -44,7 +44,9 @@ export function startHeartbeat(opts: HeartbeatOptions): Heartbeat {
     opts.redis
       .set(key, String(clock()), 'PX', 3 * intervalMs)
       .catch((err: unknown) => opts.logger?.warn({ err }, 'heartbeat failed'))
-      .finally(() => { pending = false; });
+      .finally(() => {
+        pending = false;
+      });
   };
   beat();
   const timer = setInterval(beat, intervalMs);

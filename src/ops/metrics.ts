@@ -92,7 +92,10 @@ class StoredHistogram {
     const { buckets, sum } = await this.read();
     const count = buckets.at(-1)?.count ?? 0;
     return {
-      name: this.name, help: this.help, type: this.type, aggregator: this.aggregator,
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
       values: [
         ...buckets.map((b) => ({ metricName: `${this.name}_bucket`, labels: { le: b.le }, value: b.count })),
         { metricName: `${this.name}_sum`, labels: {}, value: sum },
@@ -123,7 +126,10 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   // One Redis read per scrape: prom-client calls every collect() in the same
   // tick, so they all join the first one's load.
   let inflight: Promise<Snapshot> | undefined;
-  const snapshot = () => (inflight ??= load().finally(() => { inflight = undefined; }));
+  const snapshot = () =>
+    (inflight ??= load().finally(() => {
+      inflight = undefined;
+    }));
 
   new Counter({
     name: METRIC_NAMES.finalTotal,
@@ -144,7 +150,10 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   /** A counter per outcome read from the stats hash (`<field>:<outcome>`), every known outcome exported from 0. */
   const outcomeCounter = (name: string, help: string, field: string, known: readonly string[]) =>
     new Counter({
-      name, help, labelNames: ['outcome'], registers: [registry],
+      name,
+      help,
+      labelNames: ['outcome'],
+      registers: [registry],
       async collect() {
         const { stats } = await snapshot();
         this.reset();
@@ -153,18 +162,26 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         for (const [outcome, n] of outcomes) this.inc({ outcome }, n);
       },
     });
-  outcomeCounter(METRIC_NAMES.attemptsTotal, 'Calls to X by outcome: sent, not-sent (provably not executed), ambiguous, rejected.', 'attempts:', ATTEMPT_OUTCOMES);
+  outcomeCounter(
+    METRIC_NAMES.attemptsTotal,
+    'Calls to X by outcome: sent, not-sent (provably not executed), ambiguous, rejected.',
+    'attempts:',
+    ATTEMPT_OUTCOMES,
+  );
 
-  registry.registerMetric(new StoredHistogram(
-    METRIC_NAMES.callDuration,
-    'Duration of publish calls to X (one per attempt), in seconds.',
-    async () => {
+  registry.registerMetric(
+    new StoredHistogram(METRIC_NAMES.callDuration, 'Duration of publish calls to X (one per attempt), in seconds.', async () => {
       const { stats } = await snapshot();
       return { buckets: cumulativeBuckets(stats), sum: (stats['latency_sum_ms'] ?? 0) / 1000 };
-    },
-  ) as unknown as Metric);
+    }) as unknown as Metric,
+  );
 
-  outcomeCounter(METRIC_NAMES.resolvedTotal, 'Reconciliation decisions about keys in doubt: found on X (sent), released for a new attempt, failed (expired, unresolved), or cancelled (cancelled in flight, not on X).', 'resolved:', RESOLUTIONS);
+  outcomeCounter(
+    METRIC_NAMES.resolvedTotal,
+    'Reconciliation decisions about keys in doubt: found on X (sent), released for a new attempt, failed (expired, unresolved), or cancelled (cancelled in flight, not on X).',
+    'resolved:',
+    RESOLUTIONS,
+  );
 
   new Gauge({
     name: METRIC_NAMES.unresolvedKeys,
@@ -199,7 +216,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 
   new Gauge({
     name: METRIC_NAMES.appPaused,
-    help: 'Alert: 1 when X refused the app (client-forbidden / client-not-enrolled) and no account publishes. Fix the app in X\'s developer portal, then `xactly accounts resume --app`.',
+    help: "Alert: 1 when X refused the app (client-forbidden / client-not-enrolled) and no account publishes. Fix the app in X's developer portal, then `xactly accounts resume --app`.",
     registers: [registry],
     async collect() {
       this.set((await ledger.appStatus()).paused ? 1 : 0);

@@ -58,7 +58,9 @@ async function startOn(app: App, config: Config, logger: Logger, opts: WorkerPro
         const stoppingAt = Date.now();
         logger.info({ graceMs }, 'stopping: no new jobs; waiting for in-flight X calls');
         let timer: NodeJS.Timeout | undefined;
-        const bound = new Promise<'forced'>((resolve) => { timer = setTimeout(() => resolve('forced'), graceMs); });
+        const bound = new Promise<'forced'>((resolve) => {
+          timer = setTimeout(() => resolve('forced'), graceMs);
+        });
         const drained = Promise.all(workers.map((w) => w.close())).then(() => 'drained' as const);
         const how = await Promise.race([drained, bound]);
         clearTimeout(timer);

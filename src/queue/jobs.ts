@@ -30,7 +30,12 @@ export const PUBLISH_JOB_OPTIONS: JobsOptions = Object.freeze({
 /** A job's data from its key's record (the record, not the job, is what the worker publishes). */
 export function jobDataOf(keyId: string, r: Pick<PostRecord, 'slotId' | 'postId' | 'accountId' | 'kind' | 'text' | 'scheduledAt'>): PublishJobData {
   return {
-    keyId, slotId: r.slotId, postId: r.postId, accountId: r.accountId, kind: r.kind, text: r.text,
+    keyId,
+    slotId: r.slotId,
+    postId: r.postId,
+    accountId: r.accountId,
+    kind: r.kind,
+    text: r.text,
     scheduledAt: new Date(r.scheduledAt).toISOString(),
   };
 }

@@ -1,8 +1,6 @@
 import type { Queue } from 'bullmq';
 import { keyId as keyIdOf, movedJobId, type PostKey } from '../domain/key.js';
-import {
-  type EditChanges, parseCancel, parseEdit, parseReschedule, type Plan, planEdit, planReschedule,
-} from '../domain/lifecycle.js';
+import { type EditChanges, parseCancel, parseEdit, parseReschedule, type Plan, planEdit, planReschedule } from '../domain/lifecycle.js';
 import type { FieldError } from '../domain/request.js';
 import { isFinal, isInFlight, type PostState } from '../domain/state.js';
 import type { LifecycleReply, Ledger } from '../ledger/ledger.js';
@@ -63,7 +61,13 @@ function refused(key: PostKey, reply: LifecycleReply): LifecycleResult {
       return { status: 'not-found', key };
     case 'in-flight':
     case 'cancelling':
-      return { status: reply.verdict === 'cancelling' ? 'cancelling' : 'in-flight', key, state: reply.state, attempt: reply.attempt, since: iso(reply.attemptStartedAt) };
+      return {
+        status: reply.verdict === 'cancelling' ? 'cancelling' : 'in-flight',
+        key,
+        state: reply.state,
+        attempt: reply.attempt,
+        since: iso(reply.attemptStartedAt),
+      };
     case 'already-sent':
       return { status: 'already-sent', key, tweetId: reply.tweetId };
     case 'final':
@@ -86,7 +90,10 @@ export function createLifecycle({ ledger, queue, clock }: LifecycleDeps): Lifecy
   }
 
   /** Plan against the current record, apply while it is unchanged; plan again if an edit came first. */
-  async function change(key: PostKey, plan: (r: NonNullable<Awaited<ReturnType<Ledger['get']>>>, now: number) => Promise<LifecycleResult | ChangeStep>): Promise<LifecycleResult> {
+  async function change(
+    key: PostKey,
+    plan: (r: NonNullable<Awaited<ReturnType<Ledger['get']>>>, now: number) => Promise<LifecycleResult | ChangeStep>,
+  ): Promise<LifecycleResult> {
     const id = keyIdOf(key);
     for (let round = 0; round < MAX_REPLANS; round++) {
       const record = await ledger.get(id);
@@ -130,7 +137,10 @@ export function createLifecycle({ ledger, queue, clock }: LifecycleDeps): Lifecy
       const { scheduledAt, deadline, given, fingerprint, due } = p.plan;
       return {
         apply: {
-          set: { scheduledAt, deadline, given, fingerprint }, verdict: 'rescheduled', due, deadline,
+          set: { scheduledAt, deadline, given, fingerprint },
+          verdict: 'rescheduled',
+          due,
+          deadline,
           event: { event: 'rescheduled', from: { scheduledAt: r.scheduledAt, deadline: r.deadline }, to: { scheduledAt, deadline } },
         },
         result: { status: 'rescheduled', key, scheduledAt: iso(scheduledAt), deadline: iso(deadline) },
@@ -149,13 +159,19 @@ export function createLifecycle({ ledger, queue, clock }: LifecycleDeps): Lifecy
     const state = job ? await job.getState() : 'missing';
     if (state === 'waiting' || state === 'prioritized') return;
     if (state === 'delayed') {
-      const moved = await job!.changeDelay(Math.max(0, due - now)).then(() => true, () => false);
+      const moved = await job!.changeDelay(Math.max(0, due - now)).then(
+        () => true,
+        () => false,
+      );
       if (moved) return;
     }
     await queue.add(r.kind, jobDataOf(r.keyId, r), { ...PUBLISH_JOB_OPTIONS, jobId: movedJobId(jobId, now), delay: Math.max(0, due - now) });
   }
 
-  async function cancelAccount(accountId: string, opts: { from?: Date | string; to?: Date | string; reason?: string; by?: string } = {}): Promise<BulkCancelResult> {
+  async function cancelAccount(
+    accountId: string,
+    opts: { from?: Date | string; to?: Date | string; reason?: string; by?: string } = {},
+  ): Promise<BulkCancelResult> {
     const from = opts.from === undefined ? -Infinity : new Date(opts.from).getTime();
     const to = opts.to === undefined ? Infinity : new Date(opts.to).getTime();
     const counts = { cancelled: 0, cancelling: 0, final: 0 };
@@ -205,10 +221,13 @@ interface ChangeStep {
 const isoOf = (t: string | Date) => (t instanceof Date ? t.toISOString() : t);
 
 /** A key that is not queued is refused before planning (the script refuses it again if it moved meanwhile). */
-function refusalOf(key: PostKey, state: PostState, r: { attempt: number; attemptStartedAt?: number; tweetId?: string; reason?: string }): LifecycleResult | undefined {
+function refusalOf(
+  key: PostKey,
+  state: PostState,
+  r: { attempt: number; attemptStartedAt?: number; tweetId?: string; reason?: string },
+): LifecycleResult | undefined {
   if (state === 'queued') return undefined;
   if (isInFlight(state)) return { status: 'in-flight', key, state, attempt: r.attempt, since: iso(r.attemptStartedAt ?? 0) };
   if (state === 'sent') return { status: 'already-sent', key, tweetId: r.tweetId ?? '' };
   return { status: 'final', key, state, ...(r.reason && { reason: r.reason }) };
 }
-

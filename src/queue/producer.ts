@@ -22,7 +22,10 @@ export type EnqueueResult =
 export class PayloadConflictError extends Error {
   readonly code = 'PAYLOAD_CONFLICT';
   override name = 'PayloadConflictError';
-  constructor(readonly key: PostKey, readonly state: string) {
+  constructor(
+    readonly key: PostKey,
+    readonly state: string,
+  ) {
     super(`key (${key.slotId}, ${key.postId}) was already enqueued with a different payload (state ${state})`);
   }
 }
@@ -72,7 +75,6 @@ export interface Producer extends Pick<Lifecycle, 'cancel' | 'cancelAccount'> {
   close(): Promise<void>;
 }
 
-
 /** The parts a producer works over; `createProducer` (src/app.ts) builds them. */
 export interface ProducerParts {
   readonly ledger: Ledger;
@@ -92,14 +94,18 @@ export function producerOver({ ledger, queue, options: opts, close, eventsReader
     const lengths = new Map<string, number>();
     const limitsOf = opts.accountLimits;
     if (!limitsOf) return lengths;
-    const ids = new Set(raw.flatMap((item) => {
-      const id = (typeof item === 'object' && item !== null ? item : {}) as { accountId?: unknown };
-      return typeof id.accountId === 'string' ? [id.accountId] : [];
-    }));
-    await Promise.all([...ids].map(async (id) => {
-      const textLength = (await limitsOf(id))?.textLength;
-      if (textLength !== undefined) lengths.set(id, textLength);
-    }));
+    const ids = new Set(
+      raw.flatMap((item) => {
+        const id = (typeof item === 'object' && item !== null ? item : {}) as { accountId?: unknown };
+        return typeof id.accountId === 'string' ? [id.accountId] : [];
+      }),
+    );
+    await Promise.all(
+      [...ids].map(async (id) => {
+        const textLength = (await limitsOf(id))?.textLength;
+        if (textLength !== undefined) lengths.set(id, textLength);
+      }),
+    );
     return lengths;
   }
 

@@ -100,11 +100,22 @@ export function createPublishProcessor(deps: PublishDeps) {
     deps.onAttempt?.({ accountId: record.accountId, kind: record.kind, outcome: outcome.kind, latencyMs });
     await guardAccount(deps, record.accountId, outcome, now, alog);
 
-    const transition = threadTransition(record, decideAfterAttempt(outcome, {
-      now, attempt, deadline: record.deadline, settleWindowMs: deps.settleWindowMs, retry,
-    }), now);
+    const transition = threadTransition(
+      record,
+      decideAfterAttempt(outcome, {
+        now,
+        attempt,
+        deadline: record.deadline,
+        settleWindowMs: deps.settleWindowMs,
+        retry,
+      }),
+      now,
+    );
     const answer = {
-      event: 'x-answer', attempt, outcome: outcome.kind, latencyMs,
+      event: 'x-answer',
+      attempt,
+      outcome: outcome.kind,
+      latencyMs,
       ...(outcome.kind === 'sent' ? { xId: outcome.xId } : { cause: outcome.cause }),
     };
     const settled = await deps.ledger.settle(keyId, attempt, transition, now, [answer], attemptStats(outcome.kind, latencyMs, transition));

@@ -51,7 +51,16 @@ export interface ReconcileReport {
   /** False when another pass held the lock; nothing was done. */
   readonly ran: boolean;
   readonly examined: number;
-  readonly outcomes: { sent: number; released: number; expired: number; unresolved: number; cancelled: number; deferred: number; requeued: number; stale: number };
+  readonly outcomes: {
+    sent: number;
+    released: number;
+    expired: number;
+    unresolved: number;
+    cancelled: number;
+    deferred: number;
+    requeued: number;
+    stale: number;
+  };
   /** Lookup requests made to X (pages), and for how many accounts. */
   readonly lookups: number;
   readonly accounts: number;
@@ -163,7 +172,9 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
   const outOfTime = () => lockLost || performance.now() >= budgetEnd;
   const renewal = setInterval(() => {
     deps.ledger.renewReconcileLock(token, RECONCILE_LOCK_MS).then(
-      (held) => { if (!held) lockLost = true; },
+      (held) => {
+        if (!held) lockLost = true;
+      },
       () => undefined,
     );
   }, RECONCILE_LOCK_MS / 3);
@@ -199,9 +210,10 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
       }
       for (const r of g.records) oldest = Math.max(oldest, now - attemptEnd(r));
       const blockedUntil = blocks.get(g.accountId);
-      const found: Lookup = blockedUntil && blockedUntil > now
-        ? { ok: false, cause: 'http-429 (waiting for x-rate-limit-reset)', retryAt: blockedUntil }
-        : await lookup(deps, g, now, () => lookups++, outOfTime);
+      const found: Lookup =
+        blockedUntil && blockedUntil > now
+          ? { ok: false, cause: 'http-429 (waiting for x-rate-limit-reset)', retryAt: blockedUntil }
+          : await lookup(deps, g, now, () => lookups++, outOfTime);
       if (!found.ok && 'outOfTime' in found) {
         // Still due: the next pass looks at these keys first.
         left += g.records.length;
@@ -213,7 +225,11 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
       if (found.ok) {
         // An edited post keeps its old ids in its history: any of them attributed means taken.
         const taken = await deps.ledger.attributed([...new Set(found.items.flatMap((t) => [t.id, ...(t.editHistoryIds ?? [])]))]);
-        matches = attribute(g.records.map((r) => sentItemOf(r, skew, deps.settleWindowMs)), found.items, taken);
+        matches = attribute(
+          g.records.map((r) => sentItemOf(r, skew, deps.settleWindowMs)),
+          found.items,
+          taken,
+        );
       }
       for (const r of g.records) {
         const hit = matches.get(r.keyId);
@@ -231,7 +247,16 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
     if (lockLost) deps.logger.warn({}, 'reconciliation lock lost mid-pass; the rest is left to the next pass');
     else if (left > 0) deps.logger.warn({ left, budgetMs: deps.passBudgetMs ?? 20_000 }, 'reconciliation pass out of time; the rest is left to the next pass');
     await deps.ledger.reschedule(reschedule);
-    const report = { ran: true, examined: ids.length, outcomes, lookups, accounts: new Set(groups.map((g) => g.accountId)).size, oldestUnresolvedAgeMs: oldest, left, durationMs: clock() - started };
+    const report = {
+      ran: true,
+      examined: ids.length,
+      outcomes,
+      lookups,
+      accounts: new Set(groups.map((g) => g.accountId)).size,
+      oldestUnresolvedAgeMs: oldest,
+      left,
+      durationMs: clock() - started,
+    };
     if (ids.length > 0) deps.logger.info(report, 'reconciliation pass');
     return report;
   } finally {
@@ -241,8 +266,12 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
 }
 
 async function apply(
-  deps: ReconcileDeps, r: PostRecord, evidence: Evidence, now: number,
-  outcomes: ReconcileReport['outcomes'], reschedule: { keyId: string; at: number | null }[],
+  deps: ReconcileDeps,
+  r: PostRecord,
+  evidence: Evidence,
+  now: number,
+  outcomes: ReconcileReport['outcomes'],
+  reschedule: { keyId: string; at: number | null }[],
 ): Promise<void> {
   const decision = decideReconcile(r, evidence, now, deps);
   const log = deps.logger.child({ key: r.keyId, accountId: r.accountId, attempt: r.attempt });
@@ -256,7 +285,14 @@ async function apply(
   const key = { slotId: r.slotId, postId: r.postId };
   const step = threadTransition(r, decision, now);
   const transition = step.to === 'queued' ? { ...step, jobId: jobIdFor(key, r.attempt + 1) } : step;
-  const result = await deps.ledger.settle(r.keyId, r.attempt, transition, now, [{ event: 'reconciled', attempt: r.attempt, evidence }], reconcileStats(transition));
+  const result = await deps.ledger.settle(
+    r.keyId,
+    r.attempt,
+    transition,
+    now,
+    [{ event: 'reconciled', attempt: r.attempt, evidence }],
+    reconcileStats(transition),
+  );
   if (result.verdict !== 'ok') {
     outcomes.stale++;
     return;

@@ -50,18 +50,36 @@ const secret = z.string().min(1, 'must not be empty');
 const accountSchema = z.object({
   id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -'),
   userId: z.string().regex(/^\d+$/, 'must be a numeric X user id'),
-  auth: z.discriminatedUnion('type', [
-    z.object({ type: z.literal('oauth1'), appKey: secret, appSecret: secret, accessToken: secret, accessSecret: secret }).strict(),
-    z.object({
-      type: z.literal('oauth2'), accessToken: secret, refreshToken: secret.optional(), clientId: secret.optional(),
-      clientSecret: secret.optional(), expiresAt: z.number().int().positive().optional(),
-    }).strict(),
-  ], { error: 'auth.type must be "oauth1" or "oauth2"' }),
-  limits: z.object({
-    post: z.number().int().positive().optional(),
-    dm: z.number().int().positive().optional(),
-    textLength: z.number().int('must be a whole number').min(1, 'must be at least 1').max(MAX_LONG_POST_WEIGHT, `must be at most ${MAX_LONG_POST_WEIGHT} (X's longest posts)`).optional(),
-  }).strict().optional(),
+  auth: z.discriminatedUnion(
+    'type',
+    [
+      z.object({ type: z.literal('oauth1'), appKey: secret, appSecret: secret, accessToken: secret, accessSecret: secret }).strict(),
+      z
+        .object({
+          type: z.literal('oauth2'),
+          accessToken: secret,
+          refreshToken: secret.optional(),
+          clientId: secret.optional(),
+          clientSecret: secret.optional(),
+          expiresAt: z.number().int().positive().optional(),
+        })
+        .strict(),
+    ],
+    { error: 'auth.type must be "oauth1" or "oauth2"' },
+  ),
+  limits: z
+    .object({
+      post: z.number().int().positive().optional(),
+      dm: z.number().int().positive().optional(),
+      textLength: z
+        .number()
+        .int('must be a whole number')
+        .min(1, 'must be at least 1')
+        .max(MAX_LONG_POST_WEIGHT, `must be at most ${MAX_LONG_POST_WEIGHT} (X's longest posts)`)
+        .optional(),
+    })
+    .strict()
+    .optional(),
 });
 const fileSchema = z.object({ accounts: z.array(accountSchema) });
 
@@ -135,7 +153,10 @@ async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): Promise<
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const age = await stat(lockPath).then((s) => Date.now() - s.mtimeMs, () => 0);
+      const age = await stat(lockPath).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
       if (age > 10_000) await unlink(lockPath).catch(() => undefined);
       else if (Date.now() > until) throw new CredentialsError(`${lockPath} is held by another process`);
       else await new Promise((r) => setTimeout(r, 25));
@@ -175,13 +196,15 @@ export async function fileCredentialStore(path: string): Promise<FileCredentialS
       // file, changing only this account, so another process's freshly
       // rotated tokens are never overwritten with a stale copy. Write, then
       // rename, so a reader never sees half a file.
-      writing = writing.then(() => withFileLock(`${path}.lock`, async () => {
-        const onDisk = await readAccountsFile(path).catch(() => [] as Account[]);
-        const next = onDisk.some((a) => a.id === account.id) ? onDisk.map((a) => (a.id === account.id ? account : a)) : [...onDisk, account];
-        const tmp = `${path}.${process.pid}.tmp`;
-        await writeFile(tmp, JSON.stringify({ accounts: next }, null, 2) + '\n', { mode: 0o600 });
-        await rename(tmp, path);
-      }));
+      writing = writing.then(() =>
+        withFileLock(`${path}.lock`, async () => {
+          const onDisk = await readAccountsFile(path).catch(() => [] as Account[]);
+          const next = onDisk.some((a) => a.id === account.id) ? onDisk.map((a) => (a.id === account.id ? account : a)) : [...onDisk, account];
+          const tmp = `${path}.${process.pid}.tmp`;
+          await writeFile(tmp, JSON.stringify({ accounts: next }, null, 2) + '\n', { mode: 0o600 });
+          await rename(tmp, path);
+        }),
+      );
       await writing;
     },
     watch(onChange, intervalMs = 1_000) {

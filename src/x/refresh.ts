@@ -15,7 +15,10 @@ import { baseUrlPlugin } from './plugin.js';
 export class RefreshUnavailableError extends Error {
   override name = 'RefreshUnavailableError';
   readonly code = 'REFRESH_UNAVAILABLE';
-  constructor(readonly accountId: string, override readonly cause: string) {
+  constructor(
+    readonly accountId: string,
+    override readonly cause: string,
+  ) {
     super(`account ${accountId}: token refresh unavailable (${cause})`);
   }
 }
@@ -107,9 +110,14 @@ export class TokenRefresher {
       if (err instanceof ApiResponseError && err.code >= 400 && err.code < 500 && err.code !== 429) {
         throw new AccountAuthError(account.id, `token refresh refused by X (http-${err.code})`);
       }
-      const cause = err instanceof ApiResponseError ? `http-${err.code}`
-        : err instanceof ApiRequestError ? 'request-error'
-          : err instanceof XDeadlineError ? `deadline-${err.ms}ms` : 'unexpected-error';
+      const cause =
+        err instanceof ApiResponseError
+          ? `http-${err.code}`
+          : err instanceof ApiRequestError
+            ? 'request-error'
+            : err instanceof XDeadlineError
+              ? `deadline-${err.ms}ms`
+              : 'unexpected-error';
       throw new RefreshUnavailableError(account.id, cause);
     }
     const now = this.clock();

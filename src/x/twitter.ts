@@ -25,21 +25,39 @@ export { baseUrlPlugin };
 
 const isUnauthorized = (err: unknown) => err instanceof ApiResponseError && err.code === 401;
 
-interface RawUrlEntity { start: number; end: number; url: string; expanded_url?: string; display_url?: string; media_key?: string }
+interface RawUrlEntity {
+  start: number;
+  end: number;
+  url: string;
+  expanded_url?: string;
+  display_url?: string;
+  media_key?: string;
+}
 const urlsOf = (entities: { urls?: RawUrlEntity[] } | undefined) =>
   entities?.urls?.map((u) => ({
-    start: u.start, end: u.end, url: u.url, expandedUrl: u.expanded_url,
-    ...(u.display_url !== undefined && { displayUrl: u.display_url }), ...(u.media_key !== undefined && { mediaKey: u.media_key }),
+    start: u.start,
+    end: u.end,
+    url: u.url,
+    expandedUrl: u.expanded_url,
+    ...(u.display_url !== undefined && { displayUrl: u.display_url }),
+    ...(u.media_key !== undefined && { mediaKey: u.media_key }),
   }));
 
 /** One entry of X's timeline `data[]`, as far as reconciliation reads it. */
 export interface RawTweet {
-  id: string; text: string; created_at?: string; entities?: { urls?: RawUrlEntity[] };
-  display_text_range?: [number, number]; referenced_tweets?: { type: string; id: string }[]; attachments?: { poll_ids?: string[]; media_keys?: string[] };
-  note_tweet?: { text?: string; entities?: { urls?: RawUrlEntity[] } }; edit_history_tweet_ids?: string[];
+  id: string;
+  text: string;
+  created_at?: string;
+  entities?: { urls?: RawUrlEntity[] };
+  display_text_range?: [number, number];
+  referenced_tweets?: { type: string; id: string }[];
+  attachments?: { poll_ids?: string[]; media_keys?: string[] };
+  note_tweet?: { text?: string; entities?: { urls?: RawUrlEntity[] } };
+  edit_history_tweet_ids?: string[];
   /** The same fields in spec 2.167's names. */
   referenced_posts?: { type: string; id: string }[];
-  note_post?: { text?: string; entities?: { urls?: RawUrlEntity[] } }; edit_history_post_ids?: string[];
+  note_post?: { text?: string; entities?: { urls?: RawUrlEntity[] } };
+  edit_history_post_ids?: string[];
 }
 
 /** Which names X's timeline speaks: spec 2.159's (`tweet.fields`, what clients send today) or 2.167's (`post.fields`). */
@@ -81,7 +99,13 @@ export function timelineTweetOf(t: RawTweet): TimelineTweet {
 }
 
 /** One entry of X's DM events `data[]`. */
-export interface RawDmEvent { id: string; text?: string; created_at?: string; sender_id?: string; entities?: { urls?: RawUrlEntity[] } }
+export interface RawDmEvent {
+  id: string;
+  text?: string;
+  created_at?: string;
+  sender_id?: string;
+  entities?: { urls?: RawUrlEntity[] };
+}
 
 /** X's DM event → DmEvent, `selfId` being the account's own user id. */
 export function dmEventOf(e: RawDmEvent, selfId: string): DmEvent {
@@ -106,7 +130,10 @@ interface FullResponse {
 
 const LIMIT_HEADER = /^x-(rate-limit|user-limit-24hour|app-limit-24hour)-/;
 
-function createdFrom(res: FullResponse, pickId: (body: { data?: { id?: string; dm_event_id?: string }; dm_event_id?: string } | undefined) => string | undefined): CreatedPost {
+function createdFrom(
+  res: FullResponse,
+  pickId: (body: { data?: { id?: string; dm_event_id?: string }; dm_event_id?: string } | undefined) => string | undefined,
+): CreatedPost {
   const id = pickId(res?.data as never);
   if (typeof id !== 'string' || id === '') throw new MissingIdError(201);
   const limits = Object.fromEntries(Object.entries(res.headers ?? {}).filter(([name]) => LIMIT_HEADER.test(name)));
@@ -252,7 +279,12 @@ export class TwitterXPort implements XPort {
     return this.lookup(accountId, (client, account) => this.dmPage(client, account, participantId, q));
   }
 
-  private async dmPage(client: TwitterApi, account: Account, participantId: string, q: { maxResults?: number; paginationToken?: string }): Promise<Page<DmEvent>> {
+  private async dmPage(
+    client: TwitterApi,
+    account: Account,
+    participantId: string,
+    q: { maxResults?: number; paginationToken?: string },
+  ): Promise<Page<DmEvent>> {
     const query: Record<string, string | number> = {
       max_results: q.maxResults ?? 100,
       'dm_event.fields': 'created_at,entities,sender_id',

@@ -33,8 +33,11 @@ export function numberedAccounts(n: number, opts: { prefix?: string; userIdBase:
 /** The xactly account (accounts file, credential store) of a test account: OAuth 2.0 bearer, or OAuth 1.0a with the app's keys. */
 export function accountOf(a: TestAccount, oauth1?: { appKey: string; appSecret: string; accessSecret: string }): Account {
   return {
-    id: a.id, userId: a.userId,
-    auth: oauth1 ? { type: 'oauth1', appKey: oauth1.appKey, appSecret: oauth1.appSecret, accessToken: a.token, accessSecret: oauth1.accessSecret } : { type: 'oauth2', accessToken: a.token },
+    id: a.id,
+    userId: a.userId,
+    auth: oauth1
+      ? { type: 'oauth1', appKey: oauth1.appKey, appSecret: oauth1.appSecret, accessToken: a.token, accessSecret: oauth1.accessSecret }
+      : { type: 'oauth2', accessToken: a.token },
   };
 }
 
@@ -47,7 +50,11 @@ export const SECRETS = {
 };
 
 export const ACCOUNTS: Account[] = [
-  { id: 'acme', userId: '1001', auth: { type: 'oauth1', appKey: SECRETS.appKey, appSecret: SECRETS.appSecret, accessToken: SECRETS.acmeToken, accessSecret: SECRETS.accessSecret } },
+  {
+    id: 'acme',
+    userId: '1001',
+    auth: { type: 'oauth1', appKey: SECRETS.appKey, appSecret: SECRETS.appSecret, accessToken: SECRETS.acmeToken, accessSecret: SECRETS.accessSecret },
+  },
   { id: 'globex', userId: '1002', auth: { type: 'oauth2', accessToken: SECRETS.globexToken } },
 ];
 

@@ -63,17 +63,14 @@ export async function startLatencyProxy(target: string, delayMs: number): Promis
     req.on('end', () => {
       setTimeout(() => {
         forwarded++;
-        const call = http.request(
-          { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers, agent },
-          (ur) => {
-            res.writeHead(ur.statusCode ?? 502, ur.headers);
-            ur.pipe(res);
-            ur.on('end', () => {
-              answered = true;
-              calls.push({ method: req.method ?? 'GET', path: req.url ?? '/', start, end: Date.now() });
-            });
-          },
-        );
+        const call = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers, agent }, (ur) => {
+          res.writeHead(ur.statusCode ?? 502, ur.headers);
+          ur.pipe(res);
+          ur.on('end', () => {
+            answered = true;
+            calls.push({ method: req.method ?? 'GET', path: req.url ?? '/', start, end: Date.now() });
+          });
+        });
         up = call;
         // In flight until the exchange with X is over, whichever way it ends.
         call.once('close', done);

@@ -70,7 +70,21 @@ export interface RedisServer {
 export async function startRedisServer(opts: { port?: number; dir?: string; extraArgs?: readonly string[]; cluster?: boolean } = {}): Promise<RedisServer> {
   const port = opts.port ?? (await freePort({ alsoFree: opts.cluster ? [10_000] : [] }));
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), `xactly-redis-${port}-`)));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no', '--logfile', 'redis.log', ...(opts.extraArgs ?? [])];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--daemonize',
+    'no',
+    '--logfile',
+    'redis.log',
+    ...(opts.extraArgs ?? []),
+  ];
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
@@ -99,7 +113,10 @@ export async function startRedisServer(opts: { port?: number; dir?: string; extr
   };
 
   const server: RedisServer = {
-    port, dir, args, url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    args,
+    url: `redis://127.0.0.1:${port}`,
     get running() {
       return child !== undefined && child.exitCode === null && child.signalCode === null;
     },
