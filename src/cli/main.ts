@@ -2,7 +2,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { keyId } from '../domain/key.js';
-import { POST_STATES, type PostRecord, type PostState } from '../domain/state.js';
+import { POST_STATES, type PostState } from '../domain/state.js';
+import { accountView, recordView } from '../domain/view.js';
 import { createLogger } from '../log.js';
 import { startWorkerProcess } from '../ops/worker-process.js';
 import { StartupError } from '../app.js';
@@ -59,33 +60,6 @@ const HELP: Record<string, string> = {
   demo: "xactly demo [--no-board-wait]\n  Starts the fake X, a worker, the board and a sample schedule with faults; prints live progress and a summary\n  checked against the fake X's ground truth (exit 1 on any duplicate or lost post). At a terminal the board stays\n  up until Ctrl-C unless --no-board-wait.",
 };
 
-function printRecord(r: PostRecord): Record<string, unknown> {
-  return {
-    slotId: r.slotId,
-    postId: r.postId,
-    accountId: r.accountId,
-    kind: r.kind,
-    state: r.state,
-    attempts: r.attempt,
-    ...(r.tweetId && { tweetId: r.tweetId }),
-    ...(r.reason && { reason: r.reason }),
-    ...(r.detail && { detail: r.detail }),
-    ...(r.parts && {
-      parts: r.parts.map((p, i) => ({
-        part: i + 1,
-        state: p.tweetId ? 'sent' : i === (r.partIndex ?? 0) && r.state !== 'failed' && r.state !== 'cancelled' ? r.state : 'not started',
-        ...(p.tweetId && { tweetId: p.tweetId }),
-      })),
-    }),
-    ...(r.cancel && {
-      cancel: { at: new Date(r.cancel.at).toISOString(), ...(r.cancel.by && { by: r.cancel.by }), ...(r.cancel.reason && { reason: r.cancel.reason }) },
-    }),
-    scheduledAt: new Date(r.scheduledAt).toISOString(),
-    deadline: new Date(r.deadline).toISOString(),
-    updatedAt: new Date(r.updatedAt).toISOString(),
-  };
-}
-
 async function cmdEnqueue(config: Config, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true });
   if (positionals.length > 1) throw new UsageError('enqueue takes at most one FILE');
@@ -108,7 +82,7 @@ async function cmdPosts(config: Config, args: string[]): Promise<number> {
   return withApp(config, async ({ ledger }) => {
     const records = ledger.list({ state: values.state as PostState | undefined, accountId: values.account });
     if (values.json) {
-      for await (const r of records) await stdout.line(JSON.stringify(printRecord(r)));
+      for await (const r of records) await stdout.line(JSON.stringify(recordView(r)));
       return 0;
     }
     const rows = (async function* () {
@@ -141,9 +115,9 @@ async function cmdPost(config: Config, args: string[]): Promise<number> {
       return 1;
     }
     const audit = await ledger.auditTrail(id);
-    if (values.json) await stdout.line(JSON.stringify({ ...printRecord(record), text: record.text, audit }));
+    if (values.json) await stdout.line(JSON.stringify({ ...recordView(record), text: record.text, audit }));
     else {
-      for (const [k, v] of Object.entries({ ...printRecord(record), text: record.text })) await stdout.line(`${k.padEnd(12)} ${String(v)}`);
+      for (const [k, v] of Object.entries({ ...recordView(record), text: record.text })) await stdout.line(`${k.padEnd(12)} ${String(v)}`);
       await stdout.line('\naudit trail:');
       for (const { at, event, ...rest } of audit) await stdout.line(`  ${new Date(at).toISOString()}  ${event.padEnd(13)} ${JSON.stringify(rest)}`);
     }
@@ -182,11 +156,7 @@ async function cmdAccounts(config: Config, args: string[]): Promise<number> {
       if (values.json) await stdout.line(JSON.stringify(row));
       else await stdout.line(`APP ${row.state.toUpperCase()}: ${row.reason ?? `every account waits until ${row.until}`}\n`);
     }
-    const rows = ids.map((id) => {
-      const s = status.get(id);
-      const state = s?.paused ? 'paused' : s?.blockedUntil ? 'rate-limited' : 'ok';
-      return { id, state, ...(s?.paused && { reason: s.paused }), ...(s?.blockedUntil && { until: new Date(s.blockedUntil).toISOString() }) };
-    });
+    const rows = ids.map((id) => accountView(id, status.get(id)));
     if (values.json) for (const r of rows) await stdout.line(JSON.stringify(r));
     else
       await stdout.line(
