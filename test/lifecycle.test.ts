@@ -276,6 +276,33 @@ describe('lifecycle answers by state', () => {
     expect(await s.producer.queue.getJob(keyId(key('cal')))).toBeUndefined();
   });
 
+  it("an edit changes a queued post's poll, quote and reply settings (null removes one); X gets the edited body only", async () => {
+    stack = await startStack();
+    const s = stack;
+    await s.producer.enqueue({ slotId: 'root', postId: 'p1', accountId: 'globex', kind: 'post', text: 'worth quoting' });
+    const root = (await waitUntil(async () => ((await recordOf(s, 'root'))?.state === 'sent' ? recordOf(s, 'root') : undefined), 'the root post'))!.tweetId!;
+    const later = iso(Date.now() + 3_600_000);
+    await s.producer.enqueueMany([
+      post('polled', 'tabs or spaces?', { scheduledAt: later, poll: { options: ['tabs', 'spaces'], durationMinutes: 60 } }),
+      post('quoting', 'so true', { scheduledAt: later, quoteTweetId: root, replySettings: 'verified' }),
+    ]);
+    const newPoll = { options: ['tabs', 'spaces', 'both'], durationMinutes: 1_440 };
+    expect(await s.producer.edit(key('polled'), { poll: newPoll, replySettings: 'following' })).toMatchObject({ status: 'edited' });
+    expect(await s.producer.edit(key('quoting'), { quoteTweetId: null, replySettings: null, text: 'so true, unquoted' })).toMatchObject({ status: 'edited' });
+    await expect(s.producer.edit(key('polled'), { quoteTweetId: root })).rejects.toThrow(/poll: cannot be combined with quoteTweetId/);
+    expect(await recordOf(s, 'quoting')).not.toHaveProperty('quoteTweetId');
+
+    for (const slot of ['polled', 'quoting']) await s.producer.reschedule(key(slot), { scheduledAt: new Date() });
+    for (const slot of ['polled', 'quoting']) await waitUntil(async () => (await recordOf(s, slot))?.state === 'sent', `${slot} to go out`);
+    const created = s.fake.created();
+    expect(created.filter((c) => c.text === 'tabs or spaces?')).toEqual([expect.objectContaining({ poll: newPoll, replySettings: 'following' })]);
+    const unquoted = created.filter((c) => c.text.startsWith('so true'));
+    expect(unquoted).toHaveLength(1);
+    expect(unquoted[0]).toMatchObject({ text: 'so true, unquoted' });
+    expect(unquoted[0]).not.toHaveProperty('quoteTweetId');
+    expect(unquoted[0]).not.toHaveProperty('replySettings');
+  });
+
   it('a reschedule into the past means now', async () => {
     stack = await startStack();
     const s = stack;

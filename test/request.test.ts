@@ -216,6 +216,40 @@ describe('an edit keeps the extras and the length the key was accepted with', ()
     expect(edit.ok && edit.plan.set).not.toHaveProperty('poll');
   });
 
+  it('an edit replaces a poll, a quote or reply settings, or removes one with null, checked and fingerprinted as at enqueue', () => {
+    const at = { scheduledAt: '2026-06-01T12:00:00Z' };
+    const poll = { options: ['yes', 'no'], durationMinutes: 60 };
+    const r = recordOf({ ...base, ...at, poll });
+    const fingerprintOf = (raw: Record<string, unknown>) => {
+      const v = validateRequest({ ...base, ...at, ...raw }, opts);
+      return v.ok ? v.request.fingerprint : undefined;
+    };
+
+    const newPoll = { options: ['yes', 'no', 'maybe'], durationMinutes: 120 };
+    const replaced = planEdit(r, { poll: newPoll, replySettings: 'following' }, now);
+    expect(replaced.ok && replaced.plan.set).toMatchObject({ poll: newPoll, replySettings: 'following' });
+    expect(replaced.ok && replaced.plan.fingerprint).toBe(fingerprintOf({ poll: newPoll, replySettings: 'following' }));
+
+    const removed = planEdit(r, { poll: null, quoteTweetId: '1234567890' }, now);
+    expect(removed.ok && removed.plan.set).toMatchObject({ poll: null, quoteTweetId: '1234567890' });
+    expect(removed.ok && removed.plan.fingerprint).toBe(fingerprintOf({ quoteTweetId: '1234567890' }));
+
+    // The merged payload is what is checked: a quote added to a key with a poll is X's refused combination.
+    const both = planEdit(r, { quoteTweetId: '1234567890' }, now);
+    expect(both.ok ? [] : both.errors.map((e) => e.field)).toEqual(['poll']);
+    const onePoll = planEdit(r, { poll: { options: ['only'], durationMinutes: 60 } }, now);
+    expect(onePoll.ok ? [] : onePoll.errors.map((e) => e.field)).toEqual(['poll.options']);
+    const badSetting = planEdit(r, { replySettings: 'everyone-ish' }, now);
+    expect(badSetting.ok ? [] : badSetting.errors.map((e) => e.field)).toEqual(['replySettings']);
+
+    const dm = recordOf({ ...base, ...at, kind: 'dm', recipientId: '42' });
+    const onDm = planEdit(dm, { quoteTweetId: '1234567890' }, now);
+    expect(onDm.ok ? [] : onDm.errors.map((e) => e.field)).toEqual(['quoteTweetId']);
+    const thread = recordOf({ ...base, ...at, kind: 'thread', text: undefined, parts: [{ text: 'one' }, { text: 'two' }] });
+    const onThread = planEdit(thread, { poll: newPoll }, now);
+    expect(onThread.ok ? '' : onThread.errors[0]?.reason).toMatch(/give the thread's parts/);
+  });
+
   it('a long post may be edited to a text as long as the one the account was allowed', () => {
     const long = 'long '.repeat(200).trim();
     const r = recordOf({ ...base, text: long }, { ...opts, textLengthOf: () => 1_000 });

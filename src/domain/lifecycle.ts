@@ -29,11 +29,17 @@ export function isRefusal(status: LifecycleStatus, op: 'cancel' | 'edit' | 'resc
 }
 
 /** The fields an edit may change; the rest of a key is fixed. */
-export const EDITABLE_FIELDS = ['text', 'inReplyToTweetId', 'recipientId', 'parts'] as const;
+export const EDITABLE_FIELDS = ['text', 'inReplyToTweetId', 'recipientId', 'quoteTweetId', 'poll', 'replySettings', 'parts'] as const;
+/** A post's extras: an edit sets one to a new value, or removes it with null. */
+const EXTRA_FIELDS = ['quoteTweetId', 'poll', 'replySettings'] as const;
 export interface EditChanges {
   readonly text?: string;
   readonly inReplyToTweetId?: string;
   readonly recipientId?: string;
+  /** Checked as at enqueue once merged with the key's payload; null removes it. */
+  readonly quoteTweetId?: unknown;
+  readonly poll?: unknown;
+  readonly replySettings?: unknown;
   /** A thread's parts, all of them (only before its first part is live). */
   readonly parts?: readonly ({ readonly text: string; readonly inReplyToTweetId?: string } & { readonly [extra: string]: unknown })[];
 }
@@ -56,6 +62,10 @@ const editSchema = z
     text: z.string().optional(),
     inReplyToTweetId: z.string().optional(),
     recipientId: z.string().optional(),
+    // Checked by validateRequest once merged, as at enqueue; null removes.
+    quoteTweetId: z.unknown().optional(),
+    poll: z.unknown().optional(),
+    replySettings: z.unknown().optional(),
     // A part's extras are checked by validateRequest, as at enqueue.
     parts: z
       .array(
@@ -133,8 +143,7 @@ export function planEdit(r: PostRecord, changes: EditChanges, now: number): { ok
     text: changes.text ?? r.text,
     ...((changes.inReplyToTweetId ?? r.inReplyToTweetId) !== undefined && { inReplyToTweetId: changes.inReplyToTweetId ?? r.inReplyToTweetId }),
     ...((changes.recipientId ?? r.recipientId) !== undefined && { recipientId: changes.recipientId ?? r.recipientId }),
-    // Not editable, but part of the payload: the fingerprint and the checks cover them.
-    ...ownExtras(r),
+    ...editedExtras(r, changes),
     ...timesOf(r),
   };
   const v = validateRequest(merged, { now, deadlineWindowMs: r.deadline - r.scheduledAt, textLengthOf: () => editTextLength(r) });
@@ -144,9 +153,21 @@ export function planEdit(r: PostRecord, changes: EditChanges, now: number): { ok
     text: v.request.text,
     ...(v.request.inReplyToTweetId !== undefined && { inReplyToTweetId: v.request.inReplyToTweetId }),
     ...(v.request.recipientId !== undefined && { recipientId: v.request.recipientId }),
+    // An extra the edit names is written; null removes it from the record (the change script deletes null fields).
+    ...Object.fromEntries(EXTRA_FIELDS.filter((f) => changes[f] !== undefined).map((f) => [f, v.request[f] ?? null])),
     fingerprint,
   };
   return { ok: true, plan: { set, fingerprint } };
+}
+
+/** The key's extras with the edit's applied: a value replaces, null removes, absent keeps. */
+function editedExtras(r: PostRecord, changes: EditChanges): Record<string, unknown> {
+  const extras: Record<string, unknown> = { ...ownExtras(r) };
+  for (const f of EXTRA_FIELDS) {
+    if (changes[f] === null) delete extras[f];
+    else if (changes[f] !== undefined) extras[f] = changes[f];
+  }
+  return extras;
 }
 
 /**
@@ -164,7 +185,7 @@ const timesOf = (r: PostRecord) => ({ scheduledAt: new Date(r.scheduledAt).toISO
 
 /** A thread's parts, replaced whole, only while none of them is live (a started thread carries on as it is). */
 function planThreadEdit(r: PostRecord, changes: EditChanges, now: number): { ok: true; plan: EditPlan } | { ok: false; errors: readonly FieldError[] } {
-  const other = (['text', 'inReplyToTweetId', 'recipientId'] as const).filter((f) => changes[f] !== undefined);
+  const other = (['text', 'inReplyToTweetId', 'recipientId', ...EXTRA_FIELDS] as const).filter((f) => changes[f] !== undefined);
   if (other.length)
     return { ok: false, errors: other.map((field) => ({ field, reason: "is not edited on a thread: give the thread's parts, all of them, in parts" })) };
   if ((r.parts ?? []).some((p) => p.tweetId)) {

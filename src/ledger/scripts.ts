@@ -449,7 +449,8 @@ local r = cjson.decode(raw)
 if r.state ~= 'queued' then return refuse(r, 'in-flight') end
 if r.fingerprint ~= ARGV[4] then return {'changed'} end
 local now = tonumber(ARGV[1])
-for k, val in pairs(cjson.decode(ARGV[5])) do r[k] = val end
+-- A null in the plan removes the field (an edit that drops a poll or a quote).
+for k, val in pairs(cjson.decode(ARGV[5])) do if val == cjson.null then r[k] = nil else r[k] = val end end
 r.updatedAt = now
 local ev = cjson.decode(ARGV[6]); ev.at = now
 note(r, tonumber(ARGV[3]), ev)
