@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { ALL_FAULT_KINDS, FaultPlan, renderBody, renderPost, startFakeX, tcoUrl, type FakeX, type FakeXOptions, type FaultKind } from '../src/fake-x/index.js';
 
-const ALICE = { userId: '1001', username: 'alice', tokens: ['alice-oauth1', 'alice-bearer'] };
+/** Alice has Premium on X (long posts); Bob has X's 280. */
+const ALICE = { userId: '1001', username: 'alice', tokens: ['alice-oauth1', 'alice-bearer'], textLength: 25_000 };
 const BOB = { userId: '1002', username: 'bob', tokens: ['bob-oauth1'] };
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const HANG_TIMEOUT_MS = 300;
@@ -315,6 +316,20 @@ describe('fake X: quotes, polls, reply settings, long posts', () => {
     const problem = await problemOf(oauth1(fx).v2.tweet('bad extras', extra as never));
     expect(problem).toMatchObject({ code: 400, errors: [{ parameters: { [parameter]: [] } }] });
     expect(fx.created()).toEqual([]);
+  });
+
+  it("a post over its author's length limit is refused with X's 400 invalid-request, naming text; exactly the limit passes", async () => {
+    const fx = await fake();
+    const bob = oauth1(fx, 'bob-oauth1');
+    const at280 = `${'a'.repeat(257)} https://example.com/a/long/path/that/counts/as/23`; // 257 + 1 + 23 = 281
+    expect(await problemOf(bob.v2.tweet(at280))).toMatchObject({
+      code: 400,
+      errors: [{ message: expect.stringMatching(/text is too long/), parameters: { text: [] } }],
+    });
+    expect((await bob.v2.tweet(`${'a'.repeat(256)} https://example.com/a/long/path/that/counts/as/23`)).data.id).toBeDefined();
+    expect(await problemOf(bob.v2.tweet('新'.repeat(141)))).toMatchObject({ code: 400 });
+    expect((await oauth1(fx).v2.tweet('新'.repeat(141))).data.id).toBeDefined();
+    expect(fx.created().map((c) => c.authorId)).toEqual([BOB.userId, ALICE.userId]);
   });
 
   it('long posts are cut by weighted length: CJK at 140 characters, & counted as one', async () => {

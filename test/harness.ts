@@ -66,6 +66,8 @@ export interface StackOptions {
   credentialOverrides?: Record<string, Partial<Account>>;
   /** Limits of some accounts (as in the accounts file), seen by the workers and the producer (`textLength`). */
   limits?: Record<string, Account['limits']>;
+  /** What X itself lets each account post, in weighted characters (Premium's long posts); default its `limits.textLength`, else X's 280. */
+  xTextLength?: Record<string, number>;
 }
 
 export interface Stack {
@@ -97,7 +99,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const accounts: Account[] = [...ACCOUNTS, ...extra.map((a) => ({ id: a.id, userId: a.userId, auth: { type: 'oauth2' as const, accessToken: a.token } }))].map(
     (a) => (opts.limits?.[a.id] ? { ...a, limits: opts.limits[a.id] } : a),
   );
-  const fakeAccounts = [...FAKE_ACCOUNTS, ...extra.map((a) => ({ userId: a.userId, username: a.id, tokens: [a.token] }))];
+  const xTextLength = (id: string) => opts.xTextLength?.[id] ?? opts.limits?.[id]?.textLength;
+  const fakeAccounts = [...FAKE_ACCOUNTS, ...extra.map((a) => ({ userId: a.userId, username: a.id, tokens: [a.token] }))].map((f) => {
+    const length = xTextLength(f.username);
+    return length === undefined ? f : { ...f, textLength: length };
+  });
   const clock = opts.clock ?? Date.now;
   const fake = await startFakeX({ accounts: fakeAccounts, clock, ...opts.fake });
   const workerAccounts = accounts.map((a) => ({ ...a, ...opts.credentialOverrides?.[a.id] }));

@@ -153,7 +153,7 @@ describe('publish pipeline (real Redis, real twitter-api-v2, fake X)', () => {
   });
 
   it("a long post within its account's limits.textLength (credential store, wired by openApp) is accepted and reaches X whole; over it, or on a 280 account, refused", async () => {
-    stack = await startStack();
+    stack = await startStack({ xTextLength: { acme: 1_000 } });
     const s = stack;
     const credentials = memoryCredentialStore(ACCOUNTS.map((a) => (a.id === 'acme' ? { ...a, limits: { textLength: 1_000 } } : a)));
     const app = await openApp(loadConfig({ REDIS_URL, XACTLY_PREFIX: s.prefix }), s.logger, { redis: s.redis, credentials });
@@ -174,6 +174,22 @@ describe('publish pipeline (real Redis, real twitter-api-v2, fake X)', () => {
     } finally {
       await app.close();
     }
+  });
+
+  it('an accounts file that claims a long-post limit X does not grant: X refuses the post (400), the key fails rejected after one attempt, nothing is retried', async () => {
+    // The accounts file says 1,000; on X the account has no Premium (280).
+    stack = await startStack({ limits: { acme: { textLength: 1_000 } }, xTextLength: { acme: 280 } });
+    const s = stack;
+    const long = `${'word '.repeat(99)}end`; // 498 weighted characters
+    expect((await s.producer.enqueue(post('long', long))).status).toBe('queued');
+    await s.producer.enqueue(post('short', 'still fine'));
+    const r = await settled(s, 'long');
+    expect(r).toMatchObject({ state: 'failed', reason: 'rejected', attempt: 1 });
+    expect(r.detail).toMatch(/too long/i);
+    expect((await settled(s, 'short')).state).toBe('sent');
+    expect(s.fake.created().map((c) => c.text)).toEqual(['still fine']);
+    const creates = s.fake.requests().filter((q) => q.method === 'POST' && q.path === '/2/tweets');
+    expect(creates.map((q) => q.status).sort()).toEqual([201, 400]);
   });
 
   it('never publishes before scheduledAt: a future post waits as a delayed job', async () => {

@@ -227,7 +227,8 @@ describe(`the adapter and the fake X speak X API 2.159`, () => {
       ids.poll = (
         await x.createPost('fan', { text: `a poll ${tag}`, poll: { options: ['yes', 'no', 'maybe'], durationMinutes: 1_440 }, replySettings: 'verified' })
       ).id;
-      ids.longQuote = (await x.createPost('fan', { text: `${'long quote '.repeat(30)}${tag}`, quoteTweetId: ids.first! })).id;
+      // acme has Premium on X: a long post.
+      ids.longQuote = (await x.createPost('acme', { text: `${'long quote '.repeat(30)}${tag}`, quoteTweetId: ids.first! })).id;
     });
     expectConforms(created, Array(3).fill({ operationId: OPS.createPost, status: 201 }));
     expect(JSON.parse(created[0]!.request.rawBody)).toEqual({ text: `quoting ${tag}`, quote_tweet_id: ids.first, reply_settings: 'mentionedUsers' });
@@ -241,12 +242,17 @@ describe(`the adapter and the fake X speak X API 2.159`, () => {
       const items = (await x.timeline('fan', { startTime: new Date(startedAt - 60_000).toISOString() })).items;
       expect(items.find((t) => t.id === ids.quote)).toMatchObject({ quotedTweetId: ids.first });
       expect(items.find((t) => t.id === ids.poll)?.pollIds).toHaveLength(1);
-      expect(items.find((t) => t.id === ids.longQuote)).toMatchObject({ quotedTweetId: ids.first, noteText: expect.stringContaining('long quote') });
+
       // reply_settings, which the adapter does not ask for, as any client would ask.
       const url = `${proxy.url}/2/users/2001/tweets?tweet.fields=reply_settings,attachments,referenced_tweets,note_tweet`;
       const res = await fetch(url, { headers: { authorization: 'Bearer FAN-TOKEN' } });
       expect(res.status).toBe(200);
     });
+    const long = await wire(async () => {
+      const items = (await x.timeline('acme', { startTime: new Date(startedAt - 60_000).toISOString() })).items;
+      expect(items.find((t) => t.id === ids.longQuote)).toMatchObject({ quotedTweetId: ids.first, noteText: expect.stringContaining('long quote') });
+    });
+    expectConforms(long, [{ operationId: OPS.timeline, status: 200 }]);
     expectConforms(reads, Array(2).fill({ operationId: OPS.timeline, status: 200 }));
     const raw = bodyOf(reads[1]!).data as { id: string; reply_settings?: string; attachments?: unknown; referenced_tweets?: unknown }[];
     expect(raw.find((t) => t.id === ids.quote)).toMatchObject({ reply_settings: 'mentionedUsers', referenced_tweets: [{ type: 'quoted', id: ids.first }] });
@@ -263,12 +269,15 @@ describe(`the adapter and the fake X speak X API 2.159`, () => {
       expect(await rejection(x.createPost('fan', { text: `one option ${tag}`, poll: { options: ['a'], durationMinutes: 60 } }))).toMatchObject({ code: 400 });
       expect(await rejection(x.createPost('fan', { text: `4 minutes ${tag}`, poll: { ...poll, durationMinutes: 4 } }))).toMatchObject({ code: 400 });
       expect([400, 403]).toContain((await rejection(x.createPost('fan', { text: `quoting nothing ${tag}`, quoteTweetId: '1' }))).code);
+      // The fan has X's 280: a longer post is X's 400, naming text.
+      expect(await rejection(x.createPost('fan', { text: `${'x'.repeat(281)} ${tag}` }))).toMatchObject({ code: 400 });
     });
     expectConforms(exchanges, [
       { operationId: OPS.createPost, status: 400 },
       { operationId: OPS.createPost, status: 400, requestIssue: /\/poll\/options must NOT have fewer than 2 items/ },
       { operationId: OPS.createPost, status: 400, requestIssue: /\/poll\/duration_minutes must be >= 5/ },
       { operationId: OPS.createPost, status: [400, 403] },
+      { operationId: OPS.createPost, status: 400 },
     ]);
   });
 

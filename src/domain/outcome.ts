@@ -152,10 +152,13 @@ const UNSUPPORTED_AUTH = 'https://api.twitter.com/2/problems/unsupported-authent
 /** v1.1-style error codes X still puts in some 403s: 64 suspended, 326 locked. */
 const ACCOUNT_ERROR_CODES = new Set([64, 326]);
 
+/** X's words for a refusal. An invalid request's detail is generic ("One or more parameters…"); the error's message says which. */
 function detailOf(data: unknown): string {
   if (typeof data !== 'object' || data === null) return '';
   const d = data as { detail?: unknown; title?: unknown; errors?: { message?: unknown }[] };
-  const text = d.detail ?? d.errors?.[0]?.message ?? d.title;
+  const message = d.errors?.[0]?.message;
+  const texts = [d.detail, message].filter((t): t is string => typeof t === 'string' && t !== '');
+  const text = texts.length ? [...new Set(texts)].join(': ') : d.title;
   return typeof text === 'string' ? text.slice(0, 300) : '';
 }
 

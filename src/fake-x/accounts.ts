@@ -14,7 +14,15 @@ export interface FakeAccount {
   refreshToken?: string;
   /** When the account's `tokens` expire (ms); unset = never. */
   tokensExpireAt?: number;
+  /**
+   * The longest post X lets this user publish, in weighted characters:
+   * 280 (X's default), up to 25,000 for a Premium account's long posts.
+   */
+  textLength?: number;
 }
+
+/** What X allows an account without Premium. */
+export const DEFAULT_TEXT_LENGTH = 280;
 
 export class Accounts {
   /** In the order given. */

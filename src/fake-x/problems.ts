@@ -11,6 +11,8 @@ const USAGE_CAPPED_TYPE = 'https://api.twitter.com/2/problems/usage-capped';
 
 // X's own words for the 403s that concern one post, one account or the app.
 export const DUPLICATE_DETAIL = 'You are not allowed to create a Tweet with duplicate content.';
+/** X's message for a post over the author's length limit (280 weighted characters without Premium). */
+export const TEXT_TOO_LONG = 'Your Tweet text is too long. For more information on how X determines text length see https://github.com/twitter/twitter-text.';
 export const RESTRICTED_REPLY_DETAIL =
   'Reply to this conversation is not allowed because you have not been mentioned or otherwise engaged by the author of the post you are replying to.';
 export const DELETED_TARGET_DETAIL = 'You attempted to reply to a Tweet that is deleted or not visible to you.';
@@ -42,8 +44,9 @@ export class HttpProblem extends Error {
   }
 }
 
-export function invalidRequest(message: string, parameter?: string): HttpProblem {
-  const parameters = parameter ? { [parameter]: [] as string[] } : undefined;
+/** X's 400; `values`: the parameter's values it refused (`{"media.media_ids": ["123"]}`). */
+export function invalidRequest(message: string, parameter?: string, values: string[] = []): HttpProblem {
+  const parameters = parameter ? { [parameter]: values } : undefined;
   return new HttpProblem(400, 'Invalid Request', 'One or more parameters to your request was invalid.', INVALID_REQUEST_TYPE, [
     parameters ? { message, parameters } : { message },
   ]);

@@ -4,7 +4,8 @@
  * refusal) and returns a write that takes effect only when committed, so a
  * fault can strike before or after the commit.
  */
-import type { FakeAccount } from './accounts.js';
+import twitterText from 'twitter-text';
+import { DEFAULT_TEXT_LENGTH, type FakeAccount } from './accounts.js';
 import { isNumericId } from './lookup.js';
 import {
   DELETED_QUOTE_DETAIL,
@@ -12,6 +13,7 @@ import {
   DM_REFUSED_DETAIL,
   DUPLICATE_DETAIL,
   RESTRICTED_REPLY_DETAIL,
+  TEXT_TOO_LONG,
   forbidden,
   invalidRequest,
 } from './problems.js';
@@ -43,6 +45,8 @@ export class Writes {
       // X refuses a post without content; whitespace-only text is no content.
       throw invalidRequest('Post text must not be empty.', 'text');
     }
+    // X weighs the text as sent (twitter-text: a URL counts 23); over the author's limit it refuses the post.
+    if (twitterText.parseTweet(text).weightedLength > (author.textLength ?? DEFAULT_TEXT_LENGTH)) throw invalidRequest(TEXT_TOO_LONG, 'text');
     const poll = body.poll === undefined ? undefined : pollOf(body.poll);
     if (poll && body.quote_tweet_id !== undefined) throw invalidRequest('poll and quote_tweet_id are mutually exclusive.', 'poll');
     const replySettings = replySettingsOf(body.reply_settings);

@@ -16,10 +16,14 @@ import type { PostRecord, PostState } from '../domain/state.js';
 import type { CreatedItem, FakeAccount } from '../fake-x/index.js';
 
 /** An xactly account (its access token), or a test's `{ id, userId, token }`. */
-export type AccountLike = { readonly id: string; readonly userId: string } & ({ readonly auth: { readonly accessToken: string } } | { readonly token: string });
+export type AccountLike = { readonly id: string; readonly userId: string; readonly limits?: { readonly textLength?: number } } & (
+  { readonly auth: { readonly accessToken: string } } | { readonly token: string }
+);
 
 export function fakeAccountOf(a: AccountLike): FakeAccount {
-  return { userId: a.userId, username: a.id, tokens: ['auth' in a ? a.auth.accessToken : a.token] };
+  // An account whose accounts file allows long posts is a Premium account on this X.
+  const textLength = a.limits?.textLength;
+  return { userId: a.userId, username: a.id, tokens: ['auth' in a ? a.auth.accessToken : a.token], ...(textLength !== undefined && { textLength }) };
 }
 
 /** What one key should have become on X. Texts are unique per key: X's items map back to keys by text. */

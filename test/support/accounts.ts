@@ -61,5 +61,5 @@ export const ACCOUNTS: Account[] = [
 /** A user who is not an xactly account: replies go to their posts, DMs to them. */
 export const FAN: TestAccount = { id: 'fan', userId: '2001', token: 'FAN-TOKEN' };
 
-/** The fake X's users: acme, globex and the fan. */
-export const FAKE_ACCOUNTS = [...ACCOUNTS.map(fakeAccountOf), fakeAccountOf(FAN)];
+/** The fake X's users: acme (a Premium account on X: long posts up to 25,000), globex and the fan (X's 280). */
+export const FAKE_ACCOUNTS = [...ACCOUNTS.map((a) => ({ ...fakeAccountOf(a), ...(a.id === 'acme' && { textLength: 25_000 }) })), fakeAccountOf(FAN)];
