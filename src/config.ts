@@ -43,6 +43,23 @@ export interface Config {
   readonly unresolvedGraceMs: number;
   /** Publishing budgets shared by every worker (accounts may override post/dm). */
   readonly budget: BudgetPolicy;
+  /** The HTTP API (`xactly api`): where it listens, its tokens file, its limits. */
+  readonly api: ApiConfig;
+}
+
+export interface ApiConfig {
+  readonly port: number;
+  /** Interface it listens on; 0.0.0.0 in a container. */
+  readonly host: string;
+  /** JSON {"tokens":[{"name","sha256","accounts"?}]}; required by `xactly api`. */
+  readonly tokensFile: string | undefined;
+  /** Largest request body; a larger one is answered 413. */
+  readonly bodyLimitBytes: number;
+  /** Most requests in one POST /v1/posts array; more is answered 413. */
+  readonly maxBatch: number;
+  /** Requests one token may make per window (across every API process: the count is in Redis); over it, 429 with Retry-After. */
+  readonly rateLimit: number;
+  readonly rateWindowMs: number;
 }
 
 const positiveInt = z
@@ -105,6 +122,13 @@ const schema = z.object({
   XACTLY_POST_LIMIT: positiveInt.default(100),
   XACTLY_DM_LIMIT: positiveInt.default(200),
   XACTLY_LIMIT_WINDOW_MS: positiveInt.default(15 * 60_000),
+  API_PORT: positiveInt.refine((n) => n < 65536, 'must be a TCP port').default(3001),
+  API_HOST: z.string().min(1).default('127.0.0.1'),
+  XACTLY_API_TOKENS_FILE: z.string().min(1).optional(),
+  API_BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
+  API_MAX_BATCH: positiveInt.default(1_000),
+  API_RATE_LIMIT: positiveInt.default(600),
+  API_RATE_WINDOW_MS: positiveInt.default(60_000),
   XACTLY_APP_DAILY_LIMIT: z.string().trim().regex(/^\d+$/, 'must be a whole number (0 = no cap)').transform(Number).default(10_000),
 });
 
@@ -156,5 +180,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileBudgetMs: e.XACTLY_RECONCILE_BUDGET_MS,
     unresolvedGraceMs: e.XACTLY_UNRESOLVED_GRACE_MS,
     budget: Object.freeze({ post: e.XACTLY_POST_LIMIT, dm: e.XACTLY_DM_LIMIT, windowMs: e.XACTLY_LIMIT_WINDOW_MS, appDaily: e.XACTLY_APP_DAILY_LIMIT }),
+    api: Object.freeze({
+      port: e.API_PORT,
+      host: e.API_HOST,
+      tokensFile: e.XACTLY_API_TOKENS_FILE,
+      bodyLimitBytes: e.API_BODY_LIMIT_BYTES,
+      maxBatch: e.API_MAX_BATCH,
+      rateLimit: e.API_RATE_LIMIT,
+      rateWindowMs: e.API_RATE_WINDOW_MS,
+    }),
   });
 }

@@ -9,6 +9,7 @@ import { startWorkerProcess } from '../ops/worker-process.js';
 import { StartupError } from '../app.js';
 import { inputLines, UsageError, withApp } from './common.js';
 import { cmdCancel, cmdEdit, cmdReschedule, LIFECYCLE_HELP } from './lifecycle.js';
+import { API_HELP, cmdApi, cmdApiToken } from './api.js';
 import { CredentialsError, fileCredentialStore } from '../x/credentials.js';
 import { reconcileOnce } from '../queue/reconciler.js';
 import { enqueueLines, formatLineResult, isRefused } from './enqueue.js';
@@ -33,6 +34,9 @@ Commands:
   reschedule FILE|- [--json] move queued keys to a new time (JSON lines of {slotId, postId, scheduledAt, deadline?})
   accounts [--json] | accounts resume <id> | accounts resume --app
                              accounts with their pause/rate-limit state; resume a paused one
+  api                        the HTTP API on API_PORT (bearer tokens from XACTLY_API_TOKENS_FILE)
+  api-token create NAME [--accounts a,b]
+                             make an API token (printed once; its hash goes to XACTLY_API_TOKENS_FILE)
   fake-x [--port P] [--host H] [--fault-rate R] [--lag MS] [--seed N]
                              run the fake X API (for demos and rehearsals)
   demo                       run a self-contained demo against local Redis
@@ -44,6 +48,7 @@ Exit codes: 0 ok, 1 operational error, 2 bad input (usage, invalid lines).`;
 
 const HELP: Record<string, string> = {
   ...LIFECYCLE_HELP,
+  ...API_HELP,
   worker:
     'xactly worker\n  Runs the publish worker. Needs XACTLY_ACCOUNTS_FILE. SIGTERM/SIGINT drains in-flight X calls (bounded); a second signal forces exit.',
   enqueue:
@@ -311,6 +316,10 @@ export async function main(argv: string[]): Promise<number> {
       return cmdReconcile(config, rest);
     case 'board':
       return cmdBoard(config, rest);
+    case 'api':
+      return cmdApi(config);
+    case 'api-token':
+      return cmdApiToken(config, rest);
     case 'fake-x':
       return cmdFakeX(config, rest);
     case 'demo': {

@@ -1,4 +1,4 @@
-import type { PostRecord } from './state.js';
+import type { AuditEvent, PostRecord } from './state.js';
 
 /**
  * What a reader outside the ledger sees of a key and of an account: the CLI's
@@ -57,4 +57,27 @@ export interface AccountView {
 export function accountView(id: string, s: Standing | undefined): AccountView {
   const state = s?.paused ? 'paused' : s?.blockedUntil ? 'rate-limited' : 'ok';
   return { id, state, ...(s?.paused && { reason: s.paused }), ...(s?.blockedUntil && { until: new Date(s.blockedUntil).toISOString() }) };
+}
+
+/** Fields of an outcome event that hold epoch ms, shown as ISO times. */
+const EVENT_TIMES = new Set(['at', 'until', 'retryAt', 'recheckAt', 'scheduledAt', 'deadline']);
+
+/**
+ * An outcome event as readers outside see it (the HTTP API's /v1/events, webhooks):
+ * `{id, type, slotId, postId, accountId, state, attempt, at, …its own fields}`,
+ * times as ISO strings. The ledger's internal key id stays inside.
+ */
+export function eventView(e: { readonly id: string; readonly [field: string]: string | undefined }): Record<string, unknown> {
+  const { id, key: _key, account, attempt, ...rest } = e;
+  const out: Record<string, unknown> = { id, ...(account !== undefined && { accountId: account }), ...(attempt !== undefined && { attempt: Number(attempt) }) };
+  for (const [k, v] of Object.entries(rest)) {
+    if (v === undefined) continue;
+    out[k] = EVENT_TIMES.has(k) && /^\d+$/.test(v) ? new Date(Number(v)).toISOString() : v;
+  }
+  return out;
+}
+
+/** A key's audit trail as readers outside see it: oldest first, times as ISO strings (`by` names who asked, never a secret). */
+export function auditView(trail: readonly AuditEvent[]): Record<string, unknown>[] {
+  return trail.map((e) => Object.fromEntries(Object.entries(e).map(([k, v]) => [k, EVENT_TIMES.has(k) && typeof v === 'number' ? new Date(v).toISOString() : v])));
 }

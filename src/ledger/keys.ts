@@ -57,6 +57,8 @@ export interface LedgerKeys {
    * written before it exits, for supervisors and tests that must not depend on log files.
    */
   workerStopped(workerId: string): string;
+  /** Counter with TTL: requests an HTTP API token made in the rate-limit window starting at windowStart. */
+  apiRate(tokenName: string, windowStart: number): string;
 }
 
 export function ledgerKeys(prefix: string): LedgerKeys {
@@ -79,5 +81,6 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     app: `${p}:app`,
     refreshLock: (accountId: string) => `${p}:refresh-lock:${accountId}`,
     refreshed: (accountId: string) => `${p}:refreshed:${accountId}`,
+    apiRate: (tokenName: string, windowStart: number) => `${p}:api-rate:${tokenName}:${windowStart}`,
   });
 }

@@ -179,7 +179,12 @@ export class Ledger {
    * index. Index entries of keys that already existed are harmless: the
    * reconciler drops entries of settled keys.
    */
-  async registerMany(entries: readonly { request: PublishRequest; keyId: string; jobId: string }[], now: number): Promise<RegisterResult[]> {
+  async registerMany(
+    entries: readonly { request: PublishRequest; keyId: string; jobId: string }[],
+    now: number,
+    /** Who asked (an API token's name), for the audit trail; never a secret. */
+    by?: string,
+  ): Promise<RegisterResult[]> {
     if (entries.length === 0) return [];
     const pipeline = this.redis.pipeline();
     const due: (string | number)[] = [];
@@ -204,7 +209,7 @@ export class Ledger {
         jobId,
         createdAt: now,
         updatedAt: now,
-        trail: [{ at: now, event: 'queued', jobId }],
+        trail: [{ at: now, event: 'queued', jobId, ...(by && { by }) }],
       };
       // SET NX GET and, for a new key, its `queued` event (scripts.ts REGISTER).
       (pipeline as unknown as Record<string, (...a: (string | number)[]) => unknown>)[REGISTER.name]!(
@@ -544,6 +549,53 @@ export class Ledger {
   /** Oldest event first. */
   async auditTrail(keyId: string): Promise<AuditEvent[]> {
     return parseStored(await this.redis.get(this.keys.record(keyId)))?.trail ?? [];
+  }
+
+  /**
+   * One page of keys in creation order, filtered, starting after `after`
+   * (the last key a previous page looked at). Looks at no more than
+   * `maxScan` keys, so a selective filter answers a short page (with
+   * `last` to go on from) instead of reading the whole index. `last` is
+   * absent when the index is exhausted.
+   */
+  async listPage(
+    filter: { state?: PostState; accountId?: string; accounts?: ReadonlySet<string>; from?: number; to?: number },
+    opts: { after?: { keyId: string; score: number }; limit: number; maxScan?: number },
+  ): Promise<{ records: PostRecord[]; last?: { keyId: string; score: number } }> {
+    const maxScan = opts.maxScan ?? 5_000;
+    let start = 0;
+    if (opts.after) {
+      // The index only grows, so the last key's rank is where to go on; should it be gone, its score says.
+      const rank = await this.redis.zrank(this.keys.index, opts.after.keyId);
+      start = rank !== null ? rank + 1 : await this.redis.zcount(this.keys.index, '-inf', String(opts.after.score));
+    }
+    const records: PostRecord[] = [];
+    let last: { keyId: string; score: number } | undefined;
+    for (let scanned = 0; scanned < maxScan && records.length < opts.limit;) {
+      const batch = Math.min(200, maxScan - scanned);
+      const flat = await this.redis.zrange(this.keys.index, String(start), String(start + batch - 1), 'WITHSCORES');
+      if (flat.length === 0) return { records };
+      const ids = flat.filter((_, i) => i % 2 === 0);
+      const got = await this.getMany(ids);
+      for (let i = 0; i < ids.length && records.length < opts.limit; i++) {
+        last = { keyId: ids[i]!, score: Number(flat[2 * i + 1]) };
+        scanned++;
+        start++;
+        const r = got[i];
+        if (!r) continue;
+        if (filter.state && r.state !== filter.state) continue;
+        if (filter.accountId && r.accountId !== filter.accountId) continue;
+        if (filter.accounts && !filter.accounts.has(r.accountId)) continue;
+        if (filter.from !== undefined && r.scheduledAt < filter.from) continue;
+        if (filter.to !== undefined && r.scheduledAt >= filter.to) continue;
+        records.push(r);
+      }
+      if (ids.length < batch && records.length < opts.limit) {
+        // The end of the index: nothing left to go on from.
+        return { records };
+      }
+    }
+    return { records, ...(last && { last }) };
   }
 
   /** Keys in creation order, optionally filtered; skips records past retention. */

@@ -35,14 +35,15 @@ export interface BulkCancelResult {
 
 export interface Lifecycle {
   cancel(key: PostKey, opts?: { reason?: string; by?: string }): Promise<LifecycleResult>;
-  edit(key: PostKey, changes: EditChanges): Promise<LifecycleResult>;
-  reschedule(key: PostKey, times: { scheduledAt: string | Date; deadline?: string | Date }): Promise<LifecycleResult>;
+  /** `by`: who asked (an API token's name), kept in the audit trail. */
+  edit(key: PostKey, changes: EditChanges, opts?: { by?: string }): Promise<LifecycleResult>;
+  reschedule(key: PostKey, times: { scheduledAt: string | Date; deadline?: string | Date }, opts?: { by?: string }): Promise<LifecycleResult>;
   /** Every not-yet-final key of an account (scheduled in [from, to) when given). */
   cancelAccount(accountId: string, opts?: { from?: Date | string; to?: Date | string; reason?: string; by?: string }): Promise<BulkCancelResult>;
   /** The same from raw JSON (a CLI line, an HTTP body): never throws for bad input, answers 'invalid'. */
   cancelRaw(raw: unknown, by?: string): Promise<LifecycleResult>;
-  editRaw(raw: unknown): Promise<LifecycleResult>;
-  rescheduleRaw(raw: unknown): Promise<LifecycleResult>;
+  editRaw(raw: unknown, by?: string): Promise<LifecycleResult>;
+  rescheduleRaw(raw: unknown, by?: string): Promise<LifecycleResult>;
 }
 
 export interface LifecycleDeps {
@@ -110,14 +111,14 @@ export function createLifecycle({ ledger, queue, clock }: LifecycleDeps): Lifecy
     throw new Error(`key (${key.slotId}, ${key.postId}) kept changing under ${MAX_REPLANS} edits in a row; try again`);
   }
 
-  async function edit(key: PostKey, changes: EditChanges): Promise<LifecycleResult> {
+  async function edit(key: PostKey, changes: EditChanges, by?: string): Promise<LifecycleResult> {
     return change(key, async (r, now) => {
       const early = refusalOf(key, r.state, r);
       if (early) return early;
       const p = planEdit(r, changes, now);
       if (!p.ok) return { status: 'invalid', key, errors: p.errors };
       return {
-        apply: { set: p.plan.set, verdict: 'edited', event: { event: 'edited', from: r.fingerprint, to: p.plan.fingerprint } },
+        apply: { set: p.plan.set, verdict: 'edited', event: { event: 'edited', from: r.fingerprint, to: p.plan.fingerprint, ...(by && { by }) } },
         result: { status: 'edited', key, fingerprint: p.plan.fingerprint },
         // The job's copy of the text is only for the board: the worker publishes the record.
         after: async (jobId) => {
@@ -128,7 +129,7 @@ export function createLifecycle({ ledger, queue, clock }: LifecycleDeps): Lifecy
     });
   }
 
-  async function reschedule(key: PostKey, times: { scheduledAt: string; deadline?: string }): Promise<LifecycleResult> {
+  async function reschedule(key: PostKey, times: { scheduledAt: string; deadline?: string }, by?: string): Promise<LifecycleResult> {
     return change(key, async (r, now) => {
       const early = refusalOf(key, r.state, r);
       if (early) return early;
@@ -141,7 +142,7 @@ export function createLifecycle({ ledger, queue, clock }: LifecycleDeps): Lifecy
           verdict: 'rescheduled',
           due,
           deadline,
-          event: { event: 'rescheduled', from: { scheduledAt: r.scheduledAt, deadline: r.deadline }, to: { scheduledAt, deadline } },
+          event: { event: 'rescheduled', from: { scheduledAt: r.scheduledAt, deadline: r.deadline }, to: { scheduledAt, deadline }, ...(by && { by }) },
         },
         result: { status: 'rescheduled', key, scheduledAt: iso(scheduledAt), deadline: iso(deadline) },
         after: (jobId, at) => moveJob(jobId, { ...r, scheduledAt }, due, at),
@@ -202,13 +203,15 @@ export function createLifecycle({ ledger, queue, clock }: LifecycleDeps): Lifecy
 
   return {
     cancel: cancelKey,
-    edit: (key, changes) => raw(parseEdit({ ...changes, ...key }), edit),
-    reschedule: (key, t) =>
-      raw(parseReschedule({ ...key, scheduledAt: isoOf(t.scheduledAt), ...(t.deadline !== undefined && { deadline: isoOf(t.deadline) }) }), reschedule),
+    edit: (key, changes, o = {}) => raw(parseEdit({ ...changes, ...key }), (k, c) => edit(k, c, o.by)),
+    reschedule: (key, t, o = {}) =>
+      raw(parseReschedule({ ...key, scheduledAt: isoOf(t.scheduledAt), ...(t.deadline !== undefined && { deadline: isoOf(t.deadline) }) }), (k, v) =>
+        reschedule(k, v, o.by),
+      ),
     cancelAccount,
     cancelRaw: (input, by) => raw(parseCancel(input), (key, v) => cancelKey(key, { ...(v.reason && { reason: v.reason }), ...(by && { by }) })),
-    editRaw: (input) => raw(parseEdit(input), edit),
-    rescheduleRaw: (input) => raw(parseReschedule(input), reschedule),
+    editRaw: (input, by) => raw(parseEdit(input), (k, c) => edit(k, c, by)),
+    rescheduleRaw: (input, by) => raw(parseReschedule(input), (k, v) => reschedule(k, v, by)),
   };
 }
 

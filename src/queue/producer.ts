@@ -15,7 +15,8 @@ export type EnqueueResult =
   | { readonly status: 'failed'; readonly key: PostKey; readonly reason: string; readonly detail?: string }
   /** Cancelled: it stays cancelled (a re-sync of a calendar does not bring it back). */
   | { readonly status: 'cancelled'; readonly key: PostKey }
-  | { readonly status: 'conflict'; readonly key: PostKey; readonly error: PayloadConflictError }
+  /** `fingerprint`: the stored payload's, which this request's does not match. */
+  | { readonly status: 'conflict'; readonly key: PostKey; readonly error: PayloadConflictError; readonly fingerprint: string; readonly state: PostState }
   | { readonly status: 'invalid'; readonly key?: Partial<PostKey>; readonly errors: readonly FieldError[] };
 
 /** Same key, different payload: the producer must pick a new key or fix the payload. */
@@ -54,12 +55,12 @@ export interface ProducerOptions {
 export interface Producer extends Pick<Lifecycle, 'cancel' | 'cancelAccount'> {
   /** Enqueue one request; throws InvalidRequestError or PayloadConflictError. */
   enqueue(request: unknown): Promise<Exclude<EnqueueResult, { status: 'invalid' | 'conflict' }>>;
-  /** Enqueue many in two round trips; one result per input, in order; never throws for bad items. */
-  enqueueMany(requests: readonly unknown[]): Promise<EnqueueResult[]>;
+  /** Enqueue many in two round trips; one result per input, in order; never throws for bad items. `by` (who asked) goes into each new key's audit trail. */
+  enqueueMany(requests: readonly unknown[], opts?: { by?: string }): Promise<EnqueueResult[]>;
   /** Replace a queued key's text or reply target; throws InvalidRequestError for a bad edit (see domain/lifecycle.ts). */
-  edit(key: PostKey, changes: Parameters<Lifecycle['edit']>[1]): Promise<Exclude<LifecycleResult, { status: 'invalid' }>>;
+  edit(key: PostKey, changes: Parameters<Lifecycle['edit']>[1], opts?: { by?: string }): Promise<Exclude<LifecycleResult, { status: 'invalid' }>>;
   /** Move a queued key in time; throws InvalidRequestError for bad times. */
-  reschedule(key: PostKey, times: Parameters<Lifecycle['reschedule']>[1]): Promise<Exclude<LifecycleResult, { status: 'invalid' }>>;
+  reschedule(key: PostKey, times: Parameters<Lifecycle['reschedule']>[1], opts?: { by?: string }): Promise<Exclude<LifecycleResult, { status: 'invalid' }>>;
   /**
    * Outcome events, oldest first, from after `from` (a stream id; default
    * '0', the oldest kept; '$' for only new ones), waiting for new ones until
@@ -109,7 +110,7 @@ export function producerOver({ ledger, queue, options: opts, close, eventsReader
     return lengths;
   }
 
-  async function enqueueMany(raw: readonly unknown[]): Promise<EnqueueResult[]> {
+  async function enqueueMany(raw: readonly unknown[], o: { by?: string } = {}): Promise<EnqueueResult[]> {
     const now = clock();
     const results: (EnqueueResult | undefined)[] = new Array(raw.length);
     const valid: { index: number; request: PublishRequest; keyId: string; jobId: string }[] = [];
@@ -126,13 +127,19 @@ export function producerOver({ ledger, queue, options: opts, close, eventsReader
       valid.push({ index, request: v.request, keyId: keyIdOf(k), jobId: jobIdFor(k) });
     });
 
-    const registered = await ledger.registerMany(valid, now);
+    const registered = await ledger.registerMany(valid, now, o.by);
     const jobs: { name: string; data: PublishJobData; opts: { jobId: string; delay: number } }[] = [];
     registered.forEach((reg, i) => {
       const { index, request, keyId } = valid[i]!;
       const key = { slotId: request.slotId, postId: request.postId };
       if (reg.verdict === 'conflict') {
-        results[index] = { status: 'conflict', key, error: new PayloadConflictError(key, reg.record.state) };
+        results[index] = {
+          status: 'conflict',
+          key,
+          error: new PayloadConflictError(key, reg.record.state),
+          fingerprint: reg.record.fingerprint,
+          state: reg.record.state,
+        };
         return;
       }
       const record = reg.verdict === 'new' ? undefined : reg.record;
@@ -187,8 +194,8 @@ export function producerOver({ ledger, queue, options: opts, close, eventsReader
     events,
     cancel: lifecycle.cancel,
     cancelAccount: lifecycle.cancelAccount,
-    edit: (key, changes) => strict(lifecycle.edit(key, changes)),
-    reschedule: (key, times) => strict(lifecycle.reschedule(key, times)),
+    edit: (key, changes, o) => strict(lifecycle.edit(key, changes, o)),
+    reschedule: (key, times, o) => strict(lifecycle.reschedule(key, times, o)),
     enqueueMany,
     async enqueue(request) {
       const [result] = await enqueueMany([request]);
