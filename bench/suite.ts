@@ -2,7 +2,7 @@
  * The benchmark suite: every benchmark in sequence, each as its own process,
  * then one summary of every figure against its target.
  *
- *   npm run build && npm run bench -- [--write-docs] [--only overhead,burst,reconcile-cost,memory,thread] [--quick]
+ *   npm run build && npm run bench -- [--write-docs] [--only overhead,burst,reconcile-cost,memory,thread,api] [--quick]
  *
  * Each child gets `--report FILE` and writes its figures and its Markdown
  * section there; with `--write-docs` the suite writes docs/benchmarks.md from
@@ -50,11 +50,12 @@ const BENCHES: readonly Bench[] = [
     quickArgs: ['--runs', '2', '--concurrent', '5', '--concurrent-rounds', '1'],
     items: '#13',
   },
+  { name: 'api', script: 'api.js', nodeFlags: [], args: [], quickArgs: ['--requests', '20', '--rounds', '1'], items: '#14' },
 ];
 
 /**
  * Issue item of a figure, from its name ("burst: ..."): the items of "Proof
- * under faults and at scale" in their order, then issue #13's benchmark.
+ * under faults and at scale" in their order, then issue #13's and #14's benchmarks.
  */
 const ITEMS: readonly (readonly [prefix: string, item: string])[] = [
   ['overhead', '1'],
@@ -64,6 +65,7 @@ const ITEMS: readonly (readonly [prefix: string, item: string])[] = [
   ['reconcile', '5'],
   ['memory', '6'],
   ['thread', '#13'],
+  ['api', '#14'],
 ];
 const itemIndex = (f: Figure) => {
   const i = ITEMS.findIndex(([prefix]) => prefix === f.name.slice(0, f.name.indexOf(':')));
@@ -212,7 +214,7 @@ ${mdTable(env, ['', ''], true)}
 ## Summary
 
 Items 1–6 are those of the benchmark list in the issue "Proof under faults and at scale"; #13 is the
-benchmark of issue #13 (threads). "context" figures have no target of their own.
+benchmark of issue #13 (threads), #14 that of issue #14's HTTP API. "context" figures have no target of their own.
 
 ${mdTable(rows, header, true)}
 
