@@ -65,7 +65,11 @@ export function decideAfterAttempt(outcome: XOutcome, ctx: AttemptContext): Tran
       }
       return {
         to: 'failed',
-        reason: outcome.cause.startsWith('invalid-account') ? 'invalid-account' : 'rejected',
+        reason: outcome.cause.startsWith('invalid-account')
+          ? 'invalid-account'
+          : outcome.cause.startsWith('media-unavailable')
+            ? 'media-unavailable'
+            : 'rejected',
         detail: outcome.cause,
       };
     case 'not-sent': {

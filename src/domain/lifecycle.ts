@@ -3,6 +3,7 @@ import type { PostKey } from './key.js';
 import twitterText from 'twitter-text';
 import { type FieldError, fingerprintOf, type GivenTimes, idField, isoTime, MAX_POST_WEIGHT, ownExtras, validateRequest } from './request.js';
 import type { PostRecord } from './state.js';
+import { inputOf, storedProbes } from './media.js';
 
 /**
  * Cancel, edit and reschedule: what may change on a key, checked before any
@@ -146,7 +147,13 @@ export function planEdit(r: PostRecord, changes: EditChanges, now: number): { ok
     ...editedExtras(r, changes),
     ...timesOf(r),
   };
-  const v = validateRequest(merged, { now, deadlineWindowMs: r.deadline - r.scheduledAt, textLengthOf: () => editTextLength(r) });
+  // The key's media stay as they are (checked at enqueue; the worker checks the files again).
+  const v = validateRequest(merged, {
+    now,
+    deadlineWindowMs: r.deadline - r.scheduledAt,
+    textLengthOf: () => editTextLength(r),
+    probeMedia: storedProbes(r.media ?? []),
+  });
   if (!v.ok) return v;
   const fingerprint = fingerprintOf(v.request, givenOf(r));
   const set = {
@@ -162,7 +169,8 @@ export function planEdit(r: PostRecord, changes: EditChanges, now: number): { ok
 
 /** The key's extras with the edit's applied: a value replaces, null removes, absent keeps. */
 function editedExtras(r: PostRecord, changes: EditChanges): Record<string, unknown> {
-  const extras: Record<string, unknown> = { ...ownExtras(r) };
+  const { media, ...own } = ownExtras(r);
+  const extras: Record<string, unknown> = { ...own, ...(media && { media: media.map(inputOf) }) };
   for (const f of EXTRA_FIELDS) {
     if (changes[f] === null) delete extras[f];
     else if (changes[f] !== undefined) extras[f] = changes[f];
@@ -188,6 +196,9 @@ function planThreadEdit(r: PostRecord, changes: EditChanges, now: number): { ok:
   const other = (['text', 'inReplyToTweetId', 'recipientId', ...EXTRA_FIELDS] as const).filter((f) => changes[f] !== undefined);
   if (other.length)
     return { ok: false, errors: other.map((field) => ({ field, reason: "is not edited on a thread: give the thread's parts, all of them, in parts" })) };
+  if ((r.parts ?? []).some((p) => p.media)) {
+    return { ok: false, errors: [{ field: 'parts', reason: 'a thread with media cannot be edited yet: cancel it and enqueue a new key' }] };
+  }
   if ((r.parts ?? []).some((p) => p.tweetId)) {
     return { ok: false, errors: [{ field: 'parts', reason: 'part 1 is already live: a started thread cannot be edited (cancel it to stop the rest)' }] };
   }

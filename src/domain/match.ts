@@ -26,6 +26,12 @@ import twitterText from 'twitter-text';
  * A quote or a poll is part of what a post is: another quoted post, or a
  * poll on a key sent without one, is not the key's post; a quote or a poll
  * X does not show cannot be proven (`uncertain`).
+ *
+ * So are media: X appends one t.co link for them (`pic.x.com/…`, with a
+ * `media_key`), stripped before the text is compared, and lists them in
+ * `attachments.media_keys`. Another number of media, media on a key sent
+ * without, or a text-only post for a key sent with media is not the key's
+ * post; a media link without `attachments` to count is `uncertain`.
  */
 export interface SentItem {
   readonly keyId: string;
@@ -35,6 +41,8 @@ export interface SentItem {
   readonly quoteTweetId?: string;
   /** Sent with a poll. */
   readonly hasPoll?: boolean;
+  /** How many media it was sent with (0 or absent: none). */
+  readonly mediaCount?: number;
   /** Window in which X's created_at must fall (ms, skew margin included). */
   readonly windowStart: number;
   readonly windowEnd: number;
@@ -63,6 +71,8 @@ export interface SeenItem {
   readonly quotedTweetId?: string;
   /** `attachments.poll_ids`: the post has a poll. */
   readonly pollIds?: readonly string[];
+  /** `attachments.media_keys`: the post's media. */
+  readonly mediaKeys?: readonly string[];
   /** The whole text of a long post (`note_tweet.text`), and its links. */
   readonly noteText?: string;
   readonly noteUrls?: readonly SeenUrl[];
@@ -357,6 +367,11 @@ export function judge(key: SentItem, item: SeenItem, forms?: { sent?: SentForm; 
   if (key.quoteTweetId !== undefined && item.quotedTweetId !== undefined && item.quotedTweetId !== key.quoteTweetId) return NONE;
   const polled = (item.pollIds?.length ?? 0) > 0;
   if (polled && !key.hasPoll) return NONE;
+  const sentMedia = key.mediaCount ?? 0;
+  const seenMedia = item.mediaKeys?.length ?? 0;
+  const mediaLink = (item.urls ?? []).some((u) => u.mediaKey !== undefined);
+  if (sentMedia === 0 && (seenMedia > 0 || mediaLink)) return NONE;
+  if (sentMedia > 0 && (seenMedia > 0 ? seenMedia !== sentMedia : !mediaLink)) return NONE;
   // X did not say what the post quotes: read its appended link as the key's quote, but that proves nothing.
   const unsaidQuote = key.quoteTweetId !== undefined && item.quotedTweetId === undefined;
   const j = unsaidQuote
@@ -365,6 +380,8 @@ export function judge(key: SentItem, item: SeenItem, forms?: { sent?: SentForm; 
   if (j.verdict !== 'match') return j;
   if (unsaidQuote) return { verdict: 'uncertain', why: `X does not say which post it quotes (sent quoting ${key.quoteTweetId})` };
   if (key.hasPoll && !polled) return { verdict: 'uncertain', why: 'X shows no poll on it (attachments.poll_ids); it was sent with one' };
+  if (sentMedia > 0 && seenMedia === 0)
+    return { verdict: 'uncertain', why: `X shows a media link but not its media (attachments.media_keys); it was sent with ${sentMedia}` };
   return j;
 }
 

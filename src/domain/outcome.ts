@@ -21,6 +21,8 @@
  * Causes are built from error codes and X's own `detail`, never from the
  * request, so no credential can leak through them.
  */
+import { MediaExpiredError, MediaRejectedError, MediaUnavailableError } from './media.js';
+
 export type RejectScope = 'post' | 'account' | 'app';
 
 /** Nothing more may be sent for the account (or every account of the app) until `until` (ms). */
@@ -233,6 +235,10 @@ export function classifyXFailure(f: XFailure, now: number): Exclude<XOutcome, { 
     case 'thrown': {
       const err = f.error;
       if (err instanceof NotSentError) return { kind: 'not-sent', cause: err.cause };
+      // X refused the create's media ids with a 400: nothing was created; the next attempt uploads again.
+      if (err instanceof MediaExpiredError) return { kind: 'not-sent', cause: `media-expired: ${err.cause}` };
+      if (err instanceof MediaUnavailableError) return { kind: 'rejected', cause: `media-unavailable: ${err.cause}`, scope: 'post' };
+      if (err instanceof MediaRejectedError) return { kind: 'rejected', cause: `media-rejected: ${err.cause}`, scope: 'post' };
       if (err instanceof UnknownAccountError) return { kind: 'rejected', cause: 'invalid-account: ' + err.message, scope: 'account' };
       if (err instanceof AccountAuthError) return { kind: 'rejected', cause: `account-auth: ${err.cause}`, scope: 'account' };
       if (err instanceof MissingIdError) return { kind: 'ambiguous', cause: `http-${err.status}-without-id` };

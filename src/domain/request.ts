@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import twitterText from 'twitter-text';
 import { z } from 'zod';
+import { canonicalMedia, checkMedia, copyMedia, type MediaInput, type MediaProbe, type MediaRef } from './media.js';
 
 /**
  * A publish request as the producer sends it, and its validated form.
@@ -26,6 +27,8 @@ export interface PostExtras {
   readonly quoteTweetId?: string;
   readonly poll?: Poll;
   readonly replySettings?: ReplySettings;
+  /** Images, a GIF or a video (domain/media.ts); the text may then be empty. */
+  readonly media?: readonly MediaRef[];
 }
 
 export interface PublishRequestInput {
@@ -36,12 +39,13 @@ export interface PublishRequestInput {
   /** Every kind but a thread; a thread's texts are its parts'. */
   text?: string;
   /** A thread's parts, in order (2–25); the first may reply to an existing post; each may carry its own extras. */
-  parts?: ({ text: string; inReplyToTweetId?: string } & PostExtras)[];
+  parts?: ({ text?: string; inReplyToTweetId?: string; media?: MediaInput[] } & Omit<PostExtras, 'media'>)[];
   inReplyToTweetId?: string;
   recipientId?: string;
   quoteTweetId?: string;
   poll?: Poll;
   replySettings?: ReplySettings;
+  media?: MediaInput[];
   scheduledAt?: string;
   deadline?: string;
 }
@@ -130,7 +134,19 @@ const pollShape = z
   )
   .strict();
 
+const mediaShape = z.array(
+  z
+    .object({
+      path: z.string({ error: 'must be a string' }).optional(),
+      url: z.string({ error: 'must be a string' }).optional(),
+      altText: z.string({ error: 'must be a string' }).optional(),
+    })
+    .strict(),
+  { error: 'must be an array of media ({path} or {url}, with altText if you like)' },
+);
+
 const extrasShape = {
+  media: mediaShape.optional(),
   quoteTweetId: xId.optional(),
   poll: pollShape.optional(),
   replySettings: z.enum(REPLY_SETTINGS, { error: `must be one of ${REPLY_SETTINGS.join(', ')}` }).optional(),
@@ -149,7 +165,7 @@ const schema = z
       .array(
         z
           .object({
-            text: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }),
+            text: z.string({ error: 'must be a string' }).optional(),
             inReplyToTweetId: xId.optional(),
             ...extrasShape,
           })
@@ -166,8 +182,9 @@ const schema = z
   .strict();
 
 /** `maxWeight`: the account's text length (280 unless its `limits.textLength` says more). */
-function textErrors(kind: PostKind, text: string, maxWeight = MAX_POST_WEIGHT): string | undefined {
-  if (text.trim().length === 0) return 'must not be empty or whitespace-only';
+function textErrors(kind: PostKind, text: string, maxWeight = MAX_POST_WEIGHT, withMedia = false): string | undefined {
+  // A media-only post is common on X: no text needed then.
+  if (text.trim().length === 0) return withMedia ? undefined : 'must not be empty or whitespace-only (unless media is attached)';
   if (kind === 'dm') {
     const chars = [...text].length;
     return chars > MAX_DM_CHARS ? `is ${chars} characters; a DM allows ${MAX_DM_CHARS}` : undefined;
@@ -184,6 +201,8 @@ function textErrors(kind: PostKind, text: string, maxWeight = MAX_POST_WEIGHT): 
  */
 function extrasErrors(e: PostExtras, at = ''): FieldError[] {
   const errors: FieldError[] = [];
+  if (e.media && (e.poll || e.quoteTweetId !== undefined))
+    errors.push({ field: `${at}media`, reason: `cannot be combined with ${at}${e.poll ? 'poll' : 'quoteTweetId'}: X refuses media with a poll or a quote` });
   if (e.poll) {
     const { options, durationMinutes } = e.poll;
     if (options.length < MIN_POLL_OPTIONS || options.length > MAX_POLL_OPTIONS) {
@@ -220,13 +239,22 @@ export function ownExtras(e: PostExtras): PostExtras {
     ...(e.quoteTweetId !== undefined && { quoteTweetId: e.quoteTweetId }),
     ...(e.poll !== undefined && { poll: { options: [...e.poll.options], durationMinutes: e.poll.durationMinutes } }),
     ...(e.replySettings !== undefined && { replySettings: e.replySettings }),
+    ...(e.media !== undefined && { media: copyMedia(e.media) }),
   };
 }
 
-const hasExtras = (e: PostExtras) => e.quoteTweetId !== undefined || e.poll !== undefined || e.replySettings !== undefined;
+const hasExtras = (e: PostExtras) => e.quoteTweetId !== undefined || e.poll !== undefined || e.replySettings !== undefined || e.media !== undefined;
 
-/** The extras in a fixed order for the fingerprint (null where absent). */
-const canonicalExtras = (e: PostExtras) => [e.quoteTweetId ?? null, e.poll ? [[...e.poll.options], e.poll.durationMinutes] : null, e.replySettings ?? null];
+/**
+ * The extras in a fixed order for the fingerprint (null where absent); the
+ * media (content hashes) only when given, so older fingerprints hold.
+ */
+const canonicalExtras = (e: PostExtras) => [
+  e.quoteTweetId ?? null,
+  e.poll ? [[...e.poll.options], e.poll.durationMinutes] : null,
+  e.replySettings ?? null,
+  ...(e.media ? [canonicalMedia(e.media)] : []),
+];
 
 /**
  * Only what the producer said, in a fixed order: defaults derived at
@@ -261,6 +289,8 @@ export interface ValidateOptions {
   readonly knownAccount?: (accountId: string) => boolean;
   /** The account's text length in weighted characters (its `limits.textLength`); undefined: 280. */
   readonly textLengthOf?: (accountId: string) => number | undefined;
+  /** What the edge found at each media path (src/media/probe.ts); a path without a probe is an error. */
+  readonly probeMedia?: (path: string) => MediaProbe | undefined;
 }
 
 export function validateRequest(raw: unknown, opts: ValidateOptions): Validation {
@@ -285,17 +315,29 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
   const input = parsed.data;
   const errors: FieldError[] = [];
   const maxWeight = opts.textLengthOf?.(input.accountId) ?? MAX_POST_WEIGHT;
+  const probeOf = opts.probeMedia ?? (() => undefined);
+  /** A request's (or a part's) media checked against X's rules; undefined when none are given. */
+  const mediaOf = (items: readonly MediaInput[] | undefined, at: string): MediaRef[] | undefined => {
+    if (items === undefined) return undefined;
+    const checked = checkMedia(items, probeOf, at);
+    errors.push(...checked.errors);
+    return checked.media;
+  };
   const thread = input.kind === 'thread' ? threadErrors(input, maxWeight) : undefined;
   if (thread) errors.push(...thread);
   else if (input.parts !== undefined) errors.push({ field: 'parts', reason: `is only allowed for a thread, not a ${input.kind}` });
+  const partMedia = input.kind === 'thread' ? (input.parts ?? []).map((p, i) => mediaOf(p.media, `parts[${i}].media`)) : [];
+  const media = input.kind === 'thread' || input.kind === 'dm' ? undefined : mediaOf(input.media, 'media');
   if (input.kind !== 'thread') {
-    const textError = input.text === undefined ? 'is required' : textErrors(input.kind, input.text, maxWeight);
+    const textError =
+      input.text === undefined && input.media === undefined ? 'is required' : textErrors(input.kind, input.text ?? '', maxWeight, input.media !== undefined);
     if (textError) errors.push({ field: 'text', reason: textError });
   }
   if (input.kind === 'dm') {
     for (const f of ['quoteTweetId', 'poll', 'replySettings'] as const) {
       if (input[f] !== undefined) errors.push({ field: f, reason: 'is only allowed for a post, a reply or a thread part, not a dm' });
     }
+    if (input.media !== undefined) errors.push({ field: 'media', reason: 'is not supported on a dm yet: send the DM without media' });
   } else if (input.kind !== 'thread') {
     errors.push(...extrasErrors(input));
   }
@@ -315,12 +357,16 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
 
   const parts =
     input.kind === 'thread'
-      ? input.parts!.map((p) => ({ text: p.text, ...(p.inReplyToTweetId !== undefined && { inReplyToTweetId: p.inReplyToTweetId }), ...ownExtras(p) }))
+      ? input.parts!.map((p, i) => ({
+          text: p.text ?? '',
+          ...(p.inReplyToTweetId !== undefined && { inReplyToTweetId: p.inReplyToTweetId }),
+          ...ownExtras({ ...p, media: partMedia[i] }),
+        }))
       : undefined;
   const first = parts?.[0];
-  const text = first ? first.text : input.text!;
+  const text = first ? first.text : (input.text ?? '');
   const inReplyToTweetId = first ? first.inReplyToTweetId : input.inReplyToTweetId;
-  const extras = parts ? {} : ownExtras(input);
+  const extras = parts ? {} : ownExtras({ ...input, media });
   return {
     ok: true,
     request: {
@@ -335,19 +381,22 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
       ...extras,
       scheduledAt,
       deadline,
-      fingerprint: fingerprintOf({ ...input, text, ...extras, ...(parts && { parts }) }, givenTimesOf(input)),
+      fingerprint: fingerprintOf({ ...input, media: undefined, text, ...extras, parts }, givenTimesOf(input)),
       given: givenTimesOf(input),
     },
   };
 }
 
 /** A thread's own rules; each error names its part (`parts[3].text: …`). */
-function threadErrors(input: Pick<PublishRequestInput, 'parts' | 'text' | 'inReplyToTweetId'> & PostExtras, maxWeight: number): FieldError[] {
+function threadErrors(
+  input: Pick<PublishRequestInput, 'parts' | 'text' | 'inReplyToTweetId' | 'media'> & Omit<PostExtras, 'media'>,
+  maxWeight: number,
+): FieldError[] {
   const { parts, text, inReplyToTweetId } = input;
   const errors: FieldError[] = [];
   if (text !== undefined) errors.push({ field: 'text', reason: 'is not used by a thread: give each part its text in parts[i].text' });
   if (inReplyToTweetId !== undefined) errors.push({ field: 'inReplyToTweetId', reason: 'is given on the first part of a thread: parts[0].inReplyToTweetId' });
-  for (const f of ['quoteTweetId', 'poll', 'replySettings'] as const) {
+  for (const f of ['quoteTweetId', 'poll', 'replySettings', 'media'] as const) {
     if (input[f] !== undefined) errors.push({ field: f, reason: `is given per part on a thread: parts[i].${f}` });
   }
   if (parts === undefined) return [...errors, { field: 'parts', reason: `is required for a thread (${MIN_THREAD_PARTS}–${MAX_THREAD_PARTS} parts)` }];
@@ -355,9 +404,9 @@ function threadErrors(input: Pick<PublishRequestInput, 'parts' | 'text' | 'inRep
     errors.push({ field: 'parts', reason: `has ${parts.length} part(s); a thread has ${MIN_THREAD_PARTS}–${MAX_THREAD_PARTS}` });
   }
   parts.forEach((p, i) => {
-    const e = textErrors('post', p.text, maxWeight);
+    const e = p.text === undefined && p.media === undefined ? 'is required' : textErrors('post', p.text ?? '', maxWeight, p.media !== undefined);
     if (e) errors.push({ field: `parts[${i}].text`, reason: e });
-    errors.push(...extrasErrors(p, `parts[${i}].`));
+    errors.push(...extrasErrors({ ...p, media: p.media as MediaRef[] | undefined }, `parts[${i}].`));
     if (i > 0 && p.inReplyToTweetId !== undefined)
       errors.push({
         field: `parts[${i}].inReplyToTweetId`,

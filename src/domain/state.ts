@@ -24,7 +24,16 @@ export const FINAL_STATES: readonly PostState[] = ['sent', 'failed', 'cancelled'
 /** An attempt may be on its way to X, or its outcome is unknown: a cancel must wait for it, an edit is refused. */
 export const IN_FLIGHT_STATES: readonly PostState[] = ['claimed', 'ambiguous', 'cancelling'];
 
-export const FAIL_REASONS = ['rejected', 'expired', 'invalid-account', 'account-paused', 'app-paused', 'unresolved', 'thread-broken'] as const;
+export const FAIL_REASONS = [
+  'rejected',
+  'expired',
+  'invalid-account',
+  'account-paused',
+  'app-paused',
+  'unresolved',
+  'thread-broken',
+  'media-unavailable',
+] as const;
 /** Why a key failed, as printed; `detail` says more. */
 export type FailReason = (typeof FAIL_REASONS)[number];
 

@@ -29,6 +29,26 @@ export const ALL_FAULT_KINDS: readonly FaultKind[] = [
 export type LookupFaultKind = 'cut-body' | 'hang';
 export const ALL_LOOKUP_FAULT_KINDS: readonly LookupFaultKind[] = ['cut-body', 'hang'];
 
+/**
+ * Faults of the media upload, each at its step: a reset of a simple upload,
+ * a hang or a reset during an append, a 5xx on finalize, processing that
+ * fails, ids that expire between upload and create (struck at the create
+ * that names them), a status answer whose gzip body is cut.
+ */
+export type MediaFaultKind =
+  'upload-reset' | 'append-hang' | 'append-reset' | 'finalize-5xx' | 'processing-failed' | 'expire-before-create' | 'status-cut-body';
+export type MediaStep = 'upload' | 'append' | 'finalize' | 'status' | 'create';
+export const MEDIA_FAULT_STEP: Readonly<Record<MediaFaultKind, MediaStep>> = Object.freeze({
+  'upload-reset': 'upload',
+  'append-hang': 'append',
+  'append-reset': 'append',
+  'finalize-5xx': 'finalize',
+  'processing-failed': 'finalize',
+  'expire-before-create': 'create',
+  'status-cut-body': 'status',
+});
+export const ALL_MEDIA_FAULT_KINDS = Object.keys(MEDIA_FAULT_STEP) as MediaFaultKind[];
+
 /** Whether the fault lets the write take effect before the response goes wrong. */
 export function faultCommits(kind: FaultKind): boolean {
   return kind === 'commit-then-hang' || kind === 'commit-then-reset' || kind === '5xx-with-commit' || kind === 'truncated-201';
@@ -142,19 +162,30 @@ export interface FaultScheduleOptions {
   /** Share of timeline and DM-event reads that fail (0..1). */
   lookupRate?: number;
   lookupKinds?: readonly LookupFaultKind[];
+  /** Share of media requests that fail at their step (0..1). */
+  mediaRate?: number;
+  mediaKinds?: readonly MediaFaultKind[];
 }
 
 /** Seed offset of the lookup plan, so reads and writes draw independent sequences from one seed. */
 const LOOKUP_SEED_OFFSET = 7919;
+const MEDIA_SEED_OFFSET = 104_729;
 
 /** One server's two plans, for writes and for lookups, and a count of what they injected. */
 export class FaultSchedule {
   private readonly writes: FaultPlan<FaultKind>;
   private readonly lookups: FaultPlan<LookupFaultKind>;
   private readonly counts: Record<string, number> = {};
+  private readonly mediaScripted: MediaFaultKind[] = [];
+  private readonly mediaRandom: () => number;
+  private readonly mediaKinds: readonly MediaFaultKind[];
+  private mediaRate: number;
 
   constructor(opts: FaultScheduleOptions) {
     const seed = opts.seed ?? 1;
+    this.mediaRandom = mulberry32(seed + MEDIA_SEED_OFFSET);
+    this.mediaKinds = opts.mediaKinds?.length ? [...opts.mediaKinds] : ALL_MEDIA_FAULT_KINDS;
+    this.mediaRate = checkRate(opts.mediaRate ?? 0);
     this.writes = new FaultPlan({ seed, rate: opts.rate ?? 0, kinds: opts.kinds ?? [] });
     this.lookups = new FaultPlan<LookupFaultKind>({
       seed: seed + LOOKUP_SEED_OFFSET,
@@ -174,6 +205,31 @@ export class FaultSchedule {
 
   setRate(rate: number): void {
     this.writes.setRate(rate);
+  }
+
+  setMediaRate(rate: number): void {
+    this.mediaRate = checkRate(rate);
+  }
+
+  /** The next media request at this fault's step fails this way. */
+  injectNextMedia(kind: MediaFaultKind): void {
+    if (!(kind in MEDIA_FAULT_STEP)) throw new Error(`unknown media fault kind: ${String(kind)}`);
+    this.mediaScripted.push(kind);
+  }
+
+  /**
+   * The fault for one media request at `step` (a create only when it names
+   * media): a scripted one for the step first, else a seeded draw among the
+   * configured kinds of the step (two draws per request, whatever wins).
+   */
+  nextMedia(step: MediaStep): MediaFaultKind | undefined {
+    const roll = this.mediaRandom();
+    const pick = this.mediaRandom();
+    const i = this.mediaScripted.findIndex((k) => MEDIA_FAULT_STEP[k] === step);
+    if (i >= 0) return this.counted(this.mediaScripted.splice(i, 1)[0], 'media-');
+    const kinds = this.mediaKinds.filter((k) => MEDIA_FAULT_STEP[k] === step);
+    if (kinds.length === 0 || roll >= this.mediaRate) return undefined;
+    return this.counted(kinds[Math.floor(pick * kinds.length)], 'media-');
   }
 
   /** The fault for one write that passed auth, validation and the caps (one random draw each). */

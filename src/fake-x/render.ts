@@ -20,6 +20,8 @@ export interface UrlEntity {
   url: string;
   expanded_url: string;
   display_url: string;
+  /** On the link X appends for a post's media. */
+  media_key?: string;
 }
 
 export interface RenderedBody {
@@ -32,6 +34,9 @@ export interface RenderedBody {
 export interface AppendedLink {
   tco: string;
   expanded: string;
+  /** As shown (`pic.x.com/…` for media); default: from `expanded`. */
+  display?: string;
+  mediaKey?: string;
 }
 
 export interface RenderedPost {
@@ -149,13 +154,16 @@ export function renderPost(body: RenderedBody, replyPrefix = '', isReply = reply
   const shownLen = codePointLength(shown);
   let text = shown;
   if (appended) {
-    text = `${shown} ${appended.tco}`;
+    // A media-only post is its link alone.
+    const gap = shown === '' ? '' : ' ';
+    text = `${shown}${gap}${appended.tco}`;
     urls.push({
-      start: shownLen + 1,
-      end: shownLen + 1 + codePointLength(appended.tco),
+      start: shownLen + gap.length,
+      end: shownLen + gap.length + codePointLength(appended.tco),
       url: appended.tco,
       expanded_url: appended.expanded,
-      display_url: displayUrl(appended.expanded),
+      display_url: appended.display ?? displayUrl(appended.expanded),
+      ...(appended.mediaKey && { media_key: appended.mediaKey }),
     });
   }
   const post: RenderedPost = { text, displayTextRange: [Math.min(hiddenLen, shownLen), shownLen], urls };

@@ -9,20 +9,21 @@ import type { Socket } from 'node:net';
 
 import type { Accounts, FakeAccount } from './accounts.js';
 import type { Auth } from './auth.js';
-import { faultCommits, type FaultKind, type FaultSchedule, type LookupFaultKind } from './faults.js';
+import { faultCommits, type FaultKind, type FaultSchedule, type LookupFaultKind, type MediaFaultKind } from './faults.js';
+import { MAX_SEGMENT_BYTES, parseMultipart } from './media.js';
 import type { Limits } from './limits.js';
 import { checkKnownParams } from './lookup.js';
 import { SUSPENDED_DETAIL, asProblem, clientForbidden, forbidden, serviceUnavailable, tooManyRequests, unauthorized, unknownRoute } from './problems.js';
 import { dmEventsBody, timelineBody, type FieldNames } from './reads.js';
 import type { Store } from './store.js';
-import { Reply, failRequest, readForm, readJson } from './wire.js';
+import { Reply, failRequest, readBody, readForm, readJson } from './wire.js';
 import type { Writes } from './writes.js';
 
 export interface RequestRecord {
   method: string;
   path: string;
   userId?: string;
-  fault?: FaultKind | LookupFaultKind;
+  fault?: FaultKind | LookupFaultKind | MediaFaultKind;
   status?: number;
 }
 
@@ -32,7 +33,13 @@ type Route =
   | { name: 'createTweet' }
   | { name: 'timeline'; userId: string }
   | { name: 'sendDm'; participantId: string }
-  | { name: 'dmEvents'; participantId: string };
+  | { name: 'dmEvents'; participantId: string }
+  | { name: 'mediaUpload' }
+  | { name: 'mediaStatus' }
+  | { name: 'mediaInit' }
+  | { name: 'mediaAppend'; id: string }
+  | { name: 'mediaFinalize'; id: string }
+  | { name: 'mediaMetadata' };
 
 /** Per-user limits X documents for these endpoints (only reported in headers; real 429s come from faults). */
 const LIMITS: Record<Route['name'], number> = {
@@ -42,6 +49,12 @@ const LIMITS: Record<Route['name'], number> = {
   timeline: 900,
   sendDm: 200,
   dmEvents: 300,
+  mediaUpload: 500,
+  mediaStatus: 1000,
+  mediaInit: 500,
+  mediaAppend: 5000,
+  mediaFinalize: 500,
+  mediaMetadata: 500,
 };
 /** The rate window of a path no route knows. */
 const UNKNOWN_ROUTE_LIMIT = 300;
@@ -50,7 +63,12 @@ function matchRoute(method: string, path: string): Route | undefined {
   if (method === 'POST' && path === '/2/oauth2/token') return { name: 'token' };
   if (method === 'GET' && path === '/2/users/me') return { name: 'me' };
   if (method === 'POST' && path === '/2/tweets') return { name: 'createTweet' };
-  let m = /^\/2\/users\/([^/]+)\/tweets$/.exec(path);
+  if (path === '/2/media/upload') return method === 'POST' ? { name: 'mediaUpload' } : method === 'GET' ? { name: 'mediaStatus' } : undefined;
+  if (method === 'POST' && path === '/2/media/upload/initialize') return { name: 'mediaInit' };
+  if (method === 'POST' && path === '/2/media/metadata') return { name: 'mediaMetadata' };
+  let m = /^\/2\/media\/upload\/(\d{1,19})\/(append|finalize)$/.exec(path);
+  if (method === 'POST' && m?.[1]) return m[2] === 'append' ? { name: 'mediaAppend', id: m[1] } : { name: 'mediaFinalize', id: m[1] };
+  m = /^\/2\/users\/([^/]+)\/tweets$/.exec(path);
   if (method === 'GET' && m?.[1]) return { name: 'timeline', userId: decodeURIComponent(m[1]) };
   m = /^\/2\/dm_conversations\/with\/([^/]+)\/(messages|dm_events)$/.exec(path);
   if (m?.[1]) {
@@ -145,6 +163,57 @@ export class Router {
       case 'createTweet':
       case 'sendDm':
         return this.create(x, route, account);
+      case 'mediaUpload':
+      case 'mediaStatus':
+      case 'mediaInit':
+      case 'mediaAppend':
+      case 'mediaFinalize':
+      case 'mediaMetadata':
+        return this.media(x, route, account);
+    }
+  }
+
+  /** The media endpoints (media.ts), with the media faults at their steps. */
+  private async media(x: Exchange, route: Extract<Route, { name: `media${string}` }>, account: FakeAccount): Promise<void> {
+    const { store, faults } = this.deps;
+    const media = store.media;
+    const fault = (step: Parameters<FaultSchedule['nextMedia']>[0]) => {
+      const f = faults.nextMedia(step);
+      if (f) x.record.fault = f;
+      return f;
+    };
+    switch (route.name) {
+      case 'mediaUpload': {
+        const f = fault('upload');
+        const body = await readBody(x.req, MAX_SEGMENT_BYTES + 64 * 1024);
+        if (f === 'upload-reset') return x.reply.reset();
+        return x.reply.send(200, media.simple(account.userId, parseMultipart(x.req.headers['content-type'], body), x.now));
+      }
+      case 'mediaInit':
+        return x.reply.send(200, media.initialize(account.userId, await readJson(x.req), x.now));
+      case 'mediaAppend': {
+        const f = fault('append');
+        // A reset strikes while the segment is still coming in.
+        if (f === 'append-reset') return x.reply.reset();
+        const body = await readBody(x.req, MAX_SEGMENT_BYTES + 64 * 1024);
+        if (f === 'append-hang') return x.reply.hang();
+        return x.reply.send(200, media.append(account.userId, route.id, parseMultipart(x.req.headers['content-type'], body), x.now));
+      }
+      case 'mediaFinalize': {
+        const f = fault('finalize');
+        await readBody(x.req);
+        if (f === 'finalize-5xx') return x.reply.problem(serviceUnavailable());
+        return x.reply.send(200, media.finalize(account.userId, route.id, x.now, f === 'processing-failed'));
+      }
+      case 'mediaStatus': {
+        checkKnownParams(x.url.searchParams, ['media_id', 'command']);
+        const id = x.url.searchParams.get('media_id') ?? '';
+        const body = media.status(account.userId, id, x.now);
+        if (fault('status') === 'status-cut-body') return x.reply.sendCut(200, body);
+        return x.reply.send(200, body);
+      }
+      case 'mediaMetadata':
+        return x.reply.send(200, media.metadata(account.userId, await readJson(x.req), x.now));
     }
   }
 
@@ -171,6 +240,11 @@ export class Router {
   private async create(x: Exchange, route: Extract<Route, { name: 'createTweet' | 'sendDm' }>, account: FakeAccount): Promise<void> {
     const { store, writes, limits, faults } = this.deps;
     const body = await readJson(x.req);
+    const mediaIds = (body.media as { media_ids?: unknown } | undefined)?.media_ids;
+    if (Array.isArray(mediaIds) && faults.nextMedia('create') === 'expire-before-create') {
+      x.record.fault = 'expire-before-create';
+      for (const id of mediaIds) if (typeof id === 'string') store.media.expire(id);
+    }
     if (store.isAppForbidden()) throw clientForbidden();
     if (store.isSuspended(account.userId)) throw forbidden(SUSPENDED_DETAIL);
     const write = route.name === 'createTweet' ? writes.preparePost(account, body, x.now) : writes.prepareDm(account, route.participantId, body);

@@ -14,7 +14,8 @@ import http from 'node:http';
 
 import { Accounts, type FakeAccount } from './accounts.js';
 import { Auth } from './auth.js';
-import { FaultSchedule, type FaultKind, type FaultMatch, type LookupFaultKind } from './faults.js';
+import { FaultSchedule, type FaultKind, type FaultMatch, type LookupFaultKind, type MediaFaultKind } from './faults.js';
+import type { UploadedMedium } from './media.js';
 import { Limits } from './limits.js';
 import { Router, type RequestRecord } from './routes.js';
 import { Store, type CreatedItem } from './store.js';
@@ -23,6 +24,8 @@ import { Writes } from './writes.js';
 export type { FakeAccount } from './accounts.js';
 export type { CreatedItem } from './store.js';
 export type { RequestRecord } from './routes.js';
+export type { AttachedMedium, UploadedMedium } from './media.js';
+export type { MediaFaultKind } from './faults.js';
 
 export interface FakeXOptions {
   accounts: FakeAccount[];
@@ -40,6 +43,13 @@ export interface FakeXOptions {
   /** Share of timeline and DM-event reads that fail (a cut gzip body, or no answer at all). */
   lookupFaultRate?: number;
   lookupFaultKinds?: LookupFaultKind[];
+  /** Share of media requests that fail at their step (faults.ts MediaFaultKind), seeded like the others. */
+  mediaFaultRate?: number;
+  mediaFaultKinds?: MediaFaultKind[];
+  /** `expires_after_secs` of a new media id (default a day, as X). */
+  mediaExpirySecs?: number;
+  /** How long a GIF or video processes after finalize (default 1.5 s; 0: succeeded at finalize). */
+  mediaProcessingMs?: number;
   /**
    * Answer gzip-compressed when the client asks for it, as X does (default
    * on). A cut body is then a cut gzip stream, which twitter-api-v2 never
@@ -82,6 +92,11 @@ export interface FakeX {
   /** The next timeline / DM-event read (matching `match.path`) fails this way. */
   injectNextLookup(fault: LookupFaultKind, match?: FaultMatch): void;
   faultsInjected(): Record<string, number>;
+  /** The next media request at that fault's step fails this way. */
+  injectNextMedia(fault: MediaFaultKind): void;
+  setMediaFaultRate(rate: number): void;
+  /** Ground truth of the uploads: every media id with the bytes received, its state and hash. */
+  uploads(): UploadedMedium[];
   setTimelineLag(ms: number): void;
   setDuplicateContentCheck(on: boolean): void;
   setFaultRate(rate: number): void;
@@ -121,6 +136,8 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
     kinds: opts.faultKinds,
     lookupRate: opts.lookupFaultRate,
     lookupKinds: opts.lookupFaultKinds,
+    mediaRate: opts.mediaFaultRate,
+    mediaKinds: opts.mediaFaultKinds,
   });
   const accounts = new Accounts(opts.accounts);
   const auth = new Auth(accounts, opts.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS);
@@ -148,6 +165,9 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
     injectNext: (fault, match) => faults.injectNext(fault, match),
     injectNextLookup: (fault, match) => faults.injectNextLookup(fault, match),
     faultsInjected: () => faults.injected(),
+    injectNextMedia: (fault) => faults.injectNextMedia(fault),
+    setMediaFaultRate: (rate) => faults.setMediaRate(rate),
+    uploads: () => store.media.uploads(),
     setTimelineLag: (ms) => store.setTimelineLag(ms),
     setDuplicateContentCheck: (on) => store.setDuplicateContentCheck(on),
     setFaultRate: (rate) => faults.setRate(rate),

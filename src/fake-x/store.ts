@@ -6,7 +6,8 @@
  * snowflake ids that encode their creation time.
  */
 import type { Accounts } from './accounts.js';
-import { renderBody, renderPost, tcoUrl, type RenderedBody, type RenderedPost } from './render.js';
+import { MediaStore, type AttachedMedium, type MediaOptions, type UploadedMedium } from './media.js';
+import { renderBody, renderPost, tcoUrl, type AppendedLink, type RenderedBody, type RenderedPost } from './render.js';
 
 export interface CreatedItem {
   kind: 'post' | 'dm';
@@ -24,6 +25,8 @@ export interface CreatedItem {
   replySettings?: string;
   recipientId?: string;
   dmConversationId?: string;
+  /** The media attached (`media.media_ids`), with the bytes X received for each. */
+  media?: AttachedMedium[];
   /** Ids of the versions an edit on X made (`editPost`); still this one post. */
   edits?: string[];
 }
@@ -34,6 +37,10 @@ export interface StoredPost {
   rendered: RenderedPost;
   conversationId: string;
   inReplyToUserId?: string;
+  /** `attachments.media_keys` of a post with media. */
+  mediaKeys?: string[];
+  /** The t.co link X appended for them. */
+  mediaLink?: AppendedLink;
   /** `attachments.poll_ids[0]` of a post with a poll. */
   pollId?: string;
   /** `edit_history_tweet_ids` when edited: the original id first, this version last. */
@@ -54,9 +61,10 @@ export interface PostExtras {
   quote?: StoredPost;
   poll?: { options: string[]; durationMinutes: number };
   replySettings?: string;
+  media?: UploadedMedium[];
 }
 
-export interface StoreOptions {
+export interface StoreOptions extends MediaOptions {
   clock?: () => number;
   timelineLagMs?: number;
   duplicateContentCheck?: boolean;
@@ -81,6 +89,8 @@ export class Store {
   private appForbidden = false;
   private lastId = 0n;
   private tcoCounter = 0;
+  /** Uploads and their ids (media.ts). */
+  readonly media: MediaStore;
 
   constructor(
     private readonly accounts: Accounts,
@@ -89,6 +99,7 @@ export class Store {
     this.now = opts.clock ?? Date.now;
     this.timelineLagMs = opts.timelineLagMs ?? 0;
     this.duplicateCheck = opts.duplicateContentCheck ?? true;
+    this.media = new MediaStore(this.now, (at) => this.nextId(at), opts);
   }
 
   /** Ground truth: copies of every post and DM that took effect, in order. */
@@ -133,15 +144,26 @@ export class Store {
 
   /** X's duplicate-content rule (when on): the same text by the same author within 24 hours. */
   isDuplicate(authorId: string, text: string, now: number): boolean {
-    if (!this.duplicateCheck) return false;
+    // A media-only post has no text to repeat.
+    if (!this.duplicateCheck || text.trim() === '') return false;
     return this.posts.some((p) => p.item.authorId === authorId && p.item.text === text && p.item.createdAt > now - DAY_MS);
   }
 
   addPost(authorId: string, target: StoredPost | undefined, text: string, at: number, extras: PostExtras = {}): StoredPost {
     const idBig = this.nextId(at);
     const id = idBig.toString();
-    const rendered = this.renderTweet(authorId, target, text, extras.quote);
+    const mediaLink = extras.media ? this.mediaLink(authorId, id, extras.media) : undefined;
+    const rendered = this.renderTweet(authorId, target, text, extras.quote, mediaLink);
     const item: CreatedItem = { kind: 'post', id, authorId, text, createdAt: at };
+    if (extras.media)
+      item.media = extras.media.map((m) => ({
+        mediaId: m.id,
+        mediaKey: m.mediaKey,
+        mediaType: m.mediaType,
+        bytes: m.receivedBytes,
+        ...(m.sha256 && { sha256: m.sha256 }),
+        ...(m.altText !== undefined && { altText: m.altText }),
+      }));
     if (target) item.inReplyToTweetId = target.item.id;
     if (extras.quote) item.quoteTweetId = extras.quote.item.id;
     if (extras.poll) item.poll = { options: [...extras.poll.options], durationMinutes: extras.poll.durationMinutes };
@@ -149,6 +171,8 @@ export class Store {
     const stored: StoredPost = { item, idBig, rendered, conversationId: target?.conversationId ?? id };
     if (target) stored.inReplyToUserId = target.item.authorId;
     if (extras.poll) stored.pollId = this.nextId(at).toString();
+    if (extras.media) stored.mediaKeys = extras.media.map((m) => m.mediaKey);
+    if (mediaLink) stored.mediaLink = mediaLink;
     this.posts.push(stored);
     this.postsById.set(id, stored);
     this.createdLog.push(item);
@@ -174,12 +198,14 @@ export class Store {
     const stored: StoredPost = {
       item,
       idBig,
-      rendered: this.renderTweet(old.item.authorId, target, newText, quote),
+      rendered: this.renderTweet(old.item.authorId, target, newText, quote, old.mediaLink),
       conversationId: old.conversationId,
       editHistory: history,
     };
     if (old.inReplyToUserId) stored.inReplyToUserId = old.inReplyToUserId;
     if (old.pollId) stored.pollId = old.pollId;
+    if (old.mediaKeys) stored.mediaKeys = old.mediaKeys;
+    if (old.mediaLink) stored.mediaLink = old.mediaLink;
     old.supersededAt = at;
     this.posts.push(stored);
     this.postsById.set(newId, stored);
@@ -229,13 +255,22 @@ export class Store {
    * reply folds its own leading @handles. A quote gets a t.co link to the
    * quoted post (on twitter.com, as X expands it) after the displayed text.
    */
-  private renderTweet(authorId: string, target: StoredPost | undefined, text: string, quote?: StoredPost): RenderedPost {
+  private renderTweet(authorId: string, target: StoredPost | undefined, text: string, quote?: StoredPost, mediaLink?: AppendedLink): RenderedPost {
     const targetAuthor = target ? this.accounts.get(target.item.authorId) : undefined;
     const prefix = targetAuthor && targetAuthor.userId !== authorId ? `@${targetAuthor.username} ` : '';
     const body = renderBody(text, { escape: true, nextTco: () => this.nextTco() });
     const quoted = quote ? this.accounts.get(quote.item.authorId) : undefined;
-    const appended = quote ? { tco: this.nextTco(), expanded: `https://twitter.com/${quoted?.username ?? 'i/web'}/status/${quote.item.id}` } : undefined;
+    const appended = quote ? { tco: this.nextTco(), expanded: `https://twitter.com/${quoted?.username ?? 'i/web'}/status/${quote.item.id}` } : mediaLink;
     return renderPost(body, prefix, target !== undefined, appended);
+  }
+
+  /** The one t.co link X appends for a post's media: to the post's first photo or video, shown as pic.x.com/…, with its media_key. */
+  private mediaLink(authorId: string, postId: string, media: UploadedMedium[]): AppendedLink {
+    const first = media[0]!;
+    const tco = this.nextTco();
+    const what = first.mediaType.startsWith('video/') ? 'video' : 'photo';
+    const user = this.accounts.get(authorId)?.username ?? 'i/web';
+    return { tco, expanded: `https://x.com/${user}/status/${postId}/${what}/1`, display: `pic.x.com/${tco.slice(-10)}`, mediaKey: first.mediaKey };
   }
 
   /**

@@ -18,7 +18,8 @@ export function postView(p: StoredPost, fields: Set<string>): Record<string, unk
   if (fields.has('display_text_range')) out.display_text_range = rendered.displayTextRange;
   const refs = referencesOf(p);
   if (fields.has('referenced_tweets') && refs.length > 0) out.referenced_tweets = refs;
-  if (fields.has('attachments') && p.pollId) out.attachments = { poll_ids: [p.pollId] };
+  if (fields.has('attachments') && (p.pollId || p.mediaKeys))
+    out.attachments = { ...(p.mediaKeys && { media_keys: [...p.mediaKeys] }), ...(p.pollId && { poll_ids: [p.pollId] }) };
   if (fields.has('reply_settings')) out.reply_settings = item.replySettings ?? 'everyone';
   if (fields.has('note_tweet') && rendered.noteTweet) out.note_tweet = withEntities({ text: rendered.noteTweet.text }, rendered.noteTweet.urls);
   return out;

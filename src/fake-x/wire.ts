@@ -101,17 +101,22 @@ export async function readForm(req: http.IncomingMessage): Promise<Record<string
   return Object.fromEntries(new URLSearchParams(raw));
 }
 
-/** A create's JSON object body (at most 1 MiB). */
-export async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+/** A request body of at most `max` bytes (a media segment: a few MB). */
+export async function readBody(req: http.IncomingMessage, max = MAX_BODY_BYTES): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     const buf = chunk as Buffer;
     size += buf.length;
-    if (size > MAX_BODY_BYTES) throw payloadTooLarge();
+    if (size > max) throw payloadTooLarge();
     chunks.push(buf);
   }
-  const raw = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+/** A create's JSON object body (at most 1 MiB). */
+export async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+  const raw = (await readBody(req)).toString('utf8');
   let parsed: unknown;
   try {
     parsed = raw === '' ? {} : JSON.parse(raw);

@@ -40,11 +40,15 @@ export class Writes {
   ) {}
 
   preparePost(author: FakeAccount, body: Record<string, unknown>, now: number): PreparedWrite {
-    const text = body.text;
-    if (typeof text !== 'string' || text.trim() === '') {
+    const mediaIds = (body.media as { media_ids?: unknown } | undefined)?.media_ids;
+    const media = body.media === undefined ? undefined : this.store.media.attachable(author.userId, mediaIds, now);
+    const text = body.text ?? (media ? '' : undefined);
+    if (typeof text !== 'string' || (text.trim() === '' && !media)) {
       // X refuses a post without content; whitespace-only text is no content.
       throw invalidRequest('Post text must not be empty.', 'text');
     }
+    if (media && (body.poll !== undefined || body.quote_tweet_id !== undefined))
+      throw invalidRequest('media is mutually exclusive with poll and quote_tweet_id.', 'media');
     // X weighs the text as sent (twitter-text: a URL counts 23); over the author's limit it refuses the post.
     if (twitterText.parseTweet(text).weightedLength > (author.textLength ?? DEFAULT_TEXT_LENGTH)) throw invalidRequest(TEXT_TOO_LONG, 'text');
     const poll = body.poll === undefined ? undefined : pollOf(body.poll);
@@ -53,7 +57,7 @@ export class Writes {
     const target = body.reply === undefined ? undefined : this.replyTarget(author, body.reply);
     const quote = body.quote_tweet_id === undefined ? undefined : this.quoteTarget(body.quote_tweet_id);
     if (this.store.isDuplicate(author.userId, text, now)) throw forbidden(DUPLICATE_DETAIL);
-    const extras = { ...(quote && { quote }), ...(poll && { poll }), ...(replySettings && { replySettings }) };
+    const extras = { ...(quote && { quote }), ...(poll && { poll }), ...(replySettings && { replySettings }), ...(media && { media }) };
     return {
       text,
       commit: (at) => {

@@ -46,8 +46,37 @@ export interface LedgerKeys {
    * the script that makes the transition; trimmed by age.
    */
   readonly events: string;
+  /**
+   * String (JSON) with TTL: what the last reconciliation pass that deferred
+   * a key in doubt saw on X (its candidate, a failed lookup...), for the
+   * board. Not state: the record and its trail stay the authority.
+   */
+  evidence(keyId: string): string;
   /** Hash: cluster-wide counters (attempt outcomes, final states, X latency buckets) for /metrics. */
   readonly stats: string;
+  /**
+   * Hash: the webhook URLs deliverers have served, url id -> JSON `{host, label}`
+   * (never the URL itself: its path or query may hold a token).
+   */
+  readonly webhooks: string;
+  /** Hash: webhook counters for /metrics by URL host: `delivered:<host>`, `retried:<host>`, `dead:<host>`, `skipped:<host>`. */
+  readonly webhookStats: string;
+  /** Hash: one webhook URL's intake: `cursor` (last stream id taken), `pos` (stream entries up to it), and its counts. */
+  webhookState(urlId: string): string;
+  /** Hash: event id -> JSON `{f: event fields, tries, error?, deadAt?}`: what the URL still owes (pending or dead-lettered). */
+  webhookEntries(urlId: string): string;
+  /** Sorted set: a URL's pending event ids by when to try next (while a try is in flight: when its lease ends). */
+  webhookDue(urlId: string): string;
+  /** Sorted set: a URL's dead-lettered event ids by when they were given up on. */
+  webhookDead(urlId: string): string;
+  /** List: a URL's latest try outcomes (JSON), newest first, capped. */
+  webhookRecent(urlId: string): string;
+  /**
+   * String (JSON `{mediaId, expiresAt, bytes}`) with TTL until X forgets the
+   * id: an upload of one medium (by content hash, or URL) for one key, so a
+   * later attempt reuses it instead of uploading again.
+   */
+  mediaUpload(keyId: string, contentId: string): string;
   /** String with TTL: held by the one reconciliation pass running. */
   readonly reconcileLock: string;
   /** String with TTL: a live worker process's last heartbeat (ms since epoch), for /healthz. */
@@ -73,6 +102,15 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     reconcileLock: `${p}:reconcile-lock`,
     stats: `${p}:stats`,
     events: `${p}:events`,
+    webhooks: `${p}:webhooks`,
+    webhookStats: `${p}:webhook-stats`,
+    webhookState: (urlId: string) => `${p}:webhook:${urlId}:state`,
+    webhookEntries: (urlId: string) => `${p}:webhook:${urlId}:entries`,
+    webhookDue: (urlId: string) => `${p}:webhook:${urlId}:due`,
+    webhookDead: (urlId: string) => `${p}:webhook:${urlId}:dead`,
+    webhookRecent: (urlId: string) => `${p}:webhook:${urlId}:recent`,
+    evidence: (keyId: string) => `${p}:evidence:${keyId}`,
+    mediaUpload: (keyId: string, contentId: string) => `${p}:media:${keyId}:${contentId}`,
     heartbeat: (workerId: string) => `${p}:worker:${workerId}`,
     workerStopped: (workerId: string) => `${p}:worker-stopped:${workerId}`,
     budget: (accountId: string, budgetClass: string, windowStart: number) => `${p}:budget:${accountId}:${budgetClass}:${windowStart}`,

@@ -1,7 +1,9 @@
 import type { Redis, Cluster } from 'ioredis';
 import type { Budget } from '../domain/budget.js';
 import type { Transition } from '../domain/decide.js';
+import type { Evidence } from '../domain/reconcile.js';
 import { ownExtras, type PublishRequest } from '../domain/request.js';
+import { globEscape, scanMatch } from './drop.js';
 import { ledgerKeys, type LedgerKeys } from './keys.js';
 import { type CancelRequest, POST_STATES, whileCancelling } from '../domain/state.js';
 import { type AuditEvent, type PostRecord, type PostState, parseRecord, parseStored, type StoredRecord } from './record.js';
@@ -52,6 +54,22 @@ export interface OutcomeEvent {
   readonly reason?: string;
   readonly detail?: string;
   readonly [field: string]: string | undefined;
+}
+
+/** An upload a later attempt of the same key may reuse (keys.ts mediaUpload). */
+export interface MediaUploadNote {
+  readonly mediaId: string;
+  readonly expiresAt: number;
+  readonly bytes: number;
+}
+
+/** What a reconciliation pass saw on X for a key in doubt when it deferred it (see `reschedule`). */
+export interface EvidenceNote {
+  readonly attempt: number;
+  readonly at: number;
+  readonly evidence: Evidence;
+  /** Why the pass decided to look again later. */
+  readonly why: string;
 }
 
 export type LifecycleVerdict = (typeof LIFECYCLE_VERDICTS)[number];
@@ -127,7 +145,8 @@ export class Ledger {
   private readonly redis: LedgerRedis;
   private readonly retentionMs: number;
   private readonly lostJobGraceMs: number;
-  private readonly auditMax: number;
+  /** How many audit-trail entries a record keeps (the oldest go first). */
+  readonly auditMax: number;
   private readonly eventsRetentionMs: number;
 
   constructor(redis: RedisClient, opts: LedgerOptions) {
@@ -493,15 +512,61 @@ export class Ledger {
     return keyIds.map((id, i) => parseRecord(id, raws[i]));
   }
 
-  /** Look at these keys again at the given times (or drop them from the index). */
-  async reschedule(entries: readonly { keyId: string; at: number | null }[]): Promise<void> {
+  /**
+   * Look at these keys again at the given times (or drop them from the
+   * index). A `note` keeps what the pass saw on X, for the board, in the
+   * same round trip; it is evidence, not state (the key's fencing stays the
+   * record's).
+   */
+  async reschedule(entries: readonly { keyId: string; at: number | null; note?: EvidenceNote }[]): Promise<void> {
     if (entries.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const { keyId, at } of entries) {
+    for (const { keyId, at, note } of entries) {
       if (at === null) pipeline.zrem(this.keys.due, keyId);
       else pipeline.zadd(this.keys.due, at, keyId);
+      if (note) pipeline.set(this.keys.evidence(keyId), JSON.stringify(note), 'PX', this.retentionMs);
     }
     await pipeline.exec();
+  }
+
+  /** Uploads of a key's media still valid at `now` (by content id), in one round trip. */
+  async mediaUploads(keyId: string, contentIds: readonly string[], now: number): Promise<(MediaUploadNote | undefined)[]> {
+    if (contentIds.length === 0) return [];
+    const raw = await this.redis.mget(...contentIds.map((c) => this.keys.mediaUpload(keyId, c)));
+    return raw.map((r) => {
+      const note = r ? (JSON.parse(r) as MediaUploadNote) : undefined;
+      return note && note.expiresAt > now ? note : undefined;
+    });
+  }
+
+  /** Remember an upload until X forgets its id; `undefined` forgets it (X refused the id). */
+  async rememberMediaUpload(keyId: string, contentId: string, note: MediaUploadNote | undefined, now: number): Promise<void> {
+    const key = this.keys.mediaUpload(keyId, contentId);
+    if (!note || note.expiresAt <= now) await this.redis.del(key);
+    else await this.redis.set(key, JSON.stringify(note), 'PX', Math.ceil(note.expiresAt - now));
+  }
+
+  /** The last evidence notes of these keys (only those that have one). */
+  async evidenceNotes(keyIds: readonly string[]): Promise<Map<string, EvidenceNote>> {
+    if (keyIds.length === 0) return new Map();
+    const raws = await this.redis.mget(...keyIds.map((id) => this.keys.evidence(id)));
+    return new Map(keyIds.flatMap((id, i) => (raws[i] ? [[id, JSON.parse(raws[i]) as EvidenceNote] as const] : [])));
+  }
+
+  /** Unresolved keys (queued or in doubt) with when reconciliation looks at them next, soonest first. */
+  async unresolvedKeys(limit: number): Promise<{ keyId: string; at: number }[]> {
+    const flat = await this.redis.zrange(this.keys.due, '0', String(limit - 1), 'WITHSCORES');
+    const out: { keyId: string; at: number }[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ keyId: flat[i]!, at: Number(flat[i + 1]) });
+    return out;
+  }
+
+  /** Accounts that have (or had) a pause or a rate limit recorded, by a SCAN of their standing hashes. */
+  async standingAccountIds(): Promise<string[]> {
+    const head = this.keys.account('');
+    const ids = new Set<string>();
+    for await (const keys of scanMatch(this.redis, `${globEscape(head)}*`)) for (const k of keys) ids.add(k.slice(head.length));
+    return [...ids].sort();
   }
 
   /** X ids already attributed to some key. */
@@ -559,10 +624,20 @@ export class Ledger {
    * absent when the index is exhausted.
    */
   async listPage(
-    filter: { state?: PostState; accountId?: string; accounts?: ReadonlySet<string>; from?: number; to?: number },
+    filter: {
+      state?: PostState;
+      accountId?: string;
+      accounts?: ReadonlySet<string>;
+      from?: number;
+      to?: number;
+      reason?: string;
+      /** Case-insensitive part of the slot or post id. */
+      keyContains?: string;
+    },
     opts: { after?: { keyId: string; score: number }; limit: number; maxScan?: number },
   ): Promise<{ records: PostRecord[]; last?: { keyId: string; score: number } }> {
     const maxScan = opts.maxScan ?? 5_000;
+    const needle = filter.keyContains?.toLowerCase();
     let start = 0;
     if (opts.after) {
       // The index only grows, so the last key's rank is where to go on; should it be gone, its score says.
@@ -588,6 +663,8 @@ export class Ledger {
         if (filter.accounts && !filter.accounts.has(r.accountId)) continue;
         if (filter.from !== undefined && r.scheduledAt < filter.from) continue;
         if (filter.to !== undefined && r.scheduledAt >= filter.to) continue;
+        if (filter.reason && r.reason !== filter.reason) continue;
+        if (needle && !r.slotId.toLowerCase().includes(needle) && !r.postId.toLowerCase().includes(needle)) continue;
         records.push(r);
       }
       if (ids.length < batch && records.length < opts.limit) {

@@ -10,6 +10,8 @@ import type { PostRecord } from '../domain/state.js';
 export interface PublishJobData extends Pick<PostPayload, 'slotId' | 'postId' | 'accountId' | 'kind' | 'text'> {
   readonly keyId: string;
   readonly scheduledAt: string;
+  /** How many media the key carries (all parts): its uploads happen before the claim. */
+  readonly media?: number;
 }
 
 export type PublishJobResult =
@@ -28,7 +30,11 @@ export const PUBLISH_JOB_OPTIONS: JobsOptions = Object.freeze({
 });
 
 /** A job's data from its key's record (the record, not the job, is what the worker publishes). */
-export function jobDataOf(keyId: string, r: Pick<PostRecord, 'slotId' | 'postId' | 'accountId' | 'kind' | 'text' | 'scheduledAt'>): PublishJobData {
+export function jobDataOf(
+  keyId: string,
+  r: Pick<PostRecord, 'slotId' | 'postId' | 'accountId' | 'kind' | 'text' | 'scheduledAt' | 'media' | 'parts'>,
+): PublishJobData {
+  const media = (r.media?.length ?? 0) + (r.parts ?? []).reduce((n, p) => n + (p.media?.length ?? 0), 0);
   return {
     keyId,
     slotId: r.slotId,
@@ -37,5 +43,6 @@ export function jobDataOf(keyId: string, r: Pick<PostRecord, 'slotId' | 'postId'
     kind: r.kind,
     text: r.text,
     scheduledAt: new Date(r.scheduledAt).toISOString(),
+    ...(media > 0 && { media }),
   };
 }

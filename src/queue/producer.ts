@@ -5,6 +5,7 @@ import { type FieldError, formatFieldErrors, type PublishRequest, validateReques
 import type { Ledger, OutcomeEvent, RedisClient } from '../ledger/ledger.js';
 import { answerForKnown, dueAt, type PostState } from '../domain/state.js';
 import { jobDataOf, type PublishJobData } from './jobs.js';
+import { mediaPathsOf, probeAll } from '../media/probe.js';
 import { createLifecycle, type Lifecycle, type LifecycleResult } from './lifecycle.js';
 
 export type EnqueueResult =
@@ -115,8 +116,16 @@ export function producerOver({ ledger, queue, options: opts, close, eventsReader
     const results: (EnqueueResult | undefined)[] = new Array(raw.length);
     const valid: { index: number; request: PublishRequest; keyId: string; jobId: string }[] = [];
     const textLengths = await textLengthsOf(raw);
+    // Media files are read here, at the edge: existence, size, type by content, content hash.
+    const probes = await probeAll(mediaPathsOf(raw));
     raw.forEach((item, index) => {
-      const v = validateRequest(item, { now, deadlineWindowMs, knownAccount: opts.knownAccount, textLengthOf: (id) => textLengths.get(id) });
+      const v = validateRequest(item, {
+        now,
+        deadlineWindowMs,
+        knownAccount: opts.knownAccount,
+        textLengthOf: (id) => textLengths.get(id),
+        probeMedia: (path) => probes.get(path),
+      });
       if (!v.ok) {
         const r = (typeof item === 'object' && item !== null ? item : {}) as Partial<PostKey>;
         const key = typeof r.slotId === 'string' && typeof r.postId === 'string' ? { slotId: r.slotId, postId: r.postId } : undefined;

@@ -10,6 +10,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import { dueAt, type PostRecord } from '../domain/state.js';
 import { bind, type BoundLogger, type Logger } from '../log.js';
 import type { CreatedPost, XPort } from '../x/port.js';
+import { contentIdsOf, forgetMedia, mediaOf, prepareMedia, type PreparedMedia, UploadSlots } from './media.js';
 import type { PublishJobData, PublishJobResult } from './jobs.js';
 
 export interface PublishDeps {
@@ -25,15 +26,31 @@ export interface PublishDeps {
   readonly budget?: BudgetPolicy;
   /** Per-account overrides of the budget (from the credential store). */
   readonly accountLimits?: (accountId: string) => Promise<AccountLimits | undefined>;
+  /**
+   * Media uploads in flight per account in this process (default 1): a job
+   * of an account already uploading steps aside for `mediaWaitMs` without a
+   * claim, so one account's video never takes every worker slot.
+   */
+  readonly mediaUploadsPerAccount?: number;
+  readonly mediaWaitMs?: number;
+  /** Time limit of a URL medium's fetch (default 60 s). */
+  readonly mediaFetchTimeoutMs?: number;
   /** Called with every attempt's outcome and X latency (metrics hook). */
   readonly onAttempt?: (e: { accountId: string; kind: string; outcome: XOutcome['kind']; latencyMs: number }) => void;
 }
 
-async function callX(x: XPort, r: PostRecord): Promise<CreatedPost> {
+async function callX(x: XPort, r: PostRecord, mediaIds: readonly string[]): Promise<CreatedPost> {
   if (r.kind === 'dm') return x.sendDm(r.accountId, { recipientId: r.recipientId!, text: r.text });
   // A thread's extras are those of the part in progress.
-  return x.createPost(r.accountId, { text: r.text, ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }), ...extrasOf(r) });
+  return x.createPost(r.accountId, {
+    text: r.text,
+    ...(r.inReplyToTweetId && { inReplyToTweetId: r.inReplyToTweetId }),
+    ...extrasOf(r),
+    ...(mediaIds.length > 0 && { mediaIds }),
+  });
 }
+
+const sameIds = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /**
  * The publish processor: claim -> call X -> record. The ledger decides
@@ -43,8 +60,29 @@ async function callX(x: XPort, r: PostRecord): Promise<CreatedPost> {
 export function createPublishProcessor(deps: PublishDeps) {
   const clock = deps.clock ?? Date.now;
   const retry = deps.retry ?? DEFAULT_RETRY;
+  const slots = new UploadSlots(deps.mediaUploadsPerAccount ?? 1);
+  const mediaDeps = { ledger: deps.ledger, x: deps.x, clock, ...(deps.mediaFetchTimeoutMs && { urlFetchTimeoutMs: deps.mediaFetchTimeoutMs }) };
 
-  return async function processPublish(job: Job<PublishJobData>, token?: string): Promise<PublishJobResult> {
+  /** `holding`: this job already holds its account's upload slot (a thread going on to its next part). */
+  async function processPublish(job: Job<PublishJobData>, token?: string, holding = false): Promise<PublishJobResult> {
+    if (!job.data.media) return claimAndCall(job, token);
+    // Uploads happen before the claim (they are not an effect), one account at a time per process.
+    if (!holding && !slots.tryTake(job.data.accountId)) {
+      await job.moveToDelayed(clock() + (deps.mediaWaitMs ?? 1_000), token);
+      throw new DelayedError();
+    }
+    try {
+      const r = await deps.ledger.get(job.data.keyId);
+      const now = clock();
+      const ready = r && r.state === 'queued' && dueAt(r) <= now && now < r.deadline && mediaOf(r).length > 0;
+      return await claimAndCall(job, token, ready ? await prepareMedia(mediaDeps, r) : undefined);
+    } finally {
+      if (!holding) slots.release(job.data.accountId);
+    }
+  }
+  return (job: Job<PublishJobData>, token?: string) => processPublish(job, token);
+
+  async function claimAndCall(job: Job<PublishJobData>, token?: string, prepared?: PreparedMedia): Promise<PublishJobResult> {
     const { keyId, accountId } = job.data;
     const jobId = job.id ?? '';
     const now0 = clock();
@@ -88,12 +126,25 @@ export function createPublishProcessor(deps: PublishDeps) {
     const alog = log.with({ attempt });
     const started = clock();
     let outcome: XOutcome;
-    try {
-      const created = await callX(deps.x, record);
-      const hold = holdOf(created.limits, clock(), false);
-      outcome = { kind: 'sent', xId: created.id, ...(hold && { hold }) };
-    } catch (err) {
-      outcome = classifyXError(err, clock());
+    // Media prepared before the claim hold only for the payload they were made for (an edit may have come in).
+    const media =
+      mediaOf(record).length === 0
+        ? undefined
+        : prepared && (!prepared.ok || sameIds(prepared.contentIds, contentIdsOf(record)))
+          ? prepared
+          : await prepareMedia(mediaDeps, record);
+    const mediaEvents = (media?.events ?? []).map((e) => ({ ...e, attempt }));
+    if (media && !media.ok) {
+      outcome = media.outcome;
+    } else {
+      try {
+        const created = await callX(deps.x, record, media?.mediaIds ?? []);
+        const hold = holdOf(created.limits, clock(), false);
+        outcome = { kind: 'sent', xId: created.id, ...(hold && { hold }) };
+      } catch (err) {
+        outcome = classifyXError(err, clock());
+      }
+      if (outcome.kind === 'not-sent' && outcome.cause.startsWith('media-expired')) await forgetMedia(deps.ledger, record, clock());
     }
     const now = clock();
     const latencyMs = now - started;
@@ -118,7 +169,7 @@ export function createPublishProcessor(deps: PublishDeps) {
       latencyMs,
       ...(outcome.kind === 'sent' ? { xId: outcome.xId } : { cause: outcome.cause }),
     };
-    const settled = await deps.ledger.settle(keyId, attempt, transition, now, [answer], attemptStats(outcome.kind, latencyMs, transition));
+    const settled = await deps.ledger.settle(keyId, attempt, transition, now, [...mediaEvents, answer], attemptStats(outcome.kind, latencyMs, transition));
     if (settled.verdict !== 'ok') {
       // Our lease ran out and someone else (reconciliation) moved on: the
       // ledger keeps its decision, ours is only in the audit trail.
@@ -150,14 +201,14 @@ export function createPublishProcessor(deps: PublishDeps) {
         if (transition.next) {
           // A thread's part is live: the next part goes out now, from this job.
           alog.info({ outcome: 'part-sent', tweetId: transition.next.sentId, part: transition.next.partIndex, latencyMs }, 'thread part published');
-          return processPublish(job, token);
+          return processPublish(job, token, true);
         }
         // Delay only this job: worker.rateLimit() would pause every account.
         alog.info({ outcome: 'not-sent', cause: transition.cause, retryAt: transition.retryAt, latencyMs }, 'not sent; retrying later');
         await job.moveToDelayed(transition.retryAt, token);
         throw new DelayedError();
     }
-  };
+  }
 }
 
 /**

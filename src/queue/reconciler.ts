@@ -140,6 +140,7 @@ function sentItemOf(r: PostRecord, skewMs: number, settleWindowMs: number): Sent
     // A thread's are those of the part in doubt.
     ...(extras.quoteTweetId && { quoteTweetId: extras.quoteTweetId }),
     ...(extras.poll && { hasPoll: true }),
+    ...(extras.media?.length && { mediaCount: extras.media.length }),
     windowStart: start - skewMs,
     // X's created_at is set while the request is in flight; the settle window
     // bounds how late X may still show it.
@@ -184,7 +185,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
     const ids = await deps.ledger.dueKeys(now, deps.batch ?? 5000);
     const records = await deps.ledger.getMany(ids);
     const doubtful: PostRecord[] = [];
-    const reschedule: { keyId: string; at: number | null }[] = [];
+    const reschedule: Rescheduled[] = [];
     const queued: PostRecord[] = [];
     ids.forEach((id, i) => {
       const r = records[i];
@@ -265,18 +266,21 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
   }
 }
 
+type Rescheduled = Parameters<ReconcileDeps['ledger']['reschedule']>[0][number];
+
 async function apply(
   deps: ReconcileDeps,
   r: PostRecord,
   evidence: Evidence,
   now: number,
   outcomes: ReconcileReport['outcomes'],
-  reschedule: { keyId: string; at: number | null }[],
+  reschedule: Rescheduled[],
 ): Promise<void> {
   const decision = decideReconcile(r, evidence, now, deps);
   const log = deps.logger.child({ key: r.keyId, accountId: r.accountId, attempt: r.attempt });
   if (decision.to === 'defer') {
     outcomes.deferred++;
+    // What X showed goes along (same round trip), so the board can show an operator the candidate.
     reschedule.push({ keyId: r.keyId, at: decision.at });
     if (evidence.kind === 'uncertain') log.warn({ candidate: evidence.id, why: evidence.why, at: decision.at }, 'uncertain candidate on X; not re-attempted');
     else log.debug({ why: decision.why, at: decision.at }, 'reconciliation deferred');

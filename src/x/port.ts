@@ -1,6 +1,9 @@
 import type { SeenItem, SeenUrl } from '../domain/match.js';
 import type { LimitHeaders } from '../domain/outcome.js';
 import type { PostExtras } from '../domain/request.js';
+import type { MediaSource, UploadedMedia } from './upload.js';
+
+export type { MediaSource, UploadedMedia };
 
 /**
  * What the worker and the reconciler need from X, and nothing more. The real
@@ -51,12 +54,22 @@ export interface TimelineQuery {
 export interface PostCreate extends PostExtras {
   readonly text: string;
   readonly inReplyToTweetId?: string;
+  /** Uploaded media to attach (`media.media_ids`); `media` (the refs) is not sent. */
+  readonly mediaIds?: readonly string[];
 }
 
 export interface XPort {
   createPost(accountId: string, post: PostCreate): Promise<CreatedPost>;
   /** Returns the DM event id as `id`. */
   sendDm(accountId: string, dm: { recipientId: string; text: string }): Promise<CreatedPost>;
+  /**
+   * Upload one medium (streamed from its file; an adapter without it takes
+   * no media). Nothing is published by it: a failure is never in doubt.
+   * `until`: no status poll starts after it (the key's deadline).
+   */
+  uploadMedia?(accountId: string, source: MediaSource, opts: { until: number }): Promise<UploadedMedia>;
+  /** Alt text for an uploaded medium (POST /2/media/metadata). */
+  setAltText?(accountId: string, mediaId: string, text: string): Promise<void>;
   /** One page of the account's own timeline, newest first. */
   timeline(accountId: string, query: TimelineQuery): Promise<Page<TimelineTweet>>;
   /** One page of the DM events between the account and a participant, newest first. */

@@ -1,12 +1,14 @@
 import http from 'node:http';
 import https from 'node:https';
 import { ApiResponseError, TwitterApi, type ITwitterApiClientPlugin } from 'twitter-api-v2';
+import { MediaExpiredError } from '../domain/media.js';
 import { MissingIdError, NotSentError, UnknownAccountError } from '../domain/outcome.js';
 import type { Account, CredentialStore } from './credentials.js';
 import { deadlineFor, withDeadline } from './deadline.js';
 import { baseUrlPlugin } from './plugin.js';
 import { RefreshUnavailableError, type TokenRefresher } from './refresh.js';
-import type { CreatedPost, DmEvent, Page, PostCreate, TimelineQuery, TimelineTweet, XPort } from './port.js';
+import type { CreatedPost, DmEvent, MediaSource, Page, PostCreate, TimelineQuery, TimelineTweet, UploadedMedia, XPort } from './port.js';
+import { setAltText, uploadMedia } from './upload.js';
 
 export interface TwitterXPortOptions {
   readonly credentials: CredentialStore;
@@ -92,6 +94,7 @@ export function timelineTweetOf(t: RawTweet): TimelineTweet {
     inReplyToTweetId: (t.referenced_tweets ?? t.referenced_posts)?.find((r) => r.type === 'replied_to')?.id,
     quotedTweetId: (t.referenced_tweets ?? t.referenced_posts)?.find((r) => r.type === 'quoted')?.id,
     ...(t.attachments?.poll_ids?.length && { pollIds: [...t.attachments.poll_ids] }),
+    ...(t.attachments?.media_keys?.length && { mediaKeys: [...t.attachments.media_keys] }),
     noteText: (t.note_tweet ?? t.note_post)?.text,
     noteUrls: urlsOf((t.note_tweet ?? t.note_post)?.entities),
     editHistoryIds: t.edit_history_tweet_ids ?? t.edit_history_post_ids,
@@ -114,8 +117,11 @@ export function dmEventOf(e: RawDmEvent, selfId: string): DmEvent {
 
 /** The body of POST /2/tweets, in the names of X's spec (TweetCreateRequest). */
 export function createBodyOf(post: PostCreate): Record<string, unknown> {
+  const media = post.mediaIds && post.mediaIds.length > 0 ? { media_ids: [...post.mediaIds] } : undefined;
   return {
-    text: post.text,
+    // A media-only post goes without text.
+    ...(!(media && post.text === '') && { text: post.text }),
+    ...(media && { media }),
     ...(post.inReplyToTweetId && { reply: { in_reply_to_tweet_id: post.inReplyToTweetId } }),
     ...(post.quoteTweetId && { quote_tweet_id: post.quoteTweetId }),
     ...(post.poll && { poll: { options: [...post.poll.options], duration_minutes: post.poll.durationMinutes } }),
@@ -138,6 +144,14 @@ function createdFrom(
   if (typeof id !== 'string' || id === '') throw new MissingIdError(201);
   const limits = Object.fromEntries(Object.entries(res.headers ?? {}).filter(([name]) => LIMIT_HEADER.test(name)));
   return { id, ...(Object.keys(limits).length > 0 && { limits }) };
+}
+
+/** X's 400 for media ids it does not know (expired, or never uploaded): its message, else undefined. */
+export function mediaIdsRefused(err: unknown): string | undefined {
+  if (!(err instanceof ApiResponseError) || err.code !== 400) return undefined;
+  const errors = (err.data as { errors?: { message?: unknown; parameters?: Record<string, unknown> }[] } | undefined)?.errors ?? [];
+  const e = errors.find((x) => x.parameters && 'media.media_ids' in x.parameters);
+  return e ? (typeof e.message === 'string' ? e.message : 'media ids refused') : undefined;
 }
 
 /** The XPort over the real twitter-api-v2 client, one client per account. */
@@ -228,7 +242,35 @@ export class TwitterXPort implements XPort {
 
   async createPost(accountId: string, post: PostCreate): Promise<CreatedPost> {
     const body = createBodyOf(post);
-    return this.publish(accountId, async (client) => createdFrom(await client.v2.post('tweets', body, { fullResponse: true }), (d) => d?.data?.id));
+    try {
+      return await this.publish(accountId, async (client) => createdFrom(await client.v2.post('tweets', body, { fullResponse: true }), (d) => d?.data?.id));
+    } catch (err) {
+      const refused = mediaIdsRefused(err);
+      if (refused) throw new MediaExpiredError(refused);
+      throw err;
+    }
+  }
+
+  async uploadMedia(accountId: string, source: MediaSource, opts: { until: number }): Promise<UploadedMedia> {
+    return this.uploading(accountId, (client) =>
+      uploadMedia(client, source, { until: opts.until, call: (what, fn) => withDeadline(this.deadlineMs, what, fn) }),
+    );
+  }
+
+  async setAltText(accountId: string, mediaId: string, text: string): Promise<void> {
+    return this.uploading(accountId, (client) => setAltText(client, mediaId, text, { call: (what, fn) => withDeadline(this.deadlineMs, what, fn) }));
+  }
+
+  /** An upload publishes nothing: after a 401 and a refresh it is simply not done yet. */
+  private async uploading<T>(accountId: string, call: (client: TwitterApi) => Promise<T>): Promise<T> {
+    const { client, account } = await this.clientFor(accountId);
+    try {
+      return await call(client);
+    } catch (err) {
+      if (!isUnauthorized(err) || !this.opts.refresher?.canRefresh(account)) throw err;
+      await this.renewBeforeIo(accountId, account.auth.accessToken);
+      throw new NotSentError('http-401 on a media upload: access token expired; refreshed for the next attempt');
+    }
   }
 
   async sendDm(accountId: string, dm: { recipientId: string; text: string }): Promise<CreatedPost> {
