@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { builtPaths } from '../bench/chaos/processes.js';
+import { BEFORE_START, builtPaths } from '../bench/chaos/processes.js';
 import type { KeySpec } from '../bench/chaos/schedule.js';
 import { answerViolation, queuedOnceViolations, runViolations } from '../bench/chaos/verify.js';
 import type { CreatedItem } from '../src/fake-x/index.js';
 import type { PostRecord } from '../src/ledger/record.js';
+import { eventsViolation } from '../src/ops/ground-truth.js';
 import { REDIS_URL } from './harness.js';
 import { verify } from './support/verify.js';
 
@@ -73,6 +74,9 @@ describe('chaos suite (CI size)', () => {
       crashes: 0,
     });
     expect(summary.sent as number).toBe(300 - (summary.failed as number) - (summary.cancelled as number));
+    // 60 of the keys are 3-part threads; those the calendar did not cancel went out whole, each part once, in order (checked part by part above).
+    expect(summary.threads).toBe(60);
+    expect(summary.threadsSent as number).toBeGreaterThanOrEqual(40);
     // The calendar stream cancelled, edited and rescheduled keys during the faults and kills (its answers are checked above).
     expect(
       Object.values(summary.calendar as Record<string, number>).reduce((a, b) => a + b, 0),
@@ -182,6 +186,20 @@ describe('the chaos check itself can fail', () => {
     expect(v.strays).toBe(1);
   });
 
+  it("flags a key whose events are not its audit trail's transitions: one missing, one twice, one without its transition", () => {
+    const trail = ['queued', 'claimed', 'ambiguous', 'released', 'claimed', 'sent'].map((event) => ({ event }));
+    const ev = (...types: string[]) => types.map((type) => ({ type }));
+    expect(eventsViolation(trail, ev('queued', 'ambiguous', 'released', 'sent'), 50)).toBeUndefined();
+    expect(eventsViolation(trail, ev('queued', 'ambiguous', 'sent'), 50)).toBe(
+      'events [queued, ambiguous, sent], audit trail [queued, ambiguous, released, sent]',
+    );
+    expect(eventsViolation(trail, ev('queued', 'ambiguous', 'released', 'sent', 'sent'), 50)).toBeDefined();
+    expect(eventsViolation(trail, ev('queued', 'ambiguous', 'released', 'cancelled', 'sent'), 50)).toBeDefined();
+    // A trail cut to its newest entries is held against the newest events.
+    expect(eventsViolation(trail.slice(2), ev('queued', 'ambiguous', 'released', 'sent'), 4)).toBeUndefined();
+    expect(eventsViolation(trail.slice(2), ev('queued', 'ambiguous', 'sent'), 4)).toBeDefined();
+  });
+
   it('flags a cancelled key that is live on X as lost', () => {
     const k = [key(0), key(1)];
     const v = verify(k, [rec(k[0]!, { state: 'cancelled' }), rec(k[1]!, { state: 'cancelled' })], [item('10', k[1]!.text)], 'r1');
@@ -274,9 +292,13 @@ describe('the chaos check itself can fail', () => {
       graceful: [
         { how: 'drained', code: 0, ms: 10 },
         { how: 'hung (SIGKILLed after 60 s)', code: null, ms: 60_000 },
+        // A SIGTERM that came while the worker was still loading (no worker-ready yet): it had taken nothing.
+        { how: BEFORE_START, code: null, ms: 40 },
+        { how: 'no "stopped" line', code: null, ms: 70 },
       ],
     });
-    expect(violations.map((x) => x.kind)).toEqual(['account-paused', 'misattributed', 'stuck', 'stuck', 'stuck']);
-    expect(graceful).toEqual({ drained: 1, 'hung (SIGKILLed after 60 s) exit null': 1 });
+    expect(violations.map((x) => x.kind)).toEqual(['account-paused', 'misattributed', 'stuck', 'stuck', 'stuck', 'stuck']);
+    expect(violations.at(-1)?.detail).toBe('SIGTERMed worker: no "stopped" line exit null after 70 ms');
+    expect(graceful).toEqual({ drained: 1, 'hung (SIGKILLed after 60 s) exit null': 1, [`${BEFORE_START} exit null`]: 1, 'no "stopped" line exit null': 1 });
   });
 });

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { keyId, type PostKey } from '../src/domain/key.js';
 import { isFinal } from '../src/domain/state.js';
 import type { OutcomeEvent } from '../src/ledger/ledger.js';
+import { transitionsOf } from '../src/ops/ground-truth.js';
 import { post, SECRETS, type Stack, startStack, testClock, waitUntil } from './harness.js';
 
 let stack: Stack | undefined;
@@ -17,20 +18,6 @@ afterEach(async () => {
 
 const SETTLE = 3_000;
 const key = (slotId: string): PostKey => ({ slotId, postId: 'p1' });
-
-/** Audit-trail entries that are transitions, as the event type each must have written. */
-const TRAIL_TO_EVENT: Record<string, string> = {
-  queued: 'queued',
-  sent: 'sent',
-  failed: 'failed',
-  ambiguous: 'ambiguous',
-  released: 'released',
-  cancelled: 'cancelled',
-  'cancel-requested': 'cancelling',
-  edited: 'edited',
-  rescheduled: 'rescheduled',
-  'part-sent': 'part-sent',
-};
 
 async function allEvents(s: Stack): Promise<OutcomeEvent[]> {
   const out: OutcomeEvent[] = [];
@@ -76,9 +63,11 @@ describe('outcome events', () => {
     const events = await allEvents(s);
     for (const slot of slots) {
       const id = keyId(key(slot));
-      const trail = (await s.ledger.auditTrail(id)).map((e) => TRAIL_TO_EVENT[e.event]).filter((e): e is string => e !== undefined);
-      const mine = events.filter((e) => e.key === id).map((e) => (e.type === 'unresolved' ? 'failed' : e.type));
-      expect(mine, slot).toEqual(trail);
+      const t = transitionsOf(
+        await s.ledger.auditTrail(id),
+        events.filter((e) => e.key === id),
+      );
+      expect(t.events, slot).toEqual(t.trail);
     }
     const of = (slot: string) => events.filter((e) => e.key === keyId(key(slot)));
     const live = (text: string) => s.fake.created().find((c) => c.text === text)!.id;

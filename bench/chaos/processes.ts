@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { CreatedItem } from '../../src/fake-x/index.js';
 import { sleep } from '../../test/support/wait.js';
-import { CLI, ROOT, spawnWorker, type WorkerChild } from '../../test/support/workers.js';
+import { CLI, logLines, ROOT, spawnWorker, WORKER_READY, type WorkerChild } from '../../test/support/workers.js';
 import type { FakeXProcessConfig } from '../fake-x-process.js';
 
 /** Where the built CLI and helpers live, whether we run from dist/bench or from bench/ (vitest). */
@@ -115,6 +115,9 @@ export interface WorkerCrash {
  * this process spends nothing on them. A worker that exits without being
  * told to is recorded as a crash and replaced, as a supervisor would.
  */
+/** How a SIGTERMed worker ended when the signal came while it was still loading. */
+export const BEFORE_START = 'killed while loading';
+
 export class WorkerPool {
   private readonly handles: WorkerHandle[] = [];
   private next = 0;
@@ -194,7 +197,10 @@ export class WorkerPool {
       return;
     }
     const text = await readFile(h.logPath, 'utf8').catch(() => '');
-    const how = /"how":"(drained|forced)"/.exec(text)?.[1] ?? 'no "stopped" line';
+    // Killed by the signal itself, before it logged worker-ready: it was still loading, before
+    // its handlers (installed before any job is taken), so it had taken nothing.
+    const beforeStart = h.exit!.signal === 'SIGTERM' && !logLines(text).some((l) => l.event === WORKER_READY);
+    const how = /"how":"(drained|forced)"/.exec(text)?.[1] ?? (beforeStart ? BEFORE_START : 'no "stopped" line');
     this.graceful.push({ how, code: h.exit!.code, ms: h.exit!.at - sentAt });
   }
 

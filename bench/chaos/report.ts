@@ -115,6 +115,8 @@ export function summaryLine(r: ChaosReport): string {
       sent: v.sent,
       failed: v.failed,
       cancelled: v.cancelled,
+      threads: v.threads,
+      threadsSent: v.threadsSent,
       calendar: r.calendar.answers,
       failedByReason: v.failedByReason,
       violations: r.violations.length,

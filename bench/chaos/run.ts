@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Ledger } from '../../src/ledger/ledger.js';
+import type { Ledger, OutcomeEvent } from '../../src/ledger/ledger.js';
+import { eventsViolation } from '../../src/ops/ground-truth.js';
 import { keyId as keyIdOf, parseJobId } from '../../src/domain/key.js';
 import { mulberry32 } from '../../src/fake-x/index.js';
 import { openLedger, createProducer } from '../../src/app.js';
@@ -443,6 +444,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       graceful: pool.graceful,
     });
     violations.push(...checked.violations);
+    violations.push(...(await eventViolations(ledger, keys)));
     const graceful = checked.graceful;
     const stats = await ledger.stats();
     const kinds: Record<string, number> = {};
@@ -493,6 +495,23 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       await rm(dir, { recursive: true, force: true });
     }
   }
+}
+
+/** Every key's outcome events against its audit trail: one event per transition, none without one (the scripts write both). */
+async function eventViolations(ledger: Ledger, keys: readonly KeySpec[]): Promise<Violation[]> {
+  const byKey = new Map<string, OutcomeEvent[]>();
+  for (let from = '0'; ;) {
+    const batch = await ledger.readEvents(from, 1_000);
+    if (batch.length === 0) break;
+    for (const e of batch) if (e.key) byKey.set(e.key, [...(byKey.get(e.key) ?? []), e]);
+    from = batch.at(-1)!.id;
+  }
+  const out: Violation[] = [];
+  for (const k of keys) {
+    const wrong = eventsViolation(await ledger.auditTrail(k.keyId), byKey.get(k.keyId) ?? [], ledger.auditMax);
+    if (wrong) out.push({ keyId: k.keyId, kind: 'events', detail: wrong });
+  }
+  return out;
 }
 
 async function getAll(ledger: Ledger, ids: readonly string[]): Promise<(PostRecord | undefined)[]> {

@@ -19,7 +19,7 @@ export interface KeySpec extends ExpectedKey {
 export type ChaosAccount = TestAccount;
 
 /**
- * N keys over M accounts: 50 % posts, 10 % 3-part threads, 20 % replies, 20 % DMs. Every text is
+ * N keys over M accounts: 40 % posts, 20 % 3-part threads, 20 % replies, 20 % DMs. Every text is
  * unique (it carries the run id and the key's number), so the fake X's
  * ground truth maps back to keys by text; some texts carry what X rewrites
  * (URLs, x.com status links, `&`, `<`, emoji, a leading @handle in replies)
@@ -44,8 +44,8 @@ export function buildSchedule(o: {
 }): KeySpec[] {
   return Array.from({ length: o.keys }, (_, i) => {
     const account = o.accounts[i % o.accounts.length]!;
-    // A tenth of the keys are 3-part threads (parts reply to each other).
-    const kind = i % 5 === 3 ? 'reply' : i % 5 === 4 ? 'dm' : i % 10 === 6 ? 'thread' : 'post';
+    // A fifth of the keys are 3-part threads (parts reply to each other).
+    const kind = i % 5 === 3 ? 'reply' : i % 5 === 4 ? 'dm' : i % 10 === 6 || i % 10 === 0 ? 'thread' : 'post';
     const slotId = i % 3 === 0 ? `${new Date(o.start).toISOString()}/${i}` : `slot-${i}`;
     const postId = `${o.runId}.${i % 7 === 0 ? 'p:1' : 'p'}`;
     const extra = i % 4 === 1 ? ` https://example.com/c/${i}?a=1&b=2` : i % 4 === 2 ? ' <3 & ok' : i % 4 === 3 ? ' 🚀' : '';

@@ -8,12 +8,12 @@
 import type { PostRecord } from '../../src/ledger/record.js';
 import type { EnqueueResult } from '../../src/queue/producer.js';
 import { type TruthViolationKind, type Verdict, verify, type Violation as TruthViolation } from '../../test/support/verify.js';
-import type { WorkerCrash } from './processes.js';
+import { BEFORE_START, type WorkerCrash } from './processes.js';
 import type { KeySpec } from './schedule.js';
 
 export { type Verdict, verify };
 
-export type ViolationKind = TruthViolationKind | 'enqueue' | 'account-paused';
+export type ViolationKind = TruthViolationKind | 'enqueue' | 'account-paused' | 'events';
 export type Violation = TruthViolation<ViolationKind>;
 
 /**
@@ -75,7 +75,7 @@ export function runViolations(f: RunFacts): { violations: Violation[]; graceful:
   for (const g of f.graceful) {
     const k = g.code === 0 ? g.how : `${g.how} exit ${g.code}`;
     graceful[k] = (graceful[k] ?? 0) + 1;
-    if (g.code !== 0) violations.push({ keyId: '-', kind: 'stuck', detail: `SIGTERMed worker: ${k} after ${g.ms} ms` });
+    if (g.code !== 0 && g.how !== BEFORE_START) violations.push({ keyId: '-', kind: 'stuck', detail: `SIGTERMed worker: ${k} after ${g.ms} ms` });
   }
   return { violations, graceful };
 }

@@ -5,7 +5,7 @@ import { keyId } from '../domain/key.js';
 import { POST_STATES, type PostState } from '../domain/state.js';
 import { accountView, recordView } from '../domain/view.js';
 import { createLogger } from '../log.js';
-import { startWorkerProcess } from '../ops/worker-process.js';
+import { startWorkerProcess, type WorkerProcess } from '../ops/worker-process.js';
 import { StartupError } from '../app.js';
 import { inputLines, UsageError, withApp } from './common.js';
 import { cmdCancel, cmdEdit, cmdReschedule, LIFECYCLE_HELP } from './lifecycle.js';
@@ -200,29 +200,37 @@ async function cmdReconcile(config: Config, args: string[]): Promise<number> {
 
 async function cmdWorker(config: Config): Promise<number> {
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
-  const proc = await startWorkerProcess(config, logger);
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (sig: NodeJS.Signals) => {
-      signals++;
-      if (signals > 1) {
-        logger.warn({ sig }, 'second signal: exiting now; claims in flight are left to reconciliation');
-        process.exit(1);
-      }
-      proc.stop().then(
-        () => resolve(0),
-        (err: unknown) => {
-          logger.error({ err, event: 'worker-stop-failed' }, 'stopping failed; exiting');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    process.on('SIGHUP', () => {
-      proc.reloadCredentials().catch((err: unknown) => logger.error({ err, event: 'accounts-reload-failed' }, 'could not reload the accounts file'));
-    });
+  // The handlers come first: a SIGTERM while the worker starts (its queue
+  // workers may already take jobs) is a stop once started, never a kill.
+  let proc: WorkerProcess | undefined;
+  let signals = 0;
+  let done: (code: number) => void = () => {};
+  const finished = new Promise<number>((resolve) => (done = resolve));
+  const stop = (p: WorkerProcess) =>
+    p.stop().then(
+      () => done(0),
+      (err: unknown) => {
+        logger.error({ err, event: 'worker-stop-failed' }, 'stopping failed; exiting');
+        done(1);
+      },
+    );
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ sig }, 'second signal: exiting now; claims in flight are left to reconciliation');
+      process.exit(1);
+    }
+    if (proc) void stop(proc);
+    else logger.info({ sig }, 'signal while starting: stopping once started');
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGHUP', () => {
+    proc?.reloadCredentials().catch((err: unknown) => logger.error({ err, event: 'accounts-reload-failed' }, 'could not reload the accounts file'));
   });
+  proc = await startWorkerProcess(config, logger);
+  if (signals > 0) void stop(proc);
+  return finished;
 }
 
 async function cmdBoard(config: Config, args: string[]): Promise<number> {

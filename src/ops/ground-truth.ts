@@ -83,6 +83,9 @@ export interface Verdict {
   readonly sent: number;
   readonly failed: number;
   readonly cancelled: number;
+  /** Thread keys, and those of them sent: every part live once, in order, each replying to the one before. */
+  readonly threads: number;
+  readonly threadsSent: number;
   /** createdAt − scheduledAt of each sent key's live item, ms, sorted. */
   readonly liveAfterMs: number[];
   /** Created items that map to no key (with a run id: only those that carry it). Should not exist. */
@@ -123,6 +126,8 @@ export function verify(keys: readonly ExpectedKey[], records: readonly (PostReco
   let sent = 0;
   let failed = 0;
   let cancelled = 0;
+  let threads = 0;
+  let threadsSent = 0;
   const known = new Set<string>();
   keys.forEach((k, i) => {
     known.add(k.text);
@@ -131,6 +136,8 @@ export function verify(keys: readonly ExpectedKey[], records: readonly (PostReco
     if (k.kind === 'thread') {
       for (const p of k.parts ?? []) known.add(p.text);
       const t = verifyThread(k, r, byText, violations);
+      threads++;
+      if (r?.state === 'sent' && !t.duplicate && !t.lost) threadsSent++;
       duplicates += t.duplicate ? 1 : 0;
       lost += t.lost ? 1 : 0;
       stuck += t.stuck ? 1 : 0;
@@ -209,7 +216,20 @@ export function verify(keys: readonly ExpectedKey[], records: readonly (PostReco
     }
   });
   const strays = created.filter((c) => (runId === undefined || c.text.includes(` ${runId} `)) && !known.has(c.text)).length;
-  return { duplicates, lost, stuck, failedByReason, sent, failed, cancelled, liveAfterMs: liveAfterMs.sort((a, b) => a - b), strays, violations };
+  return {
+    duplicates,
+    lost,
+    stuck,
+    failedByReason,
+    sent,
+    failed,
+    cancelled,
+    threads,
+    threadsSent,
+    liveAfterMs: liveAfterMs.sort((a, b) => a - b),
+    strays,
+    violations,
+  };
 }
 
 /** An acknowledged edit's old texts never on X; an acknowledged reschedule's key (a thread: its first part) not before its new time. */
@@ -303,4 +323,50 @@ function verifyThread(
   if (k.mustEndIn && !k.mustEndIn.includes(r.state))
     violations.push({ keyId: k.keyId, kind: 'ended-against-answer', detail: `ended ${r.state}; the lifecycle answer allows only ${k.mustEndIn.join(' or ')}` });
   return { duplicate, lost, stuck, ...(firstLiveAt !== undefined && { firstLiveAt }) };
+}
+
+/**
+ * Audit-trail entries that are transitions, as the outcome event each one
+ * writes (src/ledger/scripts.ts writes both in the same script). An
+ * `unresolved` event is the trail's `failed` with reason unresolved.
+ */
+export const TRAIL_EVENTS: Readonly<Record<string, string>> = Object.freeze({
+  queued: 'queued',
+  sent: 'sent',
+  failed: 'failed',
+  ambiguous: 'ambiguous',
+  released: 'released',
+  cancelled: 'cancelled',
+  'cancel-requested': 'cancelling',
+  edited: 'edited',
+  rescheduled: 'rescheduled',
+  'part-sent': 'part-sent',
+});
+
+/** A key's transitions as its audit trail tells them, and as its events do: the two lists must be equal. */
+export function transitionsOf(
+  trail: readonly { readonly event: string }[],
+  events: readonly { readonly type: string }[],
+): { trail: string[]; events: string[] } {
+  return {
+    trail: trail.map((e) => TRAIL_EVENTS[e.event]).filter((t): t is string => t !== undefined),
+    events: events.map((e) => (e.type === 'unresolved' ? 'failed' : e.type)),
+  };
+}
+
+/**
+ * One key's outcome events held against its audit trail: exactly one event
+ * per transition, in the trail's order, and none without its transition. A
+ * trail the ledger cut to its newest `auditMax` entries is compared with
+ * the newest events.
+ */
+export function eventsViolation(
+  trail: readonly { readonly event: string }[],
+  events: readonly { readonly type: string }[],
+  auditMax: number,
+): string | undefined {
+  const t = transitionsOf(trail, events);
+  const got = trail.length >= auditMax ? t.events.slice(-t.trail.length) : t.events;
+  if (got.length === t.trail.length && got.every((e, i) => e === t.trail[i])) return undefined;
+  return `events [${t.events.join(', ')}], audit trail [${t.trail.join(', ')}]`;
 }
