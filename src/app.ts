@@ -13,6 +13,7 @@ import { type CredentialStore, type FileCredentialStore, fileCredentialStore } f
 import type { XPort } from './x/port.js';
 import { TokenRefresher } from './x/refresh.js';
 import { TwitterXPort } from './x/twitter.js';
+import { type Deliverer, startDeliverer } from './webhooks/deliverer.js';
 
 /**
  * The composition root: the one module that builds Redis connections,
@@ -284,6 +285,8 @@ export interface App {
   publishWorker(opts?: { readonly concurrency?: number; readonly workerOptions?: Partial<WorkerOptions> }): Promise<Worker<PublishJobData, PublishJobResult>>;
   reconcileDeps(): Promise<ReconcileDeps>;
   reconciler(opts?: { readonly onReport?: (report: ReconcileReport) => void }): Promise<Reconciler>;
+  /** The webhook deliverer for `config.webhooks`, started once (a StartupError when no URL is configured). */
+  webhookDeliverer(): Promise<Deliverer>;
   /** Close what the app made, then its own connection. Idempotent. */
   close(): Promise<void>;
 }
@@ -326,6 +329,12 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
     unresolvedGraceMs: config.unresolvedGraceMs,
     passBudgetMs: config.reconcileBudgetMs,
   });
+  const webhookDeliverer = once(async () => {
+    if (!config.webhooks) throw new StartupError('XACTLY_WEBHOOK_URLS is not set: name the URLs to deliver outcome events to (see README, "Webhooks").');
+    const deliverer = await startDeliverer({ redis, keys: ledger.keys, config: config.webhooks, logger, clock });
+    closers.push(async () => void (await deliverer.stop()));
+    return deliverer;
+  });
   let closing: Promise<void> | undefined;
 
   return {
@@ -339,6 +348,7 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
     accountsFile,
     x,
     reconcileDeps,
+    webhookDeliverer,
     producer: (opts = {}) => {
       const hasStore = overrides.credentials !== undefined || Boolean(config.accountsFile);
       const accountLimits = hasStore ? async (id: string) => (await (await credentials()).get(id))?.limits : undefined;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { BudgetPolicy } from './domain/budget.js';
+import { EVENT_TYPES } from './domain/webhook.js';
 
 /**
  * Runtime configuration, parsed once from the environment. A bad value fails
@@ -43,6 +44,8 @@ export interface Config {
   readonly unresolvedGraceMs: number;
   /** Publishing budgets shared by every worker (accounts may override post/dm). */
   readonly budget: BudgetPolicy;
+  /** Webhook delivery (`xactly worker`, `xactly webhooks`); undefined when XACTLY_WEBHOOK_URLS is unset. */
+  readonly webhooks: WebhookConfig | undefined;
   /** The HTTP API (`xactly api`): where it listens, its tokens file, its limits. */
   readonly api: ApiConfig;
 }
@@ -60,6 +63,24 @@ export interface ApiConfig {
   /** Requests one token may make per window (across every API process: the count is in Redis); over it, 429 with Retry-After. */
   readonly rateLimit: number;
   readonly rateWindowMs: number;
+}
+
+export interface WebhookConfig {
+  readonly urls: readonly string[];
+  /** HMAC-SHA256 key of the X-Xactly-Signature header; not enumerable, so a logged or printed config never shows it. */
+  readonly secret: string;
+  /** Event types to deliver (undefined: all). */
+  readonly events: readonly string[] | undefined;
+  /** Accounts whose events to deliver (undefined: all); the app's own events always go. */
+  readonly accounts: readonly string[] | undefined;
+  /** Tries per event and URL (the first included) before it goes to the URL's dead-letter list. */
+  readonly maxTries: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  /** Longest one POST may take (connect, answer, body). */
+  readonly timeoutMs: number;
+  /** POSTs in flight at once per URL and process. */
+  readonly concurrency: number;
 }
 
 const positiveInt = z
@@ -129,6 +150,31 @@ const schema = z.object({
   API_MAX_BATCH: positiveInt.default(1_000),
   API_RATE_LIMIT: positiveInt.default(600),
   API_RATE_WINDOW_MS: positiveInt.default(60_000),
+  XACTLY_WEBHOOK_URLS: z
+    .string()
+    .trim()
+    .transform((list) => list.split(',').map((u) => u.trim()))
+    .refine((urls) => urls.every((u) => URL.canParse(u) && ['http:', 'https:'].includes(new URL(u).protocol)), 'must be a comma-separated list of http(s) URLs')
+    .refine((urls) => new Set(urls).size === urls.length, 'lists a URL twice')
+    .optional(),
+  XACTLY_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  XACTLY_WEBHOOK_EVENTS: z
+    .string()
+    .trim()
+    .transform((list) => list.split(',').map((t) => t.trim()))
+    .refine((types) => types.every((t) => (EVENT_TYPES as readonly string[]).includes(t)), `must be a comma-separated list of ${EVENT_TYPES.join(', ')}`)
+    .optional(),
+  XACTLY_WEBHOOK_ACCOUNTS: z
+    .string()
+    .trim()
+    .regex(/^[^,\s]+(\s*,\s*[^,\s]+)*$/, 'must be a comma-separated list of account ids')
+    .transform((list) => list.split(',').map((a) => a.trim()))
+    .optional(),
+  XACTLY_WEBHOOK_MAX_TRIES: positiveInt.default(15),
+  XACTLY_WEBHOOK_BACKOFF_BASE_MS: positiveInt.default(1_000),
+  XACTLY_WEBHOOK_BACKOFF_MAX_MS: positiveInt.default(15 * 60_000),
+  XACTLY_WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
+  XACTLY_WEBHOOK_CONCURRENCY: positiveInt.default(4),
   XACTLY_APP_DAILY_LIMIT: z.string().trim().regex(/^\d+$/, 'must be a whole number (0 = no cap)').transform(Number).default(10_000),
 });
 
@@ -138,7 +184,7 @@ export class ConfigError extends Error {
 }
 
 /** Secrets are never echoed back in an error message. */
-const SECRET_VARS = new Set(['BOARD_PASSWORD', 'REDIS_URL']);
+const SECRET_VARS = new Set(['BOARD_PASSWORD', 'REDIS_URL', 'XACTLY_WEBHOOK_SECRET', 'XACTLY_WEBHOOK_URLS']);
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings mean "unset", as in most shells' `VAR= cmd`.
@@ -156,7 +202,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.XACTLY_SETTLE_WINDOW_MS <= e.X_TIMEOUT_MS) {
     throw new ConfigError(`XACTLY_SETTLE_WINDOW_MS must be longer than X_TIMEOUT_MS (got ${e.XACTLY_SETTLE_WINDOW_MS} <= ${e.X_TIMEOUT_MS})`);
   }
+  if (e.XACTLY_WEBHOOK_URLS && !e.XACTLY_WEBHOOK_SECRET) {
+    throw new ConfigError('XACTLY_WEBHOOK_SECRET is required when XACTLY_WEBHOOK_URLS is set (at least 16 characters; receivers check the signature with it)');
+  }
+  if (e.XACTLY_WEBHOOK_BACKOFF_MAX_MS < e.XACTLY_WEBHOOK_BACKOFF_BASE_MS) {
+    throw new ConfigError(
+      `XACTLY_WEBHOOK_BACKOFF_MAX_MS must be at least XACTLY_WEBHOOK_BACKOFF_BASE_MS (got ${e.XACTLY_WEBHOOK_BACKOFF_MAX_MS} < ${e.XACTLY_WEBHOOK_BACKOFF_BASE_MS})`,
+    );
+  }
+  const webhooks: WebhookConfig | undefined = e.XACTLY_WEBHOOK_URLS
+    ? Object.freeze(
+        Object.defineProperty(
+          {
+            urls: Object.freeze(e.XACTLY_WEBHOOK_URLS),
+            events: e.XACTLY_WEBHOOK_EVENTS && Object.freeze(e.XACTLY_WEBHOOK_EVENTS),
+            accounts: e.XACTLY_WEBHOOK_ACCOUNTS && Object.freeze(e.XACTLY_WEBHOOK_ACCOUNTS),
+            maxTries: e.XACTLY_WEBHOOK_MAX_TRIES,
+            backoffBaseMs: e.XACTLY_WEBHOOK_BACKOFF_BASE_MS,
+            backoffMaxMs: e.XACTLY_WEBHOOK_BACKOFF_MAX_MS,
+            timeoutMs: e.XACTLY_WEBHOOK_TIMEOUT_MS,
+            concurrency: e.XACTLY_WEBHOOK_CONCURRENCY,
+          },
+          'secret',
+          { value: e.XACTLY_WEBHOOK_SECRET!, enumerable: false },
+        ) as WebhookConfig,
+      )
+    : undefined;
   return Object.freeze({
+    webhooks,
     redisUrl: e.REDIS_URL,
     redisClusterNodes: e.REDIS_CLUSTER_NODES,
     prefix: e.XACTLY_PREFIX,

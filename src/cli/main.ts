@@ -9,6 +9,7 @@ import { startWorkerProcess, type WorkerProcess } from '../ops/worker-process.js
 import { StartupError } from '../app.js';
 import { inputLines, UsageError, withApp } from './common.js';
 import { cmdCancel, cmdEdit, cmdReschedule, LIFECYCLE_HELP } from './lifecycle.js';
+import { cmdWebhooks, WEBHOOKS_HELP } from './webhooks.js';
 import { API_HELP, cmdApi, cmdApiToken } from './api.js';
 import { CredentialsError, fileCredentialStore } from '../x/credentials.js';
 import { reconcileOnce } from '../queue/reconciler.js';
@@ -41,6 +42,8 @@ Commands:
                              run the fake X API (for demos and rehearsals)
   demo                       run a self-contained demo against local Redis
   reconcile --once           run one reconciliation pass now and print its report
+  webhooks [failed [--json] | retry <eventId>|--all | status [--json]]
+                             deliver outcome events to XACTLY_WEBHOOK_URLS (the worker does too); dead letters
 
 Environment: REDIS_URL, XACTLY_PREFIX, X_API_BASE_URL, X_TIMEOUT_MS,
 XACTLY_ACCOUNTS_FILE, LOG_LEVEL (see README).
@@ -48,6 +51,7 @@ Exit codes: 0 ok, 1 operational error, 2 bad input (usage, invalid lines).`;
 
 const HELP: Record<string, string> = {
   ...LIFECYCLE_HELP,
+  ...WEBHOOKS_HELP,
   ...API_HELP,
   worker:
     'xactly worker\n  Runs the publish worker. Needs XACTLY_ACCOUNTS_FILE. SIGTERM/SIGINT drains in-flight X calls (bounded); a second signal forces exit.',
@@ -324,6 +328,8 @@ export async function main(argv: string[]): Promise<number> {
       return cmdReconcile(config, rest);
     case 'board':
       return cmdBoard(config, rest);
+    case 'webhooks':
+      return cmdWebhooks(config, rest);
     case 'api':
       return cmdApi(config);
     case 'api-token':

@@ -614,3 +614,295 @@ export const RENEW_LOCK = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 `;
+
+// ---------------------------------------------------------------------------
+// Webhooks (src/webhooks/). Per URL (by its id): a state hash (the intake
+// cursor), an entries hash (the events it still owes, copied out of the
+// stream so trimming cannot take them), a due zset (pending entries by when
+// to try next; while a try is in flight, when its lease ends) and a dead zset
+// (dead-lettered entries by when they died).
+
+/** What WEBHOOK_SETTLE answers. */
+export const WEBHOOK_SETTLE_VERDICTS = ['ok', 'stale', 'gone'] as const;
+
+/**
+ * webhookIntake — take the events a URL has not seen yet out of the stream
+ * (those its filters pass become pending entries, due now) and move its
+ * cursor past them, in one step, so that deliverers in several processes
+ * never take the same event twice. Events the stream dropped (trimmed by
+ * age) before the URL took them are counted as skipped: the stream is only
+ * ever trimmed from its head, so the entries lost are those between the
+ * URL's position (how many entries it has seen, the stream's own count) and
+ * the number the stream deleted (entries-added − length).
+ *
+ * KEYS[1] events stream   KEYS[2] URL state hash (cursor, pos, skipped)   KEYS[3] entries hash
+ * KEYS[4] due zset   KEYS[5] webhook stats hash
+ * ARGV[1] now (ms)   ARGV[2] most entries to take   ARGV[3] where a URL with no cursor starts: 'now' | 'oldest'
+ * ARGV[4] event types to pass, comma-separated ('' = all)
+ * ARGV[5] accounts to pass, comma-separated ('' = all; events of no account, the app's, always pass)
+ * ARGV[6] the URL's host (the stats label)
+ *
+ * Returns {taken, queued, skipped, cursor, skippedFrom, skippedTo}: entries read, of which pending
+ * now, entries lost to trimming (and the ids around the gap: the cursor before it, the first entry after).
+ */
+const WEBHOOK_INTAKE_LUA = `
+local function set(list)
+  if list == '' then return nil end
+  local s = {}
+  for v in string.gmatch(list, '[^,]+') do s[v] = true end
+  return s
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  -- No event yet: whatever comes is after 'now'.
+  if redis.call('HSETNX', KEYS[2], 'cursor', '0-0') == 1 then redis.call('HSET', KEYS[2], 'pos', 0) end
+  return {0, 0, 0, redis.call('HGET', KEYS[2], 'cursor'), '', ''}
+end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local s = {}
+for i = 1, #info, 2 do s[info[i]] = info[i + 1] end
+local added = tonumber(s['entries-added'])
+local deleted = added - tonumber(s['length'])
+local st = redis.call('HMGET', KEYS[2], 'cursor', 'pos')
+local cursor, pos = st[1], tonumber(st[2] or '0')
+if not cursor or pos > added then
+  -- A new URL (or a stream that was deleted and began again).
+  if ARGV[3] == 'oldest' or cursor then cursor = '0-0'; pos = deleted
+  else cursor = s['last-generated-id']; pos = added end
+end
+local skipped, skippedFrom = 0, ''
+if pos < deleted then skipped = deleted - pos; skippedFrom = cursor; pos = deleted end
+local now = tonumber(ARGV[1])
+local types, accounts = set(ARGV[4]), set(ARGV[5])
+local batch = redis.call('XRANGE', KEYS[1], '(' .. cursor, '+', 'COUNT', ARGV[2])
+local queued = 0
+for _, entry in ipairs(batch) do
+  local id, flat = entry[1], entry[2]
+  local f = {}
+  for i = 1, #flat, 2 do f[flat[i]] = flat[i + 1] end
+  pos = pos + 1; cursor = id
+  if (not types or types[f.type]) and (not accounts or not f.account or accounts[f.account]) then
+    redis.call('HSET', KEYS[3], id, cjson.encode({f = f, tries = 0}))
+    redis.call('ZADD', KEYS[4], 'NX', now, id)
+    queued = queued + 1
+  end
+end
+redis.call('HSET', KEYS[2], 'cursor', cursor, 'pos', pos)
+if skipped > 0 then
+  redis.call('HINCRBY', KEYS[2], 'skipped', skipped)
+  redis.call('HINCRBY', KEYS[5], 'skipped:' .. ARGV[6], skipped)
+end
+local skippedTo = ''
+if skipped > 0 and #batch > 0 then skippedTo = batch[1][1] end
+return {#batch, queued, skipped, cursor, skippedFrom, skippedTo}
+`;
+
+export interface WebhookIntakeArgs {
+  readonly urlId: string;
+  readonly host: string;
+  readonly now: number;
+  readonly max: number;
+  readonly start: 'now' | 'oldest';
+  readonly types: readonly string[] | undefined;
+  readonly accounts: readonly string[] | undefined;
+}
+
+export const WEBHOOK_INTAKE: Script<WebhookIntakeArgs> = {
+  name: 'xactlyWebhookIntake',
+  keyCount: 5,
+  lua: WEBHOOK_INTAKE_LUA,
+  verdicts: [],
+  args: (k, a) => [
+    k.events,
+    k.webhookState(a.urlId),
+    k.webhookEntries(a.urlId),
+    k.webhookDue(a.urlId),
+    k.webhookStats,
+    a.now,
+    a.max,
+    a.start,
+    a.types?.join(',') ?? '',
+    a.accounts?.join(',') ?? '',
+    a.host,
+  ],
+};
+
+/**
+ * webhookClaim — take up to N due entries of a URL for a try: each one's
+ * try count goes up (the fencing token of that try) and its due time moves
+ * to the end of a lease, so no other deliverer takes it while the try is in
+ * flight, and any deliverer takes it once the lease ends without a result
+ * (its process died).
+ *
+ * KEYS[1] entries hash   KEYS[2] due zset
+ * ARGV[1] now (ms)   ARGV[2] lease (ms)   ARGV[3] most entries to take
+ *
+ * Returns {next due time ('' when nothing else is pending), id1, entry1 (JSON), id2, entry2, ...}.
+ */
+const WEBHOOK_CLAIM_LUA = `
+local now = tonumber(ARGV[1])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {''}
+for _, id in ipairs(ids) do
+  local raw = redis.call('HGET', KEYS[1], id)
+  if raw then
+    local e = cjson.decode(raw)
+    e.tries = e.tries + 1; e.triedAt = now
+    raw = cjson.encode(e)
+    redis.call('HSET', KEYS[1], id, raw)
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
+    out[#out + 1] = id; out[#out + 1] = raw
+  else
+    redis.call('ZREM', KEYS[2], id)
+  end
+end
+local nextDue = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if nextDue[2] then out[1] = nextDue[2] end
+return out
+`;
+
+export interface WebhookClaimArgs {
+  readonly urlId: string;
+  readonly now: number;
+  readonly leaseMs: number;
+  readonly max: number;
+}
+
+export const WEBHOOK_CLAIM: Script<WebhookClaimArgs> = {
+  name: 'xactlyWebhookClaim',
+  keyCount: 2,
+  lua: WEBHOOK_CLAIM_LUA,
+  verdicts: [],
+  args: (k, a) => [k.webhookEntries(a.urlId), k.webhookDue(a.urlId), a.now, a.leaseMs, a.max],
+};
+
+/**
+ * webhookSettle — record how a try went. Delivered: the entry is done
+ * (whichever try it was: a late answer of a try whose lease was taken over
+ * counts too, and a second answer finds nothing left: 'gone'). A failed try
+ * counts only while it is still the entry's latest try (its fencing token)
+ * and the entry is pending: then the entry is due again at `retryAt`, or
+ * moves to the dead-letter list.
+ *
+ * KEYS[1] entries hash   KEYS[2] due zset   KEYS[3] dead zset   KEYS[4] URL state hash
+ * KEYS[5] webhook stats hash   KEYS[6] recent outcomes list
+ * ARGV[1] event id   ARGV[2] the try (its count, from the claim)   ARGV[3] 'delivered' | 'retry' | 'dead'
+ * ARGV[4] now (ms)   ARGV[5] retryAt (ms, for 'retry')   ARGV[6] what went wrong ('' when delivered)
+ * ARGV[7] the URL's host (the stats label)   ARGV[8] how many recent outcomes to keep
+ * ARGV[9] HTTP status (0 when there was no answer)   ARGV[10] how long the try took (ms)
+ *
+ * Returns 'ok', 'stale' (a failed try that is no longer the latest) or 'gone' (nothing owed for this id).
+ */
+const WEBHOOK_SETTLE_LUA = `
+local id, outcome, now = ARGV[1], ARGV[3], tonumber(ARGV[4])
+local raw = redis.call('HGET', KEYS[1], id)
+if not raw then return 'gone' end
+local e = cjson.decode(raw)
+local recent = {id = id, type = e.f.type, at = now, try = tonumber(ARGV[2]), outcome = outcome, status = tonumber(ARGV[9]), ms = tonumber(ARGV[10])}
+if outcome == 'delivered' then
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('HINCRBY', KEYS[4], 'delivered', 1)
+  redis.call('HINCRBY', KEYS[5], 'delivered:' .. ARGV[7], 1)
+else
+  if tostring(e.tries) ~= ARGV[2] or not redis.call('ZSCORE', KEYS[2], id) then return 'stale' end
+  e.error = ARGV[6]; recent.error = ARGV[6]
+  if outcome == 'retry' then
+    redis.call('ZADD', KEYS[2], ARGV[5], id)
+    redis.call('HINCRBY', KEYS[4], 'retried', 1)
+    redis.call('HINCRBY', KEYS[5], 'retried:' .. ARGV[7], 1)
+  else
+    e.deadAt = now
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZADD', KEYS[3], now, id)
+    redis.call('HINCRBY', KEYS[4], 'dead', 1)
+    redis.call('HINCRBY', KEYS[5], 'dead:' .. ARGV[7], 1)
+  end
+  redis.call('HSET', KEYS[1], id, cjson.encode(e))
+end
+redis.call('LPUSH', KEYS[6], cjson.encode(recent))
+redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[8]) - 1)
+return 'ok'
+`;
+
+export interface WebhookSettleArgs {
+  readonly urlId: string;
+  readonly host: string;
+  readonly eventId: string;
+  readonly tries: number;
+  readonly outcome: 'delivered' | 'retry' | 'dead';
+  readonly now: number;
+  readonly retryAt?: number;
+  readonly error?: string;
+  readonly status: number;
+  readonly ms: number;
+  readonly recentMax: number;
+}
+
+export const WEBHOOK_SETTLE: Script<WebhookSettleArgs> = {
+  name: 'xactlyWebhookSettle',
+  keyCount: 6,
+  lua: WEBHOOK_SETTLE_LUA,
+  verdicts: WEBHOOK_SETTLE_VERDICTS,
+  args: (k, a) => [
+    k.webhookEntries(a.urlId),
+    k.webhookDue(a.urlId),
+    k.webhookDead(a.urlId),
+    k.webhookState(a.urlId),
+    k.webhookStats,
+    k.webhookRecent(a.urlId),
+    a.eventId,
+    a.tries,
+    a.outcome,
+    a.now,
+    a.retryAt ?? 0,
+    a.error ?? '',
+    a.host,
+    a.recentMax,
+    a.status,
+    a.ms,
+  ],
+};
+
+/**
+ * webhookRetry — put dead-lettered entries back: pending, due now, with a
+ * fresh count of tries. Ids that are not dead-lettered are left alone.
+ *
+ * KEYS[1] entries hash   KEYS[2] due zset   KEYS[3] dead zset
+ * ARGV[1] now (ms)   ARGV[2..] event ids
+ *
+ * Returns how many were put back.
+ */
+const WEBHOOK_RETRY_LUA = `
+local n = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local raw = redis.call('HGET', KEYS[1], id)
+  if raw and redis.call('ZSCORE', KEYS[3], id) then
+    local e = cjson.decode(raw)
+    e.tries = 0; e.deadAt = nil; e.retried = (e.retried or 0) + 1
+    redis.call('HSET', KEYS[1], id, cjson.encode(e))
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('ZADD', KEYS[2], ARGV[1], id)
+    n = n + 1
+  end
+end
+return n
+`;
+
+export interface WebhookRetryArgs {
+  readonly urlId: string;
+  readonly now: number;
+  readonly eventIds: readonly string[];
+}
+
+export const WEBHOOK_RETRY: Script<WebhookRetryArgs> = {
+  name: 'xactlyWebhookRetry',
+  keyCount: 3,
+  lua: WEBHOOK_RETRY_LUA,
+  verdicts: [],
+  args: (k, a) => [k.webhookEntries(a.urlId), k.webhookDue(a.urlId), k.webhookDead(a.urlId), a.now, ...a.eventIds],
+};
+
+/** Every script the webhook store defines on its connection. */
+export const WEBHOOK_SCRIPTS = [WEBHOOK_INTAKE, WEBHOOK_CLAIM, WEBHOOK_SETTLE, WEBHOOK_RETRY] as const;

@@ -22,6 +22,10 @@ export const METRIC_NAMES = Object.freeze({
   queueJobs: 'xactly_queue_jobs',
   workersLive: 'xactly_workers_live',
   appPaused: 'xactly_app_paused',
+  webhookDelivered: 'xactly_webhook_delivered_total',
+  webhookRetried: 'xactly_webhook_retried_total',
+  webhookDeadLettered: 'xactly_webhook_dead_lettered_total',
+  webhookSkipped: 'xactly_webhook_skipped_total',
 });
 
 /** Label values always exported (as 0 until they happen), so rate() and alerts see the series from the start. */
@@ -48,6 +52,8 @@ interface Snapshot {
   readonly oldestDueAt: number | undefined;
   readonly queues: readonly { readonly name: string; readonly counts: Readonly<Record<string, number>> }[];
   readonly workers: WorkerLiveness;
+  /** Webhook counters by URL host (`delivered:<host>`...), written by the webhook scripts. */
+  readonly webhooks: Readonly<Record<string, number>>;
 }
 
 /** Fields `<prefix><rest>` of the stats hash, as [rest, value]. */
@@ -112,15 +118,24 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 
   async function load(): Promise<Snapshot> {
     const now = clock();
-    const [stats, unresolved, oldest, queues, workers] = await Promise.all([
+    const [stats, unresolved, oldest, queues, workers, webhooks] = await Promise.all([
       ledger.stats(),
       ledger.unresolvedCount(),
       redis.zrange(ledger.keys.due, '0', '0', 'WITHSCORES'),
       Promise.all(deps.queues.map(async (q) => ({ name: q.name, counts: await q.getJobCounts() }))),
       liveWorkers(redis, ledger.keys, now),
+      redis.hgetall(ledger.keys.webhookStats) as Promise<Record<string, string>>,
     ]);
     const score = (oldest as unknown[]).flat()[1];
-    return { now, stats, unresolved, oldestDueAt: score === undefined ? undefined : Number(score), queues, workers };
+    return {
+      now,
+      stats,
+      unresolved,
+      oldestDueAt: score === undefined ? undefined : Number(score),
+      queues,
+      workers,
+      webhooks: Object.fromEntries(Object.entries(webhooks).map(([k, v]) => [k, Number(v)])),
+    };
   }
 
   // One Redis read per scrape: prom-client calls every collect() in the same
@@ -222,6 +237,32 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       this.set((await ledger.appStatus()).paused ? 1 : 0);
     },
   });
+
+  /** A webhook counter by URL host (the host only: a URL's path or query may hold a token). */
+  const webhookCounter = (name: string, help: string, field: string) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['host'],
+      registers: [registry],
+      async collect() {
+        const { webhooks } = await snapshot();
+        this.reset();
+        for (const [host, n] of withPrefix(webhooks, `${field}:`)) this.inc({ host }, n);
+      },
+    });
+  webhookCounter(METRIC_NAMES.webhookDelivered, 'Outcome events a webhook receiver took (answered 2xx), by URL host.', 'delivered');
+  webhookCounter(METRIC_NAMES.webhookRetried, 'Failed webhook tries that will be tried again (after a backoff), by URL host.', 'retried');
+  webhookCounter(
+    METRIC_NAMES.webhookDeadLettered,
+    'Outcome events given up on after XACTLY_WEBHOOK_MAX_TRIES, into the dead-letter list (`xactly webhooks failed`), by URL host.',
+    'dead',
+  );
+  webhookCounter(
+    METRIC_NAMES.webhookSkipped,
+    'Alert: outcome events trimmed from the stream before a webhook URL took them (no deliverer ran for longer than the events retention), by URL host.',
+    'skipped',
+  );
 
   new Gauge({
     name: METRIC_NAMES.workersLive,

@@ -42,9 +42,14 @@ async function startOn(app: App, config: Config, logger: Logger, opts: WorkerPro
   const publish = await app.publishWorker();
   const reconciler = await app.reconciler({ ...(opts.onReconcile && { onReport: opts.onReconcile }) });
   const workers: Worker[] = [publish, reconciler.worker];
+  // Webhooks ride along when configured; they only read the events stream, so publishing never waits on a receiver.
+  const webhooks = config.webhooks ? await app.webhookDeliverer() : undefined;
   // Tells /healthz and /metrics this process is alive.
   const heartbeat = startHeartbeat({ redis, keys: ledger.keys, logger });
-  logger.info({ event: 'worker-ready', prefix: config.prefix, concurrency: config.workerConcurrency }, 'worker started');
+  logger.info(
+    { event: 'worker-ready', prefix: config.prefix, concurrency: config.workerConcurrency, webhooks: webhooks?.targets.length ?? 0 },
+    'worker started',
+  );
 
   let stopping: Promise<'drained' | 'forced'> | undefined;
   return {
@@ -61,12 +66,15 @@ async function startOn(app: App, config: Config, logger: Logger, opts: WorkerPro
         const bound = new Promise<'forced'>((resolve) => {
           timer = setTimeout(() => resolve('forced'), graceMs);
         });
+        // Webhook tries in flight get the same window; the rest keep their leases and are tried again by another deliverer.
+        const hooksStopped = webhooks?.stop(graceMs);
         const drained = Promise.all(workers.map((w) => w.close())).then(() => 'drained' as const);
         const how = await Promise.race([drained, bound]);
         clearTimeout(timer);
         // Forced: in-flight calls keep their claims; their leases expire and
         // reconciliation resolves them. Nothing is lost either way.
         if (how === 'forced') await Promise.all(workers.map((w) => w.close(true)));
+        await hooksStopped;
         await heartbeat.stop();
         // The structured record of this stop (a log line may be lost by a supervisor).
         await redis
