@@ -238,6 +238,7 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   time                 ${((Date.now() - started) / 1000).toFixed(1)} s
 
 Board: ${boardUrl}/board  (user demo, password ${password}; metrics at ${boardUrl}/metrics)
+Ledger: ${boardUrl}/ledger  (posts, in doubt ${boardUrl}/ledger/in-doubt, accounts ${boardUrl}/ledger/accounts)
 Inspect: XACTLY_PREFIX=${config.prefix} npx xactly posts   ·   XACTLY_PREFIX=${config.prefix} npx xactly post slot-01 launch   ·   the thread, part by part: XACTLY_PREFIX=${config.prefix} npx xactly post slot-18 thread --json`);
   if (verdict.violations.length > 0)
     console.log(`\nViolations:\n${verdict.violations.map((v) => `  ${v.kind.padEnd(22)} ${v.keyId}  ${v.detail}`).join('\n')}`);

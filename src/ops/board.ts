@@ -5,19 +5,25 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import type { RedisClient } from '../ledger/ledger.js';
+import type { Queue } from 'bullmq';
+import type { Ledger, RedisClient } from '../ledger/ledger.js';
+import type { PublishJobData } from '../queue/jobs.js';
 import type { Config } from '../config.js';
 import { keyId } from '../domain/key.js';
 import { QUEUE_NAMES } from '../ledger/keys.js';
 import type { Logger } from '../log.js';
 import { openLedger, openQueue, StartupError } from '../app.js';
+import { createLifecycle } from '../queue/lifecycle.js';
+import { type BoardPages, createPageKit, type NavItem } from './board-kit.js';
+import { ledgerPages } from './board-ledger.js';
 import { liveWorkers } from './health.js';
 import { createMetrics } from './metrics.js';
 
 /**
- * The operator's window: Bull Board on /board, /metrics for Prometheus,
- * /healthz for probes and /api/posts/:slotId/:postId for one key's ledger
- * record. Everything but /healthz sits behind HTTP Basic auth.
+ * The operator's window: Bull Board on /board, the ledger's own pages on
+ * /ledger (posts, one post, in doubt, accounts; board-ledger.ts), /metrics
+ * for Prometheus, /healthz for probes and /api/posts/:slotId/:postId for one
+ * key's ledger record. Everything but /healthz sits behind HTTP Basic auth.
  */
 export const BOARD_BASE_PATH = '/board';
 
@@ -35,6 +41,13 @@ export interface BoardOptions {
   /** Serve /metrics without authentication (for scrapers that cannot send any). Default false. */
   readonly metricsOpen?: boolean;
   readonly clock?: () => number;
+  /** Account ids to list on the Accounts page besides those with a recorded standing (the accounts file's ids, never its contents). */
+  readonly accountIds?: () => Promise<readonly string[]>;
+  /**
+   * More pages next to the ledger's, behind the same auth, in the same
+   * layout and nav (extension point, see board-kit.ts: e.g. webhooks).
+   */
+  readonly pages?: readonly BoardPages[];
 }
 
 export interface BoardServer {
@@ -99,6 +112,19 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, bound]).finally(() => clearTimeout(timer));
 }
 
+/** The board's own pages (the ledger's, then `opts.pages`) on one router, with the nav they share. */
+function ownPages(opts: BoardOptions, ledger: Ledger, publish: Queue<PublishJobData>, readOnly: boolean, clock: () => number) {
+  const sets: readonly BoardPages[] = [
+    ledgerPages({ ledger, lifecycle: createLifecycle({ ledger, queue: publish, clock }), ...(opts.accountIds && { accountIds: opts.accountIds }) }),
+    ...(opts.pages ?? []),
+  ];
+  const nav: readonly NavItem[] = [{ path: BOARD_BASE_PATH, label: 'Queues' }, ...sets.flatMap((p) => p.nav)];
+  const kit = createPageKit({ nav: () => nav, readOnly, clock });
+  const router = express.Router();
+  for (const p of sets) p.mount(router, kit);
+  return { nav, router };
+}
+
 export function createBoardServer(opts: BoardOptions): BoardServer {
   const { redis, config, logger } = opts;
   const creds = boardCredentials(config, opts.open);
@@ -107,13 +133,17 @@ export function createBoardServer(opts: BoardOptions): BoardServer {
   const ledger = openLedger(redis, config);
   const queues = [QUEUE_NAMES.publish, QUEUE_NAMES.reconcile].map((name) => openQueue(name, redis, ledger.keys, { logger }));
   const { registry } = createMetrics({ ledger, queues, redis, clock });
+  const pages = ownPages(opts, ledger, queues[0]!, readOnly, clock);
 
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(BOARD_BASE_PATH);
   createBullBoard({
     queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: readOnly })),
     serverAdapter,
-    options: { uiConfig: { boardTitle: 'xactly', hideDocsLink: true } },
+    // Bull Board's header menu links to the ledger's pages, which tell what its job states cannot (ambiguous, paused...).
+    options: {
+      uiConfig: { boardTitle: 'xactly', hideDocsLink: true, miscLinks: pages.nav.slice(1).map((n) => ({ text: `Ledger: ${n.label}`, url: n.path })) },
+    },
   });
 
   const app = express();
@@ -165,6 +195,8 @@ export function createBoardServer(opts: BoardOptions): BoardServer {
     }
     res.json({ record, audit: await ledger.auditTrail(id) });
   });
+
+  app.use(pages.router);
 
   app.get('/', (_req, res) => res.redirect(BOARD_BASE_PATH));
   app.use(BOARD_BASE_PATH, serverAdapter.getRouter());

@@ -281,7 +281,7 @@ async function apply(
   if (decision.to === 'defer') {
     outcomes.deferred++;
     // What X showed goes along (same round trip), so the board can show an operator the candidate.
-    reschedule.push({ keyId: r.keyId, at: decision.at });
+    reschedule.push({ keyId: r.keyId, at: decision.at, note: { attempt: r.attempt, at: now, evidence, why: decision.why } });
     if (evidence.kind === 'uncertain') log.warn({ candidate: evidence.id, why: evidence.why, at: decision.at }, 'uncertain candidate on X; not re-attempted');
     else log.debug({ why: decision.why, at: decision.at }, 'reconciliation deferred');
     return;
