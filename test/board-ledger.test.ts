@@ -443,3 +443,20 @@ describe.skipIf(skipBrowser)('board: the ledger pages', () => {
     expect(seen.length).toBeGreaterThan(20);
   });
 });
+
+describe('board pages: the html template', () => {
+  it('escapes every interpolated value once, keeps Html fragments, drops null/undefined/false', async () => {
+    const { html, raw, verbatim, queryOf, pathOf } = await import('../src/ops/html.js');
+    const evil = `<script>alert("x")</script>&'\``;
+    expect(html`<p title="${evil}">${evil}</p>`.value).toBe(
+      '<p title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;&#96;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;&#96;</p>',
+    );
+    const inner = html`<b>${'a&b'}</b>`;
+    expect(html`<i>${inner}${[inner, 'c<d']}${undefined}${null}${false}${0}</i>`.value).toBe('<i><b>a&amp;b</b><b>a&amp;b</b>c&lt;d0</i>');
+    expect(html`${raw('<br>')}`.value).toBe('<br>');
+    expect(verbatim('line 1\n<line 2>').value).toBe('<div class="verbatim">line 1\n&lt;line 2&gt;</div>');
+    expect(pathOf('/ledger/posts', 'a/b?c#d', 'p 1')).toBe('/ledger/posts/a%2Fb%3Fc%23d/p%201');
+    expect(queryOf({ state: 'sent', q: '', after: undefined, limit: 5 })).toBe('?state=sent&limit=5');
+    expect(queryOf({})).toBe('');
+  });
+});

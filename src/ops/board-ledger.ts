@@ -28,6 +28,8 @@ const MAX_LIMIT = 200;
 /** How many unresolved keys the In doubt page reads to find those in doubt. */
 const DUE_SCAN = 5_000;
 const MAX_DOUBTFUL = 200;
+/** How long the list of accounts with a recorded pause or rate limit is reused (the page still reads each one's standing fresh). */
+const STANDING_SCAN_TTL_MS = 30_000;
 
 const one = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
@@ -148,6 +150,7 @@ async function sendInDoubt(c: Ctx, kit: PageKit, req: Request, res: Response) {
   const { ledger } = c;
   const now = kit.clock();
   const due = await ledger.unresolvedKeys(DUE_SCAN);
+  const scanned = { keys: due.length, capped: due.length === DUE_SCAN };
   const records = await ledger.getMany(due.map((d) => d.keyId));
   const doubtful = records.flatMap((r, i) => (r && inDoubt(r, now) ? [{ record: r, nextLookAt: due[i]!.at }] : [])).slice(0, MAX_DOUBTFUL);
   const notes = await ledger.evidenceNotes(doubtful.map((d) => d.record.keyId));
@@ -169,6 +172,7 @@ async function sendInDoubt(c: Ctx, kit: PageKit, req: Request, res: Response) {
       unresolved,
       ...(page.last && { unresolvedNext: encodeCursor(page.last) }),
       unresolvedPaged: after !== undefined,
+      scanned,
       writes: writesFor(kit, req),
     }),
   });
@@ -208,11 +212,22 @@ function mountWrites(c: Ctx, router: Router, kit: PageKit) {
 }
 
 export function ledgerPages(deps: LedgerPagesDeps): BoardPages {
+  // Finding accounts with a standing is a SCAN of the keyspace: at most once per STANDING_SCAN_TTL_MS, not per page.
+  let standing: { at: number; ids: Promise<string[]> } | undefined;
+  const standingIds = () => {
+    const now = Date.now();
+    if (!standing || now - standing.at > STANDING_SCAN_TTL_MS) {
+      const ids = deps.ledger.standingAccountIds();
+      standing = { at: now, ids };
+      ids.catch(() => (standing = undefined));
+    }
+    return standing.ids;
+  };
   const c: Ctx = {
     ledger: deps.ledger,
     lifecycle: deps.lifecycle,
     async knownAccounts() {
-      const [configured, standing] = await Promise.all([deps.accountIds?.() ?? [], deps.ledger.standingAccountIds()]);
+      const [configured, standing] = await Promise.all([deps.accountIds?.() ?? [], standingIds()]);
       return [...new Set([...configured, ...standing])].sort();
     },
   };

@@ -373,6 +373,8 @@ export interface InDoubtPageData {
   readonly unresolved: readonly { readonly record: PostRecord; readonly evidence?: Evidence }[];
   readonly unresolvedNext?: string;
   readonly unresolvedPaged: boolean;
+  /** How many unresolved keys (by next look, soonest first) were looked through, and whether that was the cap. */
+  readonly scanned?: { readonly keys: number; readonly capped: boolean };
   readonly writes: Writes;
 }
 
@@ -439,6 +441,12 @@ export function inDoubtPage(d: InDoubtPageData): Html {
         }
       </tbody>
     </table>
+    ${
+      d.scanned?.capped &&
+      html`<p class="muted capped">
+        Looked through the ${d.scanned.keys} unresolved keys due soonest (queued ones included); keys in doubt due later are not listed yet.
+      </p>`
+    }
     <h2>Unresolved</h2>
     <p class="muted">
       Failed as <code>unresolved</code>: reconciliation could not prove whether the post went out, so it was never retried. Check the candidate on X; if it is
