@@ -1,6 +1,7 @@
 import { type Job, type JobsOptions, Queue, Worker, type WorkerOptions } from 'bullmq';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from './config.js';
+import { claimDurability, DurabilityError } from './ledger/durability.js';
 import type { RetryPolicy } from './domain/decide.js';
 import { Ledger, type RedisClient } from './ledger/ledger.js';
 import { type LedgerKeys, QUEUE_NAMES } from './ledger/keys.js';
@@ -53,13 +54,29 @@ const CONNECTION_POLICY = { maxRetriesPerRequest: null, connectTimeout: 5_000, d
 const reconnectForever = (times: number) => Math.min(times * 200, 5_000);
 
 /** Connect to Redis (or a Redis Cluster) or explain how to get one; never hangs on a dead address. */
-export async function connectRedis(config: Pick<Config, 'redisUrl' | 'redisClusterNodes'>): Promise<RedisClient> {
+export async function connectRedis(config: Pick<Config, 'redisUrl' | 'redisClusterNodes' | 'redisSentinel'>): Promise<RedisClient> {
   const url = new URL(config.redisUrl);
   const auth = { ...(url.username && { username: decodeURIComponent(url.username) }), ...(url.password && { password: decodeURIComponent(url.password) }) };
   const nodes = config.redisClusterNodes;
+  const sentinel = config.redisSentinel;
+  // Through Sentinel, ioredis asks for the primary and follows a failover by itself (no home-made failover).
   const redis: RedisClient = nodes
     ? new Cluster([...nodes], { lazyConnect: true, clusterRetryStrategy: () => null, redisOptions: { ...CONNECTION_POLICY, ...auth } })
-    : new Redis(config.redisUrl, { ...CONNECTION_POLICY, lazyConnect: true, retryStrategy: () => null });
+    : sentinel
+      ? new Redis({
+          ...CONNECTION_POLICY,
+          ...auth,
+          lazyConnect: true,
+          sentinels: [...sentinel.sentinels],
+          name: sentinel.name,
+          ...(sentinel.password && { sentinelPassword: sentinel.password }),
+          ...(url.pathname.length > 1 && { db: Number(url.pathname.slice(1)) }),
+          sentinelRetryStrategy: () => null,
+          // A demoted primary answers writes with READONLY: reconnect, and Sentinel names the new one.
+          reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
+          retryStrategy: () => null,
+        })
+      : new Redis(config.redisUrl, { ...CONNECTION_POLICY, lazyConnect: true, retryStrategy: () => null });
   // Keep the first connection error for the message, instead of ioredis
   // printing "Unhandled error event" to stderr.
   let connectError: Error | undefined;
@@ -72,14 +89,22 @@ export async function connectRedis(config: Pick<Config, 'redisUrl' | 'redisClust
   } catch (err) {
     redis.disconnect();
     const cause = connectError ?? (err as Error);
-    const where = nodes ? nodes.map((n) => `${n.host}:${n.port}`).join(',') : `${url.hostname}:${url.port || 6379}`;
+    const list = nodes ?? sentinel?.sentinels;
+    const where = list ? list.map((n) => `${n.host}:${n.port}`).join(',') : `${url.hostname}:${url.port || 6379}`;
     throw new StartupError(
       `cannot reach Redis at ${where} (${cause.message}). ` +
-        (nodes ? 'Check REDIS_CLUSTER_NODES and that the cluster is up.' : 'Start one (e.g. `redis-server --daemonize yes`) or set REDIS_URL.'),
+        (nodes
+          ? 'Check REDIS_CLUSTER_NODES and that the cluster is up.'
+          : sentinel
+            ? `Check REDIS_SENTINELS, REDIS_SENTINEL_NAME (${sentinel.name}) and that the Sentinels know a primary.`
+            : 'Start one (e.g. `redis-server --daemonize yes`) or set REDIS_URL.'),
     );
   }
   if (redis instanceof Cluster) redis.options.clusterRetryStrategy = reconnectForever;
-  else redis.options.retryStrategy = reconnectForever;
+  else {
+    redis.options.retryStrategy = reconnectForever;
+    if (sentinel) redis.options.sentinelRetryStrategy = reconnectForever;
+  }
   return redis;
 }
 
@@ -308,6 +333,14 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
     return file;
   });
   const credentials = once(async () => overrides.credentials ?? (await accountsFile())!);
+  // Checked once, at the first publish worker: fsync mode refuses to start on a Redis that cannot make a claim durable.
+  const durability = once(async () => {
+    try {
+      return await claimDurability(redis, config.claimDurability);
+    } catch (err) {
+      throw err instanceof DurabilityError ? new StartupError(err.message) : err;
+    }
+  });
   const x = once(async () => {
     if (overrides.x) return overrides.x;
     const twitter = xPortFor(config, await credentials(), redis, ledger.keys, logger);
@@ -376,6 +409,7 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
         leaseMs: overrides.leaseMs ?? leaseFor(config),
         settleWindowMs: config.settleWindowMs,
         budget: config.budget,
+        durability: await durability(),
         accountLimits: async (id) => (await store.get(id))?.limits,
         ...(overrides.retry && { retry: overrides.retry }),
         ...(opts.workerOptions && { workerOptions: opts.workerOptions }),

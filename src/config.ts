@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CLAIM_DURABILITY_MODES, type ClaimDurabilitySettings } from './ledger/durability.js';
 import type { BudgetPolicy } from './domain/budget.js';
 import { EVENT_TYPES } from './domain/webhook.js';
 
@@ -11,6 +12,10 @@ export interface Config {
   readonly redisUrl: string;
   /** Redis Cluster seed nodes (host:port); when set, xactly speaks Cluster and REDIS_URL only lends its credentials. */
   readonly redisClusterNodes: readonly { host: string; port: number }[] | undefined;
+  /** Redis Sentinel (REDIS_SENTINELS): every process finds the primary through it; REDIS_URL then lends only its credentials. */
+  readonly redisSentinel: SentinelConfig | undefined;
+  /** Where a claim must be durable before X is called (XACTLY_CLAIM_DURABILITY, ledger/durability.ts). */
+  readonly claimDurability: ClaimDurabilitySettings;
   /** Namespace for every Redis key (ledger and BullMQ); hash-tagged for Cluster. */
   readonly prefix: string;
   readonly xApiBaseUrl: string;
@@ -48,6 +53,14 @@ export interface Config {
   readonly webhooks: WebhookConfig | undefined;
   /** The HTTP API (`xactly api`): where it listens, its tokens file, its limits. */
   readonly api: ApiConfig;
+}
+
+export interface SentinelConfig {
+  readonly sentinels: readonly { host: string; port: number }[];
+  /** The master name the Sentinels watch (REDIS_SENTINEL_NAME, default mymaster). */
+  readonly name: string;
+  /** REDIS_SENTINEL_PASSWORD: the Sentinels' own password (not enumerable: never printed with the config). */
+  readonly password?: string;
 }
 
 export interface ApiConfig {
@@ -105,18 +118,25 @@ const url = (protocols: string[]) =>
       `must be a URL (${protocols.join(' or ')})`,
     );
 
+const hostPorts = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'must be a comma-separated list of host:port')
+  .transform((list) => list.split(',').map((hp) => ({ host: hp.slice(0, hp.lastIndexOf(':')), port: Number(hp.slice(hp.lastIndexOf(':') + 1)) })));
+
 const bool = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
 
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 const schema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
-  REDIS_CLUSTER_NODES: z
-    .string()
-    .trim()
-    .regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'must be a comma-separated list of host:port')
-    .transform((list) => list.split(',').map((hp) => ({ host: hp.slice(0, hp.lastIndexOf(':')), port: Number(hp.slice(hp.lastIndexOf(':') + 1)) })))
-    .optional(),
+  REDIS_CLUSTER_NODES: hostPorts.optional(),
+  REDIS_SENTINELS: hostPorts.optional(),
+  REDIS_SENTINEL_NAME: z.string().min(1).default('mymaster'),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  XACTLY_CLAIM_DURABILITY: z.enum(CLAIM_DURABILITY_MODES, { error: `must be one of ${CLAIM_DURABILITY_MODES.join(', ')}` }).default('local'),
+  XACTLY_CLAIM_REPLICAS: positiveInt.default(1),
+  XACTLY_CLAIM_WAIT_MS: positiveInt.default(1_000),
   XACTLY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.{}-]+$/, 'must be letters, digits, _ . - (optionally one {hash tag})')
@@ -184,7 +204,7 @@ export class ConfigError extends Error {
 }
 
 /** Secrets are never echoed back in an error message. */
-const SECRET_VARS = new Set(['BOARD_PASSWORD', 'REDIS_URL', 'XACTLY_WEBHOOK_SECRET', 'XACTLY_WEBHOOK_URLS']);
+const SECRET_VARS = new Set(['BOARD_PASSWORD', 'REDIS_URL', 'REDIS_SENTINEL_PASSWORD', 'XACTLY_WEBHOOK_SECRET', 'XACTLY_WEBHOOK_URLS']);
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings mean "unset", as in most shells' `VAR= cmd`.
@@ -202,6 +222,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.XACTLY_SETTLE_WINDOW_MS <= e.X_TIMEOUT_MS) {
     throw new ConfigError(`XACTLY_SETTLE_WINDOW_MS must be longer than X_TIMEOUT_MS (got ${e.XACTLY_SETTLE_WINDOW_MS} <= ${e.X_TIMEOUT_MS})`);
   }
+  if (e.REDIS_SENTINELS && e.REDIS_CLUSTER_NODES)
+    throw new ConfigError('REDIS_SENTINELS and REDIS_CLUSTER_NODES cannot both be set: Sentinel watches one primary, a Cluster has its own failover');
   if (e.XACTLY_WEBHOOK_URLS && !e.XACTLY_WEBHOOK_SECRET) {
     throw new ConfigError('XACTLY_WEBHOOK_SECRET is required when XACTLY_WEBHOOK_URLS is set (at least 16 characters; receivers check the signature with it)');
   }
@@ -232,6 +254,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhooks,
     redisUrl: e.REDIS_URL,
     redisClusterNodes: e.REDIS_CLUSTER_NODES,
+    redisSentinel: e.REDIS_SENTINELS
+      ? Object.freeze(
+          Object.defineProperty({ sentinels: Object.freeze(e.REDIS_SENTINELS), name: e.REDIS_SENTINEL_NAME }, 'password', {
+            value: e.REDIS_SENTINEL_PASSWORD,
+            enumerable: false,
+          }) as SentinelConfig,
+        )
+      : undefined,
+    claimDurability: Object.freeze({ mode: e.XACTLY_CLAIM_DURABILITY, replicas: e.XACTLY_CLAIM_REPLICAS, timeoutMs: e.XACTLY_CLAIM_WAIT_MS }),
     prefix: e.XACTLY_PREFIX,
     xApiBaseUrl: e.X_API_BASE_URL.replace(/\/+$/, ''),
     xTimeoutMs: e.X_TIMEOUT_MS,

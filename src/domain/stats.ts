@@ -30,3 +30,8 @@ export function reconcileStats(t: Transition): { fields: string[] } {
   const resolved = t.to === 'sent' ? 'sent' : t.to === 'queued' ? 'released' : t.to === 'failed' ? t.reason : t.to === 'cancelled' ? 'cancelled' : 'deferred';
   return { fields: [`resolved:${resolved}`, ...finalFields(t)] };
 }
+
+/** Counters for a claim given back because it was not durable (no X call, no latency). */
+export function undurableStats(t: Transition): { fields: string[]; latencyMs: number } {
+  return { fields: ['claims:not-durable', ...finalFields(t)], latencyMs: 0 };
+}

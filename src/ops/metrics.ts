@@ -15,6 +15,7 @@ import { liveWorkers, type WorkerLiveness } from './health.js';
 export const METRIC_NAMES = Object.freeze({
   finalTotal: 'xactly_posts_final_total',
   attemptsTotal: 'xactly_x_attempts_total',
+  claimsNotDurable: 'xactly_claims_not_durable_total',
   callDuration: 'xactly_x_call_duration_seconds',
   resolvedTotal: 'xactly_ambiguous_resolved_total',
   unresolvedKeys: 'xactly_unresolved_keys',
@@ -183,6 +184,16 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     'attempts:',
     ATTEMPT_OUTCOMES,
   );
+
+  new Counter({
+    name: METRIC_NAMES.claimsNotDurable,
+    help: 'Claims given back without calling X because the replicas (or the fsync) did not confirm them in time (XACTLY_CLAIM_DURABILITY).',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      this.inc((await snapshot()).stats['claims:not-durable'] ?? 0);
+    },
+  });
 
   registry.registerMetric(
     new StoredHistogram(METRIC_NAMES.callDuration, 'Duration of publish calls to X (one per attempt), in seconds.', async () => {

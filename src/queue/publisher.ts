@@ -5,7 +5,8 @@ import { holdOf, type XOutcome } from '../domain/outcome.js';
 import { classifyXError } from '../x/classify.js';
 import { extrasOf } from '../domain/request.js';
 import { threadTransition } from '../domain/thread.js';
-import { attemptStats } from '../domain/stats.js';
+import { attemptStats, undurableStats } from '../domain/stats.js';
+import type { ClaimDurability } from '../ledger/durability.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { dueAt, type PostRecord } from '../domain/state.js';
 import { bind, type BoundLogger, type Logger } from '../log.js';
@@ -35,6 +36,8 @@ export interface PublishDeps {
   readonly mediaWaitMs?: number;
   /** Time limit of a URL medium's fetch (default 60 s). */
   readonly mediaFetchTimeoutMs?: number;
+  /** Confirms each claim is durable (replicas, fsync) before X is called; `local` when absent. */
+  readonly durability?: ClaimDurability;
   /** Called with every attempt's outcome and X latency (metrics hook). */
   readonly onAttempt?: (e: { accountId: string; kind: string; outcome: XOutcome['kind']; latencyMs: number }) => void;
 }
@@ -126,15 +129,21 @@ export function createPublishProcessor(deps: PublishDeps) {
     const alog = log.with({ attempt });
     const started = clock();
     let outcome: XOutcome;
+    // X is called only once the claim is where durability lives; otherwise nothing went out: give it back.
+    const durable = deps.durability ? await deps.durability.confirm() : undefined;
+    const undurable = durable && !durable.ok ? durable.why : undefined;
     // Media prepared before the claim hold only for the payload they were made for (an edit may have come in).
     const media =
-      mediaOf(record).length === 0
+      undurable !== undefined || mediaOf(record).length === 0
         ? undefined
         : prepared && (!prepared.ok || sameIds(prepared.contentIds, contentIdsOf(record)))
           ? prepared
           : await prepareMedia(mediaDeps, record);
     const mediaEvents = (media?.events ?? []).map((e) => ({ ...e, attempt }));
-    if (media && !media.ok) {
+    if (undurable !== undefined) {
+      alog.warn({ event: 'claim-not-durable', why: undurable }, 'claim not durable; given back without calling X');
+      outcome = { kind: 'not-sent', cause: `claim-not-durable: ${undurable}` };
+    } else if (media && !media.ok) {
       outcome = media.outcome;
     } else {
       try {
@@ -148,7 +157,7 @@ export function createPublishProcessor(deps: PublishDeps) {
     }
     const now = clock();
     const latencyMs = now - started;
-    deps.onAttempt?.({ accountId: record.accountId, kind: record.kind, outcome: outcome.kind, latencyMs });
+    if (undurable === undefined) deps.onAttempt?.({ accountId: record.accountId, kind: record.kind, outcome: outcome.kind, latencyMs });
     await guardAccount(deps, record.accountId, outcome, now, alog);
 
     const transition = threadTransition(
@@ -163,13 +172,20 @@ export function createPublishProcessor(deps: PublishDeps) {
       now,
     );
     const answer = {
-      event: 'x-answer',
+      event: undurable === undefined ? 'x-answer' : 'claim-not-durable',
       attempt,
       outcome: outcome.kind,
       latencyMs,
       ...(outcome.kind === 'sent' ? { xId: outcome.xId } : { cause: outcome.cause }),
     };
-    const settled = await deps.ledger.settle(keyId, attempt, transition, now, [...mediaEvents, answer], attemptStats(outcome.kind, latencyMs, transition));
+    const settled = await deps.ledger.settle(
+      keyId,
+      attempt,
+      transition,
+      now,
+      [...mediaEvents, answer],
+      undurable !== undefined ? undurableStats(transition) : attemptStats(outcome.kind, latencyMs, transition),
+    );
     if (settled.verdict !== 'ok') {
       // Our lease ran out and someone else (reconciliation) moved on: the
       // ledger keeps its decision, ours is only in the audit trail.
