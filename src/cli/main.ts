@@ -23,7 +23,7 @@ Usage: xactly <command> [options]
 
 Commands:
   worker                     run the publish worker until SIGTERM/SIGINT, then drain
-  board [--open]             Bull Board, /metrics, /healthz, /api/posts on BOARD_PORT (BOARD_USER/BOARD_PASSWORD)
+  board [--open]             Bull Board, the ledger pages (/ledger), /metrics, /healthz, /api/posts on BOARD_PORT (BOARD_USER/BOARD_PASSWORD)
   enqueue [FILE|-] [--json]  enqueue publish requests (JSON lines); one result per line
   posts [--state S] [--account A] [--json]
                              list the ledger
@@ -65,7 +65,7 @@ const HELP: Record<string, string> = {
   'fake-x':
     "xactly fake-x [--port 4010] [--host 127.0.0.1] [--fault-rate 0.3] [--lag 5000] [--seed 1]\n  Runs the fake X API on 127.0.0.1 with the accounts of XACTLY_ACCOUNTS_FILE\n  (each accessToken authenticates as its account's userId).",
   board:
-    'xactly board [--open]\n  Serves Bull Board on /board, Prometheus /metrics, /healthz and /api/posts/<slotId>/<postId>\n  on BOARD_HOST:BOARD_PORT (default 127.0.0.1:3000), behind HTTP Basic auth (BOARD_USER, BOARD_PASSWORD;\n  --open serves without auth when they are unset). Read-only unless BOARD_READ_ONLY=false.',
+    'xactly board [--open]\n  Serves Bull Board on /board, the ledger pages on /ledger (posts, in doubt, accounts), Prometheus /metrics, /healthz and /api/posts/<slotId>/<postId>\n  on BOARD_HOST:BOARD_PORT (default 127.0.0.1:3000), behind HTTP Basic auth (BOARD_USER, BOARD_PASSWORD;\n  --open serves without auth when they are unset). Read-only unless BOARD_READ_ONLY=false\n  (then the ledger pages can cancel a post and resume an account or the app).',
   demo: "xactly demo [--no-board-wait]\n  Starts the fake X, a worker, the board and a sample schedule with faults; prints live progress and a summary\n  checked against the fake X's ground truth (exit 1 on any duplicate or lost post). At a terminal the board stays\n  up until Ctrl-C unless --no-board-wait.",
 };
 
@@ -245,9 +245,24 @@ async function cmdBoard(config: Config, args: string[]): Promise<number> {
   return withApp(
     config,
     async ({ redis }) => {
-      const board = createBoardServer({ redis, config, logger, open: values.open, readOnly: config.boardReadOnly, metricsOpen: config.boardMetricsOpen });
+      // The Accounts page lists the file's ids (only ids reach a page); without a readable file, those with a standing.
+      const accounts = config.accountsFile
+        ? await fileCredentialStore(config.accountsFile).catch((err: unknown) => {
+            logger.warn({ err: (err as Error).message }, 'board: cannot read the accounts file; the Accounts page lists only paused or rate-limited accounts');
+            return undefined;
+          })
+        : undefined;
+      const board = createBoardServer({
+        redis,
+        config,
+        logger,
+        open: values.open,
+        readOnly: config.boardReadOnly,
+        metricsOpen: config.boardMetricsOpen,
+        ...(accounts && { accountIds: () => accounts.ids() }),
+      });
       const { url } = await board.listen(config.boardPort, config.boardHost);
-      await stdout.line(`board on ${url}/board (metrics ${url}/metrics, health ${url}/healthz)`);
+      await stdout.line(`board on ${url}/board (ledger ${url}/ledger, metrics ${url}/metrics, health ${url}/healthz)`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
