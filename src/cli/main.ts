@@ -206,7 +206,7 @@ async function cmdWorker(config: Config): Promise<number> {
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   // The handlers come first: a SIGTERM while the worker starts (its queue
   // workers may already take jobs) is a stop once started, never a kill.
-  let proc: WorkerProcess | undefined;
+  const started: { proc?: WorkerProcess } = {};
   let signals = 0;
   let done: (code: number) => void = () => {};
   const finished = new Promise<number>((resolve) => (done = resolve));
@@ -224,16 +224,16 @@ async function cmdWorker(config: Config): Promise<number> {
       logger.warn({ sig }, 'second signal: exiting now; claims in flight are left to reconciliation');
       process.exit(1);
     }
-    if (proc) void stop(proc);
+    if (started.proc) void stop(started.proc);
     else logger.info({ sig }, 'signal while starting: stopping once started');
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   process.on('SIGHUP', () => {
-    proc?.reloadCredentials().catch((err: unknown) => logger.error({ err, event: 'accounts-reload-failed' }, 'could not reload the accounts file'));
+    started.proc?.reloadCredentials().catch((err: unknown) => logger.error({ err, event: 'accounts-reload-failed' }, 'could not reload the accounts file'));
   });
-  proc = await startWorkerProcess(config, logger);
-  if (signals > 0) void stop(proc);
+  started.proc = await startWorkerProcess(config, logger);
+  if (signals > 0) void stop(started.proc);
   return finished;
 }
 
