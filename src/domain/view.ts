@@ -79,5 +79,7 @@ export function eventView(e: { readonly id: string; readonly [field: string]: st
 
 /** A key's audit trail as readers outside see it: oldest first, times as ISO strings (`by` names who asked, never a secret). */
 export function auditView(trail: readonly AuditEvent[]): Record<string, unknown>[] {
-  return trail.map((e) => Object.fromEntries(Object.entries(e).map(([k, v]) => [k, EVENT_TIMES.has(k) && typeof v === 'number' ? new Date(v).toISOString() : v])));
+  return trail.map((e) =>
+    Object.fromEntries(Object.entries(e).map(([k, v]) => [k, EVENT_TIMES.has(k) && typeof v === 'number' ? new Date(v).toISOString() : v])),
+  );
 }
