@@ -80,15 +80,15 @@ describe('deployment files agree with the code', () => {
   it('each check fails when the files drift from the code', async () => {
     const compose = await readFile(join(ROOT, 'docker-compose.yml'), 'utf8');
     const broken = mutate(compose, [
-      ['    command: ["worker"]\n', '    container_name: xactly-worker\n    command: ["wrker"]\n'],
+      ["    command: ['worker']\n", "    container_name: xactly-worker\n    command: ['wrker']\n"],
       ['    volumes:\n      - ./config:/config\n    # On SIGTERM', '    volumes:\n      - ./config:/config:ro\n    # On SIGTERM'],
       ['      LOG_LEVEL: ${LOG_LEVEL:-info}\n    # The directory', '      LOG_LEVEL: ${LOG_LEVEL:-info}\n      XACTLY_CONCURENCY: "5"\n    # The directory'],
-      ['"--maxmemory-policy", "noeviction"', '"--maxmemory-policy", "allkeys-lru"'],
-      ['"--appendonly", "yes"', '"--appendonly", "no"'],
+      ["'--maxmemory-policy', 'noeviction'", "'--maxmemory-policy', 'allkeys-lru'"],
+      ["'--appendonly', 'yes'", "'--appendonly', 'no'"],
       ['stop_grace_period: 40s', 'stop_grace_period: 20s'],
       ['${BOARD_PASSWORD:?set BOARD_PASSWORD}', '${BOARD_PASSWORD:-admin}'],
-      ['    profiles: ["demo"]\n', ''],
-      ['"--lag", "5000"', '"--lag", "5000", "--latency", "10"'],
+      ["    profiles: ['demo']\n", ''],
+      ["'--lag', '5000'", "'--lag', '5000', '--latency', '10'"],
     ]);
     const dockerfile = mutate(await readFile(join(ROOT, 'Dockerfile'), 'utf8'), [
       ['ENTRYPOINT ["node", "dist/src/cli/main.js"]', 'ENTRYPOINT ["node", "dist/cli/main.js"]'],

@@ -240,8 +240,11 @@ describe('match: X renderings undone', () => {
         attachments: { media_keys: ['3_2127704260735926271'] },
         edit_history_tweet_ids: [ID.at1250],
       };
-      expect(verdictOf('launch day', raw).verdict).toBe('match');
-      expect(verdictOf('launch night', raw).verdict).toBe('none');
+      // The key was sent with one image; X lists one media key.
+      expect(verdictOf(key('launch day', { mediaCount: 1 }), raw).verdict).toBe('match');
+      expect(verdictOf(key('launch night', { mediaCount: 1 }), raw).verdict).toBe('none');
+      // The same post is not a text-only key's post.
+      expect(verdictOf('launch day', raw).verdict).toBe('none');
     });
 
     it('media: at the end of the displayed text', () => {

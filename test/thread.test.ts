@@ -10,6 +10,7 @@ import { isFinal, type PostRecord } from '../src/domain/state.js';
 import type { FaultKind } from '../src/fake-x/index.js';
 import { ALL_FAULT_KINDS } from '../src/fake-x/index.js';
 import type { XPort } from '../src/x/port.js';
+import { transitionsOf } from '../src/ops/ground-truth.js';
 import { type Stack, startStack, testClock, waitUntil } from './harness.js';
 import { verify } from './support/verify.js';
 
@@ -234,6 +235,17 @@ describe('cancel and edit cover threads', () => {
     expect(live).toEqual([[expect.any(String)], [expect.any(String)], []]);
     expect(r).toMatchObject({ state: 'cancelled', cancel: { reason: 'campaign pulled' } });
     expect(r.parts!.map((p) => p.tweetId)).toEqual([live[0]![0], live[1]![0], undefined]);
+    // Part 2 is live: its event goes out with the cancelled one, one per transition of the trail.
+    const events = (await s.ledger.readEvents('0', 100)).filter((e) => e.key === keyId(key('thread-f')));
+    expect(events.map((e) => [e.type, e.state, e.tweetId])).toEqual([
+      ['queued', 'queued', undefined],
+      ['part-sent', 'queued', live[0]![0]],
+      ['cancelling', 'cancelling', undefined],
+      ['part-sent', 'cancelling', live[1]![0]],
+      ['cancelled', 'cancelled', undefined],
+    ]);
+    const t = transitionsOf(await s.ledger.auditTrail(keyId(key('thread-f'))), events);
+    expect(t.events).toEqual(t.trail);
   });
 
   it('a thread is edited whole (validated as at enqueue) before it starts, rescheduled, and refused once it went out', async () => {
@@ -268,7 +280,7 @@ describe('thread validation names the part', () => {
     const bad = v(thread('t', ['fine', '   ', 'x'.repeat(300)]));
     expect(bad.ok).toBe(false);
     expect(!bad.ok && bad.errors).toEqual([
-      { field: 'parts[1].text', reason: 'must not be empty or whitespace-only' },
+      { field: 'parts[1].text', reason: 'must not be empty or whitespace-only (unless media is attached)' },
       { field: 'parts[2].text', reason: expect.stringMatching(/^is 300 weighted characters; X allows 280/) as unknown as string },
     ]);
     const many = v(

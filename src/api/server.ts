@@ -108,30 +108,21 @@ function decodeCursor(cursor: string): { keyId: string; score: number } | undefi
 
 const mayTouch = (grant: TokenGrant, accountId: string) => !grant.accounts || grant.accounts.has(accountId);
 
-export function createApiServer(opts: ApiServerOptions): ApiServer {
-  const { producer, tokens, logger, limits } = opts;
-  const ledger = producer.ledger;
-  const limiter =
-    opts.rateLimiter ?? redisRateLimiter({ redis: opts.redis, keys: ledger.keys, limit: limits.rateLimit, windowMs: limits.rateWindowMs, clock: opts.clock });
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('query parser', 'simple');
-  app.set('etag', false);
+/** What the routes work with. */
+interface Routes {
+  readonly producer: Producer;
+  readonly ledger: Producer['ledger'];
+  readonly limits: ApiServerOptions['limits'];
+  /** The body reader of writes: raw bytes up to the limit (jsonBody parses them). */
+  readonly body: ReturnType<typeof express.raw>;
+}
 
-  const send = (res: Response, a: Answer) => res.status(a.code).json(a.body);
-  const grantOf = (res: Response) => res.locals.grant as TokenGrant;
+const send = (res: Response, a: Answer) => res.status(a.code).json(a.body);
+const grantOf = (res: Response) => res.locals.grant as TokenGrant;
 
-  app.use((_req, res, next) => {
-    res.set('Cache-Control', 'no-store');
-    next();
-  });
-
-  app.get('/v1/openapi.json', (_req, res) => {
-    res.json(OPENAPI);
-  });
-
-  // Who is asking, and may they ask now. Unknown and missing tokens look alike to the caller.
-  app.use('/v1', async (req, res, next) => {
+/** Who is asking, and may they ask now. Unknown and missing tokens look alike to the caller. */
+function authenticate(tokens: TokenStore, limiter: RateLimiter, logger: Logger) {
+  return async (req: Request, res: Response, next: NextFunction) => {
     const m = /^Bearer ([\x21-\x7e]+)$/i.exec(req.headers.authorization ?? '');
     const grant = m ? await tokens.verify(m[1]!) : undefined;
     if (!grant) {
@@ -151,10 +142,12 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     res.locals.grant = grant;
     logger.debug({ method: req.method, path: req.path, token: grant.name }, 'api request');
     next();
-  });
+  };
+}
 
-  const body = express.raw({ type: () => true, limit: limits.bodyLimitBytes });
-
+/** POST /v1/posts (one or a batch) and GET /v1/posts (a page). */
+function postsRoutes(app: Express, ctx: Routes): void {
+  const { producer, ledger, limits, body } = ctx;
   /** Enqueue in input order; items for accounts the token may not touch are answered 403 and never reach the ledger. */
   async function enqueueAll(items: readonly unknown[], grant: TokenGrant): Promise<Answer[]> {
     const answers: (Answer | undefined)[] = new Array(items.length);
@@ -222,7 +215,12 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     );
     res.json({ posts: page.records.map(recordView), ...(page.last && { next: encodeCursor(page.last) }) });
   });
+}
 
+/** One key: GET, PATCH (edit or reschedule), DELETE (cancel). */
+function keyRoutes(app: Express, ctx: Routes): void {
+  const { producer, ledger } = ctx;
+  const { body } = ctx;
   /** The key's record when the token may touch it; otherwise the answer already sent (404 or 403). */
   async function recordFor(req: Request, res: Response): Promise<PostRecord | undefined> {
     const { slotId, postId } = req.params as { slotId: string; postId: string };
@@ -284,7 +282,11 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     const r = await producer.lifecycle.cancelRaw({ slotId, postId, ...(q.value.reason !== undefined && { reason: q.value.reason }) }, grant.name);
     send(res, lifecycleAnswer(r));
   });
+}
 
+/** POST /v1/accounts/:id/cancel-queued and GET /v1/events. */
+function accountAndEventRoutes(app: Express, ctx: Routes): void {
+  const { producer, ledger, body } = ctx;
   const cancelQueuedBody = z
     .object({ from: isoTime.optional(), to: isoTime.optional(), reason: z.string().max(500, 'must be at most 500 characters').optional() })
     .strict();
@@ -322,12 +324,14 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     const events = batch.filter((e) => e.account === undefined || mayTouch(grant, e.account)).map(eventView);
     res.json({ events, next: batch.at(-1)?.id ?? from });
   });
+}
 
+/** Unknown paths, and errors: body-parser and router errors carry their 4xx; anything else is ours, and says nothing but that it failed. */
+function fallbacks(app: Express, limits: ApiServerOptions['limits'], logger: Logger): void {
   app.use((_req, res) => {
     res.status(404).json({ error: 'no such endpoint (see /v1/openapi.json)' });
   });
 
-  // Body-parser and router errors carry their 4xx; anything else is ours, and says nothing but that it failed.
   app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
     if (res.headersSent) return;
     if (err.type === 'entity.too.large') {
@@ -341,6 +345,30 @@ export function createApiServer(opts: ApiServerOptions): ApiServer {
     logger.error({ err, method: req.method, path: req.path }, 'api request failed');
     res.status(500).json({ error: 'internal error' });
   });
+}
+
+export function createApiServer(opts: ApiServerOptions): ApiServer {
+  const { producer, tokens, logger, limits } = opts;
+  const ledger = producer.ledger;
+  const limiter =
+    opts.rateLimiter ?? redisRateLimiter({ redis: opts.redis, keys: ledger.keys, limit: limits.rateLimit, windowMs: limits.rateWindowMs, clock: opts.clock });
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.set('etag', false);
+  app.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
+  app.get('/v1/openapi.json', (_req, res) => {
+    res.json(OPENAPI);
+  });
+  app.use('/v1', authenticate(tokens, limiter, logger));
+  const ctx: Routes = { producer, ledger, limits, body: express.raw({ type: () => true, limit: limits.bodyLimitBytes }) };
+  postsRoutes(app, ctx);
+  keyRoutes(app, ctx);
+  accountAndEventRoutes(app, ctx);
+  fallbacks(app, limits, logger);
 
   let server: Server | undefined;
   let closing: Promise<void> | undefined;

@@ -21,6 +21,7 @@ import {
   type Script,
   SETTLE,
   SETTLE_VERDICTS,
+  type OutcomeEmit,
   type SettleVariant,
   STANDING,
   type StandingArgs,
@@ -99,20 +100,20 @@ export interface LedgerOptions {
 }
 
 /** The outcome event a transition writes, and its own fields (no text beyond what the producer sent, no credentials). */
-function outcomeEventOf(t: Transition): { emit: string; emitFields: Record<string, string | number> } {
+function outcomeEventOf(t: Transition): OutcomeEmit {
   switch (t.to) {
     case 'sent':
-      return { emit: 'sent', emitFields: { tweetId: t.tweetId, ...(t.partId && { lastPartId: t.partId }) } };
+      return { type: 'sent', fields: { tweetId: t.tweetId, ...(t.partId && { lastPartId: t.partId }) } };
     case 'failed':
-      return { emit: t.reason === 'unresolved' ? 'unresolved' : 'failed', emitFields: { reason: t.reason, detail: t.detail } };
+      return { type: t.reason === 'unresolved' ? 'unresolved' : 'failed', fields: { reason: t.reason, detail: t.detail } };
     case 'ambiguous':
-      return { emit: 'ambiguous', emitFields: { cause: t.cause } };
+      return { type: 'ambiguous', fields: { cause: t.cause } };
     case 'queued':
       return t.next
-        ? { emit: 'part-sent', emitFields: { part: t.next.partIndex, tweetId: t.next.sentId } }
-        : { emit: 'released', emitFields: { cause: t.cause, retryAt: t.retryAt } };
+        ? { type: 'part-sent', fields: { part: t.next.partIndex, tweetId: t.next.sentId } }
+        : { type: 'released', fields: { cause: t.cause, retryAt: t.retryAt } };
     case 'cancelled':
-      return { emit: 'cancelled', emitFields: { detail: t.detail } };
+      return { type: 'cancelled', fields: { detail: t.detail } };
   }
 }
 
@@ -360,28 +361,32 @@ export class Ledger {
         event = { event: 'cancelled', attempt, detail: t.detail };
         break;
     }
-    const audit = [...events, event].map((e) => ({ at: now, ...e }));
     const attribute = liveIdOf(t) !== undefined;
-    const { emit, emitFields } = outcomeEventOf(t);
-    if (to === undefined || to === t.to) return { to: t.to, due, patch, events: audit, stats, attribute, emit, emitFields };
-    // The attempt's own result stays in the trail; the key ends where the cancel leads.
-    const ended = { event: to, attempt, detail: `cancelled while attempt ${attempt} was in flight` };
+    const own = outcomeEventOf(t);
+    if (to === undefined || to === t.to) {
+      return { to: t.to, due, patch, events: [...events, event].map((e) => ({ at: now, ...e })), stats, attribute, emits: [own] };
+    }
     const counted = stats.filter((f) => !f.startsWith('final:'));
     if (to === 'cancelled') {
+      // The key ends cancelled: a part that went out stays in the trail and
+      // the events (it is live, with its id); a result that never became the
+      // key's state (released, rejected) is told in the cancelled entry.
+      const partSent = t.to === 'queued' && t.next !== undefined;
+      const after = t.to === 'failed' ? `${t.reason}: ${t.detail}` : t.to === 'queued' && !t.next ? `released: ${t.cause}` : undefined;
+      const ended = { event: 'cancelled', attempt, detail: `cancelled while attempt ${attempt} was in flight`, ...(after && { after }) };
       // A thread keeps the list of its live parts: nothing is deleted behind the user's back.
       const parts = t.to === 'queued' ? t.next?.parts : t.to === 'failed' ? t.parts : undefined;
       return {
         to,
         due: 0,
         patch: { attemptEndedAt: now, detail: ended.detail, ...(parts && { parts }) },
-        events: [...audit, { at: now, ...ended }],
+        events: [...events, ...(partSent ? [event] : []), ended].map((e) => ({ at: now, ...e })),
         stats: [...counted, 'final:cancelled'],
         attribute,
-        emit: 'cancelled',
-        emitFields: { detail: ended.detail },
+        emits: [...(partSent ? [{ ...own, state: 'cancelling' }] : []), { type: 'cancelled', fields: { detail: ended.detail } }],
       };
     }
-    return { to, due, patch, events: audit, stats: counted, attribute, emit, emitFields };
+    return { to, due, patch, events: [...events, event].map((e) => ({ at: now, ...e })), stats: counted, attribute, emits: [own] };
   }
 
   /** Cancel a key (see CANCEL in scripts.ts): cancelled when queued, cancelling while an attempt is in flight. */

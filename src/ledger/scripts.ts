@@ -64,9 +64,9 @@ local function trimBefore(retention)
   local t = redis.call('TIME')
   return string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(retention))
 end
-local function emit(stream, retention, keyId, r, typ, now, extra)
+local function emit(stream, retention, keyId, r, typ, now, extra, state)
   local f = {'type', typ, 'key', keyId, 'slotId', r.slotId, 'postId', r.postId, 'account', r.accountId,
-    'state', r.state, 'attempt', tostring(r.attempt), 'at', string.format('%d', now)}
+    'state', state or r.state, 'attempt', tostring(r.attempt), 'at', string.format('%d', now)}
   if extra then for k, v in pairs(extra) do f[#f + 1] = k; f[#f + 1] = tostring(v) end end
   redis.call('XADD', stream, 'MINID', trimBefore(retention), '*', unpack(f))
 end
@@ -256,7 +256,7 @@ export const CLAIM: Script<ClaimArgs> = {
  *   {to = state, due = score for non-final targets, patch = fields to set,
  *    events = audit events, stats = counters to increment,
  *    attribute = whether KEYS[3] (the X id made live) is attributed to this key,
- *    emit = the outcome event's type ('' for none), emitFields = its own fields}
+ *    emits = the outcome events, in order: {type, fields, state (when not the key's new state)}}
  * ARGV[8] events retention (ms)
  *
  * Returns {'ok'|'stale'|'missing', current state, current attempt}.
@@ -290,7 +290,7 @@ else
   redis.call('ZADD', KEYS[2], v.due, ARGV[3])
 end
 if v.attribute then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[5]) end
-if v.emit ~= '' then emit(KEYS[5], ARGV[8], ARGV[3], r, v.emit, now, v.emitFields) end
+for _, e in ipairs(v.emits) do emit(KEYS[5], ARGV[8], ARGV[3], r, e.type, now, e.fields, e.state) end
 for _, field in ipairs(v.stats) do redis.call('HINCRBY', KEYS[4], field, 1) end
 if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[4], 'latency_sum_ms', ARGV[6]) end
 return {'ok', target, tostring(r.attempt)}
@@ -304,9 +304,15 @@ export interface SettleVariant {
   readonly events: readonly Record<string, unknown>[];
   readonly stats: readonly string[];
   readonly attribute: boolean;
-  /** The outcome event this move writes ('' for none) and its own fields (X id, reason...). */
-  readonly emit: string;
-  readonly emitFields: Record<string, string | number>;
+  /** The outcome events this move writes, in order. */
+  readonly emits: readonly OutcomeEmit[];
+}
+
+/** One outcome event a script writes: its type, its own fields (X id, reason...), and its state when not the key's new one. */
+export interface OutcomeEmit {
+  readonly type: string;
+  readonly fields: Record<string, string | number>;
+  readonly state?: string;
 }
 
 export interface SettleArgs {
