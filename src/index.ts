@@ -25,5 +25,6 @@ export { TokenRefresher } from './x/refresh.js';
 export { type BudgetPolicy, DEFAULT_BUDGET } from './domain/budget.js';
 export { startWorkerProcess, type WorkerProcess } from './ops/worker-process.js';
 export { createBoardServer } from './ops/board.js';
+export { webhookPages } from './ops/board-webhooks.js';
 export { connectRedis, openApp, openLedger, openQueue, createProducer, createPublishWorker, startReconciler, type App, type AppOverrides } from './app.js';
 export { createLogger } from './log.js';

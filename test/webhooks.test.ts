@@ -11,7 +11,7 @@ import { afterFailure, backoffMs } from '../src/domain/webhook.js';
 import { eventView } from '../src/domain/view.js';
 import type { OutcomeEvent } from '../src/ledger/ledger.js';
 import { createMetrics } from '../src/ops/metrics.js';
-import { type Deliverer, startDeliverer } from '../src/webhooks/deliverer.js';
+import { type Deliverer, endpointOf, startDeliverer } from '../src/webhooks/deliverer.js';
 import { sign, verify } from '../src/webhooks/signing.js';
 import { webhookStatus, webhookTarget, type WebhookStatus } from '../src/webhooks/store.js';
 import { newRedis, post, REDIS_URL, SECRETS, type Stack, startStack, waitUntil } from './harness.js';
@@ -106,6 +106,14 @@ describe('webhook signing and policy', () => {
     expect(verify('another-secret-0123456789', body, header, { now })).toEqual({ ok: false, why: 'mismatch' });
     expect(verify(SECRET, body, header, { now: now + 301_000 })).toEqual({ ok: false, why: 'too-old' });
     expect(verify(SECRET, body, 'v1=abc', { now })).toEqual({ ok: false, why: 'malformed' });
+  });
+
+  it("a URL's userinfo is sent as Basic auth, not in the URL (fetch refuses it); its query stays", () => {
+    expect(endpointOf('https://hooks.example.com/in?token=zzz')).toEqual({ url: 'https://hooks.example.com/in?token=zzz', headers: {} });
+    expect(endpointOf('https://us%40er:p%3Ass@hooks.example.com/in?token=zzz')).toEqual({
+      url: 'https://hooks.example.com/in?token=zzz',
+      headers: { Authorization: `Basic ${Buffer.from('us@er:p:ss').toString('base64')}` },
+    });
   });
 
   it('backs off exponentially with a cap, and gives up after the last try', () => {

@@ -240,11 +240,12 @@ async function cmdWorker(config: Config): Promise<number> {
 async function cmdBoard(config: Config, args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { open: { type: 'boolean' } } });
   const { boardCredentials, createBoardServer } = await import('../ops/board.js');
+  const { webhookPages } = await import('../ops/board-webhooks.js');
   boardCredentials(config, values.open); // fail before connecting to anything
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   return withApp(
     config,
-    async ({ redis }) => {
+    async ({ redis, ledger }) => {
       // The Accounts page lists the file's ids (only ids reach a page); without a readable file, those with a standing.
       const accounts = config.accountsFile
         ? await fileCredentialStore(config.accountsFile).catch((err: unknown) => {
@@ -260,9 +261,11 @@ async function cmdBoard(config: Config, args: string[]): Promise<number> {
         readOnly: config.boardReadOnly,
         metricsOpen: config.boardMetricsOpen,
         ...(accounts && { accountIds: () => accounts.ids() }),
+        // The Webhooks page reads what the deliverers recorded in Redis: it needs neither the URLs nor the secret.
+        pages: [webhookPages({ redis, keys: ledger.keys })],
       });
       const { url } = await board.listen(config.boardPort, config.boardHost);
-      await stdout.line(`board on ${url}/board (ledger ${url}/ledger, metrics ${url}/metrics, health ${url}/healthz)`);
+      await stdout.line(`board on ${url}/board (ledger ${url}/ledger, webhooks ${url}/ledger/webhooks, metrics ${url}/metrics, health ${url}/healthz)`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

@@ -70,7 +70,22 @@ function failureOf(err: unknown, timeoutMs: number): string {
   if (e?.name === 'TimeoutError') return `timeout after ${timeoutMs} ms`;
   const code = e?.cause?.code;
   if (code) return code;
-  return (e?.cause?.message ?? e?.message ?? String(err)).slice(0, 200);
+  // Messages may quote the URL (with its query, even its userinfo): it is stored and shown, so it goes.
+  return (e?.cause?.message ?? e?.message ?? String(err)).replace(/[a-z][a-z0-9+.-]*:\/\/\S*/gi, '<url>').slice(0, 200);
+}
+
+/**
+ * Where a URL's POSTs go, and the header its userinfo becomes: fetch
+ * refuses a URL with credentials in it, and Basic auth is what
+ * `https://user:pass@host/…` means.
+ */
+export function endpointOf(url: string): { readonly url: string; readonly headers: Record<string, string> } {
+  const u = new URL(url);
+  if (!u.username && !u.password) return { url, headers: {} };
+  const basic = Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`, 'utf8').toString('base64');
+  u.username = '';
+  u.password = '';
+  return { url: u.href, headers: { Authorization: `Basic ${basic}` } };
 }
 
 /** One POST, bounded by `timeoutMs` from start to the end of the answer's body; redirects are not followed. */
@@ -152,10 +167,11 @@ function urlLoop(ctx: LoopContext, target: WebhookTarget): UrlLoop {
   const w = waiter();
   const inFlight = new Set<Promise<void>>();
   const log = ctx.log.child({ urlId: target.id, url: target.label });
+  const endpoint = endpointOf(target.url);
 
   async function attempt({ id, entry }: ClaimedEntry): Promise<void> {
     const { body, headers } = requestOf(config.secret, { id, entry }, clock());
-    const r = await post(target.url, body, headers, config.timeoutMs, ctx.abandon);
+    const r = await post(endpoint.url, body, { ...headers, ...endpoint.headers }, config.timeoutMs, ctx.abandon);
     if (r.abandoned) return;
     const now = clock();
     const base = { urlId: target.id, host: target.host, eventId: id, tries: entry.tries, now, status: r.status, ms: r.ms, recentMax: RECENT_MAX };

@@ -18,6 +18,8 @@ export interface Received {
   readonly body: string;
   readonly event: Record<string, unknown>;
   readonly signature: string | undefined;
+  /** The Authorization header (a URL's userinfo arrives as Basic auth). */
+  readonly authorization: string | undefined;
   readonly valid: boolean;
   readonly at: number;
   readonly answer: Behaviour;
@@ -63,7 +65,8 @@ export async function startReceiver(secret: string, opts: { port?: number; path?
       }
       const signature = req.headers[SIGNATURE_HEADER.toLowerCase()] as string | undefined;
       const answer = typeof r.behaviour === 'function' ? r.behaviour(event) : r.behaviour;
-      const got: Received = { id: String(event.id), body, event, signature, valid: verify(secret, body, signature).ok, at: Date.now(), answer };
+      const { authorization } = req.headers;
+      const got: Received = { id: String(event.id), body, event, signature, authorization, valid: verify(secret, body, signature).ok, at: Date.now(), answer };
       r.received.push(got);
       if (answer === 'ok') {
         if (r.processed.has(got.id)) r.duplicates++;
