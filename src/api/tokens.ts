@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 
 /**
@@ -104,26 +104,28 @@ export function tokenStoreOf(file: TokensFile): TokenStore & { replace(file: Tok
 export async function fileTokenStore(path: string, opts: { recheckMs?: number; clock?: () => number } = {}): Promise<TokenStore> {
   const recheckMs = opts.recheckMs ?? 1_000;
   const clock = opts.clock ?? Date.now;
-  const read = async () => {
-    const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+  const readText = () =>
+    readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
       throw new TokensFileError(
         `cannot read XACTLY_API_TOKENS_FILE ${path} (${err.code ?? err.message}); create a token with \`xactly api-token create NAME\``,
       );
     });
-    return parseTokensFile(text, path);
-  };
-  const store = tokenStoreOf(await read());
-  let mtime = (await stat(path)).mtimeMs;
+  // The file's text, not its mtime, says whether it changed: two writes
+  // within one kernel clock tick share an mtime (the race a fast
+  // `api-token create` right after start met in CI).
+  let text = await readText();
+  const store = tokenStoreOf(parseTokensFile(text, path));
   let checkedAt = clock();
   let checking: Promise<void> | undefined;
   const recheck = async () => {
-    const now = (await stat(path).catch(() => undefined))?.mtimeMs;
-    if (now === undefined || now === mtime) return;
+    const now = await readText().catch(() => undefined);
+    if (now === undefined || now === text) return;
     // A bad edit keeps the tokens in force; the next good write replaces them.
-    const next = await read().catch(() => undefined);
-    if (next) {
-      store.replace(next);
-      mtime = now;
+    try {
+      store.replace(parseTokensFile(now, path));
+      text = now;
+    } catch {
+      // kept: the tokens in force
     }
   };
   return {
