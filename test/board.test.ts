@@ -127,6 +127,10 @@ describe('board: start-up rules', () => {
       expect(out).toContain(`${url}/board`);
       expect((await get(url, '/board', {})).status).toBe(401);
       expect((await get(url, '/board')).status).toBe(200);
+      // The Webhooks page is mounted (no deliverer has run on this prefix yet).
+      const hooks = await get(url, '/ledger/webhooks');
+      expect(hooks.status).toBe(200);
+      expect(hooks.text).toContain('No webhook URL served yet');
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(out).not.toContain(PASSWORD);
