@@ -66,6 +66,7 @@ const ITEMS: readonly (readonly [prefix: string, item: string])[] = [
   ['memory', '6'],
   ['thread', '#13'],
   ['api', '#14'],
+  ['events', '#14'],
 ];
 const itemIndex = (f: Figure) => {
   const i = ITEMS.findIndex(([prefix]) => prefix === f.name.slice(0, f.name.indexOf(':')));
