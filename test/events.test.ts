@@ -3,12 +3,15 @@
  * script that makes the transition (never an event without its transition,
  * nor the reverse), read with a resumable cursor.
  */
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keyId, type PostKey } from '../src/domain/key.js';
 import { isFinal } from '../src/domain/state.js';
 import type { OutcomeEvent } from '../src/ledger/ledger.js';
 import { transitionsOf } from '../src/ops/ground-truth.js';
 import { post, SECRETS, type Stack, startStack, testClock, waitUntil } from './harness.js';
+import { REDIS_URL } from './support/redis.js';
 
 let stack: Stack | undefined;
 afterEach(async () => {
@@ -17,6 +20,34 @@ afterEach(async () => {
 });
 
 const SETTLE = 3_000;
+
+/**
+ * Redis' MONITOR over a plain socket (ioredis' monitor mode loses its
+ * command queue when other clients flood the feed): each command with
+ * where it ran from ('lua' inside a script, else the client's address).
+ */
+async function monitorRedis(onCommand: (source: string, command: string, key: string | undefined) => void): Promise<Socket> {
+  const url = new URL(REDIS_URL);
+  const socket = connect(Number(url.port || 6379), url.hostname);
+  await once(socket, 'connect');
+  socket.write('MONITOR\r\n');
+  let buffer = '';
+  let ready!: () => void;
+  const started = new Promise<void>((r) => (ready = r));
+  socket.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('utf8');
+    const lines = buffer.split('\r\n');
+    buffer = lines.pop()!;
+    for (const line of lines) {
+      if (line === '+OK') ready();
+      // +1796236433.349089 [0 lua] "XADD" "{prefix}:events" ...
+      const m = /^\+[\d.]+ \[\d+ ([^\]]+)\] "([^"]*)"(?: "((?:[^"\\]|\\.)*)")?/.exec(line);
+      if (m) onCommand(m[1]!, m[2]!, m[3]);
+    }
+  });
+  await started;
+  return socket;
+}
 const key = (slotId: string): PostKey => ({ slotId, postId: 'p1' });
 
 async function allEvents(s: Stack): Promise<OutcomeEvent[]> {
@@ -35,6 +66,12 @@ describe('outcome events', () => {
     stack = await startStack({ clock: clock.now, timeoutMs: 300, settleWindowMs: SETTLE, fake: { replyRestriction: true } });
     const s = stack;
     const later = new Date(Date.now() + 3_600_000).toISOString();
+    // Every XADD to the events stream, and where Redis ran it from: a
+    // transition and its event are one script, so each must come from Lua.
+    const xadds: string[] = [];
+    const monitor = await monitorRedis((source, command, key) => {
+      if (command.toLowerCase() === 'xadd' && key === s.ledger.keys.events) xadds.push(source);
+    });
     s.fake.injectNext('commit-then-hang', { text: 'went out, answer lost' });
     s.fake.injectNext('hang-before-commit', { text: 'lost, then sent' });
     await s.producer.enqueueMany([
@@ -61,6 +98,10 @@ describe('outcome events', () => {
     }, 'every key to be final');
 
     const events = await allEvents(s);
+    await waitUntil(() => xadds.length >= events.length, 'MONITOR to report every XADD');
+    monitor.destroy();
+    expect(xadds).toHaveLength(events.length);
+    expect(xadds.filter((source) => source !== 'lua')).toEqual([]);
     for (const slot of slots) {
       const id = keyId(key(slot));
       const t = transitionsOf(
