@@ -68,6 +68,8 @@ export interface StackOptions {
   limits?: Record<string, Account['limits']>;
   /** What X itself lets each account post, in weighted characters (Premium's long posts); default its `limits.textLength`, else X's 280. */
   xTextLength?: Record<string, number>;
+  /** The workers' media settings (uploads per account, how long a job over that cap steps aside, URL fetch limit). */
+  media?: Pick<PublishDeps, 'mediaUploadsPerAccount' | 'mediaWaitMs' | 'mediaFetchTimeoutMs'>;
 }
 
 export interface Stack {
@@ -136,6 +138,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       leaseMs: o.leaseMs ?? opts.leaseMs ?? 30_000,
       settleWindowMs: opts.settleWindowMs ?? 5_000,
       retry: opts.retry ?? { baseMs: 100, maxMs: 1_000 },
+      ...opts.media,
       ...(opts.budget && { budget: opts.budget, accountLimits: async (id: string) => (await credentials.get(id))?.limits }),
       workerOptions: { ...(opts.workerOptions ?? {}), ...(o.workerOptions ?? {}) },
     });

@@ -7,14 +7,26 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { keyId } from '../src/domain/key.js';
 import { isFinal, type PostRecord } from '../src/domain/state.js';
+import { judge, type SeenItem, type SentItem } from '../src/domain/match.js';
+import { ALL_FAULT_KINDS, type FaultKind, type MediaFaultKind } from '../src/fake-x/index.js';
 import { type Stack, startStack, testClock, waitUntil } from './harness.js';
-import { gif, mediaDir, png, sha256File, writeMedia } from './support/media.js';
+import { gif, hasFfmpeg, mediaDir, mp4, png, sha256File, writeMedia } from './support/media.js';
 
 let stack: Stack | undefined;
 let dir: string;
+/** Four images, a GIF and a ~50 MB mp4 (ffmpeg's clip, grown with a free box), made once. */
+let files: { images: string[]; gif: string; video: string };
 beforeAll(() => {
   dir = mediaDir();
-});
+  if (!hasFfmpeg()) throw new Error('ffmpeg is needed for the video (Debian: apt-get install ffmpeg; .ci/run installs it)');
+  const video = `${dir}/clip.mp4`;
+  mp4(video, 50 * 1024 * 1024);
+  files = {
+    images: [1, 2, 3, 4].map((i) => writeMedia(dir, `img-${i}.png`, png(96, 64, { seed: i }))),
+    gif: writeMedia(dir, 'anim.gif', gif(9)),
+    video,
+  };
+}, 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 afterEach(async () => {
   await stack?.close();
@@ -23,13 +35,20 @@ afterEach(async () => {
 
 const SETTLE = 3_000;
 
+/** A key's state as a line, with the reason of a failure (so a failed assertion says why). */
+const stateLine = (r: PostRecord) => `${r.slotId} ${r.state}${r.state === 'failed' ? ` (${r.reason}: ${r.detail})` : ''}`;
+
 async function untilFinal(s: Stack, clock: ReturnType<typeof testClock>, slots: readonly string[], postId = 'm'): Promise<PostRecord[]> {
   return waitUntil(
     async () => {
       const rs = await s.ledger.getMany(slots.map((slotId) => keyId({ slotId, postId })));
       if (rs.every((r) => r && isFinal(r.state))) return rs as PostRecord[];
-      if (rs.some((r) => r?.state === 'ambiguous' || r?.state === 'claimed')) {
-        clock.advance(SETTLE + 1);
+      // Only an attempt in doubt waits for time to pass (its settle window, no more: the deadlines
+      // of the other keys must not run out under a racing clock); a claimed key's worker finishes on its own.
+      const doubt = rs.filter((r) => r?.state === 'ambiguous').map((r) => (r!.attemptEndedAt ?? 0) + SETTLE + 1);
+      if (doubt.length > 0) {
+        const ahead = Math.max(...doubt) - clock.now();
+        if (ahead > 0) clock.advance(ahead);
         await s.reconcile();
       }
       return undefined;
@@ -65,5 +84,242 @@ describe('media posts go out once with exactly their media', () => {
     expect(shown.text).toMatch(/^two images https:\/\/t\.co\/\w+$/);
     expect(shown.mediaKeys).toHaveLength(2);
     expect(shown.urls?.[0]?.mediaKey).toBe(img.media?.[0]?.mediaKey);
+  });
+});
+
+/** The three media posts of one round: 4 images (alt text on each), a GIF, the video; each text unique to the round. */
+function roundOf(label: string, accountId = 'acme'): { slotId: string; text: string; paths: string[]; request: Record<string, unknown> }[] {
+  const post = (slotId: string, text: string, paths: string[], alt = false) => ({
+    slotId,
+    text,
+    paths,
+    request: { slotId, postId: 'm', accountId, kind: 'post', text, media: paths.map((path, i) => ({ path, ...(alt && { altText: `image ${i + 1}` }) })) },
+  });
+  return [
+    post(`${label}-img`, `${label}: four images`, files.images, true),
+    post(`${label}-gif`, `${label}: a GIF`, [files.gif]),
+    post(`${label}-vid`, `${label}: a video`, [files.video]),
+  ];
+}
+
+/** Each post of the rounds on X exactly once, with exactly its media (by content hash, in order); none after the last create uploaded. */
+function expectExactlyOnce(s: Stack, posts: ReturnType<typeof roundOf>, failedSlots: ReadonlySet<string> = new Set()): void {
+  const created = s.fake.created();
+  const hashes = new Map([...files.images, files.gif, files.video].map((p) => [p, sha256File(p)]));
+  for (const p of posts) {
+    const live = created.filter((c) => c.text === p.text);
+    if (failedSlots.has(p.slotId)) {
+      expect(live, `${p.text}: failed, so not on X`).toHaveLength(0);
+      continue;
+    }
+    expect(live, `${p.text}: once on X`).toHaveLength(1);
+    expect(
+      live[0]!.media?.map((m) => m.sha256),
+      `${p.text}: exactly its media`,
+    ).toEqual(p.paths.map((path) => hashes.get(path)));
+  }
+  // Uploads only before the create: nothing uploaded after the last post went out.
+  const lastCreate = Math.max(...created.map((c) => c.createdAt));
+  expect(s.fake.uploads().filter((u) => u.createdAt > lastCreate)).toEqual([]);
+}
+
+/** Every medium X holds as processed was told in its key's audit trail (a media-upload event with its id), and nothing else was. */
+async function expectUploadsTrailed(s: Stack, posts: ReturnType<typeof roundOf>): Promise<void> {
+  const trails = await Promise.all(posts.map((p) => s.ledger.auditTrail(keyId({ slotId: p.slotId, postId: 'm' }))));
+  const told = trails.flatMap((t) => t.filter((e) => e.event === 'media-upload').map((e) => String(e.mediaId)));
+  expect(new Set(told).size, 'each upload told once').toBe(told.length);
+  const processed = s.fake
+    .uploads()
+    .filter((u) => u.state === 'succeeded')
+    .map((u) => u.id);
+  expect([...told].sort()).toEqual([...processed].sort());
+}
+
+describe('faults: every post once with exactly its media', () => {
+  const UPLOAD_FAULTS: MediaFaultKind[] = [
+    'upload-reset',
+    'append-hang',
+    'append-reset',
+    'finalize-5xx',
+    'status-cut-body',
+    'expire-before-create',
+    'processing-failed',
+  ];
+
+  it('every upload fault (reset, hang and reset during an append, 5xx on finalize, a cut status body, ids expired before the create, processing failed): retried before the create, never twice on X', async () => {
+    const clock = testClock();
+    stack = await startStack({
+      clock: clock.now,
+      timeoutMs: 1_500,
+      settleWindowMs: SETTLE,
+      concurrency: 3,
+      media: { mediaWaitMs: 150 },
+      fake: { mediaProcessingMs: 800 },
+    });
+    const s = stack;
+    const all: ReturnType<typeof roundOf> = [];
+    const failed = new Set<string>();
+    for (const fault of UPLOAD_FAULTS) {
+      const round = roundOf(`up-${fault}`);
+      all.push(...round);
+      s.fake.injectNextMedia(fault);
+      const results = await s.producer.enqueueMany(round.map((p) => p.request));
+      expect(results.map((r) => r.status)).toEqual(['queued', 'queued', 'queued']);
+      const rs = await untilFinal(
+        s,
+        clock,
+        round.map((p) => p.slotId),
+      );
+      expect(s.fake.faultsInjected()[`media-${fault}`], fault).toBe(1);
+      if (fault === 'processing-failed') {
+        // X's processing failed: a definitive refusal of that one post (the GIF's or the video's).
+        const bad = rs.filter((r) => r.state === 'failed');
+        expect(bad, 'one chunked post refused').toHaveLength(1);
+        expect(bad[0]!.reason).toBe('rejected');
+        expect(bad[0]!.detail).toMatch(/processing failed/);
+        failed.add(bad[0]!.slotId);
+        expect(rs.filter((r) => r.state === 'sent')).toHaveLength(2);
+      } else {
+        expect(rs.map(stateLine)).toEqual(round.map((p) => `${p.slotId} sent`));
+      }
+    }
+    expectExactlyOnce(s, all, failed);
+    await expectUploadsTrailed(s, all);
+    // Every upload in the trail: media id, expiry, bytes.
+    const trail = await s.ledger.auditTrail(keyId({ slotId: 'up-append-reset-vid', postId: 'm' }));
+    const ups = trail.filter((e) => e.event === 'media-upload');
+    expect(ups.length).toBeGreaterThan(0);
+    expect(ups.at(-1)).toMatchObject({ bytes: 50 * 1024 * 1024, segments: 13 });
+    expect(typeof ups.at(-1)!.mediaId).toBe('string');
+    expect(ups.at(-1)!.expiresAt).toBeGreaterThan(clock.now());
+  }, 300_000);
+
+  it('every create fault (lost answers, resets, 5xx, a cut 201, 429): an ambiguous create that reached X is found by the media-aware matcher; one that did not goes out again with the same media ids', async () => {
+    const clock = testClock();
+    // Faults strike by text, so the rounds run at once, each on its own account (uploads are capped per account).
+    const kinds = ALL_FAULT_KINDS as readonly FaultKind[];
+    stack = await startStack({
+      clock: clock.now,
+      timeoutMs: 1_500,
+      settleWindowMs: SETTLE,
+      concurrency: 2 * kinds.length,
+      extraAccounts: kinds.length,
+      media: { mediaWaitMs: 150 },
+      fake: { mediaProcessingMs: 0, rateLimitResetSec: 1 },
+    });
+    const s = stack;
+    const rounds = kinds.map((fault, i) => ({ fault, round: roundOf(`cr-${fault}`, `acc-${i}`) }));
+    const all = rounds.flatMap((r) => r.round);
+    for (const p of all) s.fake.injectNext(rounds.find((r) => r.round.includes(p))!.fault, { text: p.text });
+    const results = await s.producer.enqueueMany(all.map((p) => p.request));
+    expect(results.every((r) => r.status === 'queued')).toBe(true);
+    const rs = await untilFinal(
+      s,
+      clock,
+      all.map((p) => p.slotId),
+    );
+    expect(rs.map(stateLine)).toEqual(all.map((p) => `${p.slotId} sent`));
+    expect(s.fake.faultsInjected()).toMatchObject(Object.fromEntries(kinds.map((k) => [k, 3])));
+    expectExactlyOnce(s, all);
+    await expectUploadsTrailed(s, all);
+    // A create that never reached X went out again with the ids of the first upload (no second upload).
+    const trail = await s.ledger.auditTrail(keyId({ slotId: 'cr-hang-before-commit-vid', postId: 'm' }));
+    expect(trail.filter((e) => e.event === 'media-upload')).toHaveLength(1);
+    expect(trail.filter((e) => e.event === 'media-reused').length).toBeGreaterThan(0);
+    // One that did reach X was found, not published again.
+    const found = await s.ledger.auditTrail(keyId({ slotId: 'cr-commit-then-hang-img', postId: 'm' }));
+    expect(found.filter((e) => e.event === 'x-answer').map((e) => e.outcome)).toEqual(['ambiguous']);
+  }, 300_000);
+});
+
+describe('uploads before a claim that does not go through', () => {
+  it('an account held by a 429: the upload made before the refused claim is in the trail, and its id goes out on the later attempt', async () => {
+    const clock = testClock();
+    stack = await startStack({ clock: clock.now, settleWindowMs: SETTLE });
+    await stack.ledger.blockAccount('acme', clock.now() + 1_000, clock.now());
+    const [r] = await stack.producer.enqueueMany([
+      { slotId: 'held', postId: 'm', accountId: 'acme', kind: 'post', text: 'held by a 429', media: [{ path: files.images[0] }] },
+    ]);
+    expect(r?.status).toBe('queued');
+    const [rec] = await untilFinal(stack, clock, ['held']);
+    expect(rec!.state).toBe('sent');
+    const trail = await stack.ledger.auditTrail(keyId({ slotId: 'held', postId: 'm' }));
+    const events = trail.map((e) => e.event).filter((e) => e === 'media-upload' || e === 'media-reused' || e === 'claimed' || e === 'sent');
+    expect(events).toEqual(['media-upload', 'claimed', 'media-reused', 'sent']);
+    expect(stack.fake.uploads()).toHaveLength(1);
+    expect(stack.fake.created().map((c) => c.media?.map((m) => m.mediaId))).toEqual([[trail.find((e) => e.event === 'media-upload')!.mediaId]]);
+  });
+});
+
+describe('bad media: per-field errors, and the good requests of the batch go in', () => {
+  it('a missing file, a 6 MB png, a .jpg that is text, 5 images, an image with a video, an http URL', async () => {
+    stack = await startStack({ startWorkers: false });
+    const big = writeMedia(dir, 'big.png', png(1500, 1400, { noise: true }));
+    const fake = writeMedia(dir, 'photo.jpg', Buffer.from('this is not a jpeg, only text\n'));
+    const req = (slotId: string, media: unknown[], text = 'media') => ({ slotId, postId: 'b', accountId: 'acme', kind: 'post', text, media });
+    const results = await stack.producer.enqueueMany([
+      req('good-1', [{ path: files.images[0] }]),
+      req('missing', [{ path: `${dir}/nope.png` }]),
+      req('big', [{ path: big }]),
+      req('text-jpg', [{ path: files.images[0] }, { path: fake }]),
+      req(
+        'five',
+        [...files.images, files.images[0]].map((path) => ({ path })),
+      ),
+      req('mixed', [{ path: files.images[0] }, { path: files.video }]),
+      req('http', [{ url: 'http://example.com/cat.png' }]),
+      req('alt', [{ path: files.gif, altText: 'x'.repeat(1_001) }]),
+      req('good-2', [{ path: files.video }], ''),
+    ]);
+    const errors = results.map((r) => (r.status === 'invalid' ? r.errors.map((e) => `${e.field}: ${e.reason}`).join('; ') : r.status));
+    expect(errors[0]).toBe('queued');
+    expect(errors[1]).toMatch(/^media\[0\]\.path: cannot be read: ENOENT/);
+    expect(errors[2]).toMatch(/^media\[0\]\.path: is 6\.0 MB \(image\/png\); X allows images up to 5\.0 MB$/);
+    expect(errors[3]).toMatch(/^media\[1\]\.path: is not a jpg, png, webp, gif, mp4 or mov file by its content \(it starts "this is "\)$/);
+    expect(errors[4]).toMatch(/^media: has 5 media; a post takes up to 4 images, or 1 GIF, or 1 video$/);
+    expect(errors[5]).toMatch(/^media: mixes an image with a video/);
+    expect(errors[6]).toBe('media[0].url: must be https (got http)');
+    expect(errors[7]).toBe('media[0].altText: is 1001 characters; X allows 1,000');
+    expect(errors[8]).toBe('queued');
+    // Same key, another image: a conflict; the same image again: a duplicate.
+    const again = await stack.producer.enqueueMany([req('good-1', [{ path: files.images[1] }]), req('good-1', [{ path: files.images[0] }])]);
+    expect(again.map((r) => r.status)).toEqual(['conflict', 'duplicate']);
+  }, 60_000);
+});
+
+describe('the matcher counts media and strips their link', () => {
+  const sent = (mediaCount: number, text = 'launch day'): SentItem => ({
+    keyId: 'k',
+    text,
+    mediaCount,
+    windowStart: 0,
+    windowEnd: Date.now() + 60_000,
+    attemptStartedAt: 0,
+  });
+  const seen = (text: string, mediaKeys?: string[], link = true): SeenItem => ({
+    id: '1',
+    text: link ? `${text} https://t.co/abcdefghij`.trimStart() : text,
+    createdAt: new Date().toISOString(),
+    displayTextRange: [0, [...text].length],
+    ...(link && {
+      urls: [{ url: 'https://t.co/abcdefghij', expandedUrl: 'https://x.com/acme/status/1/photo/1', displayUrl: 'pic.x.com/abcdefghij', mediaKey: '3_1' }],
+    }),
+    ...(mediaKeys && { mediaKeys }),
+  });
+  it('the same number of media matches, with the link stripped; a media-only post too', () => {
+    expect(judge(sent(2), seen('launch day', ['3_1', '3_2'])).verdict).toBe('match');
+    expect(judge(sent(1, ''), seen('', ['7_1'])).verdict).toBe('match');
+  });
+  it('another number of media, a text-only candidate for a media key, media on a text-only key: no match', () => {
+    expect(judge(sent(2), seen('launch day', ['3_1'])).verdict).toBe('none');
+    expect(judge(sent(1), seen('launch day', undefined, false)).verdict).toBe('none');
+    expect(judge(sent(0), seen('launch day', ['3_1'])).verdict).toBe('none');
+  });
+  it('the media link inside the displayed range (no display_text_range given) is stripped too', () => {
+    const { displayTextRange: _, ...whole } = seen('launch day', ['3_1', '3_2']);
+    expect(judge(sent(2), whole).verdict).toBe('match');
+  });
+  it('a media link without attachments to count: uncertain', () => {
+    expect(judge(sent(2), seen('launch day'))).toMatchObject({ verdict: 'uncertain', why: expect.stringMatching(/media_keys/) });
   });
 });

@@ -15,6 +15,7 @@ import {
   CLAIM_VERDICTS,
   LEDGER_SCRIPTS,
   LIFECYCLE_VERDICTS,
+  NOTE,
   REGISTER,
   RELEASE_LOCK,
   RENEW_LOCK,
@@ -532,6 +533,12 @@ export class Ledger {
       if (note) pipeline.set(this.keys.evidence(keyId), JSON.stringify(note), 'PX', this.retentionMs);
     }
     await pipeline.exec();
+  }
+
+  /** Append events to a key's audit trail, no transition (an upload before a claim that did not go through). */
+  async note(keyId: string, events: readonly Omit<AuditEvent, 'at'>[], now: number): Promise<void> {
+    if (events.length === 0) return;
+    await this.run(NOTE, { keyId, now, auditMax: this.auditMax, events });
   }
 
   /** Uploads of a key's media still valid at `now` (by content id), in one round trip. */

@@ -595,8 +595,46 @@ export const STANDING: Script<StandingArgs> = {
   ],
 };
 
+/**
+ * note — append events to a key's audit trail without a transition (media
+ * uploaded before a claim that then did not go through: the upload is still
+ * told). The record keeps its TTL.
+ *
+ * KEYS[1] record (JSON)
+ * ARGV[1] now (ms)   ARGV[2] audit max length   ARGV[3] events (JSON array; each gets at = now)
+ *
+ * Returns {'ok'|'missing'}.
+ */
+const NOTE_LUA = `${TRAIL}
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing'} end
+local r = cjson.decode(raw)
+local now = tonumber(ARGV[1])
+for _, ev in ipairs(cjson.decode(ARGV[3])) do
+  ev.at = now
+  note(r, tonumber(ARGV[2]), ev)
+end
+redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+return {'ok'}
+`;
+
+export interface NoteArgs {
+  readonly keyId: string;
+  readonly now: number;
+  readonly auditMax: number;
+  readonly events: readonly Record<string, unknown>[];
+}
+
+export const NOTE: Script<NoteArgs> = {
+  name: 'xactlyNote',
+  keyCount: 1,
+  lua: NOTE_LUA,
+  verdicts: ['ok', 'missing'],
+  args: (k, a) => [k.record(a.keyId), a.now, a.auditMax, JSON.stringify(a.events)],
+};
+
 /** Every script the ledger defines on its connection. */
-export const LEDGER_SCRIPTS = [CLAIM, SETTLE, CANCEL, CHANGE, REGISTER, STANDING] as const;
+export const LEDGER_SCRIPTS = [CLAIM, SETTLE, CANCEL, CHANGE, REGISTER, STANDING, NOTE] as const;
 
 /**
  * releaseLock — compare-and-delete: give a lock back only while we hold it

@@ -64,6 +64,8 @@ export function createPublishProcessor(deps: PublishDeps) {
   const clock = deps.clock ?? Date.now;
   const retry = deps.retry ?? DEFAULT_RETRY;
   const slots = new UploadSlots(deps.mediaUploadsPerAccount ?? 1);
+  // BullMQ delays by the real clock; decisions use the injected one (a test clock may run ahead).
+  const delayUntil = (at: number) => Date.now() + Math.max(0, at - clock());
   const mediaDeps = { ledger: deps.ledger, x: deps.x, clock, ...(deps.mediaFetchTimeoutMs && { urlFetchTimeoutMs: deps.mediaFetchTimeoutMs }) };
 
   /** `holding`: this job already holds its account's upload slot (a thread going on to its next part). */
@@ -71,7 +73,7 @@ export function createPublishProcessor(deps: PublishDeps) {
     if (!job.data.media) return claimAndCall(job, token);
     // Uploads happen before the claim (they are not an effect), one account at a time per process.
     if (!holding && !slots.tryTake(job.data.accountId)) {
-      await job.moveToDelayed(clock() + (deps.mediaWaitMs ?? 1_000), token);
+      await job.moveToDelayed(Date.now() + (deps.mediaWaitMs ?? 1_000), token);
       throw new DelayedError();
     }
     try {
@@ -92,6 +94,8 @@ export function createPublishProcessor(deps: PublishDeps) {
     const budget = deps.budget ? budgetFor(job.data.kind, now0, deps.budget, await deps.accountLimits?.(accountId)) : undefined;
     const claim = await deps.ledger.claim({ keyId, jobId, leaseMs: deps.leaseMs, now: now0, accountId, ...(budget && { budget }) });
     const log = bind(deps.logger, { key: keyId, accountId, jobId });
+    // Uploads made for a claim that did not go through are still told in the trail (their ids may be reused later).
+    if (claim.verdict !== 'claimed' && prepared && prepared.events.length > 0) await deps.ledger.note(keyId, prepared.events, clock());
 
     switch (claim.verdict) {
       case 'missing':
@@ -107,11 +111,11 @@ export function createPublishProcessor(deps: PublishDeps) {
         // Out of budget or blocked by a 429: step aside without calling X and
         // without holding a worker slot, so other accounts keep going.
         log.debug({ retryAt: claim.retryAt }, 'account over budget; delayed');
-        await job.moveToDelayed(claim.retryAt, token);
+        await job.moveToDelayed(delayUntil(claim.retryAt), token);
         throw new DelayedError();
       case 'early': {
         const due = dueAt(claim.record);
-        await job.moveToDelayed(due, token);
+        await job.moveToDelayed(delayUntil(due), token);
         throw new DelayedError();
       }
       case 'held':
@@ -139,7 +143,7 @@ export function createPublishProcessor(deps: PublishDeps) {
         : prepared && (!prepared.ok || sameIds(prepared.contentIds, contentIdsOf(record)))
           ? prepared
           : await prepareMedia(mediaDeps, record);
-    const mediaEvents = (media?.events ?? []).map((e) => ({ ...e, attempt }));
+    const mediaEvents = [...(prepared && media !== prepared ? prepared.events : []), ...(media?.events ?? [])].map((e) => ({ ...e, attempt }));
     if (undurable !== undefined) {
       alog.warn({ event: 'claim-not-durable', why: undurable }, 'claim not durable; given back without calling X');
       outcome = { kind: 'not-sent', cause: `claim-not-durable: ${undurable}` };
@@ -187,6 +191,7 @@ export function createPublishProcessor(deps: PublishDeps) {
       undurable !== undefined ? undurableStats(transition) : attemptStats(outcome.kind, latencyMs, transition),
     );
     if (settled.verdict !== 'ok') {
+      if (mediaEvents.length > 0) await deps.ledger.note(keyId, mediaEvents, now);
       // Our lease ran out and someone else (reconciliation) moved on: the
       // ledger keeps its decision, ours is only in the audit trail.
       alog.warn({ outcome: outcome.kind, latencyMs, state: settled.state, currentAttempt: settled.attempt }, 'attempt result refused as stale');
@@ -221,7 +226,7 @@ export function createPublishProcessor(deps: PublishDeps) {
         }
         // Delay only this job: worker.rateLimit() would pause every account.
         alog.info({ outcome: 'not-sent', cause: transition.cause, retryAt: transition.retryAt, latencyMs }, 'not sent; retrying later');
-        await job.moveToDelayed(transition.retryAt, token);
+        await job.moveToDelayed(delayUntil(transition.retryAt), token);
         throw new DelayedError();
     }
   }
