@@ -4,7 +4,11 @@
  * exactly once with exactly its media, under upload and create faults.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { keyId } from '../src/domain/key.js';
 import { isFinal, type PostRecord } from '../src/domain/state.js';
 import { judge, type SeenItem, type SentItem } from '../src/domain/match.js';
@@ -124,7 +128,7 @@ function expectExactlyOnce(s: Stack, posts: ReturnType<typeof roundOf>, failedSl
 }
 
 /** Every medium X holds as processed was told in its key's audit trail (a media-upload event with its id), and nothing else was. */
-async function expectUploadsTrailed(s: Stack, posts: ReturnType<typeof roundOf>): Promise<void> {
+async function expectUploadsTrailed(s: Stack, posts: readonly { slotId: string }[]): Promise<void> {
   const trails = await Promise.all(posts.map((p) => s.ledger.auditTrail(keyId({ slotId: p.slotId, postId: 'm' }))));
   const told = trails.flatMap((t) => t.filter((e) => e.event === 'media-upload').map((e) => String(e.mediaId)));
   expect(new Set(told).size, 'each upload told once').toBe(told.length);
@@ -230,6 +234,133 @@ describe('faults: every post once with exactly its media', () => {
     const found = await s.ledger.auditTrail(keyId({ slotId: 'cr-commit-then-hang-img', postId: 'm' }));
     expect(found.filter((e) => e.event === 'x-answer').map((e) => e.outcome)).toEqual(['ambiguous']);
   }, 300_000);
+});
+
+describe('media on replies and thread parts', () => {
+  it('a reply with an image, and a thread whose first part has two images and last part a GIF: each part once, with its own media, replying to the one before', async () => {
+    const clock = testClock();
+    stack = await startStack({ clock: clock.now, settleWindowMs: SETTLE, fake: { mediaProcessingMs: 500 } });
+    const s = stack;
+    const [root] = await s.producer.enqueueMany([{ slotId: 'root', postId: 'm', accountId: 'acme', kind: 'post', text: 'the launch post' }]);
+    expect(root?.status).toBe('queued');
+    const [rootRec] = await untilFinal(s, clock, ['root']);
+    const results = await s.producer.enqueueMany([
+      {
+        slotId: 'reply',
+        postId: 'm',
+        accountId: 'acme',
+        kind: 'reply',
+        inReplyToTweetId: rootRec!.tweetId,
+        text: 'and a picture',
+        media: [{ path: files.images[0], altText: 'the picture' }],
+      },
+      {
+        slotId: 'thread',
+        postId: 'm',
+        accountId: 'acme',
+        kind: 'thread',
+        parts: [
+          { text: 'part 1: two images', media: [{ path: files.images[1] }, { path: files.images[2] }] },
+          { text: 'part 2: words only' },
+          { text: '', media: [{ path: files.gif }] },
+        ],
+      },
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['queued', 'queued']);
+    const rs = await untilFinal(s, clock, ['reply', 'thread']);
+    expect(rs.map(stateLine)).toEqual(['reply sent', 'thread sent']);
+    const created = s.fake.created();
+    const reply = created.filter((c) => c.text === 'and a picture');
+    expect(reply).toHaveLength(1);
+    expect(reply[0]!.inReplyToTweetId).toBe(rootRec!.tweetId);
+    expect(reply[0]!.media?.map((m) => [m.sha256, m.altText])).toEqual([[sha256File(files.images[0]!), 'the picture']]);
+    const parts = ['part 1: two images', 'part 2: words only', ''].map((text) => created.filter((c) => c.text === text));
+    expect(parts.map((p) => p.length)).toEqual([1, 1, 1]);
+    const [p1, p2, p3] = parts.map((p) => p[0]!);
+    expect(p1!.media?.map((m) => m.sha256)).toEqual([sha256File(files.images[1]!), sha256File(files.images[2]!)]);
+    expect(p2!.media ?? []).toEqual([]);
+    expect(p3!.media?.map((m) => [m.mediaType, m.sha256])).toEqual([['image/gif', sha256File(files.gif)]]);
+    expect([p2!.inReplyToTweetId, p3!.inReplyToTweetId]).toEqual([p1!.id, p2!.id]);
+    // The trail tells each part's uploads with the part they were for.
+    const trail = await s.ledger.auditTrail(keyId({ slotId: 'thread', postId: 'm' }));
+    expect(trail.filter((e) => e.event === 'media-upload').map((e) => [e.part, e.index])).toEqual([
+      [1, 0],
+      [1, 1],
+      [3, 0],
+    ]);
+    await expectUploadsTrailed(s, [{ slotId: 'reply' }, { slotId: 'thread' }]);
+  });
+});
+
+describe('media the worker cannot have as enqueued: media-unavailable', () => {
+  let server: Server | undefined;
+  let base = '';
+  const tls = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+  beforeAll(async () => {
+    // A real https server with a self-signed certificate, trusted by this test process only.
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`, '-days', '1', '-subj', '/CN=127.0.0.1'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+    const good = png(80, 60, { seed: 7 });
+    const big = png(1500, 1400, { noise: true });
+    server = createServer({ key: readFileSync(`${dir}/key.pem`), cert: readFileSync(`${dir}/cert.pem`) }, (req, res) => {
+      if (req.url === '/good.png') return res.end(good);
+      if (req.url === '/big.png') return res.end(big);
+      // Headers and a first piece, then nothing: only the fetch's time limit ends it.
+      if (req.url === '/slow.png') return res.writeHead(200, { 'content-type': 'image/png' }).write(good.subarray(0, 16));
+      res.writeHead(404).end();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    if (tls === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    else process.env.NODE_TLS_REJECT_UNAUTHORIZED = tls;
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r));
+  });
+
+  it('a URL is fetched by the worker under size and time limits: a good one goes out; too big, too slow or 404 fail media-unavailable; so does a file changed since enqueue', async () => {
+    const clock = testClock();
+    stack = await startStack({ clock: clock.now, settleWindowMs: SETTLE, startWorkers: false, media: { mediaFetchTimeoutMs: 1_000 } });
+    const s = stack;
+    const changed = writeMedia(dir, 'changed.png', png(64, 48, { seed: 11 }));
+    const req = (slotId: string, media: unknown[]) => ({ slotId, postId: 'u', accountId: 'acme', kind: 'post', text: `url ${slotId}`, media });
+    const results = await s.producer.enqueueMany([
+      req('good', [{ url: `${base}/good.png`, altText: 'fetched' }]),
+      req('big', [{ url: `${base}/big.png` }]),
+      req('slow', [{ url: `${base}/slow.png` }]),
+      req('gone', [{ url: `${base}/gone.png` }]),
+      req('changed', [{ path: changed }]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['queued', 'queued', 'queued', 'queued', 'queued']);
+    writeMedia(dir, 'changed.png', png(64, 48, { seed: 12 }));
+    s.startWorker({ concurrency: 5 });
+    const rs = await untilFinal(s, clock, ['good', 'big', 'slow', 'gone', 'changed'], 'u');
+    expect(rs.map((r) => `${r.slotId} ${r.state} ${r.reason ?? ''}`.trim())).toEqual([
+      'good sent',
+      'big failed media-unavailable',
+      'slow failed media-unavailable',
+      'gone failed media-unavailable',
+      'changed failed media-unavailable',
+    ]);
+    const [, big, slow, gone, edited] = rs;
+    expect(big!.detail).toMatch(/big\.png: \d+ bytes, more than X takes for image\/png/);
+    expect(slow!.detail).toMatch(/slow\.png: no complete answer within 1000 ms/);
+    expect(gone!.detail).toMatch(/gone\.png: HTTP 404/);
+    expect(edited!.detail).toMatch(/changed since enqueue/);
+    // Only the good one reached X, with the bytes the server sent; the failures never touched X.
+    expect(s.fake.created().map((c) => [c.text, c.media?.map((m) => [m.bytes, m.altText])])).toEqual([
+      ['url good', [[png(80, 60, { seed: 7 }).length, 'fetched']]],
+    ]);
+    expect(s.fake.uploads()).toHaveLength(1);
+  });
 });
 
 describe('uploads before a claim that does not go through', () => {
