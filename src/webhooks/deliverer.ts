@@ -92,15 +92,25 @@ export function endpointOf(url: string): { readonly url: string; readonly header
 async function post(url: string, body: string, headers: Record<string, string>, timeoutMs: number, stop: AbortSignal): Promise<TryResult> {
   const started = performance.now();
   const ms = () => Math.round(performance.now() - started);
-  const signal = AbortSignal.any([stop, AbortSignal.timeout(timeoutMs)]);
+  // A controller held by its own timer, not AbortSignal.any([stop,
+  // AbortSignal.timeout()]): fetch follows a signal weakly, and once GC took
+  // the composite (nothing else held it) a hanging receiver held the try
+  // forever (nodejs/node#55428; seen under CI's GC pressure).
+  const controller = new AbortController();
+  const onStop = () => controller.abort(stop.reason);
+  stop.addEventListener('abort', onStop, { once: true });
+  const timer = setTimeout(() => controller.abort(new DOMException(`timeout after ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
   try {
-    const res = await fetch(url, { method: 'POST', headers, body, signal, redirect: 'manual' });
+    const res = await fetch(url, { method: 'POST', headers, body, signal: controller.signal, redirect: 'manual' });
     // Read the answer to its end (within the timeout) so the connection can be reused.
     await res.arrayBuffer();
     return { status: res.status, ms: ms(), ...(!isDelivered(res.status) && { error: `HTTP ${res.status}` }) };
   } catch (err) {
     if (stop.aborted) return { status: 0, ms: ms(), abandoned: true };
     return { status: 0, ms: ms(), error: failureOf(err, timeoutMs) };
+  } finally {
+    clearTimeout(timer);
+    stop.removeEventListener('abort', onStop);
   }
 }
 
