@@ -131,6 +131,8 @@ export interface LedgerSettings {
   readonly retentionMs?: number;
   /** How long outcome events are kept (default 7 days). */
   readonly eventsRetentionMs?: number;
+  /** Grace after a queued key's due time before reconciliation looks for its lost job (default 60 s). */
+  readonly lostJobGraceMs?: number;
 }
 
 const DEFAULT_RETENTION_MS = 30 * 24 * 3_600_000;
@@ -140,6 +142,7 @@ export function openLedger(redis: RedisClient, s: LedgerSettings): Ledger {
     prefix: s.prefix,
     retentionMs: s.retentionMs ?? DEFAULT_RETENTION_MS,
     ...(s.eventsRetentionMs !== undefined && { eventsRetentionMs: s.eventsRetentionMs }),
+    ...(s.lostJobGraceMs !== undefined && { lostJobGraceMs: s.lostJobGraceMs }),
   });
 }
 
@@ -290,6 +293,8 @@ export interface AppOverrides {
   readonly credentials?: CredentialStore;
   /** Use this connection (not closed by the app) instead of connecting from the config. */
   readonly redis?: RedisClient;
+  /** Grace before reconciliation re-creates a queued key's lost job (default 60 s; tests shorten it). */
+  readonly lostJobGraceMs?: number;
 }
 
 export interface App {
@@ -318,7 +323,7 @@ export interface App {
 
 export async function openApp(config: Config, logger: Logger, overrides: AppOverrides = {}): Promise<App> {
   const redis = overrides.redis ?? (await connectRedis(config));
-  const ledger = openLedger(redis, config);
+  const ledger = openLedger(redis, { ...config, ...(overrides.lostJobGraceMs !== undefined && { lostJobGraceMs: overrides.lostJobGraceMs }) });
   const clock = overrides.clock ?? Date.now;
   const queues = new Map<QueueName, Queue<PublishJobData>>();
   const closers: (() => Promise<void> | void)[] = [];
@@ -361,6 +366,7 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
     settleWindowMs: config.settleWindowMs,
     unresolvedGraceMs: config.unresolvedGraceMs,
     passBudgetMs: config.reconcileBudgetMs,
+    ...(overrides.lostJobGraceMs !== undefined && { lostJobGraceMs: overrides.lostJobGraceMs }),
   });
   const webhookDeliverer = once(async () => {
     if (!config.webhooks) throw new StartupError('XACTLY_WEBHOOK_URLS is not set: name the URLs to deliver outcome events to (see README, "Webhooks").');

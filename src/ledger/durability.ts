@@ -17,7 +17,13 @@ import type { RedisClient } from './ledger.js';
  * runs out, and reconciliation finds the post (docs/failure-modes.md).
  *
  * WAIT counts the writes of the connection it runs on, so `confirm` runs on
- * the connection the claim script ran on (the ledger's).
+ * the connection the claim script ran on (the ledger's). A WAIT that ran on
+ * another connection than the claim proves nothing: after a reconnect (a
+ * failover) ioredis sends the unanswered WAIT again on the new connection,
+ * which has written nothing, so it returns at once with every replica of
+ * the new primary, whether or not the claim ever reached it. So the caller
+ * takes a `mark()` before the claim, and `confirm(mark)` says no when the
+ * connection closed since.
  */
 export const CLAIM_DURABILITY_MODES = ['local', 'replica', 'fsync'] as const;
 export type ClaimDurabilityMode = (typeof CLAIM_DURABILITY_MODES)[number];
@@ -34,8 +40,10 @@ export type Confirmation = { readonly ok: true } | { readonly ok: false; readonl
 
 export interface ClaimDurability {
   readonly mode: ClaimDurabilityMode;
-  /** After a claim: may X be called? Never throws (a failure to confirm is a "no"). */
-  confirm(): Promise<Confirmation>;
+  /** Before a claim: which connection it is sent on (counts the connection's closes). */
+  mark(): number;
+  /** After the claim: may X be called? Never throws (a failure to confirm is a "no"). */
+  confirm(mark: number): Promise<Confirmation>;
 }
 
 export class DurabilityError extends Error {
@@ -62,38 +70,62 @@ async function configValue(redis: RedisClient, name: string): Promise<string | u
  * when the claim could not be made durable on disk.
  */
 export async function claimDurability(redis: RedisClient, s: ClaimDurabilitySettings): Promise<ClaimDurability> {
-  if (s.mode === 'local') return { mode: 'local', confirm: () => Promise.resolve(OK) };
+  if (s.mode === 'local') return { mode: 'local', mark: () => 0, confirm: () => Promise.resolve(OK) };
   if (redis.isCluster) {
     throw new DurabilityError(
       `XACTLY_CLAIM_DURABILITY=${s.mode} is not supported with REDIS_CLUSTER_NODES yet: use local, or a primary with replicas behind Sentinel`,
     );
   }
+  let closes = 0;
+  redis.on('close', () => closes++);
+  const RECONNECTED: Confirmation = Object.freeze({ ok: false, why: 'the connection to Redis was lost between the claim and its confirmation' });
+  /** Run `wait` (WAIT or WAITAOF) for the claim sent after `mark`. */
+  const confirmed = async (mark: number, wait: () => Promise<Confirmation>, what: string): Promise<Confirmation> => {
+    if (closes !== mark) return RECONNECTED;
+    let answer: Confirmation;
+    try {
+      answer = await wait();
+    } catch (err) {
+      return { ok: false, why: `${what} failed: ${(err as Error).message}` };
+    }
+    return closes !== mark ? RECONNECTED : answer;
+  };
   if (s.mode === 'replica') {
     return {
       mode: 'replica',
-      async confirm() {
-        try {
-          const acked = (await redis.call('WAIT', s.replicas, s.timeoutMs)) as number;
-          return acked >= s.replicas ? OK : { ok: false, why: `${acked} of ${s.replicas} replica(s) acknowledged the claim within ${s.timeoutMs} ms` };
-        } catch (err) {
-          return { ok: false, why: `WAIT failed: ${(err as Error).message}` };
-        }
-      },
+      mark: () => closes,
+      confirm: (mark) =>
+        confirmed(
+          mark,
+          async () => {
+            const acked = (await redis.call('WAIT', s.replicas, s.timeoutMs)) as number;
+            return acked >= s.replicas ? OK : { ok: false, why: `${acked} of ${s.replicas} replica(s) acknowledged the claim within ${s.timeoutMs} ms` };
+          },
+          'WAIT',
+        ),
     };
   }
   const info = (await redis.call('INFO', 'server')) as string;
   const version = /redis_version:([\d.]+)/.exec(info)?.[1] ?? '0';
   if (hasWaitAof(version)) {
+    // WAITAOF with numlocal 1 is an error while appendonly is off: every claim would be given back, so refuse to start.
+    try {
+      await redis.call('WAITAOF', 1, 0, s.timeoutMs);
+    } catch (err) {
+      throw new DurabilityError(`XACTLY_CLAIM_DURABILITY=fsync: Redis ${version} refuses WAITAOF 1 0 (${(err as Error).message}); it needs appendonly yes`);
+    }
     return {
       mode: 'fsync',
-      async confirm() {
-        try {
-          const [local] = (await redis.call('WAITAOF', 1, 0, s.timeoutMs)) as [number, number];
-          return local >= 1 ? OK : { ok: false, why: `the claim was not fsynced to the AOF within ${s.timeoutMs} ms` };
-        } catch (err) {
-          return { ok: false, why: `WAITAOF failed: ${(err as Error).message}` };
-        }
-      },
+      mark: () => closes,
+      confirm: (mark) =>
+        confirmed(
+          mark,
+          async () => {
+            const [local] = (await redis.call('WAITAOF', 1, 0, s.timeoutMs)) as [number, number];
+            return local >= 1 ? OK : { ok: false, why: `the claim was not fsynced to the AOF within ${s.timeoutMs} ms` };
+          },
+          'WAITAOF',
+        ),
     };
   }
   let appendonly: string | undefined;
@@ -112,5 +144,5 @@ export async function claimDurability(redis: RedisClient, s: ClaimDurabilitySett
     );
   }
   // Every write is on disk before Redis answers it: the claim's answer is the confirmation.
-  return { mode: 'fsync', confirm: () => Promise.resolve(OK) };
+  return { mode: 'fsync', mark: () => 0, confirm: () => Promise.resolve(OK) };
 }

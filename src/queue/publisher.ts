@@ -43,7 +43,7 @@ export interface PublishDeps {
 }
 
 async function callX(x: XPort, r: PostRecord, mediaIds: readonly string[]): Promise<CreatedPost> {
-  if (r.kind === 'dm') return x.sendDm(r.accountId, { recipientId: r.recipientId!, text: r.text });
+  if (r.kind === 'dm') return x.sendDm(r.accountId, { recipientId: r.recipientId!, text: r.text, ...(mediaIds.length > 0 && { mediaIds }) });
   // A thread's extras are those of the part in progress.
   return x.createPost(r.accountId, {
     text: r.text,
@@ -92,6 +92,8 @@ export function createPublishProcessor(deps: PublishDeps) {
     const jobId = job.id ?? '';
     const now0 = clock();
     const budget = deps.budget ? budgetFor(job.data.kind, now0, deps.budget, await deps.accountLimits?.(accountId)) : undefined;
+    // Which connection the claim goes out on: a confirmation from another one proves nothing (durability.ts).
+    const mark = deps.durability?.mark() ?? 0;
     const claim = await deps.ledger.claim({ keyId, jobId, leaseMs: deps.leaseMs, now: now0, accountId, ...(budget && { budget }) });
     const log = bind(deps.logger, { key: keyId, accountId, jobId });
     // Uploads made for a claim that did not go through are still told in the trail (their ids may be reused later).
@@ -134,7 +136,7 @@ export function createPublishProcessor(deps: PublishDeps) {
     const started = clock();
     let outcome: XOutcome;
     // X is called only once the claim is where durability lives; otherwise nothing went out: give it back.
-    const durable = deps.durability ? await deps.durability.confirm() : undefined;
+    const durable = deps.durability ? await deps.durability.confirm(mark) : undefined;
     const undurable = durable && !durable.ok ? durable.why : undefined;
     // Media prepared before the claim hold only for the payload they were made for (an edit may have come in).
     const media =

@@ -5,7 +5,8 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -60,6 +61,10 @@ export interface RedisServer {
   start(): Promise<void>;
   /** Stop for good (SIGKILL if needed); idempotent. */
   stop(): Promise<void>;
+  /** SIGSTOP: the process freezes (its sockets stay open, nothing is answered) until `resume()`. */
+  pause(): void;
+  /** SIGCONT after `pause()`. */
+  resume(): void;
   readonly running: boolean;
 }
 
@@ -141,11 +146,197 @@ export async function startRedisServer(opts: { port?: number; dir?: string; extr
     },
     async stop() {
       if (server.running) {
+        // A stopped process still dies of SIGKILL.
         child!.kill('SIGKILL');
         await exited;
       }
     },
+    pause() {
+      if (server.running) child!.kill('SIGSTOP');
+    },
+    resume() {
+      if (server.running) child!.kill('SIGCONT');
+    },
   };
   await server.start();
   return server;
+}
+
+/** `redis-cli -p port args…` (its stdout, trimmed). */
+export async function redisCli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await pexecFile('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000 });
+  return stdout.trim();
+}
+
+/**
+ * A replica of the redis-server on `primaryPort` (`--replicaof`), resolved
+ * once its link is up and the initial sync is done. `primaryPort` may be a
+ * `startLink` in front of the primary (a replication link the test can cut).
+ */
+export async function startReplica(primaryPort: number, opts: { port?: number; extraArgs?: readonly string[] } = {}): Promise<RedisServer> {
+  const replica = await startRedisServer({
+    ...(opts.port !== undefined && { port: opts.port }),
+    extraArgs: ['--replicaof', '127.0.0.1', String(primaryPort), ...(opts.extraArgs ?? [])],
+  });
+  await waitReplicating(replica.port);
+  return replica;
+}
+
+/** Until the redis-server on `port` is a replica whose link to its primary is up and synced. */
+export async function waitReplicating(port: number, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const info = await redisCli(port, 'info', 'replication').catch(() => '');
+    if (/master_link_status:up/.test(info) && /master_sync_in_progress:0/.test(info)) return;
+    if (Date.now() > until) throw new Error(`redis-server on ${port} not replicating after ${timeoutMs / 1000} s: ${info.replace(/\r?\n/g, ' ')}`);
+    await sleep(50);
+  }
+}
+
+export interface Sentinel {
+  readonly port: number;
+  readonly dir: string;
+  /** The primary this Sentinel names now (`SENTINEL get-master-addr-by-name`). */
+  primaryPort(): Promise<number | undefined>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A Sentinel (`redis-server <conf> --sentinel`) on a free loopback port,
+ * watching the primary on `primaryPort` as `name`, with short timings so a
+ * test's failover takes seconds: down after `downAfterMs` (default 1,000),
+ * failover timeout `failoverTimeoutMs` (default 5,000). Its config file is
+ * its own (Sentinel rewrites it).
+ */
+export async function startSentinel(opts: {
+  primaryPort: number;
+  name?: string;
+  quorum?: number;
+  downAfterMs?: number;
+  failoverTimeoutMs?: number;
+}): Promise<Sentinel> {
+  const name = opts.name ?? 'mymaster';
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), `xactly-sentinel-${port}-`));
+  const conf = join(dir, 'sentinel.conf');
+  await writeFile(
+    conf,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      'logfile sentinel.log',
+      'daemonize no',
+      `sentinel monitor ${name} 127.0.0.1 ${opts.primaryPort} ${opts.quorum ?? 2}`,
+      `sentinel down-after-milliseconds ${name} ${opts.downAfterMs ?? 1_000}`,
+      `sentinel failover-timeout ${name} ${opts.failoverTimeoutMs ?? 5_000}`,
+      `sentinel parallel-syncs ${name} 1`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const until = Date.now() + 20_000;
+  for (;;) {
+    if ((await redisCli(port, 'ping').catch(() => '')) === 'PONG') break;
+    if (child.exitCode !== null) {
+      const log = await readFile(join(dir, 'sentinel.log'), 'utf8').catch(() => '');
+      throw new Error(`sentinel on ${port} exited with ${child.exitCode}: ${log.split('\n').slice(-5).join(' | ')}`);
+    }
+    if (Date.now() > until) throw new Error(`sentinel on ${port} not ready after 20 s`);
+    await sleep(50);
+  }
+  return {
+    port,
+    dir,
+    async primaryPort() {
+      const out = await redisCli(port, 'sentinel', 'get-master-addr-by-name', name).catch(() => '');
+      const p = Number(out.split('\n')[1]);
+      return Number.isInteger(p) && p > 0 ? p : undefined;
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
+
+/** Until every Sentinel knows the others and `replicas` replica(s) of the primary (a failover needs both). */
+export async function waitSentinelsAgree(sentinels: readonly Sentinel[], replicas: number, name = 'mymaster', timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = await Promise.all(
+      sentinels.map(async (s) => {
+        const lines = (await redisCli(s.port, 'sentinel', 'master', name).catch(() => '')).split('\n');
+        const field = (f: string) => (lines.includes(f) ? Number(lines[lines.indexOf(f) + 1]) : 0);
+        return field('num-other-sentinels') >= sentinels.length - 1 && field('num-slaves') >= replicas;
+      }),
+    );
+    if (seen.every(Boolean)) return;
+    if (Date.now() > until) throw new Error(`Sentinels do not know each other and ${replicas} replica(s) after ${timeoutMs / 1000} s`);
+    await sleep(100);
+  }
+}
+
+export interface Link {
+  readonly port: number;
+  /** Stop passing bytes on to the target (they are held, as on a stalled network path). */
+  hold(): void;
+  /** Pass on what was held and go on. */
+  release(): void;
+  /** Drop every connection and what was held with it (the bytes in flight are lost). */
+  cut(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP link on a free loopback port to `targetPort` (a replica's way to
+ * its primary): bytes from the target to the client can be held and then
+ * dropped, so a replica falls behind its primary by exactly what the test
+ * held back. Forwards only to 127.0.0.1.
+ */
+export async function startLink(targetPort: number): Promise<Link> {
+  let holding = false;
+  const pairs = new Set<{ client: Socket; upstream: Socket; held: Buffer[] }>();
+  const server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    const pair = { client, upstream, held: [] as Buffer[] };
+    pairs.add(pair);
+    const end = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.on('data', (b: Buffer) => upstream.write(b));
+    upstream.on('data', (b: Buffer) => (holding ? pair.held.push(b) : client.write(b)));
+  });
+  const port = await freePort();
+  await new Promise<void>((done) => server.listen(port, '127.0.0.1', done));
+  const cut = () => {
+    for (const p of [...pairs]) {
+      p.held.length = 0;
+      p.client.destroy();
+      p.upstream.destroy();
+    }
+    holding = false;
+  };
+  return {
+    port,
+    hold() {
+      holding = true;
+    },
+    release() {
+      holding = false;
+      for (const p of pairs) for (const b of p.held.splice(0)) p.client.write(b);
+    },
+    cut,
+    async close() {
+      cut();
+      await new Promise<void>((done) => server.close(() => done()));
+    },
+  };
 }
