@@ -292,6 +292,49 @@ describe('media on replies and thread parts', () => {
   });
 });
 
+describe('media on DMs', () => {
+  it('a DM with an image and a media-only DM with a GIF go out once with their medium; an ambiguous one that reached X is found by the medium X shows; two media on a DM are refused', async () => {
+    const clock = testClock();
+    stack = await startStack({ clock: clock.now, timeoutMs: 1_500, settleWindowMs: SETTLE, fake: { mediaProcessingMs: 0 } });
+    const s = stack;
+    const dm = (slotId: string, text: string, media: unknown[]) => ({ slotId, postId: 'm', accountId: 'acme', kind: 'dm', recipientId: '2001', text, media });
+    s.fake.injectNext('commit-then-hang', { text: 'a DM in doubt' });
+    const results = await s.producer.enqueueMany([
+      dm('dm-img', 'a DM with a picture', [{ path: files.images[0], altText: 'the picture' }]),
+      dm('dm-gif', '', [{ path: files.gif }]),
+      dm('dm-doubt', 'a DM in doubt', [{ path: files.images[1] }]),
+      dm('dm-two', 'two', [{ path: files.images[0] }, { path: files.images[1] }]),
+    ]);
+    expect(results.map((r) => (r.status === 'invalid' ? r.errors.map((e) => `${e.field}: ${e.reason}`).join('; ') : r.status))).toEqual([
+      'queued',
+      'queued',
+      'queued',
+      'media: has 2 media; a DM takes 1 image, GIF or video',
+    ]);
+    const rs = await untilFinal(s, clock, ['dm-img', 'dm-gif', 'dm-doubt']);
+    expect(rs.map(stateLine)).toEqual(['dm-img sent', 'dm-gif sent', 'dm-doubt sent']);
+    expect(s.fake.faultsInjected()['commit-then-hang']).toBe(1);
+    const dms = s.fake.created().filter((c) => c.kind === 'dm');
+    expect(dms.map((d) => [d.text, d.recipientId, d.media?.map((m) => [m.mediaType, m.sha256])])).toEqual([
+      ['a DM with a picture', '2001', [['image/png', sha256File(files.images[0]!)]]],
+      ['', '2001', [['image/gif', sha256File(files.gif)]]],
+      ['a DM in doubt', '2001', [['image/png', sha256File(files.images[1]!)]]],
+    ]);
+    expect(dms[0]!.media?.[0]?.altText).toBe('the picture');
+    // Uploaded for a DM (X's dm_* categories); the one in doubt was found on X, not sent again.
+    expect(new Set(s.fake.uploads().map((u) => u.category))).toEqual(new Set(['dm_image', 'dm_gif']));
+    const doubt = await s.ledger.auditTrail(keyId({ slotId: 'dm-doubt', postId: 'm' }));
+    expect(doubt.filter((e) => e.event === 'x-answer').map((e) => e.outcome)).toEqual(['ambiguous']);
+    expect(rs[2]!.tweetId).toBe(dms[2]!.id);
+    // As X's DM events show it: the text, the medium's t.co link, attachments.media_keys.
+    const page = await s.x.dmEvents('acme', '2001', { maxResults: 10 });
+    const shown = page.items.find((e) => e.id === dms[0]!.id)!;
+    expect(shown.text).toMatch(/^a DM with a picture https:\/\/t\.co\/\w+$/);
+    expect(shown.mediaKeys).toEqual([dms[0]!.media![0]!.mediaKey]);
+    await expectUploadsTrailed(s, [{ slotId: 'dm-img' }, { slotId: 'dm-gif' }, { slotId: 'dm-doubt' }]);
+  });
+});
+
 describe('media the worker cannot have as enqueued: media-unavailable', () => {
   let server: Server | undefined;
   let base = '';

@@ -562,7 +562,7 @@ describe('X API 2.167 (the newer spec)', () => {
     const refusedByBoth =
       /max_results="500"|participant_id="not-a-user"|\/poll\/options must NOT have fewer than 2 items|\/poll\/duration_minutes must be >= 5/;
     expect([...issues].filter((i) => !refusedByBoth.test(i)).sort()).toEqual([
-      'query parameter dm_event.fields="created_at,entities,sender_id"',
+      'query parameter dm_event.fields="created_at,entities,sender_id,attachments"',
       'query parameter tweet.fields is not a parameter of getUsersPosts',
     ]);
   });

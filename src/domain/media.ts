@@ -50,9 +50,9 @@ export function kindOf(type: MediaType): MediaKind {
 }
 
 /** X's media_category for a create (`dm_*` for a DM, when DMs carry media). */
-export function categoryOf(type: MediaType): 'tweet_image' | 'tweet_gif' | 'tweet_video' {
+export function categoryOf(type: MediaType, dm = false): `${'tweet' | 'dm'}_${'image' | 'gif' | 'video'}` {
   const kind = kindOf(type);
-  return kind === 'image' ? 'tweet_image' : kind === 'gif' ? 'tweet_gif' : 'tweet_video';
+  return `${dm ? 'dm' : 'tweet'}_${kind === 'image' ? 'image' : kind === 'gif' ? 'gif' : 'video'}`;
 }
 
 /** Whether a medium goes through the chunked upload (GIFs and videos) or the simple one (images). */

@@ -327,7 +327,7 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
   if (thread) errors.push(...thread);
   else if (input.parts !== undefined) errors.push({ field: 'parts', reason: `is only allowed for a thread, not a ${input.kind}` });
   const partMedia = input.kind === 'thread' ? (input.parts ?? []).map((p, i) => mediaOf(p.media, `parts[${i}].media`)) : [];
-  const media = input.kind === 'thread' || input.kind === 'dm' ? undefined : mediaOf(input.media, 'media');
+  const media = input.kind === 'thread' ? undefined : mediaOf(input.media, 'media');
   if (input.kind !== 'thread') {
     const textError =
       input.text === undefined && input.media === undefined ? 'is required' : textErrors(input.kind, input.text ?? '', maxWeight, input.media !== undefined);
@@ -337,7 +337,9 @@ export function validateRequest(raw: unknown, opts: ValidateOptions): Validation
     for (const f of ['quoteTweetId', 'poll', 'replySettings'] as const) {
       if (input[f] !== undefined) errors.push({ field: f, reason: 'is only allowed for a post, a reply or a thread part, not a dm' });
     }
-    if (input.media !== undefined) errors.push({ field: 'media', reason: 'is not supported on a dm yet: send the DM without media' });
+    // X attaches one medium to a DM message.
+    if (input.media !== undefined && input.media.length > 1)
+      errors.push({ field: 'media', reason: `has ${input.media.length} media; a DM takes 1 image, GIF or video` });
   } else if (input.kind !== 'thread') {
     errors.push(...extrasErrors(input));
   }

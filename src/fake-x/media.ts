@@ -190,10 +190,11 @@ export class MediaStore {
    * caller's, not expired, processed; 4 images, or 1 GIF or video. Throws
    * X's 400 (`Your media IDs are invalid.`) otherwise.
    */
-  attachable(ownerId: string, ids: unknown, now: number): UploadedMedium[] {
+  attachable(ownerId: string, ids: unknown, now: number, dm = false): UploadedMedium[] {
     const list = Array.isArray(ids) ? (ids as unknown[]) : [];
-    const invalid = () => invalidRequest(INVALID_MEDIA_IDS, 'media.media_ids', list.map(String));
-    if (list.length < 1 || list.length > 4) throw invalid();
+    const invalid = () => invalidRequest(INVALID_MEDIA_IDS, dm ? 'attachments.media_id' : 'media.media_ids', list.map(String));
+    // A DM message carries one attachment.
+    if (list.length < 1 || list.length > (dm ? 1 : 4)) throw invalid();
     const media = list.map((id) => {
       const m = typeof id === 'string' ? this.media.get(id) : undefined;
       if (!m || m.ownerId !== ownerId || m.expiresAt <= now) throw invalid();

@@ -240,14 +240,14 @@ export class Router {
   private async create(x: Exchange, route: Extract<Route, { name: 'createTweet' | 'sendDm' }>, account: FakeAccount): Promise<void> {
     const { store, writes, limits, faults } = this.deps;
     const body = await readJson(x.req);
-    const mediaIds = (body.media as { media_ids?: unknown } | undefined)?.media_ids;
+    const mediaIds = (body.media as { media_ids?: unknown } | undefined)?.media_ids ?? dmMediaIds(body.attachments);
     if (Array.isArray(mediaIds) && faults.nextMedia('create') === 'expire-before-create') {
       x.record.fault = 'expire-before-create';
       for (const id of mediaIds) if (typeof id === 'string') store.media.expire(id);
     }
     if (store.isAppForbidden()) throw clientForbidden();
     if (store.isSuspended(account.userId)) throw forbidden(SUSPENDED_DETAIL);
-    const write = route.name === 'createTweet' ? writes.preparePost(account, body, x.now) : writes.prepareDm(account, route.participantId, body);
+    const write = route.name === 'createTweet' ? writes.preparePost(account, body, x.now) : writes.prepareDm(account, route.participantId, body, x.now);
     const cap = limits.spendCaps(account.userId, x.now);
     x.reply.addHeaders(cap.headers);
     if (cap.refused) throw cap.refused;
@@ -280,4 +280,9 @@ export class Router {
         return reply.sendCut(201, success);
     }
   }
+}
+
+/** The media ids a DM's `attachments` name (for the expiry fault). */
+function dmMediaIds(attachments: unknown): unknown[] | undefined {
+  return Array.isArray(attachments) ? attachments.map((a) => (a as { media_id?: unknown } | null)?.media_id) : undefined;
 }

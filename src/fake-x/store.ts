@@ -54,6 +54,40 @@ export interface StoredDm {
   idBig: bigint;
   rendered: RenderedBody;
   participants: [string, string];
+  /** `attachments.media_keys` of a DM with a medium. */
+  mediaKeys?: string[];
+}
+
+/** A medium as ground truth keeps it on the post or DM it went out with. */
+function attachedOf(m: UploadedMedium): AttachedMedium {
+  return {
+    mediaId: m.id,
+    mediaKey: m.mediaKey,
+    mediaType: m.mediaType,
+    bytes: m.receivedBytes,
+    ...(m.sha256 && { sha256: m.sha256 }),
+    ...(m.altText !== undefined && { altText: m.altText }),
+  };
+}
+
+/** A DM body with X's media link after its text (a media-only DM is the link alone). */
+function withAppendedLink(body: RenderedBody, link: AppendedLink): RenderedBody {
+  const gap = body.text === '' ? '' : ' ';
+  const start = Array.from(body.text).length + gap.length;
+  return {
+    text: `${body.text}${gap}${link.tco}`,
+    urls: [
+      ...body.urls,
+      {
+        start,
+        end: start + Array.from(link.tco).length,
+        url: link.tco,
+        expanded_url: link.expanded,
+        display_url: link.display ?? link.expanded,
+        ...(link.mediaKey && { media_key: link.mediaKey }),
+      },
+    ],
+  };
 }
 
 /** What a post carries beyond its text and reply target. */
@@ -155,15 +189,7 @@ export class Store {
     const mediaLink = extras.media ? this.mediaLink(authorId, id, extras.media) : undefined;
     const rendered = this.renderTweet(authorId, target, text, extras.quote, mediaLink);
     const item: CreatedItem = { kind: 'post', id, authorId, text, createdAt: at };
-    if (extras.media)
-      item.media = extras.media.map((m) => ({
-        mediaId: m.id,
-        mediaKey: m.mediaKey,
-        mediaType: m.mediaType,
-        bytes: m.receivedBytes,
-        ...(m.sha256 && { sha256: m.sha256 }),
-        ...(m.altText !== undefined && { altText: m.altText }),
-      }));
+    if (extras.media) item.media = extras.media.map(attachedOf);
     if (target) item.inReplyToTweetId = target.item.id;
     if (extras.quote) item.quoteTweetId = extras.quote.item.id;
     if (extras.poll) item.poll = { options: [...extras.poll.options], durationMinutes: extras.poll.durationMinutes };
@@ -226,15 +252,17 @@ export class Store {
     );
   }
 
-  addDm(senderId: string, recipientId: string, text: string, at: number): StoredDm {
+  addDm(senderId: string, recipientId: string, text: string, at: number, media?: UploadedMedium[]): StoredDm {
     const idBig = this.nextId(at);
     const id = idBig.toString();
     const participants = conversationParticipants(senderId, recipientId);
     const dmConversationId = participants.join('-');
-    // DMs get t.co links and HTML escaping like posts.
-    const rendered = renderBody(text, { escape: true, nextTco: () => this.nextTco() });
+    // DMs get t.co links and HTML escaping like posts; a medium, its t.co link after the text and attachments.media_keys.
+    const body = renderBody(text, { escape: true, nextTco: () => this.nextTco() });
+    const rendered = media ? withAppendedLink(body, { ...this.mediaLink(senderId, id, media), expanded: `https://x.com/messages/media/${id}` }) : body;
     const item: CreatedItem = { kind: 'dm', id, authorId: senderId, text, createdAt: at, recipientId, dmConversationId };
-    const dm: StoredDm = { item, idBig, rendered, participants };
+    if (media) item.media = media.map(attachedOf);
+    const dm: StoredDm = { item, idBig, rendered, participants, ...(media && { mediaKeys: media.map((m) => m.mediaKey) }) };
     this.dms.push(dm);
     this.createdLog.push(item);
     return dm;

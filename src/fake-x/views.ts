@@ -56,6 +56,7 @@ export function dmView(d: StoredDm, fields: Set<string>): Record<string, unknown
   if (fields.has('dm_conversation_id')) out.dm_conversation_id = item.dmConversationId;
   if (fields.has('participant_ids')) out.participant_ids = [...d.participants];
   if (fields.has('entities') && rendered.urls.length > 0) out.entities = { urls: rendered.urls };
+  if (fields.has('attachments') && d.mediaKeys) out.attachments = { media_keys: [...d.mediaKeys] };
   return out;
 }
 

@@ -67,16 +67,19 @@ export class Writes {
     };
   }
 
-  prepareDm(sender: FakeAccount, participantId: string, body: Record<string, unknown>): PreparedWrite {
+  prepareDm(sender: FakeAccount, participantId: string, body: Record<string, unknown>, now: number): PreparedWrite {
     if (!isNumericId(participantId)) throw invalidRequest(`The \`participant_id\` value [${participantId}] is not valid`, 'participant_id');
     if (participantId === sender.userId) throw invalidRequest('You cannot send a direct message to yourself.', 'participant_id');
     if (this.policy.refusesDms.has(participantId)) throw forbidden(DM_REFUSED_DETAIL);
-    const text = body.text;
-    if (typeof text !== 'string' || text.trim() === '') throw invalidRequest('Message text must not be empty.', 'text');
+    const attachments = body.attachments;
+    const ids = Array.isArray(attachments) ? attachments.map((a) => (a as { media_id?: unknown } | null)?.media_id) : attachments;
+    const media = attachments === undefined ? undefined : this.store.media.attachable(sender.userId, ids, now, true);
+    const text = body.text ?? (media ? '' : undefined);
+    if (typeof text !== 'string' || (text.trim() === '' && !media)) throw invalidRequest('Message text must not be empty.', 'text');
     return {
       text,
       commit: (at) => {
-        const { item } = this.store.addDm(sender.userId, participantId, text, at);
+        const { item } = this.store.addDm(sender.userId, participantId, text, at, media);
         return { data: { dm_conversation_id: item.dmConversationId, dm_event_id: item.id } };
       },
     };

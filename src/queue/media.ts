@@ -74,7 +74,7 @@ export async function prepareMedia(deps: MediaDeps, r: PostRecord): Promise<Prep
         events.push({ event: 'media-reused', ...part, index: i, mediaId: note.mediaId, expiresAt: note.expiresAt });
         continue;
       }
-      const source = await sourceOf(m, deps, fetched);
+      const source = { ...(await sourceOf(m, deps, fetched)), ...(r.kind === 'dm' && { dm: true }) };
       kinds.push(kindOf(source.type));
       if (m.url) {
         // A URL's type is known only now: X's combination rule once more.

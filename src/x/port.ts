@@ -36,6 +36,8 @@ export interface DmEvent {
   /** Sent by the account itself (not by the participant). */
   readonly fromSelf: boolean;
   readonly urls?: readonly UrlEntity[];
+  /** `attachments.media_keys`: the message's medium. */
+  readonly mediaKeys?: readonly string[];
 }
 
 export interface Page<T> {
@@ -61,7 +63,8 @@ export interface PostCreate extends PostExtras {
 export interface XPort {
   createPost(accountId: string, post: PostCreate): Promise<CreatedPost>;
   /** Returns the DM event id as `id`. */
-  sendDm(accountId: string, dm: { recipientId: string; text: string }): Promise<CreatedPost>;
+  /** A DM; `mediaIds`: its uploaded medium (`attachments`), the text may then be empty. */
+  sendDm(accountId: string, dm: { recipientId: string; text: string; mediaIds?: readonly string[] }): Promise<CreatedPost>;
   /**
    * Upload one medium (streamed from its file; an adapter without it takes
    * no media). Nothing is published by it: a failure is never in doubt.

@@ -108,11 +108,20 @@ export interface RawDmEvent {
   created_at?: string;
   sender_id?: string;
   entities?: { urls?: RawUrlEntity[] };
+  attachments?: { media_keys?: string[] };
 }
 
 /** X's DM event → DmEvent, `selfId` being the account's own user id. */
 export function dmEventOf(e: RawDmEvent, selfId: string): DmEvent {
-  return { id: e.id, text: e.text ?? '', createdAt: e.created_at, senderId: e.sender_id, fromSelf: e.sender_id === selfId, urls: urlsOf(e.entities) };
+  return {
+    id: e.id,
+    text: e.text ?? '',
+    createdAt: e.created_at,
+    senderId: e.sender_id,
+    fromSelf: e.sender_id === selfId,
+    urls: urlsOf(e.entities),
+    ...(e.attachments?.media_keys?.length && { mediaKeys: [...e.attachments.media_keys] }),
+  };
 }
 
 /** The body of POST /2/tweets, in the names of X's spec (TweetCreateRequest). */
@@ -150,7 +159,8 @@ function createdFrom(
 export function mediaIdsRefused(err: unknown): string | undefined {
   if (!(err instanceof ApiResponseError) || err.code !== 400) return undefined;
   const errors = (err.data as { errors?: { message?: unknown; parameters?: Record<string, unknown> }[] } | undefined)?.errors ?? [];
-  const e = errors.find((x) => x.parameters && 'media.media_ids' in x.parameters);
+  // A post names them in media.media_ids, a DM in attachments.
+  const e = errors.find((x) => x.parameters && ('media.media_ids' in x.parameters || 'attachments.media_id' in x.parameters));
   return e ? (typeof e.message === 'string' ? e.message : 'media ids refused') : undefined;
 }
 
@@ -273,14 +283,22 @@ export class TwitterXPort implements XPort {
     }
   }
 
-  async sendDm(accountId: string, dm: { recipientId: string; text: string }): Promise<CreatedPost> {
-    // X answers {data:{dm_conversation_id, dm_event_id}} whatever the typing says.
-    return this.publish(accountId, async (client) =>
-      createdFrom(
-        await client.v2.post(`dm_conversations/with/${dm.recipientId}/messages`, { text: dm.text }, { fullResponse: true }),
-        (d) => d?.data?.dm_event_id ?? d?.dm_event_id,
-      ),
-    );
+  async sendDm(accountId: string, dm: { recipientId: string; text: string; mediaIds?: readonly string[] }): Promise<CreatedPost> {
+    const media = dm.mediaIds && dm.mediaIds.length > 0 ? dm.mediaIds.map((id) => ({ media_id: id })) : undefined;
+    const body = { ...(!(media && dm.text === '') && { text: dm.text }), ...(media && { attachments: media }) };
+    try {
+      // X answers {data:{dm_conversation_id, dm_event_id}} whatever the typing says.
+      return await this.publish(accountId, async (client) =>
+        createdFrom(
+          await client.v2.post(`dm_conversations/with/${dm.recipientId}/messages`, body, { fullResponse: true }),
+          (d) => d?.data?.dm_event_id ?? d?.dm_event_id,
+        ),
+      );
+    } catch (err) {
+      const refused = mediaIdsRefused(err);
+      if (refused) throw new MediaExpiredError(refused);
+      throw err;
+    }
   }
 
   /** The timeline's field names as X last accepted them; switched (and kept) when X refuses them. */
@@ -329,7 +347,7 @@ export class TwitterXPort implements XPort {
   ): Promise<Page<DmEvent>> {
     const query: Record<string, string | number> = {
       max_results: q.maxResults ?? 100,
-      'dm_event.fields': 'created_at,entities,sender_id',
+      'dm_event.fields': 'created_at,entities,sender_id,attachments',
     };
     if (q.paginationToken) query.pagination_token = q.paginationToken;
     const body = await client.v2.get(`dm_conversations/with/${participantId}/dm_events`, query);

@@ -21,6 +21,8 @@ export interface MediaSource {
   readonly bytes: number;
   /** The content hash the key was enqueued with: a file that changed since is refused before X sees it whole. */
   readonly sha256?: string;
+  /** For a DM (X's dm_image, dm_gif, dm_video categories). */
+  readonly dm?: boolean;
 }
 
 export interface UploadedMedia {
@@ -93,7 +95,7 @@ export async function uploadMedia(client: TwitterApi, source: MediaSource, opts:
     };
 
     if (!isChunked(source.type)) {
-      const form = multipart({ media_category: categoryOf(source.type), media_type: source.type }, size);
+      const form = multipart({ media_category: categoryOf(source.type, source.dm), media_type: source.type }, size);
       await readInto(form.body, form.offset, size, 0);
       checkHash();
       const res = await opts.call('media upload', () => client.v2.post<MediaUploadBody>('media/upload', form.body, raw(form.contentType)));
@@ -101,7 +103,11 @@ export async function uploadMedia(client: TwitterApi, source: MediaSource, opts:
     }
 
     const init = await opts.call('media initialize', () =>
-      client.v2.post<MediaUploadBody>('media/upload/initialize', { media_category: categoryOf(source.type), media_type: source.type, total_bytes: size }),
+      client.v2.post<MediaUploadBody>('media/upload/initialize', {
+        media_category: categoryOf(source.type, source.dm),
+        media_type: source.type,
+        total_bytes: size,
+      }),
     );
     const id = init?.data?.id;
     if (!id) throw new Error('media initialize answered without an id');
