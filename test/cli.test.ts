@@ -110,7 +110,9 @@ describe('xactly demo', () => {
     const r = await run(['demo', '--no-board-wait'], { REDIS_URL, XACTLY_PREFIX: demoPrefix, BOARD_PORT: String(await freePort()) });
     await dropPrefix(redis, `${demoPrefix}-demo`);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/sent\s+15\n/);
+    expect(r.stdout).toMatch(/sent\s+16\n/);
+    expect(r.stdout).toMatch(/slot-19\/photo +initech +post +sent +\d+ /);
+    expect(r.stdout).toMatch(/with media on X\s+1 \(1 with exactly the image enqueued, 1 upload\)\n/);
     expect(r.stdout).toMatch(/slot-18\/thread +globex +thread +sent +\d+ /);
     expect(r.stdout).toMatch(/cancelled\s+1 \(cancelled or replaced text on X: 0\)\n/);
     expect(r.stdout).toContain('cancel slot-15/promo (the client pulled it): cancelled');

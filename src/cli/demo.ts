@@ -1,4 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { keyId } from '../domain/key.js';
 import { startFakeX } from '../fake-x/index.js';
@@ -27,6 +30,8 @@ const DEMO_ACCOUNTS: Account[] = [
 ];
 const FAN: Account = { id: 'fan', userId: '3001', auth: { type: 'oauth2', accessToken: 'demo-fan-token' } };
 const FAN_ID = FAN.userId;
+/** A 1×1 PNG: the demo's media post uploads it (a file on disk, as a producer would name it). */
+const DEMO_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
 /** X refuses this reply for good (the fan mentioned initech, not acme). */
 const REFUSED_BY_X = new Set(['slot-14/reply']);
 
@@ -59,6 +64,9 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   const credentials = staticCredentialStore(DEMO_ACCOUNTS);
   const now = Date.now();
   const at = (s: number) => new Date(now + s * 1000).toISOString();
+  const mediaDir = mkdtempSync(join(tmpdir(), 'xactly-demo-'));
+  const photo = join(mediaDir, 'office.png');
+  writeFileSync(photo, DEMO_PNG);
 
   // A post of the fan's to reply to, made outside xactly.
   const fanX = new TwitterXPort({ credentials: staticCredentialStore([FAN]), baseUrl: fake.url, timeoutMs: 2_000 });
@@ -139,6 +147,16 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
     { slotId: 'slot-15', postId: 'promo', accountId: 'globex', kind: 'post', text: 'Flash sale: 50% off everything', scheduledAt: at(4) },
     { slotId: 'slot-16', postId: 'promo', accountId: 'initech', kind: 'post', text: 'Our new offce opens today', scheduledAt: at(4) },
     { slotId: 'slot-17', postId: 'promo', accountId: 'umbrella', kind: 'post', text: 'Umbrella launch livestream starts now', scheduledAt: at(3_600) },
+    // A post with an image: uploaded through X's media API before the create, attached by its media id.
+    {
+      slotId: 'slot-19',
+      postId: 'photo',
+      accountId: 'initech',
+      kind: 'post',
+      text: 'Our new office, in one pixel',
+      media: [{ path: photo, altText: 'The new office' }],
+      scheduledAt: at(2),
+    },
   ];
   console.log(`xactly demo — fake X at ${fake.url}, Redis ${new URL(config.redisUrl).host}, prefix "${config.prefix}"\n`);
   console.log('Enqueueing a sample schedule (due in 1–3 s):');
@@ -226,12 +244,16 @@ export async function runDemo(base: Config, opts: { timeoutMs?: number; keepBoar
   const sent = verdict.sent;
   const failedBy = records.filter((r) => r.state === 'failed').map((r) => r.reason);
   const resolved = trails.filter((t) => t.some((e) => e.event === 'ambiguous') && t.some((e) => e.event === 'reconciled')).length;
+  const pngHash = createHash('sha256').update(DEMO_PNG).digest('hex');
+  const withMedia = mine.filter((c) => c.media?.length);
+  const mediaOk = withMedia.filter((c) => c.media!.length === 1 && c.media![0]!.sha256 === pngHash).length;
   console.log(`\nSummary (checked against the fake X's ground truth):
   accepted keys        ${keys.size} (plus ${results.filter((r) => r.status === 'duplicate').length} duplicate, ${results.filter((r) => r.status === 'conflict').length} conflict, ${results.filter((r) => r.status === 'invalid').length} invalid request refused)
   sent                 ${sent}
   failed               ${failedBy.length}${failedBy.length ? ' (' + failedBy.join(', ') + ')' : ''}
   cancelled            ${cancelled} (cancelled or replaced text on X: ${leaked})
   ambiguous resolved   ${resolved} by reconciliation
+  with media on X      ${withMedia.length} (${mediaOk} with exactly the image enqueued, ${fake.uploads().length} upload)
   posts on X           ${mine.length}
   duplicates on X      ${duplicates}
   lost                 ${lost}
@@ -254,6 +276,7 @@ Inspect: XACTLY_PREFIX=${config.prefix} npx xactly posts   ·   XACTLY_PREFIX=${
   await worker.stop(5_000);
   await producer.close();
   await fake.close();
+  rmSync(mediaDir, { recursive: true, force: true });
   redis.disconnect();
   return duplicates === 0 && lost === 0 && leaked === 0 ? 0 : 1;
 }
