@@ -13,7 +13,9 @@ import { keyId } from '../src/domain/key.js';
 import { isFinal, type PostRecord } from '../src/domain/state.js';
 import { judge, type SeenItem, type SentItem } from '../src/domain/match.js';
 import { ALL_FAULT_KINDS, type FaultKind, type MediaFaultKind } from '../src/fake-x/index.js';
+import type { XPort } from '../src/x/port.js';
 import { type Stack, startStack, testClock, waitUntil } from './harness.js';
+import { sleep } from './support/wait.js';
 import { gif, hasFfmpeg, mediaDir, mp4, png, sha256File, writeMedia } from './support/media.js';
 
 let stack: Stack | undefined;
@@ -404,6 +406,62 @@ describe('media the worker cannot have as enqueued: media-unavailable', () => {
     ]);
     expect(s.fake.uploads()).toHaveLength(1);
   });
+});
+
+describe('the upload cap per account', () => {
+  it("one upload at a time per account per process: the second video of an account waits, another account's upload goes on meanwhile", async () => {
+    const clock = testClock();
+    const inFlight = new Map<string, number>();
+    const most = new Map<string, number>();
+    const log: string[] = [];
+    let otherUploaded: () => void = () => undefined;
+    const other = new Promise<void>((r) => (otherUploaded = r));
+    const capped = (x: XPort): XPort => ({
+      createPost: x.createPost.bind(x),
+      sendDm: x.sendDm.bind(x),
+      timeline: x.timeline.bind(x),
+      dmEvents: x.dmEvents.bind(x),
+      setAltText: x.setAltText!.bind(x),
+      uploadMedia: async (accountId, source, opts) => {
+        const n = (inFlight.get(accountId) ?? 0) + 1;
+        inFlight.set(accountId, n);
+        most.set(accountId, Math.max(most.get(accountId) ?? 0, n));
+        log.push(`${accountId} start`);
+        try {
+          // acme's first upload holds its slot until globex has uploaded (or 5 s): globex must not wait for acme.
+          if (accountId === 'acme' && log.filter((l) => l === 'acme start').length === 1) await Promise.race([other, sleep(5_000)]);
+          return await x.uploadMedia!(accountId, source, opts);
+        } finally {
+          inFlight.set(accountId, (inFlight.get(accountId) ?? 1) - 1);
+          log.push(`${accountId} end`);
+          if (accountId === 'globex') otherUploaded();
+        }
+      },
+    });
+    stack = await startStack({
+      clock: clock.now,
+      settleWindowMs: SETTLE,
+      concurrency: 4,
+      wrapX: capped,
+      media: { mediaWaitMs: 100 },
+      fake: { mediaProcessingMs: 0 },
+    });
+    const video = (slotId: string, accountId: string) => ({
+      slotId,
+      postId: 'cap',
+      accountId,
+      kind: 'post',
+      text: `cap ${slotId}`,
+      media: [{ path: files.video }],
+    });
+    const results = await stack.producer.enqueueMany([video('a1', 'acme'), video('a2', 'acme'), video('g1', 'globex')]);
+    expect(results.map((r) => r.status)).toEqual(['queued', 'queued', 'queued']);
+    const rs = await untilFinal(stack, clock, ['a1', 'a2', 'g1'], 'cap');
+    expect(rs.map(stateLine)).toEqual(['a1 sent', 'a2 sent', 'g1 sent']);
+    expect(Object.fromEntries(most)).toEqual({ acme: 1, globex: 1 });
+    // globex uploaded while acme's first upload was still in flight.
+    expect(log.indexOf('globex end')).toBeLessThan(log.indexOf('acme end'));
+  }, 60_000);
 });
 
 describe('uploads before a claim that does not go through', () => {

@@ -62,8 +62,7 @@ export interface PostCreate extends PostExtras {
 
 export interface XPort {
   createPost(accountId: string, post: PostCreate): Promise<CreatedPost>;
-  /** Returns the DM event id as `id`. */
-  /** A DM; `mediaIds`: its uploaded medium (`attachments`), the text may then be empty. */
+  /** A DM; returns the DM event id as `id`. `mediaIds`: its uploaded medium (`attachments`), the text may then be empty. */
   sendDm(accountId: string, dm: { recipientId: string; text: string; mediaIds?: readonly string[] }): Promise<CreatedPost>;
   /**
    * Upload one medium (streamed from its file; an adapter without it takes
