@@ -417,6 +417,10 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
         budget: config.budget,
         durability: await durability(),
         accountLimits: async (id) => (await store.get(id))?.limits,
+        mediaUploadsPerAccount: config.media.uploadsPerAccount,
+        mediaWaitMs: config.media.waitMs,
+        mediaFetchTimeoutMs: config.media.fetchTimeoutMs,
+        mediaFetchMaxBytes: config.media.fetchMaxBytes,
         ...(overrides.retry && { retry: overrides.retry }),
         ...(opts.workerOptions && { workerOptions: opts.workerOptions }),
       });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CLAIM_DURABILITY_MODES, type ClaimDurabilitySettings } from './ledger/durability.js';
 import type { BudgetPolicy } from './domain/budget.js';
 import { EVENT_TYPES } from './domain/webhook.js';
+import { MAX_BYTES } from './domain/media.js';
 
 /**
  * Runtime configuration, parsed once from the environment. A bad value fails
@@ -53,6 +54,19 @@ export interface Config {
   readonly webhooks: WebhookConfig | undefined;
   /** The HTTP API (`xactly api`): where it listens, its tokens file, its limits. */
   readonly api: ApiConfig;
+  /** Media uploads in the publish worker: the per-account cap, its wait, URL fetch limits. */
+  readonly media: MediaConfig;
+}
+
+export interface MediaConfig {
+  /** Uploads in flight at once per account and worker process; a job over it steps aside without a claim. */
+  readonly uploadsPerAccount: number;
+  /** How long a job that stepped aside waits before it tries again. */
+  readonly waitMs: number;
+  /** Time limit of a URL medium's fetch, headers to last byte. */
+  readonly fetchTimeoutMs: number;
+  /** Past this many bytes a URL medium's fetch is cut (at most X's largest, a 512 MB video). */
+  readonly fetchMaxBytes: number;
 }
 
 export interface SentinelConfig {
@@ -195,6 +209,12 @@ const schema = z.object({
   XACTLY_WEBHOOK_BACKOFF_MAX_MS: positiveInt.default(15 * 60_000),
   XACTLY_WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
   XACTLY_WEBHOOK_CONCURRENCY: positiveInt.default(4),
+  XACTLY_MEDIA_UPLOADS_PER_ACCOUNT: positiveInt.default(1),
+  XACTLY_MEDIA_WAIT_MS: positiveInt.default(1_000),
+  XACTLY_MEDIA_FETCH_TIMEOUT_MS: positiveInt.default(60_000),
+  XACTLY_MEDIA_FETCH_MAX_BYTES: positiveInt
+    .refine((n) => n <= MAX_BYTES.video, `must be at most ${MAX_BYTES.video} (X's largest medium, a 512 MB video)`)
+    .default(MAX_BYTES.video),
   XACTLY_APP_DAILY_LIMIT: z.string().trim().regex(/^\d+$/, 'must be a whole number (0 = no cap)').transform(Number).default(10_000),
 });
 
@@ -230,6 +250,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.XACTLY_WEBHOOK_BACKOFF_MAX_MS < e.XACTLY_WEBHOOK_BACKOFF_BASE_MS) {
     throw new ConfigError(
       `XACTLY_WEBHOOK_BACKOFF_MAX_MS must be at least XACTLY_WEBHOOK_BACKOFF_BASE_MS (got ${e.XACTLY_WEBHOOK_BACKOFF_MAX_MS} < ${e.XACTLY_WEBHOOK_BACKOFF_BASE_MS})`,
+    );
+  }
+  if (e.XACTLY_MEDIA_UPLOADS_PER_ACCOUNT > 1 && e.XACTLY_MEDIA_UPLOADS_PER_ACCOUNT >= e.XACTLY_CONCURRENCY) {
+    throw new ConfigError(
+      `XACTLY_MEDIA_UPLOADS_PER_ACCOUNT must be less than XACTLY_CONCURRENCY, or one account's uploads can take every worker slot (got ${e.XACTLY_MEDIA_UPLOADS_PER_ACCOUNT} >= ${e.XACTLY_CONCURRENCY})`,
     );
   }
   const webhooks: WebhookConfig | undefined = e.XACTLY_WEBHOOK_URLS
@@ -284,6 +309,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileBudgetMs: e.XACTLY_RECONCILE_BUDGET_MS,
     unresolvedGraceMs: e.XACTLY_UNRESOLVED_GRACE_MS,
     budget: Object.freeze({ post: e.XACTLY_POST_LIMIT, dm: e.XACTLY_DM_LIMIT, windowMs: e.XACTLY_LIMIT_WINDOW_MS, appDaily: e.XACTLY_APP_DAILY_LIMIT }),
+    media: Object.freeze({
+      uploadsPerAccount: e.XACTLY_MEDIA_UPLOADS_PER_ACCOUNT,
+      waitMs: e.XACTLY_MEDIA_WAIT_MS,
+      fetchTimeoutMs: e.XACTLY_MEDIA_FETCH_TIMEOUT_MS,
+      fetchMaxBytes: e.XACTLY_MEDIA_FETCH_MAX_BYTES,
+    }),
     api: Object.freeze({
       port: e.API_PORT,
       host: e.API_HOST,

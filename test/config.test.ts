@@ -27,9 +27,30 @@ describe('loadConfig', () => {
     [{ XACTLY_PREFIX: 'a:b' }, 'XACTLY_PREFIX must be letters'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ XACTLY_SETTLE_WINDOW_MS: '5000', X_TIMEOUT_MS: '10000' }, 'XACTLY_SETTLE_WINDOW_MS must be longer than X_TIMEOUT_MS'],
+    [{ XACTLY_MEDIA_UPLOADS_PER_ACCOUNT: '0' }, 'XACTLY_MEDIA_UPLOADS_PER_ACCOUNT must be a positive integer (got "0")'],
+    [{ XACTLY_MEDIA_WAIT_MS: '1s' }, 'XACTLY_MEDIA_WAIT_MS must be a positive integer (got "1s")'],
+    [{ XACTLY_MEDIA_FETCH_TIMEOUT_MS: '-5' }, 'XACTLY_MEDIA_FETCH_TIMEOUT_MS must be a positive integer (got "-5")'],
+    [{ XACTLY_MEDIA_FETCH_MAX_BYTES: '600000000' }, 'XACTLY_MEDIA_FETCH_MAX_BYTES must be at most 536870912'],
+    [{ XACTLY_MEDIA_UPLOADS_PER_ACCOUNT: '4', XACTLY_CONCURRENCY: '4' }, 'XACTLY_MEDIA_UPLOADS_PER_ACCOUNT must be less than XACTLY_CONCURRENCY'],
   ])('fails fast on %j naming the variable and value', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('media settings: defaulted (one upload per account, 1 s aside, 60 s and 512 MB per URL fetch), frozen, read from the environment', () => {
+    const d = loadConfig({}).media;
+    expect(d).toEqual({ uploadsPerAccount: 1, waitMs: 1_000, fetchTimeoutMs: 60_000, fetchMaxBytes: 512 * 1024 * 1024 });
+    expect(Object.isFrozen(d)).toBe(true);
+    expect(
+      loadConfig({
+        XACTLY_MEDIA_UPLOADS_PER_ACCOUNT: '3',
+        XACTLY_MEDIA_WAIT_MS: '250',
+        XACTLY_MEDIA_FETCH_TIMEOUT_MS: '5000',
+        XACTLY_MEDIA_FETCH_MAX_BYTES: '1048576',
+      }).media,
+    ).toEqual({ uploadsPerAccount: 3, waitMs: 250, fetchTimeoutMs: 5_000, fetchMaxBytes: 1_048_576 });
+    // One upload at a time is allowed whatever the concurrency (that single slot uploads).
+    expect(loadConfig({ XACTLY_CONCURRENCY: '1' }).media.uploadsPerAccount).toBe(1);
   });
 
   it('never echoes a password', () => {

@@ -28,13 +28,20 @@ export interface TokenGrant {
   response: { token_type: 'bearer'; expires_in: number; access_token: string; scope: string; refresh_token: string };
 }
 
-const GRANTED_SCOPE = 'tweet.read tweet.write users.read dm.read dm.write offline.access';
+const GRANTED_SCOPE = 'tweet.read tweet.write users.read dm.read dm.write media.write offline.access';
+
+/** Whether the header carries an OAuth 2.0 bearer token (scoped) rather than OAuth 1.0a (not scoped). */
+export function isBearer(header: string | undefined): boolean {
+  return /^Bearer\s/i.test(header ?? '');
+}
 
 export class Auth {
   private readonly expiry = new Map<string, number>();
   private readonly refreshTokens = new Map<string, FakeAccount>();
   private readonly refreshCounts: Record<string, number> = {};
   private issued = 0;
+  /** Users whose OAuth 2.0 tokens were granted without `media.write`. */
+  private readonly withoutMediaWrite = new Set<string>();
 
   constructor(
     private readonly accounts: Accounts,
@@ -73,10 +80,25 @@ export class Auth {
       token_type: 'bearer' as const,
       expires_in: Math.floor(this.tokenTtlMs / 1000),
       access_token: accessToken,
-      scope: GRANTED_SCOPE,
+      scope: this.withoutMediaWrite.has(owner.userId) ? GRANTED_SCOPE.replace(' media.write', '') : GRANTED_SCOPE,
       refresh_token: nextRefresh,
     };
     return { owner, response };
+  }
+
+  /**
+   * Grant or withhold `media.write` on a user's OAuth 2.0 tokens (a token
+   * issued before the app asked for the scope). OAuth 1.0a tokens have no
+   * scopes: they may always upload.
+   */
+  setMediaWrite(userId: string, granted: boolean): void {
+    if (granted) this.withoutMediaWrite.delete(userId);
+    else this.withoutMediaWrite.add(userId);
+  }
+
+  /** May this request use the media endpoints (they need `media.write` under OAuth 2.0)? */
+  mayWriteMedia(authorization: string | undefined, account: FakeAccount): boolean {
+    return !isBearer(authorization) || !this.withoutMediaWrite.has(account.userId);
   }
 
   /** Expire every access token of a user now (as if their 2 h had passed). */

@@ -72,6 +72,11 @@ export function clientForbidden(): HttpProblem {
   });
 }
 
+/** An OAuth 2.0 token without the scope the endpoint needs (`media.write` for uploads): X's bare 403. */
+export function missingScope(): HttpProblem {
+  return new HttpProblem(403, 'Forbidden', 'Forbidden');
+}
+
 export function tooManyRequests(): HttpProblem {
   return new HttpProblem(429, 'Too Many Requests', 'Too Many Requests');
 }

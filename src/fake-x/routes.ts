@@ -13,7 +13,17 @@ import { faultCommits, type FaultKind, type FaultSchedule, type LookupFaultKind,
 import { MAX_SEGMENT_BYTES, parseMultipart } from './media.js';
 import type { Limits } from './limits.js';
 import { checkKnownParams } from './lookup.js';
-import { SUSPENDED_DETAIL, asProblem, clientForbidden, forbidden, serviceUnavailable, tooManyRequests, unauthorized, unknownRoute } from './problems.js';
+import {
+  SUSPENDED_DETAIL,
+  asProblem,
+  clientForbidden,
+  forbidden,
+  missingScope,
+  serviceUnavailable,
+  tooManyRequests,
+  unauthorized,
+  unknownRoute,
+} from './problems.js';
 import { dmEventsBody, timelineBody, type FieldNames } from './reads.js';
 import type { Store } from './store.js';
 import { Reply, failRequest, readBody, readForm, readJson } from './wire.js';
@@ -175,7 +185,12 @@ export class Router {
 
   /** The media endpoints (media.ts), with the media faults at their steps. */
   private async media(x: Exchange, route: Extract<Route, { name: `media${string}` }>, account: FakeAccount): Promise<void> {
-    const { store, faults } = this.deps;
+    const { store, faults, auth } = this.deps;
+    if (!auth.mayWriteMedia(x.req.headers.authorization, account)) {
+      // Read what was sent (the client is still writing it), then refuse.
+      await readBody(x.req, MAX_SEGMENT_BYTES + 64 * 1024).catch(() => undefined);
+      throw missingScope();
+    }
     const media = store.media;
     const fault = (step: Parameters<FaultSchedule['nextMedia']>[0]) => {
       const f = faults.nextMedia(step);

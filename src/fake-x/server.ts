@@ -68,6 +68,8 @@ export interface FakeXOptions {
   replyRestriction?: boolean;
   /** User ids whose settings refuse DMs from the accounts (403 on a DM to them). */
   refusesDms?: string[];
+  /** User ids whose OAuth 2.0 tokens lack `media.write`: every media request with one is X's 403 (OAuth 1.0a ones still upload). */
+  withoutMediaWrite?: string[];
   /** Creates (posts + DMs) per user per UTC day; past it a 429 with `x-user-limit-24hour-*` (default: no cap). */
   userDailyCap?: number;
   /** Creates per UTC day for the whole app; past it a 429 with `x-app-limit-24hour-*`. */
@@ -106,6 +108,8 @@ export interface FakeX {
   revoke(userId: string): void;
   /** Successful token refreshes per user id. */
   refreshes(): Record<string, number>;
+  /** Grant (true) or withhold (false) `media.write` on a user's OAuth 2.0 tokens. */
+  setMediaWrite(userId: string, granted: boolean): void;
   /** Delete a post (a reply to it is then refused as "deleted or not visible"). */
   deletePost(id: string): void;
   /** Suspend a user: their creates are refused with X's suspended-account 403. */
@@ -141,6 +145,7 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
   });
   const accounts = new Accounts(opts.accounts);
   const auth = new Auth(accounts, opts.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS);
+  for (const userId of opts.withoutMediaWrite ?? []) auth.setMediaWrite(userId, false);
   const store = new Store(accounts, opts);
   const writes = new Writes(store, { replyRestriction: opts.replyRestriction ?? false, refusesDms: new Set(opts.refusesDms ?? []) });
   const router = new Router({
@@ -174,6 +179,7 @@ export async function startFakeX(opts: FakeXOptions): Promise<FakeX> {
     expireTokens: (userId) => auth.expireTokens(userId),
     revoke: (userId) => auth.revoke(userId),
     refreshes: () => auth.refreshes(),
+    setMediaWrite: (userId, granted) => auth.setMediaWrite(userId, granted),
     editPost: (id, newText) => store.editPost(id, newText),
     deletePost: (id) => store.deletePost(id),
     suspend: (userId) => store.suspend(userId),

@@ -34,6 +34,10 @@ export async function fetchMedium(url: string, limits: FetchLimits): Promise<Fet
   const maxBytes = limits.maxBytes ?? MAX_BYTES.video;
   const path = join(tmpdir(), `xactly-media-${randomUUID()}`);
   const cleanup = () => rm(path, { force: true });
+  // A plain timeout signal, held by this frame to the end (read in the catch):
+  // it survives GC (checked under --expose-gc against a hanging server, in
+  // both the headers and the body). Not AbortSignal.any([...]): fetch follows
+  // a composite weakly and loses its timeout (nodejs/node#55428, deliverer.ts).
   const signal = AbortSignal.timeout(limits.timeoutMs);
   try {
     const res = await fetch(url, { signal, redirect: 'follow' });

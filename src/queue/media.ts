@@ -23,6 +23,7 @@ export interface MediaDeps {
   readonly clock: () => number;
   /** Fetch limits for URL media. */
   readonly urlFetchTimeoutMs?: number;
+  readonly urlFetchMaxBytes?: number;
 }
 
 export type PreparedMedia =
@@ -115,7 +116,10 @@ export async function forgetMedia(ledger: Ledger, r: PostRecord, now: number): P
 async function sourceOf(m: MediaRef, deps: MediaDeps, fetched: FetchedMedium[]): Promise<MediaSource> {
   if (m.path !== undefined && m.type && m.bytes !== undefined) return { path: m.path, type: m.type, bytes: m.bytes, ...(m.sha256 && { sha256: m.sha256 }) };
   if (m.url === undefined) throw new MediaUnavailableError('a medium without a path or a URL');
-  const f = await fetchMedium(m.url, { timeoutMs: deps.urlFetchTimeoutMs ?? DEFAULT_URL_TIMEOUT_MS });
+  const f = await fetchMedium(m.url, {
+    timeoutMs: deps.urlFetchTimeoutMs ?? DEFAULT_URL_TIMEOUT_MS,
+    ...(deps.urlFetchMaxBytes && { maxBytes: deps.urlFetchMaxBytes }),
+  });
   fetched.push(f);
   return { path: f.path, type: f.type, bytes: f.bytes, sha256: f.sha256 };
 }

@@ -36,6 +36,8 @@ export interface PublishDeps {
   readonly mediaWaitMs?: number;
   /** Time limit of a URL medium's fetch (default 60 s). */
   readonly mediaFetchTimeoutMs?: number;
+  /** Most bytes a URL medium's fetch takes (default X's largest, 512 MB). */
+  readonly mediaFetchMaxBytes?: number;
   /** Confirms each claim is durable (replicas, fsync) before X is called; `local` when absent. */
   readonly durability?: ClaimDurability;
   /** Called with every attempt's outcome and X latency (metrics hook). */
@@ -66,7 +68,13 @@ export function createPublishProcessor(deps: PublishDeps) {
   const slots = new UploadSlots(deps.mediaUploadsPerAccount ?? 1);
   // BullMQ delays by the real clock; decisions use the injected one (a test clock may run ahead).
   const delayUntil = (at: number) => Date.now() + Math.max(0, at - clock());
-  const mediaDeps = { ledger: deps.ledger, x: deps.x, clock, ...(deps.mediaFetchTimeoutMs && { urlFetchTimeoutMs: deps.mediaFetchTimeoutMs }) };
+  const mediaDeps = {
+    ledger: deps.ledger,
+    x: deps.x,
+    clock,
+    ...(deps.mediaFetchTimeoutMs && { urlFetchTimeoutMs: deps.mediaFetchTimeoutMs }),
+    ...(deps.mediaFetchMaxBytes && { urlFetchMaxBytes: deps.mediaFetchMaxBytes }),
+  };
 
   /** `holding`: this job already holds its account's upload slot (a thread going on to its next part). */
   async function processPublish(job: Job<PublishJobData>, token?: string, holding = false): Promise<PublishJobResult> {
