@@ -131,6 +131,8 @@ export class XSpec {
       logger: { log: () => undefined, warn: (...a: unknown[]) => void this.warnings.push(a.join(' ')), error: (...a: unknown[]) => console.error(...a) },
     });
     addFormats.default(this.ajv);
+    // 2.159's media metadata (ContentExpiration, Sticker) says `format: long`, not OpenAPI's int64: a whole number.
+    this.ajv.addFormat('long', { type: 'number', validate: (n: number) => Number.isInteger(n) });
     this.addDiscriminator();
     this.ajv.addSchema(this.doc as unknown as AnySchema, 'spec');
     this.templates = Object.keys(this.doc.paths).map((template) => {

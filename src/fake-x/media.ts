@@ -125,7 +125,9 @@ export class MediaStore {
     const kind = mediaType === 'image/gif' ? 'gif' : mediaType.startsWith('video/') ? 'video' : 'image';
     if (total > MAX_TOTAL[kind]!) throw invalidRequest(`File size exceeds ${MAX_TOTAL[kind]} bytes.`, 'total_bytes');
     const m = this.create(ownerId, category, mediaType, total, now);
-    return { data: this.view(m, now) };
+    // No size yet, no processing: the session's id, key and expiry (2.167's InitializeMediaUploadResponseData).
+    const { size: _size, ...session } = this.view(m, now);
+    return { data: session };
   }
 
   /** POST /2/media/upload/{id}/append: one segment. */
