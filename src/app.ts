@@ -341,7 +341,7 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
   // Checked once, at the first publish worker: fsync mode refuses to start on a Redis that cannot make a claim durable.
   const durability = once(async () => {
     try {
-      return await claimDurability(redis, config.claimDurability);
+      return await claimDurability(redis, config.claimDurability, ledger.keys.due);
     } catch (err) {
       throw err instanceof DurabilityError ? new StartupError(err.message) : err;
     }

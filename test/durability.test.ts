@@ -15,11 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { Cluster } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type App, createProducer, openApp, StartupError } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { jobIdFor, keyId } from '../src/domain/key.js';
 import { claimDurability } from '../src/ledger/durability.js';
+import { hashTagged } from '../src/ledger/keys.js';
 import { type FakeX, startFakeX } from '../src/fake-x/index.js';
 import type { PostRecord } from '../src/ledger/record.js';
 import { type ExpectedKey, verify } from '../src/ops/ground-truth.js';
@@ -34,6 +36,7 @@ import {
   redisCli,
   type Sentinel,
   startLink,
+  startCluster,
   startRedisServer,
   startReplica,
   startSentinel,
@@ -86,9 +89,19 @@ async function fakeX(opts: { faultRate?: number } = {}): Promise<FakeX> {
 type Mode = 'local' | 'replica' | 'fsync';
 
 /** One process of xactly as `xactly worker` builds it, from an environment. */
-async function appFor(fake: FakeX, prefix: string, mode: Mode, redis: { url: string } | { sentinels: readonly number[] }, logLevel = 'info') {
+async function appFor(
+  fake: FakeX,
+  prefix: string,
+  mode: Mode,
+  redis: { url: string } | { sentinels: readonly number[] } | { cluster: readonly number[] },
+  logLevel = 'info',
+) {
   const config = loadConfig({
-    ...('url' in redis ? { REDIS_URL: redis.url } : { REDIS_SENTINELS: redis.sentinels.map((p) => `127.0.0.1:${p}`).join(',') }),
+    ...('url' in redis
+      ? { REDIS_URL: redis.url }
+      : 'cluster' in redis
+        ? { REDIS_CLUSTER_NODES: redis.cluster.map((p) => `127.0.0.1:${p}`).join(',') }
+        : { REDIS_SENTINELS: redis.sentinels.map((p) => `127.0.0.1:${p}`).join(',') }),
     XACTLY_PREFIX: prefix,
     XACTLY_CLAIM_DURABILITY: mode,
     XACTLY_CLAIM_WAIT_MS: '300',
@@ -284,6 +297,150 @@ describe('fsync mode on Redis < 7.2 (no WAITAOF)', () => {
     expect(liveWith(fake, text).map((c) => c.id)).toEqual([r.tweetId]);
     await app.close();
   }, 30_000);
+});
+
+/** From CLUSTER NODES (`id host:port@bus flags master-id …`): the port of a replica of the master at `master` (host:port). */
+function replicaPortOf(clusterNodes: string, master: string): number {
+  const rows = clusterNodes.split('\n').map((l) => l.trim().split(' '));
+  const addr = (row: string[]) => row[1]!.split('@')[0]!;
+  const id = rows.find((row) => addr(row) === master)![0];
+  return Number(addr(rows.find((row) => row[3] === id)!).split(':')[1]);
+}
+
+describe('replica mode on Redis Cluster (3 masters with a replica each): WAIT on the shard of the prefix', () => {
+  let cluster: Promise<{ nodes: RedisServer[] }> | undefined;
+  const ownCluster = () =>
+    (cluster ??= startCluster({ masters: 3, replicasPer: 1 }).then((c) => {
+      for (const n of c.nodes) own(n);
+      return c;
+    }));
+
+  it("claims are confirmed by the prefix's shard; its replica stopped: claims given back without calling X; another shard's replica stopped: no effect", async () => {
+    const { nodes } = await ownCluster();
+    const fake = await fakeX();
+    const prefix = uniquePrefix('dur-cl');
+    // Which master serves the prefix's slot (every key of it is hash-tagged {prefix}), its replica, and another shard's replica.
+    const slot = Number(await redisCli(nodes[0]!.port, 'cluster', 'keyslot', prefix));
+    // CLUSTER NODES: `id host:port@bus flags master-id ... slot-ranges` (CLUSTER SLOTS lists a replica only once it has data).
+    const table = (await redisCli(nodes[0]!.port, 'cluster', 'nodes')).split('\n').map((l) => l.trim().split(' '));
+    const portOf = (row: string[]) => Number(row[1]!.split('@')[0]!.split(':')[1]);
+    const serves = (row: string[]) =>
+      row.slice(8).some((r) => {
+        const [a, b = a] = r.split('-').map(Number) as [number, number?];
+        return a <= slot && slot <= b!;
+      });
+    const ourMaster = table.find((row) => row[2]!.includes('master') && serves(row))!;
+    const otherMaster = table.find((row) => row[2]!.includes('master') && row !== ourMaster)!;
+    const replicaOf = (master: string[]) => nodes.find((n) => n.port === portOf(table.find((row) => row[3] === master[0])!))!;
+    const ourReplica = replicaOf(ourMaster);
+    const otherReplica = replicaOf(otherMaster);
+
+    const { app, lines } = await appFor(fake, prefix, 'replica', { cluster: nodes.map((n) => n.port) });
+    const producer = app.producer({ knownAccount: (id) => accounts.some((a) => a.id === id) });
+    await app.publishWorker({ concurrency: 3 });
+    const req = (i: number) => ({ slotId: `cl:${i}`, postId: 'p', accountId: accounts[i % 3]!.id, kind: 'post', text: `cluster durable ${prefix} #${i}` });
+    const id = (i: number) => keyId({ slotId: `cl:${i}`, postId: 'p' });
+    const sent = (is: readonly number[], what: string) =>
+      waitUntil(
+        async () => {
+          const rs = await app.ledger.getMany(is.map(id));
+          return rs.every((r) => r?.state === 'sent') ? rs : undefined;
+        },
+        what,
+        20_000,
+      );
+
+    // Every replica acknowledging: claims go out.
+    await producer.enqueueMany([0, 1].map(req));
+    await sent([0, 1], 'the first keys sent');
+    // Another shard's replica stopped: the prefix's shard still acknowledges, claims go out.
+    otherReplica.pause();
+    try {
+      await producer.enqueue(req(2));
+      await sent([2], "a key sent while another shard's replica is stopped");
+    } finally {
+      otherReplica.resume();
+    }
+    expect(logged(lines, 'claim-not-durable')).toBe(0);
+    const createsBefore = creates(fake);
+
+    // The prefix shard's replica stopped: every claim given back, X asked for nothing.
+    const stalled = [3, 4, 5, 6];
+    ourReplica.pause();
+    try {
+      await producer.enqueueMany(stalled.map(req));
+      const givenBack = async (i: number) => (await app.ledger.auditTrail(id(i))).some((e) => e.event === 'claim-not-durable');
+      await waitUntil(async () => (await Promise.all(stalled.map(givenBack))).every(Boolean), 'every stalled key given back', 20_000);
+      expect(creates(fake)).toBe(createsBefore);
+      for (const i of stalled) {
+        const given = (await app.ledger.auditTrail(id(i))).filter((e) => e.event === 'claim-not-durable');
+        expect(given[0], id(i)).toMatchObject({
+          outcome: 'not-sent',
+          cause: expect.stringMatching(/^claim-not-durable: 0 of 1 replica\(s\) acknowledged the claim within 300 ms$/),
+        });
+      }
+      expect((await app.ledger.stats())['claims:not-durable']).toBeGreaterThanOrEqual(stalled.length);
+    } finally {
+      ourReplica.resume();
+    }
+
+    // Acknowledging again: every key published, once.
+    const records = await sent(stalled, 'every stalled key sent after the replica is back');
+    for (const [n, i] of stalled.entries()) expect(liveWith(fake, req(i).text).map((c) => c.id)).toEqual([records[n]!.tweetId]);
+    expect(creates(fake)).toBe(createsBefore + stalled.length);
+    await app.close();
+  }, 60_000);
+
+  it("a claim whose slot moved to another node before its WAIT is not confirmed (a failover of the prefix's shard)", async () => {
+    const { nodes } = await ownCluster();
+    const prefix = hashTagged(uniquePrefix('dur-clmv'));
+    const redis = new Cluster([{ host: '127.0.0.1', port: nodes[0]!.port }], { redisOptions: { maxRetriesPerRequest: null } });
+    const producer = createProducer({ connection: redis, prefix });
+    try {
+      const slot = Number(await redis.cluster('KEYSLOT', prefix));
+      const durability = await claimDurability(redis, { mode: 'replica', replicas: 1, timeoutMs: 1_000 }, producer.ledger.keys.due);
+      const claim = async (slotId: string) => {
+        expect((await producer.enqueue({ slotId, postId: 'p', accountId: 'a', kind: 'post', text: `${prefix} ${slotId}` })).status).toBe('queued');
+        const key = { slotId, postId: 'p' };
+        const c = await producer.ledger.claim({ keyId: keyId(key), jobId: jobIdFor(key), leaseMs: 30_000, now: Date.now() });
+        expect(c.verdict).toBe('claimed');
+      };
+      const first = durability.mark();
+      await claim('mv:1');
+      expect(await durability.confirm(first)).toEqual({ ok: true });
+
+      // The shard's replica takes over (CLUSTER FAILOVER); the client learns the new slot map.
+      const master = redis.slots[slot]![0]!;
+      const mark = durability.mark();
+      await claim('mv:2');
+      await redisCli(replicaPortOf(await redisCli(nodes[0]!.port, 'cluster', 'nodes'), master), 'cluster', 'failover');
+      await waitUntil(
+        async () => {
+          await new Promise<void>((done) => redis.refreshSlotsCache(() => done()));
+          return redis.slots[slot]?.[0] !== master;
+        },
+        'the client seeing the new master of the slot',
+        20_000,
+        100,
+      );
+      // WAIT on the new master's connection (which wrote nothing) would answer 1 at once; the mark says the slot moved.
+      const moved = await durability.confirm(mark);
+      expect(moved).toEqual({
+        ok: false,
+        why: expect.stringMatching(
+          new RegExp(`^the ledger's slot ${slot} moved \\(from ${master} to 127\\.0\\.0\\.1:\\d+\\) between the claim and its confirmation$`),
+        ),
+      });
+      // A claim on the new master is confirmed as usual (the old master, now its replica, acknowledges).
+      const again = durability.mark();
+      await claim('mv:3');
+      expect(await durability.confirm(again)).toEqual({ ok: true });
+    } finally {
+      await producer.close();
+      await dropPrefix(redis, prefix).catch(() => undefined);
+      redis.disconnect();
+    }
+  }, 40_000);
 });
 
 interface FailoverRun {

@@ -61,11 +61,16 @@ function pexecFileInput(cli: string, args: string[], env: NodeJS.ProcessEnv, inp
 
 const lines: string[] = [];
 /** A smaller chaos run (2 CLI workers, no worker kills: the fault under test is Redis). */
-function chaosAgainst(server: RedisServer, event: ChaosEvent, timeoutS = 150): Promise<ChaosReport> {
+function chaosAgainst(
+  server: RedisServer,
+  event: ChaosEvent,
+  timeoutS = 150,
+  more: { keys?: number; workerEnv?: Record<string, string> } = {},
+): Promise<ChaosReport> {
   const lagMaxMs = 2_000;
   const xTimeoutMs = 2_000;
   return runChaos({
-    keys: 200,
+    keys: more.keys ?? 200,
     accounts: 10,
     workers: 2,
     killEveryS: 0,
@@ -83,6 +88,7 @@ function chaosAgainst(server: RedisServer, event: ChaosEvent, timeoutS = 150): P
     dupShare: 0.2,
     xDuplicateCheck: false,
     redisUrl: server.url,
+    ...(more.workerEnv && { workerEnv: more.workerEnv }),
     allowWorkerCrashes: false,
     keepTemp: false,
     events: [event],
@@ -191,6 +197,48 @@ describe('Redis restarts mid-run (CLI workers, fake X with faults, AOF on)', () 
     expect(doubles).toHaveLength(r.verdict.duplicates);
     for (const d of doubles) expect(d.detail, d.keyId).toMatch(/^2 items on X: /);
   }, 540_000);
+
+  it('power loss with appendfsync always and XACTLY_CLAIM_DURABILITY=fsync (Redis < 7.2: no WAITAOF): 0 duplicates, 0 lost', async () => {
+    const server = await ownRedis('always');
+    const aofDir = join(server.dir, 'appendonlydir');
+    const files = async () => (await readdir(aofDir)).filter((f) => f.endsWith('.incr.aof')).sort();
+    let kept = { size: 0, files: 0 };
+    const r = await chaosAgainst(
+      server,
+      {
+        atS: 6,
+        // With `always` every write is fsynced before Redis answers it, so a power loss can take only writes nobody
+        // was answered for; what the file holds at the kill is what the disk holds. The everysec case above cuts
+        // the last second instead, which `always` never loses.
+        name: 'SIGKILL redis-server mid-run (power loss: with appendfsync always nothing answered is lost), start again',
+        run: async () => {
+          await server.crash();
+          const names = await files();
+          kept = { size: (await stat(join(aofDir, names.at(-1)!))).size, files: names.length };
+          // The fault itself: Redis stays away for 1 s.
+          await sleep(1_000);
+          await server.start();
+        },
+      },
+      150,
+      // The fsync mode is checked at each worker's start (CONFIG GET appendfsync): a worker that refused would fail the run.
+      { keys: 100, workerEnv: { XACTLY_CLAIM_DURABILITY: 'fsync' } },
+    );
+    console.log(show(r));
+    console.log(
+      `always + fsync power loss: AOF ${kept.size} bytes kept; duplicates on X ${r.verdict.duplicates}, lost ${r.verdict.lost}, stuck ${r.verdict.stuck}`,
+    );
+    expect(kept.size).toBeGreaterThan(0);
+    expect(r.events[0]?.error).toBeUndefined();
+    expect(r.kills.crashes).toEqual([]);
+    expect({ duplicates: r.verdict.duplicates, lost: r.verdict.lost, stuck: r.verdict.stuck, timedOut: r.timedOut, violations: r.violations }).toEqual({
+      duplicates: 0,
+      lost: 0,
+      stuck: 0,
+      timedOut: false,
+      violations: [],
+    });
+  }, 200_000);
 });
 
 describe('Redis Cluster (3 masters, hash-tagged prefix)', () => {

@@ -60,6 +60,8 @@ export interface ChaosOptions {
    */
   readonly realX?: boolean;
   readonly redisUrl: string;
+  /** More environment for the worker processes (e.g. XACTLY_CLAIM_DURABILITY), over the run's own. */
+  readonly workerEnv?: Readonly<Record<string, string>>;
   /** A worker that exits on its own is restarted (as PM2 would) and counted; with this, not a violation. */
   readonly allowWorkerCrashes: boolean;
   /** Timed things to do during the run (a Redis restart, ...). */

@@ -164,6 +164,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       XACTLY_DM_LIMIT: '100000',
       XACTLY_APP_DAILY_LIMIT: '0',
       LOG_LEVEL: 'info',
+      ...o.workerEnv,
     });
     pool = new WorkerPool(env, logDir, log);
     const initial = Array.from({ length: o.workers }, () => pool!.start());

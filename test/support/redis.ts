@@ -340,3 +340,49 @@ export async function startLink(targetPort: number): Promise<Link> {
     },
   };
 }
+
+/**
+ * A Redis Cluster of redis-servers of our own: `masters` masters (3 at
+ * least, as `redis-cli --cluster create` wants) with `replicasPer`
+ * replica(s) each, on free ports whose +10000 bus ports are free too;
+ * resolved when every node says cluster_state:ok and every replica is
+ * synced. The caller stops `nodes` (they are plain RedisServers).
+ */
+export async function startCluster(opts: { masters?: number; replicasPer?: number; extraArgs?: readonly string[] } = {}): Promise<{ nodes: RedisServer[] }> {
+  const total = (opts.masters ?? 3) * (1 + (opts.replicasPer ?? 0));
+  const nodes: RedisServer[] = [];
+  try {
+    for (let i = 0; i < total; i++) {
+      const port = await freePort({ max: 50_000, alsoFree: [10_000] });
+      nodes.push(
+        await startRedisServer({
+          port,
+          cluster: true,
+          extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--appendonly', 'no', ...(opts.extraArgs ?? [])],
+        }),
+      );
+    }
+    await pexecFile(
+      'redis-cli',
+      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(opts.replicasPer ?? 0), '--cluster-yes'],
+      { timeout: 30_000 },
+    );
+    const until = Date.now() + 30_000;
+    for (const n of nodes) {
+      for (;;) {
+        const state = await redisCli(n.port, 'cluster', 'info').catch(() => '');
+        const role = await redisCli(n.port, 'info', 'replication').catch(() => '');
+        const synced = !/role:slave/.test(role) || (/master_link_status:up/.test(role) && /master_sync_in_progress:0/.test(role));
+        // Every node knows every replica (CLUSTER SLOTS lists them), not only its own.
+        const known = (await redisCli(n.port, 'cluster', 'nodes').catch(() => '')).split('\n').filter((l) => / (myself,)?slave /.test(l)).length;
+        if (state.includes('cluster_state:ok') && synced && known === total - (opts.masters ?? 3)) break;
+        if (Date.now() > until) throw new Error(`cluster node ${n.port} not ok after 30 s: ${state.replace(/\r?\n/g, ' ')}`);
+        await sleep(50);
+      }
+    }
+  } catch (err) {
+    for (const n of nodes) await n.stop();
+    throw err;
+  }
+  return { nodes };
+}
