@@ -2,7 +2,11 @@
  * What claim durability costs (#15): claim latency and processing throughput
  * per XACTLY_CLAIM_DURABILITY mode, as ratios to `local`, in one run.
  *
- *   npm run build && node dist/bench/durability.js [--keys N=2000] [--concurrency C=20] [--rounds R=3]
+ *   npm run build && node dist/bench/durability.js [--keys N=2000] [--concurrency C=20] [--rounds R=3] [--quick] [--report FILE]
+ *
+ * `--quick` is a smoke-test size (300 keys, 1 round; not for docs). With
+ * `--report FILE` it writes its figures and its section of
+ * docs/benchmarks.md there, for the suite (bench/suite.ts).
  *
  * Every mode gets fresh redis-servers of its own on loopback (temp dirs on
  * this machine's disk):
@@ -31,23 +35,26 @@ import { type ClaimDurabilityMode, claimDurability } from '../src/ledger/durabil
 import { createLogger } from '../src/log.js';
 import { newRedis, type RedisServer, redisCli, startRedisServer, startReplica } from '../test/support/redis.js';
 import { median, percentile } from '../test/support/stats.js';
-import { f0, f2, instantX, intOption, machine, nullStream, textTable } from './common.js';
+import { commandLine, f0, f2, type Figure, instantX, intOption, machine, mdTable, nullStream, run, textTable, writeReport } from './common.js';
 
 const { values: a } = parseArgs({
   options: {
     keys: { type: 'string', default: '2000' },
     concurrency: { type: 'string', default: '20' },
     rounds: { type: 'string', default: '3' },
+    quick: { type: 'boolean', default: false },
+    report: { type: 'string' },
     help: { type: 'boolean' },
   },
 });
 if (a.help) {
-  console.log('usage: node dist/bench/durability.js [--keys N=2000] [--concurrency C=20] [--rounds R=3]');
+  console.log('usage: node dist/bench/durability.js [--keys N=2000] [--concurrency C=20] [--rounds R=3] [--quick] [--report FILE]');
   process.exit(0);
 }
-const N = intOption('keys', a.keys!, 10);
+const N = a.quick ? 300 : intOption('keys', a.keys!, 10);
 const C = intOption('concurrency', a.concurrency!, 1);
-const ROUNDS = intOption('rounds', a.rounds!, 1);
+const ROUNDS = a.quick ? 1 : intOption('rounds', a.rounds!, 1);
+const COMMAND = commandLine('durability.js');
 const MODES: ClaimDurabilityMode[] = ['local', 'replica', 'fsync'];
 
 interface Sample {
@@ -161,6 +168,7 @@ async function round(mode: ClaimDurabilityMode): Promise<Sample> {
 
 async function main(): Promise<number> {
   const started = Date.now();
+  const startedAt = new Date().toISOString();
   const probe = await startRedisServer();
   const version = /redis_version:([\d.]+)/.exec(await redisCli(probe.port, 'info', 'server'))![1]!;
   await probe.stop();
@@ -184,18 +192,45 @@ async function main(): Promise<number> {
     f0(med(mode, (s) => s.jobsPerS)),
     f2(ratio(mode, (s) => s.jobsPerS)),
   ]);
-  console.log(
-    `claim durability: ${N} keys, ${C} in flight, medians of ${ROUNDS} rounds; Redis ${version} (fsync: ${hasWaitAof ? 'WAITAOF' : 'appendfsync always'}); ${machine()}\n`,
-  );
-  console.log(textTable(rows, ['MODE', 'CLAIM P50 MS', 'CLAIM P99 MS', 'P50 VS LOCAL', 'CLAIM+SETTLE/S', 'PUBLISHES/S', 'PUBLISHES VS LOCAL']));
+  const fsyncHow = hasWaitAof ? 'WAITAOF 1 0' : 'appendfsync always';
+  const header = ['MODE', 'CLAIM P50 MS', 'CLAIM P99 MS', 'P50 VS LOCAL', 'CLAIM+SETTLE/S', 'PUBLISHES/S', 'PUBLISHES VS LOCAL'];
+  console.log(`claim durability: ${N} keys, ${C} in flight, medians of ${ROUNDS} rounds; Redis ${version} (fsync: ${fsyncHow}); ${machine()}\n`);
+  console.log(textTable(rows, header));
+  const figures: Figure[] = MODES.filter((m) => m !== 'local').flatMap((mode): Figure[] => [
+    {
+      name: `durability: claim p50, ${mode === 'replica' ? 'replica (WAIT 1, loopback)' : `fsync (${fsyncHow})`} vs local`,
+      value: `x${f2(ratio(mode, (s) => s.p50Ms))} (${f2(med(mode, (s) => s.p50Ms))} vs ${f2(med('local', (s) => s.p50Ms))} ms)`,
+      target: '',
+      verdict: '',
+    },
+    {
+      name: `durability: publishes/s, ${mode} vs local`,
+      value: `${f2(ratio(mode, (s) => s.jobsPerS))} (${f0(med(mode, (s) => s.jobsPerS))} vs ${f0(med('local', (s) => s.jobsPerS))}/s)`,
+      target: '',
+      verdict: '',
+    },
+  ]);
+  const label = (mode: string) => (mode === 'replica' ? 'replica (WAIT 1, loopback)' : mode === 'fsync' ? `fsync (${fsyncHow})` : mode);
+  const markdown = `## Claim durability (\`bench/durability.ts\`)
+
+\`${COMMAND}\` (${startedAt.slice(0, 16).replace('T', ' ')} UTC, Redis ${version}). Each mode gets fresh
+redis-servers on loopback: \`local\` and \`replica\` a primary (AOF everysec) with one replica, \`fsync\`
+one server with \`appendfsync always\`${hasWaitAof ? ' and WAITAOF 1 0 after each claim' : " (no WAITAOF before Redis 7.2: the claim's answer is the confirmation)"}.
+Claim latency: ${N} claims with ${C} in flight on one connection, each from the claim's call to the end of
+its confirmation (when X may be called). Publishes: ${N} jobs through the real publish worker
+(concurrency ${C}) against an in-process X that answers at once. Figures are medians of ${ROUNDS}
+round(s); ratios to \`local\` are medians of each round's own ratio (the three modes of a round run
+back to back, under the same load). The run checks its work: every key \`sent\`, X called once per
+key, a WAIT per claim in \`replica\` mode. The fsync figures move with the disk of this shared machine.
+
+${mdTable(
+  rows.map(([mode, ...rest]) => [label(mode!), ...rest.map((v, i) => (i < 2 ? `${v} ms` : v))]),
+  ['mode', 'claim p50', 'claim p99', 'claim p50 vs local', 'claim+settle/s', 'publishes/s', 'publishes vs local'],
+)}
+`;
+  await writeReport(a.report, { bench: 'durability', title: 'Claim durability', command: COMMAND, figures, markdown, durationMs: Date.now() - started });
   console.log(`\nrun time ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(`durability bench: ${(err as Error)?.stack ?? String(err)}`);
-    process.exit(1);
-  },
-);
+run(main);

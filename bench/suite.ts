@@ -2,7 +2,7 @@
  * The benchmark suite: every benchmark in sequence, each as its own process,
  * then one summary of every figure against its target.
  *
- *   npm run build && npm run bench -- [--write-docs] [--only overhead,burst,reconcile-cost,memory,thread,api] [--quick]
+ *   npm run build && npm run bench -- [--write-docs] [--only overhead,burst,reconcile-cost,memory,thread,api,durability] [--quick]
  *
  * Each child gets `--report FILE` and writes its figures and its Markdown
  * section there; with `--write-docs` the suite writes docs/benchmarks.md from
@@ -51,6 +51,8 @@ const BENCHES: readonly Bench[] = [
     items: '#13',
   },
   { name: 'api', script: 'api.js', nodeFlags: [], args: [], quickArgs: ['--requests', '20', '--rounds', '1'], items: '#14' },
+  { name: 'durability', script: 'durability.js', nodeFlags: [], args: ['--rounds', '5'], quickArgs: ['--quick'], items: '#15' },
+  { name: 'media', script: 'media.js', nodeFlags: ['--expose-gc'], args: [], quickArgs: ['--mb', '32', '--rounds', '1'], items: '#17' },
 ];
 
 /**
@@ -67,6 +69,8 @@ const ITEMS: readonly (readonly [prefix: string, item: string])[] = [
   ['thread', '#13'],
   ['api', '#14'],
   ['events', '#14'],
+  ['durability', '#15'],
+  ['media', '#17'],
 ];
 const itemIndex = (f: Figure) => {
   const i = ITEMS.findIndex(([prefix]) => prefix === f.name.slice(0, f.name.indexOf(':')));
@@ -215,7 +219,7 @@ ${mdTable(env, ['', ''], true)}
 ## Summary
 
 Items 1–6 are those of the benchmark list in the issue "Proof under faults and at scale"; #13 is the
-benchmark of issue #13 (threads), #14 that of issue #14's HTTP API. "context" figures have no target of their own.
+benchmark of issue #13 (threads), #14 that of issue #14's HTTP API, #15 that of issue #15's claim durability. "context" figures have no target of their own.
 
 ${mdTable(rows, header, true)}
 
