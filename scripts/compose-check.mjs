@@ -8,7 +8,8 @@
  *      environment variable handed to an xactly container is one the code
  *      reads; the worker scales (no container_name, no host port) and gets
  *      a stop grace period longer than its drain window; Redis keeps AOF on
- *      and never evicts; the Dockerfile's ENTRYPOINT exists in the build
+ *      and never evicts (the sentinel profile's replica too, with 3
+ *      Sentinels); the Dockerfile's ENTRYPOINT exists in the build
  *      output and the image runs as a non-root user.
  *  (a) when `docker-compose` is on PATH: `docker-compose config -q` with the
  *      required variables set (and refusing to run without BOARD_PASSWORD),
@@ -326,6 +327,28 @@ export function checkCompose(compose, allowedEnv) {
   const fake = services['fake-x'];
   if (fake && !(fake.profiles ?? []).includes('demo'))
     problems.push('service fake-x: must be under profiles: [demo] (never started against real X by default)');
+
+  // The optional replica + Sentinel profile: the replica keeps the primary's guarantees, a quorum of Sentinels watches it.
+  const replica = services['redis-replica'];
+  const sentinels = Object.keys(services).filter((n) => /^sentinel-\d+$/.test(n));
+  if (replica || sentinels.length > 0) {
+    for (const name of ['redis-replica', ...sentinels]) {
+      if (services[name] && !(services[name].profiles ?? []).includes('sentinel')) problems.push(`service ${name}: must be under profiles: [sentinel]`);
+    }
+    if (!replica) problems.push('service redis-replica is missing (the sentinel profile needs a replica to promote)');
+    else {
+      const cmd = (replica.command ?? []).map(String);
+      const opt = (flag) => (cmd.indexOf(flag) >= 0 ? cmd[cmd.indexOf(flag) + 1] : undefined);
+      if (opt('--replicaof') !== 'redis') problems.push('service redis-replica: command needs --replicaof redis 6379');
+      if (opt('--appendonly') !== 'yes') problems.push('service redis-replica: command needs --appendonly yes (it becomes the primary)');
+      if (opt('--maxmemory-policy') !== 'noeviction')
+        problems.push('service redis-replica: command needs --maxmemory-policy noeviction (it becomes the primary)');
+    }
+    if (sentinels.length < 3) problems.push(`the sentinel profile needs 3 Sentinels (a quorum of 2 survives one), found ${sentinels.length}`);
+    for (const name of sentinels) {
+      if (!JSON.stringify(services[name].command ?? '').includes('--sentinel')) problems.push(`service ${name}: command must run redis-server --sentinel`);
+    }
+  }
   return problems;
 }
 
@@ -433,7 +456,7 @@ function dockerCompose(file, parsed) {
   const run = (env, extra = []) =>
     spawnSync('docker-compose', ['-f', file, ...extra, 'config', '-q'], { cwd: dirname(file), encoding: 'utf8', timeout: 60_000, env: { ...base, ...env } });
   const required = { BOARD_USER: 'ops', BOARD_PASSWORD: 'compose-check' };
-  for (const profile of [[], ['--profile', 'demo']]) {
+  for (const profile of [[], ['--profile', 'demo'], ['--profile', 'sentinel']]) {
     const ok = run(required, profile);
     if (ok.status !== 0) problems.push(`docker-compose ${profile.join(' ')} config -q failed (${ok.status ?? ok.error?.message}): ${(ok.stderr || '').trim()}`);
   }

@@ -89,6 +89,8 @@ describe('deployment files agree with the code', () => {
       ['${BOARD_PASSWORD:?set BOARD_PASSWORD}', '${BOARD_PASSWORD:-admin}'],
       ["    profiles: ['demo']\n", ''],
       ["'--lag', '5000'", "'--lag', '5000', '--latency', '10'"],
+      ["      - '--replicaof'\n      - 'redis'\n", "      - '--replicaof'\n      - 'elsewhere'\n"],
+      [/ {2}sentinel-3:\n {4}# Only with --profile sentinel[^\n]*\n(?: {4}#[^\n]*\n)* {4}profiles: \['sentinel'\]\n/, '  sentinel-3:\n'],
     ]);
     const dockerfile = mutate(await readFile(join(ROOT, 'Dockerfile'), 'utf8'), [
       ['ENTRYPOINT ["node", "dist/src/cli/main.js"]', 'ENTRYPOINT ["node", "dist/cli/main.js"]'],
@@ -122,6 +124,8 @@ describe('deployment files agree with the code', () => {
       'service board: BOARD_PASSWORD must be required from the environment',
       'service fake-x: must be under profiles: [demo]',
       '"xactly fake-x" has no flag --latency',
+      'service redis-replica: command needs --replicaof redis 6379',
+      'service sentinel-3: must be under profiles: [sentinel]',
       'Dockerfile: ENTRYPOINT dist/cli/main.js does not exist in the build output',
       'Dockerfile: the runtime stage must switch to a non-root USER',
       'Dockerfile: no RUN npm prune --omit=dev',
@@ -141,7 +145,7 @@ describe('deployment files agree with the code', () => {
   // Under CI docker-compose must be there (.ci/run installs it): a missing
   // one fails this test instead of skipping it.
   it.runIf(hasDockerCompose || process.env.CI)(
-    'docker-compose config accepts the file (with and without the demo profile) and requires BOARD_PASSWORD',
+    'docker-compose config accepts the file (with no profile, the demo one and the sentinel one) and requires BOARD_PASSWORD',
     async () => {
       const { results } = await check(['--require-docker-compose']);
       const dc = results.find((r) => r.check === 'docker-compose config');
