@@ -2,7 +2,7 @@
  * The benchmark suite: every benchmark in sequence, each as its own process,
  * then one summary of every figure against its target.
  *
- *   npm run build && npm run bench -- [--write-docs] [--only overhead,burst,reconcile-cost,memory,thread,api,durability] [--quick]
+ *   npm run build && npm run bench -- [--write-docs] [--only overhead,burst,reconcile-cost,memory,thread,api,durability,media] [--quick]
  *
  * Each child gets `--report FILE` and writes its figures and its Markdown
  * section there; with `--write-docs` the suite writes docs/benchmarks.md from
@@ -219,7 +219,7 @@ ${mdTable(env, ['', ''], true)}
 ## Summary
 
 Items 1–6 are those of the benchmark list in the issue "Proof under faults and at scale"; #13 is the
-benchmark of issue #13 (threads), #14 that of issue #14's HTTP API, #15 that of issue #15's claim durability. "context" figures have no target of their own.
+benchmark of issue #13 (threads), #14 that of issue #14's HTTP API, #15 that of issue #15's claim durability, #17 that of issue #17's media uploads. "context" figures have no target of their own.
 
 ${mdTable(rows, header, true)}
 
