@@ -391,6 +391,48 @@ describe('replica mode on Redis Cluster (3 masters with a replica each): WAIT on
     await app.close();
   }, 60_000);
 
+  it("fsync mode on Cluster checks the master of the prefix's slot (Redis < 7.2: appendfsync always there, not elsewhere)", async () => {
+    const { nodes } = await ownCluster();
+    const version = /redis_version:([\d.]+)/.exec(await redisCli(nodes[0]!.port, 'info', 'server'))![1]!;
+    const [major, minor] = version.split('.').map(Number) as [number, number];
+    if (major > 7 || (major === 7 && minor >= 2)) {
+      console.log(`Redis ${version} has WAITAOF: the appendfsync check does not apply`);
+      return;
+    }
+    const prefix = hashTagged(uniquePrefix('dur-clfs'));
+    const redis = new Cluster([{ host: '127.0.0.1', port: nodes[0]!.port }], { redisOptions: { maxRetriesPerRequest: null } });
+    const producer = createProducer({ connection: redis, prefix });
+    const settings = { mode: 'fsync', replicas: 1, timeoutMs: 300 } as const;
+    const fsyncOf = (port: number, on: boolean) =>
+      Promise.all([
+        redisCli(port, 'config', 'set', 'appendonly', on ? 'yes' : 'no'),
+        redisCli(port, 'config', 'set', 'appendfsync', on ? 'always' : 'everysec'),
+      ]);
+    try {
+      const slot = Number(await redis.cluster('KEYSLOT', prefix));
+      await redis.ping();
+      const ours = Number(redis.slots[slot]![0]!.split(':')[1]);
+      const others = redis
+        .nodes('master')
+        .map((n) => n.options.port!)
+        .filter((p) => p !== ours);
+      // Every other master fsyncs each write; the prefix's does not: refused.
+      for (const p of others) await fsyncOf(p, true);
+      await expect(claimDurability(redis, settings, producer.ledger.keys.due)).rejects.toThrow(
+        `XACTLY_CLAIM_DURABILITY=fsync: Redis ${version} has no WAITAOF (7.2+); it needs appendonly yes and appendfsync always (found appendonly no, appendfsync everysec)`,
+      );
+      // Only the prefix's master fsyncs each write: accepted.
+      for (const p of others) await fsyncOf(p, false);
+      await fsyncOf(ours, true);
+      const durability = await claimDurability(redis, settings, producer.ledger.keys.due);
+      expect(await durability.confirm(durability.mark())).toEqual({ ok: true });
+      await fsyncOf(ours, false);
+    } finally {
+      await producer.close();
+      redis.disconnect();
+    }
+  });
+
   it("a claim whose slot moved to another node before its WAIT is not confirmed (a failover of the prefix's shard)", async () => {
     const { nodes } = await ownCluster();
     const prefix = hashTagged(uniquePrefix('dur-clmv'));
