@@ -1,0 +1,234 @@
+/**
+ * Would BullMQ's manual processing pay (#16)? A prototype measured side by
+ * side in one run; the product still uses a processor.
+ *
+ *   npm run build && node dist/bench/manual-processing.js [--jobs N=5000] [--concurrency C=20] [--rounds R=3]
+ *
+ * Four ways to drain N jobs already in the queue, on the same Redis:
+ * - bare: a BullMQ Worker whose processor returns at once;
+ * - bare manual: a Worker without processor, C loops of
+ *   `moveToCompleted(…, fetchNext)` (the completion fetches the next job);
+ * - xactly: the product's publish worker (claim → X → settle, then BullMQ
+ *   completes the job: three round trips in a row per job);
+ * - xactly manual: C loops of claim → X → settle, with the settle and the
+ *   job's completion (which fetches the next job) sent together, without
+ *   waiting for the settle's answer in between: two round trips per job.
+ *   X answers at once (in-process); the ledger must say `sent` for every key.
+ *
+ * What the prototype skips, and a product version must not: lock renewal
+ * for long X calls, stalled-job handling, a settle that is refused (stale,
+ * cancelling) arriving after the job was completed, graceful close.
+ * Figures are medians over rounds (order rotating); CPU is Node (this
+ * process) + Redis (the server) per job. Prints figures; asserts nothing.
+ */
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { type Job, Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createProducer, createPublishWorker, openLedger } from '../src/app.js';
+import { hashTagged, QUEUE_NAMES } from '../src/ledger/keys.js';
+import { createLogger } from '../src/log.js';
+import { PUBLISH_JOB_OPTIONS, type PublishJobData } from '../src/queue/jobs.js';
+import { dropPrefix, newRedis, REDIS_URL } from '../test/support/redis.js';
+import { median } from '../test/support/stats.js';
+import { f0, f2, instantX, intOption, machine, run, textTable } from './common.js';
+import { redisCpuSeconds } from './redis-stats.js';
+
+const { values: a } = parseArgs({
+  options: {
+    jobs: { type: 'string', default: '5000' },
+    concurrency: { type: 'string', default: '20' },
+    rounds: { type: 'string', default: '3' },
+    help: { type: 'boolean' },
+  },
+});
+const N = intOption('jobs', a.jobs!, 100);
+const C = intOption('concurrency', a.concurrency!, 1);
+const ROUNDS = intOption('rounds', a.rounds!, 1);
+const SIDES = ['bare', 'bare manual', 'xactly', 'xactly manual'] as const;
+type Side = (typeof SIDES)[number];
+
+interface Result {
+  ms: number;
+  cpuUsPerJob: number;
+}
+
+const requests = (label: string) =>
+  Array.from({ length: N }, (_, i) => ({
+    slotId: `${label}-${i}`,
+    postId: 'p1',
+    accountId: `acc-${i % 100}`,
+    kind: 'post' as const,
+    text: `Benchmark post #${i}: scheduled, published exactly once, or failed loudly with a reason.`,
+  }));
+
+/** Time `drain` with both CPU counters around it. */
+async function timed(admin: Redis, drain: () => Promise<void>): Promise<Result> {
+  const redis0 = await redisCpuSeconds(admin);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await drain();
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const redisMs = ((await redisCpuSeconds(admin)) - redis0) * 1000;
+  return { ms, cpuUsPerJob: (((cpu.user + cpu.system) / 1000 + redisMs) / N) * 1000 };
+}
+
+/** C loops; each completes its job and takes the next one in the same call. */
+async function manualLoops(
+  worker: Worker,
+  each: (job: Job<PublishJobData>, token: string) => Promise<{ done: Promise<unknown>; next: Promise<void | unknown[]> }>,
+) {
+  let completed = 0;
+  const loop = async (token: string) => {
+    let job: Job<PublishJobData> | undefined = await worker.getNextJob(token, { block: false });
+    while (job) {
+      const { done, next } = await each(job, token);
+      const [, raw] = await Promise.all([done, next]);
+      completed++;
+      const [data, id] = (raw as [unknown, string] | undefined) ?? [];
+      const nextJob = data
+        ? await (worker as unknown as { nextJobFromJobData(d: unknown, id: string, t: string): Promise<Job<PublishJobData> | undefined> }).nextJobFromJobData(
+            data,
+            id!,
+            token,
+          )
+        : undefined;
+      job = nextJob ?? (completed < N ? await worker.getNextJob(token, { block: false }) : undefined);
+    }
+  };
+  await Promise.all(Array.from({ length: C }, (_, i) => loop(`manual-${i}`)));
+  if (completed !== N) throw new Error(`manual loops completed ${completed} of ${N} jobs`);
+}
+
+async function runSide(side: Side, admin: Redis, round: number): Promise<Result> {
+  const prefix = `bench-mp-${round}-${side.replace(' ', '-')}-${Date.now()}`;
+  const connection = newRedis();
+  const logger = createLogger({ level: 'silent' });
+  try {
+    const xactly = side.startsWith('xactly');
+    if (xactly) {
+      const producer = createProducer({ connection, prefix });
+      for (let i = 0, reqs = requests('k'); i < N; i += 1000) await producer.enqueueMany(reqs.slice(i, i + 1000));
+      await producer.close();
+    } else {
+      const queue = new Queue<PublishJobData>(QUEUE_NAMES.publish, {
+        connection: connection as never,
+        prefix: hashTagged(prefix),
+        defaultJobOptions: PUBLISH_JOB_OPTIONS,
+      });
+      const reqs = requests('k');
+      for (let i = 0; i < N; i += 1000) {
+        const scheduledAt = new Date().toISOString();
+        await queue.addBulk(
+          reqs.slice(i, i + 1000).map((r) => ({ name: r.kind, data: { keyId: `k.${r.slotId}.p1`, ...r, scheduledAt }, opts: { jobId: `k.${r.slotId}.p1` } })),
+        );
+      }
+      await queue.close();
+    }
+    const x = instantX();
+    if (side === 'xactly') {
+      const worker = createPublishWorker({
+        connection,
+        prefix,
+        retentionMs: 3_600_000,
+        x,
+        logger,
+        concurrency: C,
+        leaseMs: 30_000,
+        settleWindowMs: 60_000,
+        workerOptions: { autorun: false },
+      });
+      const w = worker as unknown as Worker;
+      await w.waitUntilReady();
+      let n = 0;
+      const done = new Promise<void>((resolve) => w.on('completed', () => ++n === N && resolve()));
+      const r = await timed(admin, async () => {
+        void w.run();
+        await done;
+      });
+      await w.close();
+      return r;
+    }
+    if (side === 'bare') {
+      const w = new Worker(QUEUE_NAMES.publish, async () => ({}), {
+        connection: connection as never,
+        prefix: hashTagged(prefix),
+        concurrency: C,
+        autorun: false,
+      });
+      await w.waitUntilReady();
+      let n = 0;
+      const done = new Promise<void>((resolve) => w.on('completed', () => ++n === N && resolve()));
+      const r = await timed(admin, async () => {
+        void w.run();
+        await done;
+      });
+      await w.close();
+      return r;
+    }
+    // Manual: no processor; the ledger shares the worker's connection.
+    const w = new Worker(QUEUE_NAMES.publish, null, { connection: connection as never, prefix: hashTagged(prefix), autorun: false });
+    await w.waitUntilReady();
+    const ledger = openLedger(connection, { prefix, retentionMs: 3_600_000 });
+    const r = await timed(admin, () =>
+      manualLoops(w, async (job, token) => {
+        if (side === 'bare manual') return { done: Promise.resolve(), next: job.moveToCompleted({}, token, true) };
+        const now = Date.now();
+        const claim = await ledger.claim({ keyId: job.data.keyId, jobId: job.id!, leaseMs: 30_000, now, accountId: job.data.accountId });
+        if (claim.verdict !== 'claimed') throw new Error(`claim: ${claim.verdict}`);
+        const created = await x.createPost(job.data.accountId, { text: claim.record.text });
+        const attempt = claim.record.attempt;
+        // Sent together: the settle, then the completion that fetches the next job.
+        const done = ledger.settle(
+          job.data.keyId,
+          attempt,
+          { to: 'sent', tweetId: created.id },
+          Date.now(),
+          [{ event: 'x-answer', attempt, outcome: 'sent' }],
+          {
+            fields: ['attempts:sent', 'final:sent'],
+          },
+        );
+        const next = job.moveToCompleted({ outcome: 'sent', tweetId: created.id, attempt }, token, true);
+        return { done, next };
+      }),
+    );
+    await w.close();
+    if (side === 'xactly manual') {
+      const sent = (await ledger.stats())['final:sent'] ?? 0;
+      if (sent !== N) throw new Error(`ledger: ${sent} of ${N} sent`);
+    }
+    return r;
+  } finally {
+    await dropPrefix(connection, prefix);
+    connection.disconnect();
+  }
+}
+
+run(async () => {
+  if (a.help) {
+    console.log('node dist/bench/manual-processing.js [--jobs N] [--concurrency C] [--rounds R]');
+    return 0;
+  }
+  const admin = newRedis();
+  const results = new Map<Side, Result[]>(SIDES.map((s) => [s, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = [...SIDES.slice(round % SIDES.length), ...SIDES.slice(0, round % SIDES.length)];
+    for (const side of order) results.get(side)!.push(await runSide(side, admin, round));
+  }
+  admin.disconnect();
+  const med = (s: Side) => ({ ms: median(results.get(s)!.map((r) => r.ms)), cpu: median(results.get(s)!.map((r) => r.cpuUsPerJob)) });
+  const bare = med('bare');
+  console.log(`${machine()} · Redis at ${REDIS_URL} · ${f0(N)} jobs, concurrency ${C}, ${ROUNDS} rounds (medians)`);
+  console.log(
+    textTable(
+      SIDES.map((s) => {
+        const m = med(s);
+        return [s, `${f0(N / (m.ms / 1000))} jobs/s`, f2(bare.ms / m.ms), `${f0(m.cpu)} us`, `x${f2(m.cpu / bare.cpu)}`];
+      }),
+      ['side', 'throughput', 'vs bare', 'Node + Redis CPU / job', 'vs bare'],
+    ),
+  );
+  return 0;
+});
