@@ -411,4 +411,23 @@ describe('HTTP API: lists and events', () => {
     expect((await a.call('GET', '/v1/events?from=yesterday', { token: ops })).status).toBe(422);
     void s;
   });
+
+  it('events: a cursor older than the retention, with the events after it trimmed, is told it may have missed some (gap); a cursor inside it never is', async () => {
+    const { s, a, ops } = await start();
+    // A reader stopped at an event from long ago (stream ids are times); the next write trims it away.
+    await s.redis.xadd(s.ledger.keys.events, '1000-0', 'type', 'ancient');
+    // The stream still holds the cursor: nothing after it can have been trimmed.
+    const held = await a.call('GET', '/v1/events?from=1000-0', { token: ops });
+    expect(held.body).toEqual({ events: [], next: '1000-0' });
+    await a.call('POST', '/v1/posts', { token: ops, json: post('g1', 'after the gap', { scheduledAt: later() }) });
+    const after = await a.call('GET', '/v1/events?from=1000-0', { token: ops });
+    expect(after.status).toBe(200);
+    expect(after.body.events.map((e: { type: string }) => e.type)).toEqual(['queued']);
+    expect(after.body.gap).toBe(true);
+    // Read from the oldest kept, or from a cursor the stream still holds: no gap.
+    expect(await a.call('GET', '/v1/events', { token: ops }).then((r) => r.body)).not.toHaveProperty('gap');
+    const resumed = await a.call('GET', `/v1/events?from=${seg(after.body.next)}`, { token: ops });
+    expect(resumed.body).toEqual({ events: [], next: after.body.next });
+    expect(a.contractErrors).toEqual([]);
+  });
 });

@@ -394,7 +394,16 @@ export const OPENAPI = {
         type: 'object',
         required: ['events', 'next'],
         additionalProperties: false,
-        properties: { events: { type: 'array', items: ref('Event') }, next: str },
+        properties: {
+          events: { type: 'array', items: ref('Event') },
+          next: str,
+          gap: {
+            type: 'boolean',
+            const: true,
+            description:
+              'Present when `from` is older than the events retention and the oldest kept event is after it: events may have been trimmed before this reader saw them; re-read its keys with GET /v1/posts.',
+          },
+        },
       },
       NotFound: {
         type: 'object',

@@ -322,7 +322,9 @@ function accountAndEventRoutes(app: Express, ctx: Routes): void {
     const batch = await ledger.readEvents(from, q.value.limit ?? PAGE_DEFAULT);
     const grant = grantOf(res);
     const events = batch.filter((e) => e.account === undefined || mayTouch(grant, e.account)).map(eventView);
-    res.json({ events, next: batch.at(-1)?.id ?? from });
+    // Only a cursor older than the retention can have lost events to trimming: then say so (re-read with GET /v1/posts).
+    const gap = await ledger.eventsGap(from);
+    res.json({ events, next: batch.at(-1)?.id ?? from, ...(gap && { gap: true }) });
   });
 }
 

@@ -125,6 +125,12 @@ function liveIdOf(t: Transition): string | undefined {
   return undefined;
 }
 
+/** A stream id ("ms-seq", or "ms") as numbers; undefined when it is not one. */
+function streamIdOf(id: string): [number, number] | undefined {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(id);
+  return m ? [Number(m[1]), Number(m[2] ?? 0)] : undefined;
+}
+
 /** Give a lock back only while `token` still holds it; true when released. */
 export async function releaseLock(redis: RedisClient, key: string, token: string): Promise<boolean> {
   return (await redis.eval(RELEASE_LOCK, 1, key, token)) === 1;
@@ -182,6 +188,21 @@ export class Ledger {
    * Outcome events after `from` (a stream id; '0' for the oldest kept, '$'
    * for only new ones), at most `count`, waiting up to `blockMs` for one.
    */
+  /**
+   * Whether events after `from` may have been trimmed before a reader saw
+   * them: `from` is older than the retention and the oldest kept event is
+   * after it. (Redis does not record what MINID trimmed, so "may": the
+   * stream may also simply have had nothing in between.) A cursor inside
+   * the retention never has a gap: trimming removes only older entries.
+   */
+  async eventsGap(from: string, now = Date.now()): Promise<boolean> {
+    const cursor = streamIdOf(from);
+    if (!cursor || (cursor[0] === 0 && cursor[1] === 0) || cursor[0] >= now - this.eventsRetentionMs) return false;
+    const [first] = (await this.redis.xrange(this.keys.events, '-', '+', 'COUNT', 1)) as [string, string[]][];
+    const oldest = first && streamIdOf(first[0]);
+    return !oldest || oldest[0] > cursor[0] || (oldest[0] === cursor[0] && oldest[1] > cursor[1]);
+  }
+
   async readEvents(from: string, count = 100, blockMs?: number): Promise<OutcomeEvent[]> {
     const xread = this.redis.xread.bind(this.redis) as unknown as (...a: (string | number)[]) => Promise<[string, [string, string[]][]][] | null>;
     const reply = await (blockMs !== undefined
