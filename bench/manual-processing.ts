@@ -74,6 +74,19 @@ async function timed(admin: Redis, drain: () => Promise<void>): Promise<Result> 
   return { ms, cpuUsPerJob: (((cpu.user + cpu.system) / 1000 + redisMs) / N) * 1000 };
 }
 
+/** Run a processor worker (autorun off) until N jobs completed, timed. */
+async function runUntilDrained(admin: Redis, w: Worker): Promise<Result> {
+  await w.waitUntilReady();
+  let n = 0;
+  const done = new Promise<void>((resolve) => w.on('completed', () => ++n === N && resolve()));
+  const r = await timed(admin, async () => {
+    void w.run();
+    await done;
+  });
+  await w.close();
+  return r;
+}
+
 /** C loops; each completes its job and takes the next one in the same call. */
 async function manualLoops(
   worker: Worker,
@@ -139,16 +152,7 @@ async function runSide(side: Side, admin: Redis, round: number): Promise<Result>
         settleWindowMs: 60_000,
         workerOptions: { autorun: false },
       });
-      const w = worker as unknown as Worker;
-      await w.waitUntilReady();
-      let n = 0;
-      const done = new Promise<void>((resolve) => w.on('completed', () => ++n === N && resolve()));
-      const r = await timed(admin, async () => {
-        void w.run();
-        await done;
-      });
-      await w.close();
-      return r;
+      return runUntilDrained(admin, worker as unknown as Worker);
     }
     if (side === 'bare') {
       const w = new Worker(QUEUE_NAMES.publish, async () => ({}), {
@@ -157,15 +161,7 @@ async function runSide(side: Side, admin: Redis, round: number): Promise<Result>
         concurrency: C,
         autorun: false,
       });
-      await w.waitUntilReady();
-      let n = 0;
-      const done = new Promise<void>((resolve) => w.on('completed', () => ++n === N && resolve()));
-      const r = await timed(admin, async () => {
-        void w.run();
-        await done;
-      });
-      await w.close();
-      return r;
+      return runUntilDrained(admin, w);
     }
     // Manual: no processor; the ledger shares the worker's connection.
     const w = new Worker(QUEUE_NAMES.publish, null, { connection: connection as never, prefix: hashTagged(prefix), autorun: false });

@@ -5,11 +5,7 @@
  * without `media.write` fails the key with a detail that says so.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';
-import { readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { rmSync } from 'node:fs';
 import type { Worker } from 'bullmq';
 import { openApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
@@ -19,7 +15,7 @@ import { staticCredentialStore } from '../src/x/credentials.js';
 import type { XPort } from '../src/x/port.js';
 import { ACCOUNTS, REDIS_URL, type Stack, startStack, waitUntil } from './harness.js';
 import { sleep } from './support/wait.js';
-import { mediaDir, png, writeMedia } from './support/media.js';
+import { mediaDir, type MediaServer, png, startMediaServer, writeMedia } from './support/media.js';
 
 let stack: Stack | undefined;
 let app: App | undefined;
@@ -49,36 +45,15 @@ async function untilFinal(s: Stack, slots: readonly string[], postId: string, ti
 }
 
 describe('media settings from the environment, through openApp to the publish worker', () => {
-  let server: Server | undefined;
+  let server: MediaServer | undefined;
   let base = '';
-  const tls = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
   const small = png(16, 12, { seed: 3 });
   const large = png(300, 200, { noise: true });
   beforeAll(async () => {
-    // A real https server with a self-signed certificate, trusted by this test process only.
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`, '-days', '1', '-subj', '/CN=127.0.0.1'],
-      { stdio: 'ignore' },
-    );
-    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
-    server = createServer({ key: readFileSync(`${dir}/key.pem`), cert: readFileSync(`${dir}/cert.pem`) }, (req, res) => {
-      if (req.url === '/small.png') return res.end(small);
-      if (req.url === '/large.png') return res.end(large);
-      // Headers and a first piece, then nothing: only the fetch's time limit ends it.
-      if (req.url === '/slow.png') return res.writeHead(200, { 'content-type': 'image/png' }).write(small.subarray(0, 16));
-      res.writeHead(404).end();
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await startMediaServer(dir, { '/small.png': small, '/large.png': large }, small);
+    base = server.base;
   });
-  afterAll(async () => {
-    if (tls === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
-    else process.env.NODE_TLS_REJECT_UNAUTHORIZED = tls;
-    server?.closeAllConnections();
-    await new Promise((r) => server?.close(r));
-  });
+  afterAll(() => server?.close());
 
   it('XACTLY_MEDIA_UPLOADS_PER_ACCOUNT=2 uploads two of an account at once, a third steps aside for XACTLY_MEDIA_WAIT_MS; XACTLY_MEDIA_FETCH_MAX_BYTES and _TIMEOUT_MS bound a URL fetch', async () => {
     expect(small.length).toBeLessThan(1_000);

@@ -4,11 +4,7 @@
  * exactly once with exactly its media, under upload and create faults.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';
-import { readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { rmSync } from 'node:fs';
 import { keyId } from '../src/domain/key.js';
 import { isFinal, type PostRecord } from '../src/domain/state.js';
 import { judge, type SeenItem, type SentItem } from '../src/domain/match.js';
@@ -16,7 +12,7 @@ import { ALL_FAULT_KINDS, type FaultKind, type MediaFaultKind } from '../src/fak
 import type { XPort } from '../src/x/port.js';
 import { type Stack, startStack, testClock, waitUntil } from './harness.js';
 import { sleep } from './support/wait.js';
-import { gif, hasFfmpeg, mediaDir, mp4, png, sha256File, writeMedia } from './support/media.js';
+import { gif, hasFfmpeg, mediaDir, type MediaServer, mp4, png, sha256File, startMediaServer, writeMedia } from './support/media.js';
 
 let stack: Stack | undefined;
 let dir: string;
@@ -355,38 +351,14 @@ describe('media on DMs', () => {
 });
 
 describe('media the worker cannot have as enqueued: media-unavailable', () => {
-  let server: Server | undefined;
+  let server: MediaServer | undefined;
   let base = '';
-  const tls = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
   beforeAll(async () => {
-    // A real https server with a self-signed certificate, trusted by this test process only.
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`, '-days', '1', '-subj', '/CN=127.0.0.1'],
-      {
-        stdio: 'ignore',
-      },
-    );
-    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
     const good = png(80, 60, { seed: 7 });
-    const big = png(1500, 1400, { noise: true });
-    server = createServer({ key: readFileSync(`${dir}/key.pem`), cert: readFileSync(`${dir}/cert.pem`) }, (req, res) => {
-      if (req.url === '/good.png') return res.end(good);
-      if (req.url === '/big.png') return res.end(big);
-      // Headers and a first piece, then nothing: only the fetch's time limit ends it.
-      if (req.url === '/slow.png') return res.writeHead(200, { 'content-type': 'image/png' }).write(good.subarray(0, 16));
-      res.writeHead(404).end();
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await startMediaServer(dir, { '/good.png': good, '/big.png': png(1500, 1400, { noise: true }) }, good);
+    base = server.base;
   });
-  afterAll(async () => {
-    if (tls === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
-    else process.env.NODE_TLS_REJECT_UNAUTHORIZED = tls;
-    server?.closeAllConnections();
-    await new Promise((r) => server?.close(r));
-  });
+  afterAll(() => server?.close());
 
   it('a URL is fetched by the worker under size and time limits: a good one goes out; too big, too slow or 404 fail media-unavailable; so does a file changed since enqueue', async () => {
     const clock = testClock();

@@ -98,6 +98,19 @@ function chaosAgainst(
 
 const show = (r: ChaosReport) => `${renderReport(r)}\n\n${lines.splice(0).join('\n')}`;
 
+/** The fault ran, no worker crashed, and the run converged with every key once on X. */
+function expectExactlyOnce(r: ChaosReport): void {
+  expect(r.events[0]?.error).toBeUndefined();
+  expect(r.kills.crashes).toEqual([]);
+  expect({ duplicates: r.verdict.duplicates, lost: r.verdict.lost, stuck: r.verdict.stuck, timedOut: r.timedOut, violations: r.violations }).toEqual({
+    duplicates: 0,
+    lost: 0,
+    stuck: 0,
+    timedOut: false,
+    violations: [],
+  });
+}
+
 describe('Redis restarts mid-run (CLI workers, fake X with faults, AOF on)', () => {
   it.each([
     ['graceful restart (redis-cli shutdown, everysec)', 'everysec', 'redis-cli shutdown, 2 s down, start again', (srv: RedisServer) => srv.shutdown()],
@@ -122,15 +135,7 @@ describe('Redis restarts mid-run (CLI workers, fake X with faults, AOF on)', () 
         },
       });
       console.log(show(r));
-      expect(r.events[0]?.error).toBeUndefined();
-      expect(r.kills.crashes).toEqual([]);
-      expect({ duplicates: r.verdict.duplicates, lost: r.verdict.lost, stuck: r.verdict.stuck, timedOut: r.timedOut, violations: r.violations }).toEqual({
-        duplicates: 0,
-        lost: 0,
-        stuck: 0,
-        timedOut: false,
-        violations: [],
-      });
+      expectExactlyOnce(r);
     },
     240_000,
   );
@@ -229,15 +234,7 @@ describe('Redis restarts mid-run (CLI workers, fake X with faults, AOF on)', () 
       `always + fsync power loss: AOF ${kept.size} bytes kept; duplicates on X ${r.verdict.duplicates}, lost ${r.verdict.lost}, stuck ${r.verdict.stuck}`,
     );
     expect(kept.size).toBeGreaterThan(0);
-    expect(r.events[0]?.error).toBeUndefined();
-    expect(r.kills.crashes).toEqual([]);
-    expect({ duplicates: r.verdict.duplicates, lost: r.verdict.lost, stuck: r.verdict.stuck, timedOut: r.timedOut, violations: r.violations }).toEqual({
-      duplicates: 0,
-      lost: 0,
-      stuck: 0,
-      timedOut: false,
-      violations: [],
-    });
+    expectExactlyOnce(r);
   }, 200_000);
 });
 

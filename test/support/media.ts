@@ -5,8 +5,11 @@
  * the file stays a valid mp4). Shared by tests and benches.
  */
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
@@ -144,4 +147,45 @@ export function writeMedia(dir: string, name: string, content: Buffer): string {
 
 export function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** A local https server for URL media (see startMediaServer). */
+export interface MediaServer {
+  /** `https://127.0.0.1:<port>` */
+  readonly base: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A real https server with a self-signed certificate (made with openssl in
+ * `dir`), trusted by this test process only while it runs. It serves
+ * `files` by path; `/slow.png` answers its headers and the first 16 bytes of
+ * `slow`, then nothing, so only a fetch's time limit ends it; anything else
+ * is a 404.
+ */
+export async function startMediaServer(dir: string, files: Readonly<Record<string, Buffer>>, slow: Buffer): Promise<MediaServer> {
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`, '-days', '1', '-subj', '/CN=127.0.0.1'],
+    { stdio: 'ignore' },
+  );
+  const tls = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+  process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+  const server = createServer({ key: readFileSync(`${dir}/key.pem`), cert: readFileSync(`${dir}/cert.pem`) }, (req, res) => {
+    const file = files[req.url ?? ''];
+    if (file) return res.end(file);
+    if (req.url === '/slow.png') return res.writeHead(200, { 'content-type': 'image/png' }).write(slow.subarray(0, 16));
+    res.writeHead(404).end();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    base: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      if (tls === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+      else process.env.NODE_TLS_REJECT_UNAUTHORIZED = tls;
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
 }
