@@ -152,7 +152,7 @@ async function runSide(side: Side, admin: Redis, round: number): Promise<Result>
         settleWindowMs: 60_000,
         workerOptions: { autorun: false },
       });
-      return runUntilDrained(admin, worker as unknown as Worker);
+      return await runUntilDrained(admin, worker as unknown as Worker);
     }
     if (side === 'bare') {
       const w = new Worker(QUEUE_NAMES.publish, async () => ({}), {
@@ -161,7 +161,7 @@ async function runSide(side: Side, admin: Redis, round: number): Promise<Result>
         concurrency: C,
         autorun: false,
       });
-      return runUntilDrained(admin, w);
+      return await runUntilDrained(admin, w);
     }
     // Manual: no processor; the ledger shares the worker's connection.
     const w = new Worker(QUEUE_NAMES.publish, null, { connection: connection as never, prefix: hashTagged(prefix), autorun: false });
