@@ -342,6 +342,8 @@ interface Side {
   processServer: Map<string, number>;
   /** Server time in XADD while processing (BullMQ's own event stream, and xactly's outcome events). */
   xaddUsec: number;
+  /** Server time in Lua scripts while processing (BullMQ's and the ledger's; the commands they run included). */
+  scriptUsec: number;
   nodeCpuMs: number;
   redisCpuMs: number;
 }
@@ -372,6 +374,7 @@ function sideOf(rounds: SideResult[]): Side {
     processClient: clients((r) => r.processClient),
     processServer,
     xaddUsec: sum(rounds.map((r) => r.processServer.get('xadd')?.usec ?? 0)),
+    scriptUsec: sum(rounds.map((r) => (r.processServer.get('evalsha')?.usec ?? 0) + (r.processServer.get('eval')?.usec ?? 0))),
     nodeCpuMs: sum(rounds.map((r) => r.nodeCpuMs)),
     redisCpuMs: sum(rounds.map((r) => r.redisCpuMs)),
   };
@@ -448,6 +451,8 @@ function buildReport(env: Env, bareRounds: SideResult[], xaRounds: SideResult[],
     ['processing: commands / job (server, incl. in scripts)', f2(serverBare / J), f2(serverXa / J), delta((serverXa - serverBare) / J)],
     ['processing: Node CPU / job (this process)', us(bare.nodeCpuMs), us(xa.nodeCpuMs), times(xa.nodeCpuMs, bare.nodeCpuMs)],
     ['processing: Redis CPU / job (server)', us(bare.redisCpuMs), us(xa.redisCpuMs), times(xa.redisCpuMs, bare.redisCpuMs)],
+    // Time inside scripts by INFO commandstats: steadier than CPU on a shared machine, and where the ledger's cost lives.
+    ['processing: Redis script time / job (server)', us(bare.scriptUsec / 1000), us(xa.scriptUsec / 1000), times(xa.scriptUsec, bare.scriptUsec)],
     [
       'processing: Node + Redis CPU / job',
       us(bare.nodeCpuMs + bare.redisCpuMs),
