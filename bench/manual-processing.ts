@@ -1,10 +1,11 @@
 /**
  * Would BullMQ's manual processing pay (#16)? A prototype measured side by
- * side in one run; the product still uses a processor.
+ * side in one run; the product still uses a processor. And where does the
+ * product's extra cost go: its two script calls, or the work inside them?
  *
  *   npm run build && node dist/bench/manual-processing.js [--jobs N=5000] [--concurrency C=20] [--rounds R=3]
  *
- * Four ways to drain N jobs already in the queue, on the same Redis:
+ * Five ways to drain N jobs already in the queue, on the same Redis:
  * - bare: a BullMQ Worker whose processor returns at once;
  * - bare manual: a Worker without processor, C loops of
  *   `moveToCompleted(…, fetchNext)` (the completion fetches the next job);
@@ -13,7 +14,14 @@
  * - xactly manual: C loops of claim → X → settle, with the settle and the
  *   job's completion (which fetches the next job) sent together, without
  *   waiting for the settle's answer in between: two round trips per job.
- *   X answers at once (in-process); the ledger must say `sent` for every key.
+ *   X answers at once (in-process); the ledger must say `sent` for every key;
+ * - xactly, empty scripts: the product's publish worker with its claim and
+ *   settle scripts replaced by ones that do no work (the claim answers
+ *   'claimed' with the record as it is, the settle 'ok'): the same calls,
+ *   arguments, round trips and Node code, none of the ledger's Redis work.
+ *   What it saves against `xactly` is the scripts' work; what is left
+ *   against `bare` is the price of the calls themselves. Its ledger is not
+ *   updated (it is a measurement, not a publish).
  *
  * What the prototype skips, and a product version must not: lock renewal
  * for long X calls, stalled-job handling, a settle that is refused (stale,
@@ -27,6 +35,7 @@ import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createProducer, createPublishWorker, openLedger } from '../src/app.js';
 import { hashTagged, QUEUE_NAMES } from '../src/ledger/keys.js';
+import { CLAIM, SETTLE } from '../src/ledger/scripts.js';
 import { createLogger } from '../src/log.js';
 import { PUBLISH_JOB_OPTIONS, type PublishJobData } from '../src/queue/jobs.js';
 import { dropPrefix, newRedis, REDIS_URL } from '../test/support/redis.js';
@@ -45,13 +54,21 @@ const { values: a } = parseArgs({
 const N = intOption('jobs', a.jobs!, 100);
 const C = intOption('concurrency', a.concurrency!, 1);
 const ROUNDS = intOption('rounds', a.rounds!, 1);
-const SIDES = ['bare', 'bare manual', 'xactly', 'xactly manual'] as const;
+const SIDES = ['bare', 'bare manual', 'xactly', 'xactly manual', 'xactly, empty scripts'] as const;
 type Side = (typeof SIDES)[number];
 
 interface Result {
   ms: number;
-  cpuUsPerJob: number;
+  /** CPU per job: this process, and the Redis server. */
+  nodeUs: number;
+  redisUs: number;
 }
+
+/** Scripts with the ledger's names and calling conventions that do no work: what the calls cost on their own. */
+const EMPTY_SCRIPTS = [
+  { name: CLAIM.name, keyCount: CLAIM.keyCount, lua: `return {'claimed', redis.call('GET', KEYS[1])}` },
+  { name: SETTLE.name, keyCount: SETTLE.keyCount, lua: `return {'ok', 'sent', '0'}` },
+];
 
 const requests = (label: string) =>
   Array.from({ length: N }, (_, i) => ({
@@ -71,7 +88,7 @@ async function timed(admin: Redis, drain: () => Promise<void>): Promise<Result> 
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const redisMs = ((await redisCpuSeconds(admin)) - redis0) * 1000;
-  return { ms, cpuUsPerJob: (((cpu.user + cpu.system) / 1000 + redisMs) / N) * 1000 };
+  return { ms, nodeUs: (cpu.user + cpu.system) / N, redisUs: (redisMs / N) * 1000 };
 }
 
 /** Run a processor worker (autorun off) until N jobs completed, timed. */
@@ -115,7 +132,7 @@ async function manualLoops(
 }
 
 async function runSide(side: Side, admin: Redis, round: number): Promise<Result> {
-  const prefix = `bench-mp-${round}-${side.replace(' ', '-')}-${Date.now()}`;
+  const prefix = `bench-mp-${round}-${side.replace(/\W+/g, '-')}-${Date.now()}`;
   const connection = newRedis();
   const logger = createLogger({ level: 'silent' });
   try {
@@ -140,7 +157,9 @@ async function runSide(side: Side, admin: Redis, round: number): Promise<Result>
       await queue.close();
     }
     const x = instantX();
-    if (side === 'xactly') {
+    // The ledger defines its scripts only where the connection has none of that name.
+    if (side === 'xactly, empty scripts') for (const e of EMPTY_SCRIPTS) connection.defineCommand(e.name, { numberOfKeys: e.keyCount, lua: e.lua });
+    if (side === 'xactly' || side === 'xactly, empty scripts') {
       const worker = createPublishWorker({
         connection,
         prefix,
@@ -214,16 +233,41 @@ run(async () => {
     for (const side of order) results.get(side)!.push(await runSide(side, admin, round));
   }
   admin.disconnect();
-  const med = (s: Side) => ({ ms: median(results.get(s)!.map((r) => r.ms)), cpu: median(results.get(s)!.map((r) => r.cpuUsPerJob)) });
+  const med = (s: Side) => {
+    const rs = results.get(s)!;
+    return { ms: median(rs.map((r) => r.ms)), node: median(rs.map((r) => r.nodeUs)), redis: median(rs.map((r) => r.redisUs)) };
+  };
   const bare = med('bare');
+  const xa = med('xactly');
+  const empty = med('xactly, empty scripts');
   console.log(`${machine()} · Redis at ${REDIS_URL} · ${f0(N)} jobs, concurrency ${C}, ${ROUNDS} rounds (medians)`);
   console.log(
     textTable(
       SIDES.map((s) => {
         const m = med(s);
-        return [s, `${f0(N / (m.ms / 1000))} jobs/s`, f2(bare.ms / m.ms), `${f0(m.cpu)} us`, `x${f2(m.cpu / bare.cpu)}`];
+        return [
+          s,
+          `${f0(N / (m.ms / 1000))} jobs/s`,
+          f2(bare.ms / m.ms),
+          `${f0(m.node)} us`,
+          `${f0(m.redis)} us`,
+          `${f0(m.node + m.redis)} us`,
+          `x${f2((m.node + m.redis) / (bare.node + bare.redis))}`,
+        ];
       }),
-      ['side', 'throughput', 'vs bare', 'Node + Redis CPU / job', 'vs bare'],
+      ['side', 'throughput', 'vs bare', 'Node CPU / job', 'Redis CPU / job', 'Node + Redis', 'vs bare'],
+    ),
+  );
+  // xactly's extra CPU over bare, split: the scripts' work (xactly - empty scripts) and the calls themselves (empty scripts - bare).
+  const split = (pick: (m: ReturnType<typeof med>) => number) => [f0(pick(xa) - pick(empty)), f0(pick(empty) - pick(bare))];
+  console.log(
+    textTable(
+      [
+        ['Node', ...split((m) => m.node)],
+        ['Redis', ...split((m) => m.redis)],
+        ['both', ...split((m) => m.node + m.redis)],
+      ],
+      ["xactly's extra CPU / job (us)", "the scripts' work", 'the calls themselves'],
     ),
   );
   return 0;

@@ -346,11 +346,6 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
       throw err instanceof DurabilityError ? new StartupError(err.message) : err;
     }
   });
-  // Records stored by an older xactly become hashes before anything claims or reconciles them.
-  const upgraded = once(async () => {
-    const n = await ledger.upgradeRecords();
-    if (n > 0) logger.warn({ event: 'records-upgraded', records: n }, 'ledger records from an older xactly upgraded to hashes');
-  });
   const x = once(async () => {
     if (overrides.x) return overrides.x;
     const twitter = xPortFor(config, await credentials(), redis, ledger.keys, logger);
@@ -409,7 +404,6 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
       return producer;
     },
     async publishWorker(opts = {}) {
-      await upgraded();
       const store = await credentials();
       const worker = createPublishWorker({
         connection: redis,
@@ -435,7 +429,6 @@ export async function openApp(config: Config, logger: Logger, overrides: AppOver
       return worker;
     },
     async reconciler(opts = {}) {
-      await upgraded();
       const r = await startReconciler({ ...(await reconcileDeps()), connection: redis, intervalMs: config.reconcileIntervalMs, ...opts });
       closers.push(() => r.close());
       return r;

@@ -12,7 +12,7 @@ export const QUEUE_NAMES = Object.freeze({ publish: 'publish', reconcile: 'recon
 export interface LedgerKeys {
   /** Prefix for BullMQ queues (same hash tag as the ledger). */
   readonly bullPrefix: string;
-  /** Hash: the ledger record of one key, a hash field per record field and its audit trail in `trail` (ledger/record.ts). */
+  /** String (JSON): the ledger record of one key, its audit trail inside. */
   record(keyId: string): string;
   /** Sorted set: unresolved keys by when reconciliation should look at them next. */
   readonly due: string;
@@ -79,11 +79,6 @@ export interface LedgerKeys {
   mediaUpload(keyId: string, contentId: string): string;
   /** String with TTL: held by the one reconciliation pass running. */
   readonly reconcileLock: string;
-  /**
-   * String: the record format every record of this prefix is in ('hash'),
-   * written once older records were upgraded (Ledger.upgradeRecords).
-   */
-  readonly storage: string;
   /** String with TTL: a live worker process's last heartbeat (ms since epoch), for /healthz. */
   heartbeat(workerId: string): string;
   /**
@@ -105,7 +100,6 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     attribution: (xId: string) => `${p}:xid:${xId}`,
     lookupBlock: (accountId: string) => `${p}:lookup-block:${accountId}`,
     reconcileLock: `${p}:reconcile-lock`,
-    storage: `${p}:storage`,
     stats: `${p}:stats`,
     events: `${p}:events`,
     webhooks: `${p}:webhooks`,

@@ -6,17 +6,7 @@ import { ownExtras, type PublishRequest } from '../domain/request.js';
 import { globEscape, scanMatch } from './drop.js';
 import { ledgerKeys, type LedgerKeys } from './keys.js';
 import { type CancelRequest, POST_STATES, whileCancelling } from '../domain/state.js';
-import {
-  type AuditEvent,
-  type PostRecord,
-  type PostState,
-  parseRecord,
-  parseTrail,
-  type RawRecord,
-  recordFromValues,
-  type StoredRecord,
-  TRAIL_FIELD,
-} from './record.js';
+import { type AuditEvent, type PostRecord, type PostState, parseRecord, parseStored, type StoredRecord } from './record.js';
 import {
   CANCEL,
   CHANGE,
@@ -36,14 +26,10 @@ import {
   type SettleVariant,
   STANDING,
   type StandingArgs,
-  UPGRADE_RECORD,
   verdictOf,
 } from './scripts.js';
 
 export type RedisClient = Redis | Cluster;
-
-/** What `keys.storage` says once every record of the prefix is a hash. */
-const STORAGE_FORMAT = 'hash';
 
 export type RegisterResult =
   { readonly verdict: 'new' } | { readonly verdict: 'exists'; readonly record: PostRecord } | { readonly verdict: 'conflict'; readonly record: PostRecord };
@@ -271,7 +257,10 @@ export class Ledger {
       (pipeline as unknown as Record<string, (...a: (string | number)[]) => unknown>)[REGISTER.name]!(
         ...REGISTER.args(this.keys, {
           keyId,
-          stored,
+          slotId: r.slotId,
+          postId: r.postId,
+          accountId: r.accountId,
+          stored: JSON.stringify(stored),
           expireAt: Math.max(now, r.deadline) + this.retentionMs,
           now,
           eventsRetentionMs: this.eventsRetentionMs,
@@ -286,7 +275,7 @@ export class Ledger {
     return entries.map(({ keyId, request }, i) => {
       const [err, previous] = replies[i] ?? [new Error('no reply')];
       if (err) throw err;
-      const record = parseRecord(keyId, previous as RawRecord | null);
+      const record = parseRecord(keyId, previous as string | null);
       if (!record) return { verdict: 'new' };
       return { verdict: record.fingerprint === request.fingerprint ? 'exists' : 'conflict', record };
     });
@@ -297,7 +286,7 @@ export class Ledger {
    * account's budget (`accountId` as the job names it) and of the app's.
    */
   async claim(c: { keyId: string; jobId: string; leaseMs: number; now: number; accountId?: string; budget?: Budget }): Promise<ClaimResult> {
-    const [answer, values, retryAt] = (await this.run(CLAIM, {
+    const [answer, raw, retryAt] = await this.run(CLAIM, {
       keyId: c.keyId,
       jobId: c.jobId,
       accountId: c.accountId ?? '-',
@@ -309,9 +298,9 @@ export class Ledger {
       lostJobGraceMs: this.lostJobGraceMs,
       appPausedRecheckMs: APP_PAUSED_RECHECK_MS,
       eventsRetentionMs: this.eventsRetentionMs,
-    })) as unknown as [string, (string | null)[] | undefined, string | undefined];
+    });
     const verdict = verdictOf('claim', CLAIM_VERDICTS, answer);
-    const record = values && recordFromValues(c.keyId, values);
+    const record = parseRecord(c.keyId, raw);
     if (verdict === 'missing' || !record) return { verdict: 'missing' };
     if (verdict === 'throttled') return { verdict, record, retryAt: Number(retryAt) };
     return { verdict, record };
@@ -548,14 +537,8 @@ export class Ledger {
 
   async getMany(keyIds: readonly string[]): Promise<(PostRecord | undefined)[]> {
     if (keyIds.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const id of keyIds) pipeline.hgetall(this.keys.record(id));
-    const replies = (await pipeline.exec()) ?? [];
-    return keyIds.map((id, i) => {
-      const [err, raw] = replies[i] ?? [new Error('no reply')];
-      if (err) throw err;
-      return parseRecord(id, raw as Record<string, string>);
-    });
+    const raws = await this.redis.mget(...keyIds.map((id) => this.keys.record(id)));
+    return keyIds.map((id, i) => parseRecord(id, raws[i]));
   }
 
   /**
@@ -653,31 +636,6 @@ export class Ledger {
     await releaseLock(this.redis, this.keys.reconcileLock, token);
   }
 
-  /**
-   * Upgrade records stored by an older xactly (one JSON string each) to
-   * hashes, once per prefix: a SCAN of the prefix's records, one
-   * UPGRADE_RECORD script per key (atomic, idempotent), then the `storage`
-   * marker so later starts skip the scan. Returns how many were converted.
-   * An older worker still running meets a hash and errors (WRONGTYPE)
-   * before calling X, so nothing is published twice during the upgrade.
-   */
-  async upgradeRecords(): Promise<number> {
-    if ((await this.redis.get(this.keys.storage)) === STORAGE_FORMAT) return 0;
-    const head = this.keys.record('');
-    let converted = 0;
-    for await (const keys of scanMatch(this.redis, `${globEscape(head)}*`)) {
-      const pipeline = this.redis.pipeline();
-      const call = (pipeline as unknown as Record<string, (...a: (string | number)[]) => unknown>)[UPGRADE_RECORD.name]!.bind(pipeline);
-      for (const key of keys) call(...UPGRADE_RECORD.args(this.keys, { keyId: key.slice(head.length) }));
-      for (const [err, n] of (await pipeline.exec()) ?? []) {
-        if (err) throw err;
-        converted += Number(n);
-      }
-    }
-    await this.redis.set(this.keys.storage, STORAGE_FORMAT);
-    return converted;
-  }
-
   /** The cluster-wide counters written with each transition. */
   async stats(): Promise<Record<string, number>> {
     const raw = (await this.redis.hgetall(this.keys.stats)) as Record<string, string>;
@@ -685,12 +643,12 @@ export class Ledger {
   }
 
   async get(keyId: string): Promise<PostRecord | undefined> {
-    return parseRecord(keyId, await this.redis.hgetall(this.keys.record(keyId)));
+    return parseRecord(keyId, await this.redis.get(this.keys.record(keyId)));
   }
 
   /** Oldest event first. */
   async auditTrail(keyId: string): Promise<AuditEvent[]> {
-    return parseTrail(await this.redis.hget(this.keys.record(keyId), TRAIL_FIELD));
+    return parseStored(await this.redis.get(this.keys.record(keyId)))?.trail ?? [];
   }
 
   /**

@@ -1,24 +1,13 @@
 import type { Budget } from '../domain/budget.js';
 import { SETTLE_MOVES } from '../domain/state.js';
 import type { LedgerKeys } from './keys.js';
-import {
-  type AuditEvent,
-  encodeFields,
-  encodeNewRecord,
-  RECORD_FIELD_KINDS,
-  RECORD_FIELDS,
-  type StoredRecord,
-  TRAIL_COUNT_FIELD,
-  TRAIL_FIELD,
-  trailLine,
-} from './record.js';
 
 /**
  * The ledger's Lua scripts. Each runs atomically, so "read state, decide,
  * write" can never interleave with another worker or a reconciler.
  *
- * A record is a hash (ledger/record.ts): a transition reads the fields it
- * decides on with one HMGET and writes what it changes with one HSET.
+ * A record is one JSON string (decoded with cjson), its audit trail inside
+ * it: one key per post keeps each transition to a GET and a SET.
  * Times are passed in (ms) so that tests can drive the clock.
  */
 
@@ -52,7 +41,7 @@ export function verdictOf<V extends string>(name: string, allowed: readonly V[],
 
 /**
  * SETTLE_MOVES as a Lua string: MOVES holds '|from>to|' for each allowed
- * move (a plain find on a short string, no table built per call).
+ * move (a plain find on a short string; no table is built per call).
  */
 function luaMoves(): string {
   const moves = Object.entries(SETTLE_MOVES).flatMap(([from, to]) => to.map((t) => `${from}>${t}`));
@@ -60,44 +49,17 @@ function luaMoves(): string {
 }
 
 /**
- * Shared helpers. A record is a hash (ledger/record.ts): `read` takes the
- * named fields (absent ones stay nil), a transition collects its writes in
- * a table and `write` sends them with one HSET (and folds them into what
- * was read). `note` appends one event (a JSON line) to the capped audit
- * trail, keeping the first ('queued') entry: a string concatenation, never
- * a decode. `emit` appends one outcome event to the events stream (fields:
+ * Shared helpers: append to the capped audit trail, keep the first
+ * ('queued') entry; append one outcome event to the events stream (fields:
  * type, key, slotId, postId, account, state, attempt, at, then the event's
  * own: tweetId, reason, detail...), trimming entries older than the
  * retention by Redis' own clock (stream ids are Redis' time).
  */
 const TRAIL = `
-local function read(key, fields)
-  local vals = redis.call('HMGET', key, unpack(fields))
-  local r = {}
-  for i, f in ipairs(fields) do if vals[i] then r[f] = vals[i] end end
-  return r
-end
-local function write(key, w, r)
-  local a = {}
-  for k, v in pairs(w) do
-    a[#a + 1] = k
-    if type(v) == 'number' then a[#a + 1] = string.format('%d', v) else a[#a + 1] = v end
-    if r then r[k] = v end
-  end
-  if #a > 0 then redis.call('HSET', key, unpack(a)) end
-end
-local function note(r, w, max, line)
-  local t = w.${TRAIL_FIELD} or r.${TRAIL_FIELD} or ''
-  local n = (w.${TRAIL_COUNT_FIELD} or tonumber(r.${TRAIL_COUNT_FIELD} or '0')) + 1
-  if t == '' then t = line else t = t .. '\\n' .. line end
-  while n > max do
-    local a = string.find(t, '\\n', 1, true)
-    if not a then break end
-    local b = string.find(t, '\\n', a + 1, true)
-    if b then t = string.sub(t, 1, a) .. string.sub(t, b + 1) else t = string.sub(t, 1, a - 1) end
-    n = n - 1
-  end
-  w.${TRAIL_FIELD} = t; w.${TRAIL_COUNT_FIELD} = n
+local function note(r, max, ev)
+  local trail = r.trail
+  trail[#trail + 1] = ev
+  while #trail > max do table.remove(trail, 2) end
 end
 local function trimBefore(retention)
   local t = redis.call('TIME')
@@ -118,7 +80,7 @@ end
  * can be claimed. The claim bumps the attempt number (the fencing token),
  * starts a lease and spends one unit of each budget.
  *
- * KEYS[1] record (hash)   KEYS[2] due zset   KEYS[3] stats hash
+ * KEYS[1] record (JSON)   KEYS[2] due zset   KEYS[3] stats hash
  * KEYS[4] account budget counter (this window)   KEYS[5] app budget counter (this day)
  * KEYS[6] account state hash (paused, blockedUntil)   KEYS[7] app state hash (paused, blockedUntil)
  * KEYS[8] events stream (a claim's own failures are events)
@@ -130,28 +92,28 @@ end
  * ARGV[13] how long a key waits before looking again while the app is paused (ms)
  * ARGV[14] events retention (ms)
  *
- * Returns {verdict, the record's fields (HMGET of RECORD_FIELDS), retryAt?};
- * verdict is one of 'missing',
+ * Returns {verdict, record JSON, retryAt?}; verdict is one of 'missing',
  * 'claimed', 'early', 'expired' and 'paused' (both now failed), 'throttled'
  * (with retryAt; also while the app is paused or capped), 'held' (claimed,
  * ambiguous or cancelling: another attempt owns it), 'sent', 'failed',
  * 'cancelled'.
  */
 const CLAIM_LUA = `${TRAIL}
-local r = read(KEYS[1], {'state', 'attempt', 'scheduledAt', 'notBefore', 'deadline', 'partIndex', 'slotId', 'postId', 'accountId',
-  '${TRAIL_FIELD}', '${TRAIL_COUNT_FIELD}'})
-if not r.state then return {'missing'} end
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing'} end
+local r = cjson.decode(raw)
 local now = tonumber(ARGV[1])
 local max = tonumber(ARGV[5])
-local deadline = tonumber(r.deadline)
 local verdict = r.state
 local retryAt = nil
+-- What was written, encoded once: the reply carries the same string.
+local written = nil
 
 local function fail(reason, detail)
-  local w = {state = 'failed', reason = reason, detail = detail, updatedAt = now}
-  note(r, w, max, cjson.encode({at = now, event = 'failed', reason = reason, detail = detail, jobId = ARGV[4]}))
-  write(KEYS[1], w, r)
-  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  r.state = 'failed'; r.reason = reason; r.detail = detail; r.updatedAt = now
+  note(r, max, {at = now, event = 'failed', reason = reason, detail = detail, jobId = ARGV[4]})
+  written = cjson.encode(r)
+  redis.call('SET', KEYS[1], written, 'PX', ARGV[6])
   redis.call('ZREM', KEYS[2], ARGV[3])
   redis.call('HINCRBY', KEYS[3], 'final:failed:' .. reason, 1)
   emit(KEYS[8], ARGV[14], ARGV[3], r, 'failed', now, {reason = reason, detail = detail})
@@ -175,17 +137,15 @@ if r.state == 'claimed' or r.state == 'ambiguous' or r.state == 'cancelling' the
   verdict = 'held'
 elseif r.state == 'queued' then
   -- notBefore is set when a not-sent attempt was released with a backoff (dueAt in domain/state.ts).
-  local dueAt = math.max(tonumber(r.scheduledAt), tonumber(r.notBefore or '0'))
+  local dueAt = math.max(r.scheduledAt, r.notBefore or 0)
   local account = redis.call('HMGET', KEYS[6], 'paused', 'blockedUntil')
   local app = redis.call('HMGET', KEYS[7], 'paused', 'blockedUntil')
   local block = math.max(tonumber(account[2] or '0'), tonumber(app[2] or '0'))
-  if now >= deadline then
+  if now >= r.deadline then
     verdict = 'expired'
-    local part = tonumber(r.partIndex or '0')
+    local part = r.partIndex or 0
     if app[1] then fail('app-paused', app[1])
-    elseif part > 0 then
-      local n = #cjson.decode(redis.call('HGET', KEYS[1], 'parts') or '[]')
-      fail('thread-broken', 'the deadline passed before part ' .. (part + 1) .. ' of ' .. n .. ' could start; parts 1-' .. part .. ' are live (not deleted)')
+    elseif part > 0 then fail('thread-broken', 'the deadline passed before part ' .. (part + 1) .. ' of ' .. #r.parts .. ' could start; parts 1-' .. part .. ' are live (not deleted)')
     else fail('expired', 'the deadline passed before an attempt could start') end
   elseif now < dueAt then
     verdict = 'early'
@@ -195,12 +155,12 @@ elseif r.state == 'queued' then
   elseif app[1] then
     -- X refused the whole app: wait (not fail) until an operator resumes it.
     verdict = 'throttled'
-    retryAt = math.min(now + tonumber(ARGV[13]), deadline)
-  elseif block >= deadline then
+    retryAt = math.min(now + tonumber(ARGV[13]), r.deadline)
+  elseif block >= r.deadline then
     -- X holds the account or the app (a 24-hour or monthly cap) past the
     -- deadline: no attempt can start in time, so say so now, not at the reset.
     verdict = 'expired'
-    fail('expired', 'X holds the ' .. (tonumber(app[2] or '0') >= deadline and 'app' or 'account') ..
+    fail('expired', 'X holds the ' .. (tonumber(app[2] or '0') >= r.deadline and 'app' or 'account') ..
       ' until ' .. string.format('%d', block) .. ' (epoch ms, when its cap resets), past the deadline')
   elseif block > now then
     verdict = 'throttled'
@@ -217,23 +177,23 @@ elseif r.state == 'queued' then
       verdict = 'throttled'
     else
       verdict = 'claimed'
-      local attempt = tonumber(r.attempt) + 1
-      local lease = now + tonumber(ARGV[2])
-      local w = {state = 'claimed', attempt = attempt, jobId = ARGV[4], leaseUntil = lease, attemptStartedAt = now, updatedAt = now}
-      note(r, w, max, cjson.encode({at = now, event = 'claimed', attempt = attempt, jobId = ARGV[4], leaseUntil = lease}))
-      write(KEYS[1], w, r)
-      redis.call('ZADD', KEYS[2], lease, ARGV[3])
+      r.attempt = r.attempt + 1
+      r.state = 'claimed'; r.jobId = ARGV[4]; r.leaseUntil = now + tonumber(ARGV[2])
+      r.attemptStartedAt = now; r.updatedAt = now
+      note(r, max, {at = now, event = 'claimed', attempt = r.attempt, jobId = ARGV[4], leaseUntil = r.leaseUntil})
+      written = cjson.encode(r)
+      redis.call('SET', KEYS[1], written, 'KEEPTTL')
+      redis.call('ZADD', KEYS[2], r.leaseUntil, ARGV[3])
     end
   end
 end
-local whole = redis.call('HMGET', KEYS[1], ${RECORD_FIELDS.map((f) => `'${f}'`).join(', ')})
 if retryAt then
   -- The job waits for budget: reconciliation need not look for it before then.
   redis.call('ZADD', KEYS[2], retryAt + tonumber(ARGV[12]), ARGV[3])
   redis.call('HINCRBY', KEYS[3], 'throttled', 1)
-  return {verdict, whole, string.format('%d', retryAt)}
+  return {verdict, raw, tostring(retryAt)}
 end
-return {verdict, whole}
+return {verdict, written or raw}
 `;
 
 export interface ClaimArgs {
@@ -291,52 +251,52 @@ export const CLAIM: Script<ClaimArgs> = {
  * A result for another attempt, or for a key no longer in flight, is refused
  * ('stale') and only written to the audit trail.
  *
- * KEYS[1] record (hash)   KEYS[2] due zset   KEYS[3] attribution of the X id (written when the target is 'sent')
+ * KEYS[1] record (JSON)   KEYS[2] due zset   KEYS[3] attribution of the X id (written when the target is 'sent')
  * KEYS[4] stats hash   KEYS[5] events stream
  * ARGV[1] now (ms)      ARGV[2] attempt      ARGV[3] keyId   ARGV[4] audit max length
  * ARGV[5] retention (ms, for final targets)
  * ARGV[6] X latency in ms to add to latency_sum_ms ('' for none)
  * ARGV[7] the normal variant (JSON); a variant is
- *   {to = state, due = score for non-final targets, set = record fields to set (flat, encoded),
- *    del = record fields to remove, events = audit events (JSON lines), stats = counters to increment,
+ *   {to = state, due = score for non-final targets, patch = fields to set,
+ *    events = audit events, stats = counters to increment,
  *    attribute = whether KEYS[3] (the X id made live) is attributed to this key,
  *    emits = the outcome events, in order: {type, fields, state (when not the key's new state)}}
- * ARGV[8] events retention (ms)   ARGV[9] the cancelling variant (JSON; '' when the same as the normal one)
+ * ARGV[8] events retention (ms)
+ * ARGV[9] the cancelling variant (JSON; '' when it is the same as the normal one)
  *
  * Returns {'ok'|'stale'|'missing', current state, current attempt}.
  */
 const SETTLE_LUA = `${TRAIL}
-local r = read(KEYS[1], {'state', 'attempt', 'slotId', 'postId', 'accountId', '${TRAIL_FIELD}', '${TRAIL_COUNT_FIELD}'})
-if not r.state then return {'missing', '', '0'} end
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing', '', '0'} end
+local r = cjson.decode(raw)
 local now = tonumber(ARGV[1])
 local max = tonumber(ARGV[4])
 -- Only the variant that applies is decoded.
 local v = cjson.decode((r.state == 'cancelling' and ARGV[9] ~= '') and ARGV[9] or ARGV[7])
 local target = v.to
 ${luaMoves()}
-if r.attempt ~= ARGV[2] or not string.find(MOVES, '|' .. r.state .. '>' .. target .. '|', 1, true) then
-  local w = {}
-  note(r, w, max, cjson.encode({at = now, event = 'stale-result', attempt = tonumber(ARGV[2]), target = target,
-    currentState = r.state, currentAttempt = tonumber(r.attempt)}))
-  write(KEYS[1], w)
-  return {'stale', r.state, r.attempt}
+if tostring(r.attempt) ~= ARGV[2] or not string.find(MOVES, '|' .. r.state .. '>' .. target .. '|', 1, true) then
+  note(r, max, {at = now, event = 'stale-result', attempt = tonumber(ARGV[2]), target = target,
+    currentState = r.state, currentAttempt = r.attempt})
+  redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+  return {'stale', r.state, tostring(r.attempt)}
 end
-local w = {state = target, updatedAt = now}
-for i = 1, #v.set, 2 do w[v.set[i]] = v.set[i + 1] end
-redis.call('HDEL', KEYS[1], 'leaseUntil', unpack(v.del))
-for _, line in ipairs(v.events) do note(r, w, max, line) end
-write(KEYS[1], w, r)
+r.state = target; r.updatedAt = now; r.leaseUntil = nil
+for k, val in pairs(v.patch) do r[k] = val end
+for _, ev in ipairs(v.events) do note(r, max, ev) end
 if target == 'sent' or target == 'failed' or target == 'cancelled' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  redis.call('SET', KEYS[1], cjson.encode(r), 'PX', ARGV[5])
   redis.call('ZREM', KEYS[2], ARGV[3])
 else
+  redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
   redis.call('ZADD', KEYS[2], v.due, ARGV[3])
 end
 if v.attribute then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[5]) end
 for _, e in ipairs(v.emits) do emit(KEYS[5], ARGV[8], ARGV[3], r, e.type, now, e.fields, e.state) end
 for _, field in ipairs(v.stats) do redis.call('HINCRBY', KEYS[4], field, 1) end
 if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[4], 'latency_sum_ms', ARGV[6]) end
-return {'ok', target, r.attempt}
+return {'ok', target, tostring(r.attempt)}
 `;
 
 /** One way a settle may go (see SETTLE). */
@@ -390,26 +350,11 @@ export const SETTLE: Script<SettleArgs> = {
     a.auditMax,
     a.retentionMs,
     a.latencyMs === undefined ? '' : Math.round(a.latencyMs),
-    encodeVariant(a.normal),
+    JSON.stringify(a.normal),
     a.eventsRetentionMs,
-    a.cancelling ? encodeVariant(a.cancelling) : '',
+    a.cancelling ? JSON.stringify(a.cancelling) : '',
   ],
 };
-
-/** A variant as the script takes it: the patch as hash fields, the audit events as trail lines. */
-function encodeVariant(v: SettleVariant): string {
-  const { set, del } = encodeFields(v.patch);
-  return JSON.stringify({
-    to: v.to,
-    due: v.due,
-    set,
-    del,
-    events: v.events.map((e) => trailLine(e as AuditEvent)),
-    stats: v.stats,
-    attribute: v.attribute,
-    emits: v.emits,
-  });
-}
 
 /**
  * The answer of a lifecycle script about a key it did not change:
@@ -430,7 +375,7 @@ end
  * (claimed or ambiguous) becomes cancelling: no new attempt ever starts,
  * and the attempt in doubt resolves to sent (it had gone out) or cancelled.
  *
- * KEYS[1] record (hash)   KEYS[2] due zset   KEYS[3] stats hash   KEYS[4] events stream
+ * KEYS[1] record (JSON)   KEYS[2] due zset   KEYS[3] stats hash   KEYS[4] events stream
  * ARGV[1] now (ms)   ARGV[2] keyId   ARGV[3] audit max length   ARGV[4] retention (ms, final)
  * ARGV[5] the request (JSON: {at, by?, reason?})   ARGV[6] events retention (ms)
  *
@@ -438,26 +383,25 @@ end
  *   | {'already-sent', xId} | {'final', state, reason} | {'not-found'}.
  */
 const CANCEL_LUA = `${TRAIL}${REFUSE}
-local r = read(KEYS[1], {'state', 'attempt', 'attemptStartedAt', 'jobId', 'tweetId', 'reason', 'slotId', 'postId', 'accountId',
-  '${TRAIL_FIELD}', '${TRAIL_COUNT_FIELD}'})
-if not r.state then return {'not-found'} end
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'not-found'} end
+local r = cjson.decode(raw)
 local now = tonumber(ARGV[1])
 local max = tonumber(ARGV[3])
 local c = cjson.decode(ARGV[5])
 if r.state == 'queued' then
-  local w = {state = 'cancelled', cancel = ARGV[5], updatedAt = now}
-  note(r, w, max, cjson.encode({at = now, event = 'cancelled', by = c.by, reason = c.reason}))
-  write(KEYS[1], w, r)
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  r.state = 'cancelled'; r.cancel = c; r.updatedAt = now
+  note(r, max, {at = now, event = 'cancelled', by = c.by, reason = c.reason})
+  redis.call('SET', KEYS[1], cjson.encode(r), 'PX', ARGV[4])
   redis.call('ZREM', KEYS[2], ARGV[2])
   redis.call('HINCRBY', KEYS[3], 'final:cancelled', 1)
   emit(KEYS[4], ARGV[6], ARGV[2], r, 'cancelled', now, {reason = c.reason})
   return {'cancelled', r.jobId}
 end
 if r.state == 'claimed' or r.state == 'ambiguous' then
-  local w = {state = 'cancelling', cancel = ARGV[5], updatedAt = now}
-  note(r, w, max, cjson.encode({at = now, event = 'cancel-requested', attempt = tonumber(r.attempt), by = c.by, reason = c.reason}))
-  write(KEYS[1], w, r)
+  r.state = 'cancelling'; r.cancel = c; r.updatedAt = now
+  note(r, max, {at = now, event = 'cancel-requested', attempt = r.attempt, by = c.by, reason = c.reason})
+  redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
   emit(KEYS[4], ARGV[6], ARGV[2], r, 'cancelling', now, {reason = c.reason})
 end
 return refuse(r, 'cancelling')
@@ -498,11 +442,11 @@ export const CANCEL: Script<CancelArgs> = {
  * answers 'changed': read again and plan again). Refused while an attempt
  * is in flight, and for a settled key.
  *
- * KEYS[1] record (hash)   KEYS[2] due zset   KEYS[3] events stream
+ * KEYS[1] record (JSON)   KEYS[2] due zset   KEYS[3] events stream
  * ARGV[1] now (ms)   ARGV[2] keyId   ARGV[3] audit max length
  * ARGV[4] the fingerprint the change was planned from
- * ARGV[5] the fields (JSON: {set = flat encoded fields, includes the new fingerprint; del = fields to remove})
- * ARGV[6] audit event (a trail line)   ARGV[7] verdict on success ('edited' | 'rescheduled')
+ * ARGV[5] fields to set (JSON; includes the new fingerprint)
+ * ARGV[6] audit event (JSON)   ARGV[7] verdict on success ('edited' | 'rescheduled')
  * ARGV[8] new due-index score ('' to keep)   ARGV[9] new expiry (epoch ms, '' to keep)
  * ARGV[10] events retention (ms)
  *
@@ -510,22 +454,21 @@ export const CANCEL: Script<CancelArgs> = {
  *   | {'already-sent', xId} | {'final', state, reason} | {'not-found'}.
  */
 const CHANGE_LUA = `${TRAIL}${REFUSE}
-local r = read(KEYS[1], {'state', 'attempt', 'attemptStartedAt', 'jobId', 'tweetId', 'reason', 'fingerprint', 'scheduledAt', 'deadline',
-  'slotId', 'postId', 'accountId', '${TRAIL_FIELD}', '${TRAIL_COUNT_FIELD}'})
-if not r.state then return {'not-found'} end
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'not-found'} end
+local r = cjson.decode(raw)
 if r.state ~= 'queued' then return refuse(r, 'in-flight') end
 if r.fingerprint ~= ARGV[4] then return {'changed'} end
 local now = tonumber(ARGV[1])
-local change = cjson.decode(ARGV[5])
-local w = {updatedAt = now}
-for i = 1, #change.set, 2 do w[change.set[i]] = change.set[i + 1] end
--- A field the plan drops (an edit that removes a poll or a quote).
-if #change.del > 0 then redis.call('HDEL', KEYS[1], unpack(change.del)) end
-note(r, w, tonumber(ARGV[3]), ARGV[6])
-write(KEYS[1], w, r)
-if ARGV[9] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[9]) end
+-- A null in the plan removes the field (an edit that drops a poll or a quote).
+for k, val in pairs(cjson.decode(ARGV[5])) do if val == cjson.null then r[k] = nil else r[k] = val end end
+r.updatedAt = now
+local ev = cjson.decode(ARGV[6]); ev.at = now
+note(r, tonumber(ARGV[3]), ev)
+if ARGV[9] ~= '' then redis.call('SET', KEYS[1], cjson.encode(r), 'PXAT', ARGV[9])
+else redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL') end
 if ARGV[8] ~= '' then redis.call('ZADD', KEYS[2], ARGV[8], ARGV[2]) end
-emit(KEYS[3], ARGV[10], ARGV[2], r, ARGV[7], now, ARGV[7] == 'rescheduled' and {scheduledAt = r.scheduledAt, deadline = r.deadline} or nil)
+emit(KEYS[3], ARGV[10], ARGV[2], r, ARGV[7], now, ARGV[7] == 'rescheduled' and {scheduledAt = string.format('%d', r.scheduledAt), deadline = string.format('%d', r.deadline)} or nil)
 return {ARGV[7], r.jobId}
 `;
 
@@ -555,8 +498,8 @@ export const CHANGE: Script<ChangeArgs> = {
     a.keyId,
     a.auditMax,
     a.expectedFingerprint,
-    JSON.stringify(encodeFields(a.set)),
-    trailLine({ ...a.event, at: a.now } as AuditEvent),
+    JSON.stringify(a.set),
+    JSON.stringify(a.event),
     a.verdict,
     a.dueScore ?? '',
     a.expireAt ?? '',
@@ -568,24 +511,26 @@ export const CHANGE: Script<ChangeArgs> = {
  * register — a new key's record, or the existing one back (never
  * overwritten), and the `queued` event for a new one.
  *
- * KEYS[1] record (hash)   KEYS[2] events stream
- * ARGV[1] expiry (epoch ms)   ARGV[2] keyId   ARGV[3] now (ms)   ARGV[4] events retention (ms)
- * ARGV[5] slotId   ARGV[6] postId   ARGV[7] accountId (the event's fields)
- * ARGV[8...] the record's hash fields (field, value, ...: ledger/record.ts encodeNewRecord)
+ * KEYS[1] record (JSON)   KEYS[2] events stream
+ * ARGV[1] the record (JSON)   ARGV[2] expiry (epoch ms)   ARGV[3] keyId
+ * ARGV[4] now (ms)   ARGV[5] events retention (ms)
+ * ARGV[6] slotId   ARGV[7] postId   ARGV[8] accountId (the event's fields: the record is not decoded)
  *
- * Returns the record that was there (HGETALL, flat), or nil: this one is new.
+ * Returns the record that was there (nil: this one is new).
  */
 const REGISTER_LUA = `${TRAIL}
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HGETALL', KEYS[1]) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 8))
-redis.call('PEXPIREAT', KEYS[1], ARGV[1])
-emit(KEYS[2], ARGV[4], ARGV[2], {slotId = ARGV[5], postId = ARGV[6], accountId = ARGV[7], state = 'queued', attempt = 0}, 'queued', tonumber(ARGV[3]), nil)
+local prev = redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'NX', 'GET')
+if prev then return prev end
+emit(KEYS[2], ARGV[5], ARGV[3], {slotId = ARGV[6], postId = ARGV[7], accountId = ARGV[8], state = 'queued', attempt = 0}, 'queued', tonumber(ARGV[4]), nil)
 return false
 `;
 
 export interface RegisterArgs {
   readonly keyId: string;
-  readonly stored: StoredRecord;
+  readonly slotId: string;
+  readonly postId: string;
+  readonly accountId: string;
+  readonly stored: string;
   readonly expireAt: number;
   readonly now: number;
   readonly eventsRetentionMs: number;
@@ -596,18 +541,7 @@ export const REGISTER: Script<RegisterArgs> = {
   keyCount: 2,
   lua: REGISTER_LUA,
   verdicts: [],
-  args: (k, a) => [
-    k.record(a.keyId),
-    k.events,
-    a.expireAt,
-    a.keyId,
-    a.now,
-    a.eventsRetentionMs,
-    a.stored.slotId,
-    a.stored.postId,
-    a.stored.accountId,
-    ...encodeNewRecord(a.stored),
-  ],
+  args: (k, a) => [k.record(a.keyId), k.events, a.stored, a.expireAt, a.keyId, a.now, a.eventsRetentionMs, a.slotId, a.postId, a.accountId],
 };
 
 /**
@@ -671,17 +605,21 @@ export const STANDING: Script<StandingArgs> = {
  * uploaded before a claim that then did not go through: the upload is still
  * told). The record keeps its TTL.
  *
- * KEYS[1] record (hash)
- * ARGV[1] audit max length   ARGV[2...] the events (trail lines)
+ * KEYS[1] record (JSON)
+ * ARGV[1] now (ms)   ARGV[2] audit max length   ARGV[3] events (JSON array; each gets at = now)
  *
  * Returns {'ok'|'missing'}.
  */
 const NOTE_LUA = `${TRAIL}
-local r = read(KEYS[1], {'state', '${TRAIL_FIELD}', '${TRAIL_COUNT_FIELD}'})
-if not r.state then return {'missing'} end
-local w = {}
-for i = 2, #ARGV do note(r, w, tonumber(ARGV[1]), ARGV[i]) end
-write(KEYS[1], w)
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing'} end
+local r = cjson.decode(raw)
+local now = tonumber(ARGV[1])
+for _, ev in ipairs(cjson.decode(ARGV[3])) do
+  ev.at = now
+  note(r, tonumber(ARGV[2]), ev)
+end
+redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
 return {'ok'}
 `;
 
@@ -697,56 +635,11 @@ export const NOTE: Script<NoteArgs> = {
   keyCount: 1,
   lua: NOTE_LUA,
   verdicts: ['ok', 'missing'],
-  args: (k, a) => [k.record(a.keyId), a.auditMax, ...a.events.map((e) => trailLine({ ...e, at: a.now } as AuditEvent))],
-};
-
-/**
- * upgradeRecord — a record stored by an xactly before records were hashes
- * (one JSON string, its trail inside) as a hash (ledger/record.ts), its
- * TTL kept. A hash or a missing key is left as it is, so running it twice,
- * or from two processes at once, is harmless.
- *
- * KEYS[1] record
- * Returns 1 when the record was converted, 0 when there was nothing to do.
- */
-const UPGRADE_RECORD_LUA = `
-if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return 0 end
-local r = cjson.decode(redis.call('GET', KEYS[1]))
-local ttl = redis.call('PTTL', KEYS[1])
-local KINDS = { ${Object.entries(RECORD_FIELD_KINDS)
-  .map(([f, k]) => `${f} = '${k}'`)
-  .join(', ')} }
-local a = {}
-for k, v in pairs(r) do
-  local kind = KINDS[k]
-  if k == 'trail' then
-    local lines = {}
-    for i, e in ipairs(v) do lines[i] = cjson.encode(e) end
-    a[#a + 1] = '${TRAIL_FIELD}'; a[#a + 1] = table.concat(lines, '\\n')
-    a[#a + 1] = '${TRAIL_COUNT_FIELD}'; a[#a + 1] = tostring(#lines)
-  elseif kind and v ~= cjson.null then
-    a[#a + 1] = k
-    if kind == 'json' then a[#a + 1] = cjson.encode(v)
-    elseif kind == 'number' then a[#a + 1] = string.format('%.17g', v)
-    else a[#a + 1] = tostring(v) end
-  end
-end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(a))
-if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
-return 1
-`;
-
-export const UPGRADE_RECORD: Script<{ readonly keyId: string }> = {
-  name: 'xactlyUpgradeRecord',
-  keyCount: 1,
-  lua: UPGRADE_RECORD_LUA,
-  verdicts: [],
-  args: (k, a) => [k.record(a.keyId)],
+  args: (k, a) => [k.record(a.keyId), a.now, a.auditMax, JSON.stringify(a.events)],
 };
 
 /** Every script the ledger defines on its connection. */
-export const LEDGER_SCRIPTS = [CLAIM, SETTLE, CANCEL, CHANGE, REGISTER, STANDING, NOTE, UPGRADE_RECORD] as const;
+export const LEDGER_SCRIPTS = [CLAIM, SETTLE, CANCEL, CHANGE, REGISTER, STANDING, NOTE] as const;
 
 /**
  * releaseLock — compare-and-delete: give a lock back only while we hold it
