@@ -8,6 +8,9 @@ import { jobDataOf, type PublishJobData } from './jobs.js';
 import { mediaPathsOf, probeAll } from '../media/probe.js';
 import { createLifecycle, type Lifecycle, type LifecycleResult } from './lifecycle.js';
 
+/** Keys per ledger-then-queue step of enqueueMany; the steps of consecutive batches overlap. */
+const ENQUEUE_BATCH = 100;
+
 export type EnqueueResult =
   | { readonly status: 'queued'; readonly key: PostKey; readonly jobId: string }
   /** Same key and payload, already queued or in flight. */
@@ -111,32 +114,14 @@ export function producerOver({ ledger, queue, options: opts, close, eventsReader
     return lengths;
   }
 
-  async function enqueueMany(raw: readonly unknown[], o: { by?: string } = {}): Promise<EnqueueResult[]> {
-    const now = clock();
-    const results: (EnqueueResult | undefined)[] = new Array(raw.length);
-    const valid: { index: number; request: PublishRequest; keyId: string; jobId: string }[] = [];
-    const textLengths = await textLengthsOf(raw);
-    // Media files are read here, at the edge: existence, size, type by content, content hash.
-    const probes = await probeAll(mediaPathsOf(raw));
-    raw.forEach((item, index) => {
-      const v = validateRequest(item, {
-        now,
-        deadlineWindowMs,
-        knownAccount: opts.knownAccount,
-        textLengthOf: (id) => textLengths.get(id),
-        probeMedia: (path) => probes.get(path),
-      });
-      if (!v.ok) {
-        const r = (typeof item === 'object' && item !== null ? item : {}) as Partial<PostKey>;
-        const key = typeof r.slotId === 'string' && typeof r.postId === 'string' ? { slotId: r.slotId, postId: r.postId } : undefined;
-        results[index] = { status: 'invalid', ...(key && { key }), errors: v.errors };
-        return;
-      }
-      const k = { slotId: v.request.slotId, postId: v.request.postId };
-      valid.push({ index, request: v.request, keyId: keyIdOf(k), jobId: jobIdFor(k) });
-    });
-
-    const registered = await ledger.registerMany(valid, now, o.by);
+  /** One batch: its keys into the ledger, then the jobs of those that are (still) queued. */
+  async function registerAndAdd(
+    valid: readonly { index: number; request: PublishRequest; keyId: string; jobId: string }[],
+    now: number,
+    by: string | undefined,
+    results: (EnqueueResult | undefined)[],
+  ): Promise<void> {
+    const registered = await ledger.registerMany(valid, now, by);
     const jobs: { name: string; data: PublishJobData; opts: { jobId: string; delay: number } }[] = [];
     registered.forEach((reg, i) => {
       const { index, request, keyId } = valid[i]!;
@@ -164,6 +149,45 @@ export function producerOver({ ledger, queue, options: opts, close, eventsReader
       results[index] = { ...answerForKnown(record), key };
     });
     if (jobs.length > 0) await queue.addBulk(jobs);
+  }
+
+  async function enqueueMany(raw: readonly unknown[], o: { by?: string } = {}): Promise<EnqueueResult[]> {
+    const now = clock();
+    const results: (EnqueueResult | undefined)[] = new Array(raw.length);
+    const textLengths = await textLengthsOf(raw);
+    // Media files are read here, at the edge: existence, size, type by content, content hash.
+    const probes = await probeAll(mediaPathsOf(raw));
+    // Batches of ENQUEUE_BATCH: while one batch's ledger writes and jobs are
+    // on the wire, the next one is validated. A key is registered before its
+    // job is added (its own batch's two steps are in order), and Redis runs
+    // one connection's commands in the order sent, so the ledger still comes
+    // first and two requests for one key in one call still meet in order.
+    const batches: Promise<void>[] = [];
+    for (let start = 0; start < raw.length; start += ENQUEUE_BATCH) {
+      const valid: { index: number; request: PublishRequest; keyId: string; jobId: string }[] = [];
+      for (let index = start; index < Math.min(raw.length, start + ENQUEUE_BATCH); index++) {
+        const item = raw[index];
+        const v = validateRequest(item, {
+          now,
+          deadlineWindowMs,
+          knownAccount: opts.knownAccount,
+          textLengthOf: (id) => textLengths.get(id),
+          probeMedia: (path) => probes.get(path),
+        });
+        if (!v.ok) {
+          const r = (typeof item === 'object' && item !== null ? item : {}) as Partial<PostKey>;
+          const key = typeof r.slotId === 'string' && typeof r.postId === 'string' ? { slotId: r.slotId, postId: r.postId } : undefined;
+          results[index] = { status: 'invalid', ...(key && { key }), errors: v.errors };
+          continue;
+        }
+        const k = { slotId: v.request.slotId, postId: v.request.postId };
+        valid.push({ index, request: v.request, keyId: keyIdOf(k), jobId: jobIdFor(k) });
+      }
+      if (valid.length > 0) batches.push(registerAndAdd(valid, now, o.by, results));
+    }
+    // Every batch runs to its end before the call answers; the first failure is the answer.
+    const failed = (await Promise.allSettled(batches)).find((b): b is PromiseRejectedResult => b.status === 'rejected');
+    if (failed) throw failed.reason;
     return results as EnqueueResult[];
   }
 
