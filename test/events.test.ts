@@ -3,15 +3,13 @@
  * script that makes the transition (never an event without its transition,
  * nor the reverse), read with a resumable cursor.
  */
-import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keyId, type PostKey } from '../src/domain/key.js';
 import { isFinal } from '../src/domain/state.js';
 import type { OutcomeEvent } from '../src/ledger/ledger.js';
 import { transitionsOf } from '../src/ops/ground-truth.js';
 import { post, SECRETS, type Stack, startStack, testClock, waitUntil } from './harness.js';
-import { REDIS_URL } from './support/redis.js';
+import { monitorRedis } from './support/monitor.js';
 
 let stack: Stack | undefined;
 afterEach(async () => {
@@ -21,33 +19,6 @@ afterEach(async () => {
 
 const SETTLE = 3_000;
 
-/**
- * Redis' MONITOR over a plain socket (ioredis' monitor mode loses its
- * command queue when other clients flood the feed): each command with
- * where it ran from ('lua' inside a script, else the client's address).
- */
-async function monitorRedis(onCommand: (source: string, command: string, key: string | undefined) => void): Promise<Socket> {
-  const url = new URL(REDIS_URL);
-  const socket = connect(Number(url.port || 6379), url.hostname);
-  await once(socket, 'connect');
-  socket.write('MONITOR\r\n');
-  let buffer = '';
-  let ready!: () => void;
-  const started = new Promise<void>((r) => (ready = r));
-  socket.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString('utf8');
-    const lines = buffer.split('\r\n');
-    buffer = lines.pop()!;
-    for (const line of lines) {
-      if (line === '+OK') ready();
-      // +1796236433.349089 [0 lua] "XADD" "{prefix}:events" ...
-      const m = /^\+[\d.]+ \[\d+ ([^\]]+)\] "([^"]*)"(?: "((?:[^"\\]|\\.)*)")?/.exec(line);
-      if (m) onCommand(m[1]!, m[2]!, m[3]);
-    }
-  });
-  await started;
-  return socket;
-}
 const key = (slotId: string): PostKey => ({ slotId, postId: 'p1' });
 
 async function allEvents(s: Stack): Promise<OutcomeEvent[]> {

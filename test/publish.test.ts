@@ -4,6 +4,8 @@ import { createProducer, openApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { memoryCredentialStore } from '../src/x/credentials.js';
 import { PayloadConflictError } from '../src/queue/producer.js';
+import { hashTagged, QUEUE_NAMES } from '../src/ledger/keys.js';
+import { monitorRedis } from './support/monitor.js';
 import { ACCOUNTS, newRedis, post, REDIS_URL, type Stack, startStack, waitUntil } from './harness.js';
 
 let stack: Stack | undefined;
@@ -123,6 +125,51 @@ describe('publish pipeline (real Redis, real twitter-api-v2, fake X)', () => {
     expect(res).toMatchObject({ status: 'conflict' });
     await settled(s, 'c1');
     expect(s.fake.created().map((c) => c.text)).toEqual(['original']);
+  });
+
+  it('one enqueueMany of 450 requests (several batches on the wire at once): a key repeated in a later batch is a duplicate or a conflict, answers keep their order, each key posts once', async () => {
+    stack = await startStack({ concurrency: 20 });
+    const s = stack;
+    const reqs: ReturnType<typeof post>[] = Array.from({ length: 450 }, (_, i) => post(`many-${i}`, `post ${i}`));
+    // Later batches repeat early keys: the same payload (a duplicate) and another one (a conflict).
+    reqs[300] = post('many-3', 'post 3');
+    reqs[420] = post('many-5', 'not post 5');
+    // Ledger first: MONITOR shows, per key, its record written before its job (BullMQ's job hash).
+    const p = hashTagged(s.prefix);
+    const firstWrite = new Map<string, number>();
+    let seen = 0;
+    const monitor = await monitorRedis((source, command, key) => {
+      seen++;
+      if (source === 'lua' && key?.startsWith(`${p}:`) && !firstWrite.has(key) && (command === 'SET' || command === 'HMSET' || command === 'HSET'))
+        firstWrite.set(key, seen);
+    });
+    const results = await s.producer.enqueueMany(reqs);
+    expect(results).toHaveLength(450);
+    results.forEach((r, i) => {
+      if (i !== 300 && i !== 420) expect(r).toMatchObject({ status: 'queued', key: { slotId: `many-${i}` } });
+    });
+    expect(results[300]).toMatchObject({ status: 'duplicate', key: { slotId: 'many-3' } });
+    expect(results[420]).toMatchObject({ status: 'conflict', key: { slotId: 'many-5' } });
+    const jobKey = (i: number) => `${p}:${QUEUE_NAMES.publish}:${keyId({ slotId: `many-${i}`, postId: 'p1' })}`;
+    await waitUntil(
+      () => Array.from({ length: 450 }, (_, i) => i).every((i) => i === 300 || i === 420 || firstWrite.has(jobKey(i))),
+      'MONITOR to report every job',
+    );
+    monitor.destroy();
+    for (let i = 0; i < 450; i++) {
+      if (i === 300 || i === 420) continue;
+      const record = firstWrite.get(s.ledger.keys.record(keyId({ slotId: `many-${i}`, postId: 'p1' })));
+      expect(record, `many-${i}: its record is written`).toBeDefined();
+      expect(record!, `many-${i}: record before job`).toBeLessThan(firstWrite.get(jobKey(i))!);
+    }
+    await waitUntil(async () => (await s.producer.queue.getJobCounts('completed')).completed === 448, 'all 448 jobs done', 60_000);
+    const texts = s.fake.created().map((c) => c.text);
+    expect(texts).toHaveLength(448);
+    expect(new Set(texts).size).toBe(448);
+    expect(texts).toContain('post 5');
+    expect(texts).not.toContain('not post 5');
+    // Every job found its record: none failed as "no ledger record".
+    expect((await s.producer.queue.getJobCounts('failed')).failed).toBe(0);
   });
 
   it('bad requests get per-field errors; good ones in the same batch go through', async () => {
