@@ -11,6 +11,14 @@ import { createLifecycle, type Lifecycle, type LifecycleResult } from './lifecyc
 /** Keys per ledger-then-queue step of enqueueMany; the steps of consecutive batches overlap. */
 const ENQUEUE_BATCH = 100;
 
+/** A request that passed validation, with its place in the call and its key. */
+interface ValidRequest {
+  readonly index: number;
+  readonly request: PublishRequest;
+  readonly keyId: string;
+  readonly jobId: string;
+}
+
 export type EnqueueResult =
   | { readonly status: 'queued'; readonly key: PostKey; readonly jobId: string }
   /** Same key and payload, already queued or in flight. */
@@ -115,12 +123,7 @@ export function producerOver({ ledger, queue, options: opts, close, eventsReader
   }
 
   /** One batch: its keys into the ledger, then the jobs of those that are (still) queued. */
-  async function registerAndAdd(
-    valid: readonly { index: number; request: PublishRequest; keyId: string; jobId: string }[],
-    now: number,
-    by: string | undefined,
-    results: (EnqueueResult | undefined)[],
-  ): Promise<void> {
+  async function registerAndAdd(valid: readonly ValidRequest[], now: number, by: string | undefined, results: (EnqueueResult | undefined)[]): Promise<void> {
     const registered = await ledger.registerMany(valid, now, by);
     const jobs: { name: string; data: PublishJobData; opts: { jobId: string; delay: number } }[] = [];
     registered.forEach((reg, i) => {
@@ -157,14 +160,14 @@ export function producerOver({ ledger, queue, options: opts, close, eventsReader
     const textLengths = await textLengthsOf(raw);
     // Media files are read here, at the edge: existence, size, type by content, content hash.
     const probes = await probeAll(mediaPathsOf(raw));
-    // Batches of ENQUEUE_BATCH: while one batch's ledger writes and jobs are
-    // on the wire, the next one is validated. A key is registered before its
+    // Batches of ENQUEUE_BATCH: one batch's ledger writes go out (and Redis
+    // runs them) while the next one is validated. A key is registered before its
     // job is added (its own batch's two steps are in order), and Redis runs
     // one connection's commands in the order sent, so the ledger still comes
     // first and two requests for one key in one call still meet in order.
     const batches: Promise<void>[] = [];
     for (let start = 0; start < raw.length; start += ENQUEUE_BATCH) {
-      const valid: { index: number; request: PublishRequest; keyId: string; jobId: string }[] = [];
+      const valid: ValidRequest[] = [];
       for (let index = start; index < Math.min(raw.length, start + ENQUEUE_BATCH); index++) {
         const item = raw[index];
         const v = validateRequest(item, {
