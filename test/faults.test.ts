@@ -4,6 +4,7 @@ import type { FaultKind } from '../src/fake-x/index.js';
 import { openLedger } from '../src/app.js';
 import type { XPort } from '../src/x/port.js';
 import { newRedis, post, SECRETS, type Stack, startStack, waitUntil, dumpPrefix } from './harness.js';
+import { overrideX } from './support/x.js';
 
 let stack: Stack | undefined;
 afterEach(async () => {
@@ -128,16 +129,13 @@ describe('crashes and zombies', () => {
     stack = await startStack({ startWorkers: false, timeoutMs: 20_000 });
     const s = stack;
     let calls = 0;
-    const counting = (x: XPort): XPort => ({
-      ...x,
-      createPost: (a, p) => {
-        calls++;
-        return x.createPost(a, p);
-      },
-      sendDm: x.sendDm.bind(x),
-      timeline: x.timeline.bind(x),
-      dmEvents: x.dmEvents.bind(x),
-    });
+    const counting = (x: XPort): XPort =>
+      overrideX(x, {
+        createPost: (a, p) => {
+          calls++;
+          return x.createPost(a, p);
+        },
+      });
     s.fake.injectNext('commit-then-hang');
     const doomed = s.startWorker({ wrapX: counting, workerOptions: { lockDuration: 1_000, stalledInterval: 500 } });
     await s.producer.enqueue(post('zombie', 'posted then crashed'));

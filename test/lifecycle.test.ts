@@ -11,6 +11,7 @@ import type { LifecycleResult } from '../src/queue/lifecycle.js';
 import { InvalidRequestError } from '../src/queue/producer.js';
 import type { XPort } from '../src/x/port.js';
 import { post, type Stack, startStack, testClock, waitUntil } from './harness.js';
+import { overrideX } from './support/x.js';
 
 let stack: Stack | undefined;
 afterEach(async () => {
@@ -211,15 +212,13 @@ describe('a cancel while an attempt is in doubt waits for it', () => {
     // Hold the X call until the cancel is in.
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const gated = (x: XPort): XPort => ({
-      sendDm: x.sendDm.bind(x),
-      dmEvents: x.dmEvents.bind(x),
-      timeline: x.timeline.bind(x),
-      createPost: async (a, p) => {
-        await gate;
-        return x.createPost(a, p);
-      },
-    });
+    const gated = (x: XPort): XPort =>
+      overrideX(x, {
+        createPost: async (a, p) => {
+          await gate;
+          return x.createPost(a, p);
+        },
+      });
     stack = await startStack({ timeoutMs: 2_000, fake: { replyRestriction: true }, wrapX: gated });
     const s = stack;
     await s.producer.enqueue(post('inside', 'a restricted reply', { kind: 'reply', inReplyToTweetId: '1234567890' }));

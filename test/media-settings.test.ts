@@ -16,6 +16,7 @@ import type { XPort } from '../src/x/port.js';
 import { ACCOUNTS, REDIS_URL, type Stack, startStack, waitUntil } from './harness.js';
 import { sleep } from './support/wait.js';
 import { mediaDir, type MediaServer, png, startMediaServer, writeMedia } from './support/media.js';
+import { overrideX } from './support/x.js';
 
 let stack: Stack | undefined;
 let app: App | undefined;
@@ -64,27 +65,23 @@ describe('media settings from the environment, through openApp to the publish wo
     const most = new Map<string, number>();
     let delayedSeen = false;
     // acme's uploads hold until two are in flight and a third job has stepped aside (or 5 s).
-    const counted = (x: XPort): XPort => ({
-      createPost: x.createPost.bind(x),
-      sendDm: x.sendDm.bind(x),
-      timeline: x.timeline.bind(x),
-      dmEvents: x.dmEvents.bind(x),
-      setAltText: x.setAltText!.bind(x),
-      uploadMedia: async (accountId, source, opts) => {
-        const n = (inFlight.get(accountId) ?? 0) + 1;
-        inFlight.set(accountId, n);
-        most.set(accountId, Math.max(most.get(accountId) ?? 0, n));
-        try {
-          if (accountId === 'acme' && source.path.includes('cap-')) {
-            const until = Date.now() + 5_000;
-            while (Date.now() < until && !((most.get('acme') ?? 0) >= 2 && delayedSeen)) await sleep(20);
+    const counted = (x: XPort): XPort =>
+      overrideX(x, {
+        uploadMedia: async (accountId, source, opts) => {
+          const n = (inFlight.get(accountId) ?? 0) + 1;
+          inFlight.set(accountId, n);
+          most.set(accountId, Math.max(most.get(accountId) ?? 0, n));
+          try {
+            if (accountId === 'acme' && source.path.includes('cap-')) {
+              const until = Date.now() + 5_000;
+              while (Date.now() < until && !((most.get('acme') ?? 0) >= 2 && delayedSeen)) await sleep(20);
+            }
+            return await x.uploadMedia!(accountId, source, opts);
+          } finally {
+            inFlight.set(accountId, (inFlight.get(accountId) ?? 1) - 1);
           }
-          return await x.uploadMedia!(accountId, source, opts);
-        } finally {
-          inFlight.set(accountId, (inFlight.get(accountId) ?? 1) - 1);
-        }
-      },
-    });
+        },
+      });
     const config = loadConfig({
       REDIS_URL,
       XACTLY_PREFIX: s.prefix,

@@ -13,6 +13,7 @@ import type { XPort } from '../src/x/port.js';
 import { type Stack, startStack, testClock, waitUntil } from './harness.js';
 import { sleep } from './support/wait.js';
 import { gif, hasFfmpeg, mediaDir, type MediaServer, mp4, png, sha256File, startMediaServer, writeMedia } from './support/media.js';
+import { overrideX } from './support/x.js';
 
 let stack: Stack | undefined;
 let dir: string;
@@ -407,28 +408,24 @@ describe('the upload cap per account', () => {
       const log: string[] = [];
       let otherUploaded: () => void = () => undefined;
       const other = new Promise<void>((r) => (otherUploaded = r));
-      const capped = (x: XPort): XPort => ({
-        createPost: x.createPost.bind(x),
-        sendDm: x.sendDm.bind(x),
-        timeline: x.timeline.bind(x),
-        dmEvents: x.dmEvents.bind(x),
-        setAltText: x.setAltText!.bind(x),
-        uploadMedia: async (accountId, source, opts) => {
-          const n = (inFlight.get(accountId) ?? 0) + 1;
-          inFlight.set(accountId, n);
-          most.set(accountId, Math.max(most.get(accountId) ?? 0, n));
-          log.push(`${accountId} start`);
-          try {
-            // acme's first upload holds its slot until globex has uploaded (or 5 s): globex must not wait for acme.
-            if (accountId === 'acme' && log.filter((l) => l === 'acme start').length === 1) await Promise.race([other, sleep(5_000)]);
-            return await x.uploadMedia!(accountId, source, opts);
-          } finally {
-            inFlight.set(accountId, (inFlight.get(accountId) ?? 1) - 1);
-            log.push(`${accountId} end`);
-            if (accountId === 'globex') otherUploaded();
-          }
-        },
-      });
+      const capped = (x: XPort): XPort =>
+        overrideX(x, {
+          uploadMedia: async (accountId, source, opts) => {
+            const n = (inFlight.get(accountId) ?? 0) + 1;
+            inFlight.set(accountId, n);
+            most.set(accountId, Math.max(most.get(accountId) ?? 0, n));
+            log.push(`${accountId} start`);
+            try {
+              // acme's first upload holds its slot until globex has uploaded (or 5 s): globex must not wait for acme.
+              if (accountId === 'acme' && log.filter((l) => l === 'acme start').length === 1) await Promise.race([other, sleep(5_000)]);
+              return await x.uploadMedia!(accountId, source, opts);
+            } finally {
+              inFlight.set(accountId, (inFlight.get(accountId) ?? 1) - 1);
+              log.push(`${accountId} end`);
+              if (accountId === 'globex') otherUploaded();
+            }
+          },
+        });
       stack = await startStack({
         clock: clock.now,
         settleWindowMs: SETTLE,

@@ -7,6 +7,7 @@ import { PayloadConflictError } from '../src/queue/producer.js';
 import { hashTagged, QUEUE_NAMES } from '../src/ledger/keys.js';
 import { monitorRedis } from './support/monitor.js';
 import { ACCOUNTS, newRedis, post, REDIS_URL, type Stack, startStack, waitUntil } from './harness.js';
+import { overrideX } from './support/x.js';
 
 let stack: Stack | undefined;
 afterEach(async () => {
@@ -85,16 +86,13 @@ describe('publish pipeline (real Redis, real twitter-api-v2, fake X)', () => {
     stack = await startStack({
       workers: 20,
       concurrency: 4,
-      wrapX: (x) => ({
-        ...x,
-        timeline: x.timeline.bind(x),
-        dmEvents: x.dmEvents.bind(x),
-        sendDm: x.sendDm.bind(x),
-        createPost: (a, p) => {
-          calls++;
-          return x.createPost(a, p);
-        },
-      }),
+      wrapX: (x) =>
+        overrideX(x, {
+          createPost: (a, p) => {
+            calls++;
+            return x.createPost(a, p);
+          },
+        }),
     });
     const s = stack;
     const keys = Array.from({ length: 30 }, (_, i) => `slot-${i}`);

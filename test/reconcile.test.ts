@@ -6,6 +6,7 @@ import { reconcileOnce } from '../src/queue/reconciler.js';
 import { startReconciler, openLedger } from '../src/app.js';
 import type { XPort } from '../src/x/port.js';
 import { newRedis, post, type Stack, startStack, testClock, waitUntil } from './harness.js';
+import { overrideX } from './support/x.js';
 
 let stack: Stack | undefined;
 afterEach(async () => {
@@ -369,15 +370,13 @@ describe('uncertain candidates: never re-attempted, failed/unresolved after the 
   it('a t.co link X did not expand: uncertain, never re-attempted, then unresolved', async () => {
     const clock = testClock();
     // X leaves out expanded_url: the link cannot be mapped back.
-    const blind = (x: XPort): XPort => ({
-      createPost: x.createPost.bind(x),
-      sendDm: x.sendDm.bind(x),
-      dmEvents: x.dmEvents.bind(x),
-      timeline: async (a, q) => {
-        const page = await x.timeline(a, q);
-        return { ...page, items: page.items.map((t) => ({ ...t, urls: t.urls?.map(({ expandedUrl: _, ...u }) => u) })) };
-      },
-    });
+    const blind = (x: XPort): XPort =>
+      overrideX(x, {
+        timeline: async (a, q) => {
+          const page = await x.timeline(a, q);
+          return { ...page, items: page.items.map((t) => ({ ...t, urls: t.urls?.map(({ expandedUrl: _, ...u }) => u) })) };
+        },
+      });
     stack = await startStack({ clock: clock.now, timeoutMs: 300, settleWindowMs: SETTLE, wrapX: blind });
     const s = stack;
     const text = 'docs are up https://example.com/docs';
@@ -476,22 +475,19 @@ describe('cost and exclusivity', () => {
     let maxInFlight = 0;
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    const slow = (x: XPort): XPort => ({
-      ...x,
-      createPost: x.createPost.bind(x),
-      sendDm: x.sendDm.bind(x),
-      dmEvents: x.dmEvents.bind(x),
-      timeline: async (a, q) => {
-        maxInFlight = Math.max(maxInFlight, ++inFlight);
-        if (inFlight > 1) release();
-        await held;
-        try {
-          return await x.timeline(a, q);
-        } finally {
-          inFlight--;
-        }
-      },
-    });
+    const slow = (x: XPort): XPort =>
+      overrideX(x, {
+        timeline: async (a, q) => {
+          maxInFlight = Math.max(maxInFlight, ++inFlight);
+          if (inFlight > 1) release();
+          await held;
+          try {
+            return await x.timeline(a, q);
+          } finally {
+            inFlight--;
+          }
+        },
+      });
     const conns = [newRedis(), newRedis()];
     const deps = conns.map((c) => ({ ...s.reconcileDeps, ledger: openLedger(c, { prefix: s.prefix, retentionMs: 3_600_000 }), x: slow(s.x) }));
     const passes = deps.map((d) => reconcileOnce(d));

@@ -13,6 +13,7 @@ import type { XPort } from '../src/x/port.js';
 import { transitionsOf } from '../src/ops/ground-truth.js';
 import { type Stack, startStack, testClock, waitUntil } from './harness.js';
 import { verify } from './support/verify.js';
+import { overrideX } from './support/x.js';
 
 let stack: Stack | undefined;
 afterEach(async () => {
@@ -56,15 +57,13 @@ describe('threads publish each part exactly once, in order', () => {
     const clock = testClock();
     // One call hangs for good, as if its worker died holding the claim of that part.
     let dead = 0;
-    const dying = (x: XPort): XPort => ({
-      sendDm: x.sendDm.bind(x),
-      dmEvents: x.dmEvents.bind(x),
-      timeline: x.timeline.bind(x),
-      createPost: async (a, p) => {
-        if (p.text.startsWith('B 3/6') && dead++ === 0) return new Promise<never>(() => undefined);
-        return x.createPost(a, p);
-      },
-    });
+    const dying = (x: XPort): XPort =>
+      overrideX(x, {
+        createPost: async (a, p) => {
+          if (p.text.startsWith('B 3/6') && dead++ === 0) return new Promise<never>(() => undefined);
+          return x.createPost(a, p);
+        },
+      });
     stack = await startStack({
       clock: clock.now,
       timeoutMs: 300,
@@ -113,15 +112,13 @@ describe('threads publish each part exactly once, in order', () => {
     const texts = partsOf('C', 6);
     // Part 3 disappears just before part 4 replies to it: X refuses part 4 for good.
     const ref: { fake?: Stack['fake'] } = {};
-    const deleting = (x: XPort): XPort => ({
-      sendDm: x.sendDm.bind(x),
-      dmEvents: x.dmEvents.bind(x),
-      timeline: x.timeline.bind(x),
-      createPost: async (a, p) => {
-        if (p.text === texts[3] && p.inReplyToTweetId) ref.fake!.deletePost(p.inReplyToTweetId);
-        return x.createPost(a, p);
-      },
-    });
+    const deleting = (x: XPort): XPort =>
+      overrideX(x, {
+        createPost: async (a, p) => {
+          if (p.text === texts[3] && p.inReplyToTweetId) ref.fake!.deletePost(p.inReplyToTweetId);
+          return x.createPost(a, p);
+        },
+      });
     stack = await startStack({ wrapX: deleting });
     const s = stack;
     ref.fake = s.fake;
@@ -204,15 +201,13 @@ describe('cancel and edit cover threads', () => {
     const texts = partsOf('F', 3);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const gated = (x: XPort): XPort => ({
-      sendDm: x.sendDm.bind(x),
-      dmEvents: x.dmEvents.bind(x),
-      timeline: x.timeline.bind(x),
-      createPost: async (a, p) => {
-        if (p.text === texts[1]) await gate;
-        return x.createPost(a, p);
-      },
-    });
+    const gated = (x: XPort): XPort =>
+      overrideX(x, {
+        createPost: async (a, p) => {
+          if (p.text === texts[1]) await gate;
+          return x.createPost(a, p);
+        },
+      });
     stack = await startStack({ wrapX: gated });
     const s = stack;
     await s.producer.enqueue(thread('thread-f', texts));
