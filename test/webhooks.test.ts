@@ -351,10 +351,18 @@ describe('webhook delivery', () => {
     await s.producer.enqueueMany(posts('dl', 3));
     await allSent(s, 3);
     const events = await allEvents(s);
-    await waitUntil(async () => (await statusOf(s, r.url)).dead === events.length, 'every event dead-lettered', 30_000).catch(async (e) => {
-      console.log(JSON.stringify(await statusOf(s, r.url), null, 1));
-      throw e;
-    });
+    // On a timeout the error gives the state it ended in: the events then and now, the URL's status.
+    const state = async () => {
+      const st = await statusOf(s, r.url);
+      const now = (await allEvents(s)).map((e) => `${e.id} ${e.type}`);
+      return `every event dead-lettered; events ${JSON.stringify(now)} (${events.length} at the start); status ${JSON.stringify({
+        ...st,
+        pendingEntries: st.pendingEntries.map(({ id, tries, dueAt, error }) => ({ id, tries, dueAt, error })),
+        deadLetters: st.deadLetters.map((d) => d.id),
+        recent: st.recent.slice(0, 12),
+      })}; warnings ${JSON.stringify(s.logs.filter((l) => /"level":(40|50)/.test(l)).slice(-10))}`;
+    };
+    await waitUntil(async () => (await statusOf(s, r.url)).dead === events.length, state, 60_000);
     const env = { REDIS_URL, XACTLY_PREFIX: s.prefix, XACTLY_WEBHOOK_URLS: '', XACTLY_WEBHOOK_SECRET: '' };
     const urlId = webhookTarget(r.url).id;
 
@@ -390,5 +398,5 @@ describe('webhook delivery', () => {
     expect(JSON.parse(status.stdout)).toMatchObject({ urlId, delivered: events.length, dead: 0, pending: 0 });
     // The deliverer alone needs its URLs.
     expect(await cli(['webhooks'], env)).toMatchObject({ code: 1, stderr: expect.stringContaining('XACTLY_WEBHOOK_URLS is not set') });
-  }, 90_000);
+  }, 150_000);
 });

@@ -10,11 +10,12 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 /**
  * Poll `probe` every `everyMs` until it returns something truthy, and return
  * that; throw after `timeoutMs` naming `what` (the thing under test has no
- * event to wait on).
+ * event to wait on). `what` may be a function: its answer, asked at the
+ * timeout, is what the error says, so a failure shows the state it ended in.
  */
 export async function waitUntil<T>(
   probe: () => Promise<T | undefined | false> | T | undefined | false,
-  what: string,
+  what: string | (() => string | Promise<string>),
   timeoutMs = 20_000,
   everyMs = 25,
 ): Promise<T> {
@@ -22,7 +23,7 @@ export async function waitUntil<T>(
   for (;;) {
     const v = await probe();
     if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${typeof what === 'string' ? what : await what()}`);
     await sleep(everyMs);
   }
 }
