@@ -5,7 +5,7 @@
  *
  *   npm run build && node dist/bench/manual-processing.js [--jobs N=5000] [--concurrency C=20] [--rounds R=3]
  *
- * Five ways to drain N jobs already in the queue, on the same Redis:
+ * Six ways to drain N jobs already in the queue, on the same Redis:
  * - bare: a BullMQ Worker whose processor returns at once;
  * - bare manual: a Worker without processor, C loops of
  *   `moveToCompleted(…, fetchNext)` (the completion fetches the next job);
@@ -21,7 +21,15 @@
  *   arguments, round trips and Node code, none of the ledger's Redis work.
  *   What it saves against `xactly` is the scripts' work; what is left
  *   against `bare` is the price of the calls themselves. Its ledger is not
- *   updated (it is a measurement, not a publish).
+ *   updated (it is a measurement, not a publish);
+ * - xactly, no ledger calls: the same worker with the claim and the settle
+ *   answered in this process (the claim with each key's record, read
+ *   before the clock starts), so no call reaches ioredis or Redis. What is
+ *   left against `bare` is xactly's own Node code per job; what `empty
+ *   scripts` adds to it is the price of the two calls. This is the floor
+ *   of any design that keeps xactly's processor and folds the claim and
+ *   the settle into BullMQ's own scripts (it would still pay their Redis
+ *   work inside those scripts).
  *
  * What the prototype skips, and a product version must not: lock renewal
  * for long X calls, stalled-job handling, a settle that is refused (stale,
@@ -34,7 +42,8 @@ import { parseArgs } from 'node:util';
 import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createProducer, createPublishWorker, openLedger } from '../src/app.js';
-import { hashTagged, QUEUE_NAMES } from '../src/ledger/keys.js';
+import { keyId } from '../src/domain/key.js';
+import { hashTagged, ledgerKeys, QUEUE_NAMES } from '../src/ledger/keys.js';
 import { CLAIM, SETTLE } from '../src/ledger/scripts.js';
 import { createLogger } from '../src/log.js';
 import { PUBLISH_JOB_OPTIONS, type PublishJobData } from '../src/queue/jobs.js';
@@ -48,14 +57,21 @@ const { values: a } = parseArgs({
     jobs: { type: 'string', default: '5000' },
     concurrency: { type: 'string', default: '20' },
     rounds: { type: 'string', default: '3' },
+    side: { type: 'string', multiple: true },
     help: { type: 'boolean' },
   },
 });
 const N = intOption('jobs', a.jobs!, 100);
 const C = intOption('concurrency', a.concurrency!, 1);
 const ROUNDS = intOption('rounds', a.rounds!, 1);
-const SIDES = ['bare', 'bare manual', 'xactly', 'xactly manual', 'xactly, empty scripts'] as const;
+const SIDES = ['bare', 'bare manual', 'xactly', 'xactly manual', 'xactly, empty scripts', 'xactly, no ledger calls'] as const;
 type Side = (typeof SIDES)[number];
+/** `--side NAME` (repeatable) runs only those sides, for a profile of one (`node --cpu-prof …`); the ratios need `bare`. */
+const only = a.side?.map((name) => {
+  if (!(SIDES as readonly string[]).includes(name)) throw new Error(`--side: one of ${SIDES.map((x) => `"${x}"`).join(', ')}`);
+  return name as Side;
+});
+const RUN: readonly Side[] = only ?? SIDES;
 
 interface Result {
   ms: number;
@@ -131,6 +147,26 @@ async function manualLoops(
   if (completed !== N) throw new Error(`manual loops completed ${completed} of ${N} jobs`);
 }
 
+/**
+ * The claim and the settle answered without a call: the claim with the key's
+ * record as stored (every record read now, before the clock starts), the
+ * settle with 'ok'. Own properties of the connection, where the ledger
+ * looks for its scripts.
+ */
+async function answerInProcess(connection: Redis, prefix: string): Promise<void> {
+  const keys = ledgerKeys(prefix);
+  const recordKeys = requests('k').map((r) => keys.record(keyId(r)));
+  const records = new Map<string, string | null>();
+  for (let i = 0; i < recordKeys.length; i += 1000) {
+    const batch = recordKeys.slice(i, i + 1000);
+    (await connection.mget(...batch)).forEach((raw, j) => records.set(batch[j]!, raw));
+  }
+  if ([...records.values()].some((raw) => !raw)) throw new Error('a record is missing');
+  const own = connection as unknown as Record<string, (...args: string[]) => Promise<unknown>>;
+  own[CLAIM.name] = (recordKey: string) => Promise.resolve(['claimed', records.get(recordKey)]);
+  own[SETTLE.name] = () => Promise.resolve(['ok', 'sent', '0']);
+}
+
 async function runSide(side: Side, admin: Redis, round: number): Promise<Result> {
   const prefix = `bench-mp-${round}-${side.replace(/\W+/g, '-')}-${Date.now()}`;
   const connection = newRedis();
@@ -159,7 +195,8 @@ async function runSide(side: Side, admin: Redis, round: number): Promise<Result>
     const x = instantX();
     // The ledger defines its scripts only where the connection has none of that name.
     if (side === 'xactly, empty scripts') for (const e of EMPTY_SCRIPTS) connection.defineCommand(e.name, { numberOfKeys: e.keyCount, lua: e.lua });
-    if (side === 'xactly' || side === 'xactly, empty scripts') {
+    if (side === 'xactly, no ledger calls') await answerInProcess(connection, prefix);
+    if (side === 'xactly' || side === 'xactly, empty scripts' || side === 'xactly, no ledger calls') {
       const worker = createPublishWorker({
         connection,
         prefix,
@@ -223,43 +260,48 @@ async function runSide(side: Side, admin: Redis, round: number): Promise<Result>
 
 run(async () => {
   if (a.help) {
-    console.log('node dist/bench/manual-processing.js [--jobs N] [--concurrency C] [--rounds R]');
+    console.log(`node dist/bench/manual-processing.js [--jobs N] [--concurrency C] [--rounds R] [--side NAME]… (sides: ${SIDES.join('; ')})`);
     return 0;
   }
   const admin = newRedis();
-  const results = new Map<Side, Result[]>(SIDES.map((s) => [s, []]));
+  const results = new Map<Side, Result[]>(RUN.map((s) => [s, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    const order = [...SIDES.slice(round % SIDES.length), ...SIDES.slice(0, round % SIDES.length)];
+    const order = [...RUN.slice(round % RUN.length), ...RUN.slice(0, round % RUN.length)];
     for (const side of order) results.get(side)!.push(await runSide(side, admin, round));
   }
   admin.disconnect();
   const med = (s: Side) => {
-    const rs = results.get(s)!;
+    const rs = results.get(s);
+    if (!rs) return undefined;
     return { ms: median(rs.map((r) => r.ms)), node: median(rs.map((r) => r.nodeUs)), redis: median(rs.map((r) => r.redisUs)) };
   };
   const bare = med('bare');
-  const xa = med('xactly');
-  const empty = med('xactly, empty scripts');
+  const ratio = (x: number, of: number | undefined) => (of === undefined ? '-' : f2(x / of));
   console.log(`${machine()} · Redis at ${REDIS_URL} · ${f0(N)} jobs, concurrency ${C}, ${ROUNDS} rounds (medians)`);
   console.log(
     textTable(
-      SIDES.map((s) => {
-        const m = med(s);
+      RUN.map((s) => {
+        const m = med(s)!;
         return [
           s,
           `${f0(N / (m.ms / 1000))} jobs/s`,
-          f2(bare.ms / m.ms),
+          bare ? f2(bare.ms / m.ms) : '-',
           `${f0(m.node)} us`,
           `${f0(m.redis)} us`,
           `${f0(m.node + m.redis)} us`,
-          `x${f2((m.node + m.redis) / (bare.node + bare.redis))}`,
+          `x${ratio(m.node + m.redis, bare && bare.node + bare.redis)}`,
         ];
       }),
       ['side', 'throughput', 'vs bare', 'Node CPU / job', 'Redis CPU / job', 'Node + Redis', 'vs bare'],
     ),
   );
-  // xactly's extra CPU over bare, split: the scripts' work (xactly - empty scripts) and the calls themselves (empty scripts - bare).
-  const split = (pick: (m: ReturnType<typeof med>) => number) => [f0(pick(xa) - pick(empty)), f0(pick(empty) - pick(bare))];
+  const xa = med('xactly');
+  const empty = med('xactly, empty scripts');
+  const none = med('xactly, no ledger calls');
+  if (!bare || !xa || !empty || !none) return 0;
+  // xactly's extra CPU over bare, split: the scripts' work (xactly - empty scripts), the two calls
+  // themselves (empty scripts - no ledger calls) and xactly's own Node code (no ledger calls - bare).
+  const split = (pick: (m: NonNullable<typeof bare>) => number) => [f0(pick(xa) - pick(empty)), f0(pick(empty) - pick(none)), f0(pick(none) - pick(bare))];
   console.log(
     textTable(
       [
@@ -267,7 +309,7 @@ run(async () => {
         ['Redis', ...split((m) => m.redis)],
         ['both', ...split((m) => m.node + m.redis)],
       ],
-      ["xactly's extra CPU / job (us)", "the scripts' work", 'the calls themselves'],
+      ["xactly's extra CPU / job (us)", "the scripts' work", 'the two calls themselves', "xactly's own Node code"],
     ),
   );
   return 0;
