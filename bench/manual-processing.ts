@@ -5,7 +5,7 @@
  *
  *   npm run build && node dist/bench/manual-processing.js [--jobs N=5000] [--concurrency C=20] [--rounds R=3]
  *
- * Six ways to drain N jobs already in the queue, on the same Redis:
+ * Eight ways to drain N jobs already in the queue, on the same Redis:
  * - bare: a BullMQ Worker whose processor returns at once;
  * - bare manual: a Worker without processor, C loops of
  *   `moveToCompleted(…, fetchNext)` (the completion fetches the next job);
@@ -29,7 +29,11 @@
  *   lookup); what `empty scripts` adds to it is the price of the two calls. This is the floor
  *   of any design that keeps xactly's processor and folds the claim and
  *   the settle into BullMQ's own scripts (it would still pay their Redis
- *   work inside those scripts).
+ *   work inside those scripts);
+ * - bare, auto-pipelining and xactly, auto-pipelining: bare and xactly on
+ *   a connection with ioredis's `enableAutoPipelining` (the commands of
+ *   one tick share one socket write): whether a call's price is its
+ *   syscalls.
  *
  * What the prototype skips, and a product version must not: lock renewal
  * for long X calls, stalled-job handling, a settle that is refused (stale,
@@ -40,7 +44,7 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { type Job, Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { createProducer, createPublishWorker, openLedger } from '../src/app.js';
 import { keyId } from '../src/domain/key.js';
 import { hashTagged, ledgerKeys, QUEUE_NAMES } from '../src/ledger/keys.js';
@@ -64,7 +68,18 @@ const { values: a } = parseArgs({
 const N = intOption('jobs', a.jobs!, 100);
 const C = intOption('concurrency', a.concurrency!, 1);
 const ROUNDS = intOption('rounds', a.rounds!, 1);
-const SIDES = ['bare', 'bare manual', 'xactly', 'xactly manual', 'xactly, empty scripts', 'xactly, no ledger calls'] as const;
+const SIDES = [
+  'bare',
+  'bare manual',
+  'bare, auto-pipelining',
+  'xactly',
+  'xactly manual',
+  'xactly, empty scripts',
+  'xactly, no ledger calls',
+  'xactly, auto-pipelining',
+] as const;
+/** The sides that run the product's publish worker. */
+const PRODUCT_WORKER: readonly Side[] = ['xactly', 'xactly, empty scripts', 'xactly, no ledger calls', 'xactly, auto-pipelining'];
 type Side = (typeof SIDES)[number];
 /** `--side NAME` (repeatable) runs only those sides, for a profile of one (`node --cpu-prof …`); the ratios need `bare`. */
 const only = a.side?.map((name) => {
@@ -190,7 +205,8 @@ async function fill(side: Side, connection: Redis, prefix: string): Promise<void
 
 async function runSide(side: Side, admin: Redis, round: number): Promise<Result> {
   const prefix = `bench-mp-${round}-${side.replace(/\W+/g, '-')}-${Date.now()}`;
-  const connection = newRedis();
+  // Auto-pipelining: commands issued in one tick of the event loop go out in one write.
+  const connection = side.endsWith('auto-pipelining') ? new Redis(REDIS_URL, { maxRetriesPerRequest: null, enableAutoPipelining: true }) : newRedis();
   const logger = createLogger({ level: 'silent' });
   try {
     await fill(side, connection, prefix);
@@ -198,7 +214,7 @@ async function runSide(side: Side, admin: Redis, round: number): Promise<Result>
     // The ledger defines its scripts only where the connection has none of that name.
     if (side === 'xactly, empty scripts') for (const e of EMPTY_SCRIPTS) connection.defineCommand(e.name, { numberOfKeys: e.keyCount, lua: e.lua });
     if (side === 'xactly, no ledger calls') await answerInProcess(connection, prefix);
-    if (side === 'xactly' || side === 'xactly, empty scripts' || side === 'xactly, no ledger calls') {
+    if (PRODUCT_WORKER.includes(side)) {
       const worker = createPublishWorker({
         connection,
         prefix,
@@ -212,7 +228,7 @@ async function runSide(side: Side, admin: Redis, round: number): Promise<Result>
       });
       return await runUntilDrained(admin, worker as unknown as Worker);
     }
-    if (side === 'bare') {
+    if (side === 'bare' || side === 'bare, auto-pipelining') {
       const w = new Worker(QUEUE_NAMES.publish, async () => ({}), {
         connection: connection as never,
         prefix: hashTagged(prefix),
