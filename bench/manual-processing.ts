@@ -5,7 +5,7 @@
  *
  *   npm run build && node dist/bench/manual-processing.js [--jobs N=5000] [--concurrency C=20] [--rounds R=3]
  *
- * Nine ways to drain N jobs already in the queue, on the same Redis:
+ * Eight ways to drain N jobs already in the queue, on the same Redis:
  * - bare: a BullMQ Worker whose processor returns at once;
  * - bare manual: a Worker without processor, C loops of
  *   `moveToCompleted(…, fetchNext)` (the completion fetches the next job);
@@ -30,9 +30,6 @@
  *   of any design that keeps xactly's processor and folds the claim and
  *   the settle into BullMQ's own scripts (it would still pay their Redis
  *   work inside those scripts);
- * - xactly, unbatched: the product's worker with each claim and each settle
- *   sent alone (`batchMax: 1`), as before the ledger batched them
- *   (src/ledger/batch.ts);
  * - bare, auto-pipelining and xactly, auto-pipelining: bare and xactly on
  *   a connection with ioredis's `enableAutoPipelining` (the commands of
  *   one tick share one socket write): whether a call's price is its
@@ -80,10 +77,9 @@ const SIDES = [
   'xactly, empty scripts',
   'xactly, no ledger calls',
   'xactly, auto-pipelining',
-  'xactly, unbatched',
 ] as const;
 /** The sides that run the product's publish worker. */
-const PRODUCT_WORKER: readonly Side[] = ['xactly', 'xactly, empty scripts', 'xactly, no ledger calls', 'xactly, auto-pipelining', 'xactly, unbatched'];
+const PRODUCT_WORKER: readonly Side[] = ['xactly', 'xactly, empty scripts', 'xactly, no ledger calls', 'xactly, auto-pipelining'];
 type Side = (typeof SIDES)[number];
 /** `--side NAME` (repeatable) runs only those sides, for a profile of one (`node --cpu-prof …`); the ratios need `bare`. */
 const only = a.side?.map((name) => {
@@ -207,11 +203,6 @@ async function fill(side: Side, connection: Redis, prefix: string): Promise<void
   await queue.close();
 }
 
-async function expectAllSent(connection: Redis, prefix: string): Promise<void> {
-  const sent = (await openLedger(connection, { prefix }).stats())['final:sent'] ?? 0;
-  if (sent !== N) throw new Error(`ledger: ${sent} of ${N} sent`);
-}
-
 async function runSide(side: Side, admin: Redis, round: number): Promise<Result> {
   const prefix = `bench-mp-${round}-${side.replace(/\W+/g, '-')}-${Date.now()}`;
   // Auto-pipelining: commands issued in one tick of the event loop go out in one write.
@@ -226,7 +217,6 @@ async function runSide(side: Side, admin: Redis, round: number): Promise<Result>
     if (PRODUCT_WORKER.includes(side)) {
       const worker = createPublishWorker({
         connection,
-        ...(side === 'xactly, unbatched' && { ledger: openLedger(connection, { prefix, retentionMs: 3_600_000, batchMax: 1 }) }),
         prefix,
         retentionMs: 3_600_000,
         x,
@@ -236,10 +226,7 @@ async function runSide(side: Side, admin: Redis, round: number): Promise<Result>
         settleWindowMs: 60_000,
         workerOptions: { autorun: false },
       });
-      const r = await runUntilDrained(admin, worker as unknown as Worker);
-      // The sides that publish for real must have recorded every key as sent.
-      if (side === 'xactly' || side === 'xactly, auto-pipelining' || side === 'xactly, unbatched') await expectAllSent(connection, prefix);
-      return r;
+      return await runUntilDrained(admin, worker as unknown as Worker);
     }
     if (side === 'bare' || side === 'bare, auto-pipelining') {
       const w = new Worker(QUEUE_NAMES.publish, async () => ({}), {
@@ -278,7 +265,10 @@ async function runSide(side: Side, admin: Redis, round: number): Promise<Result>
       }),
     );
     await w.close();
-    if (side === 'xactly manual') await expectAllSent(connection, prefix);
+    if (side === 'xactly manual') {
+      const sent = (await ledger.stats())['final:sent'] ?? 0;
+      if (sent !== N) throw new Error(`ledger: ${sent} of ${N} sent`);
+    }
     return r;
   } finally {
     await dropPrefix(connection, prefix);

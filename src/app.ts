@@ -133,8 +133,6 @@ export interface LedgerSettings {
   readonly eventsRetentionMs?: number;
   /** Grace after a queued key's due time before reconciliation looks for its lost job (default 60 s). */
   readonly lostJobGraceMs?: number;
-  /** Most claims (or settles) made in one turn of the event loop that share one call (default 64; 1: each alone). */
-  readonly batchMax?: number;
 }
 
 const DEFAULT_RETENTION_MS = 30 * 24 * 3_600_000;
@@ -145,7 +143,6 @@ export function openLedger(redis: RedisClient, s: LedgerSettings): Ledger {
     retentionMs: s.retentionMs ?? DEFAULT_RETENTION_MS,
     ...(s.eventsRetentionMs !== undefined && { eventsRetentionMs: s.eventsRetentionMs }),
     ...(s.lostJobGraceMs !== undefined && { lostJobGraceMs: s.lostJobGraceMs }),
-    ...(s.batchMax !== undefined && { batchMax: s.batchMax }),
   });
 }
 

@@ -3,7 +3,6 @@ import type { Budget } from '../domain/budget.js';
 import type { Transition } from '../domain/decide.js';
 import type { Evidence } from '../domain/reconcile.js';
 import { ownExtras, type PublishRequest } from '../domain/request.js';
-import { Batcher, type BatchStats } from './batch.js';
 import { globEscape, scanMatch } from './drop.js';
 import { ledgerKeys, type LedgerKeys } from './keys.js';
 import { type CancelRequest, POST_STATES, whileCancelling } from '../domain/state.js';
@@ -13,7 +12,6 @@ import {
   CHANGE,
   type ChangeArgs,
   CLAIM,
-  CLAIM_BATCH,
   CLAIM_VERDICTS,
   LEDGER_SCRIPTS,
   LIFECYCLE_VERDICTS,
@@ -23,7 +21,6 @@ import {
   RENEW_LOCK,
   type Script,
   SETTLE,
-  SETTLE_BATCH,
   SETTLE_VERDICTS,
   type OutcomeEmit,
   type SettleVariant,
@@ -101,15 +98,7 @@ export interface LedgerOptions {
   readonly auditMax?: number;
   /** How long outcome events stay in the events stream (default 7 days). */
   readonly eventsRetentionMs?: number;
-  /**
-   * Most claims (or settles) sent as one call when several are made in the
-   * same turn of the event loop (batch.ts; default 64). 1 sends each alone.
-   */
-  readonly batchMax?: number;
 }
-
-/** Default of `LedgerOptions.batchMax`: a batch holds Redis for about this many scripts' time (~60 µs each). */
-export const DEFAULT_BATCH_MAX = 64;
 
 /** The outcome event a transition writes, and its own fields (no text beyond what the producer sent, no credentials). */
 function outcomeEventOf(t: Transition): OutcomeEmit {
@@ -167,8 +156,6 @@ export class Ledger {
   /** How many audit-trail entries a record keeps (the oldest go first). */
   readonly auditMax: number;
   private readonly eventsRetentionMs: number;
-  /** The hot scripts' group commit, by script name (none when `batchMax` is 1). */
-  private readonly batchers = new Map<string, Batcher>();
 
   constructor(redis: RedisClient, opts: LedgerOptions) {
     this.keys = ledgerKeys(opts.prefix);
@@ -181,28 +168,13 @@ export class Ledger {
       if (typeof r[script.name] !== 'function') r.defineCommand(script.name, { numberOfKeys: script.keyCount, lua: script.lua });
     }
     this.redis = r;
-    const batchMax = opts.batchMax ?? DEFAULT_BATCH_MAX;
-    if (batchMax > 1) {
-      for (const batch of [CLAIM_BATCH, SETTLE_BATCH]) {
-        // No numberOfKeys: a batch's first argument says how many keys it has.
-        if (typeof r[batch.name] !== 'function') r.defineCommand(batch.name, { lua: batch.lua });
-        this.batchers.set(batch.of.name, new Batcher(batch, (name, args) => r[name]!(...args), batchMax));
-      }
-    }
   }
 
   /** Run a ledger script with named arguments; its verdict is checked against its list. */
   private async run<A>(script: Script<A>, a: A): Promise<string[]> {
-    const args = script.args(this.keys, a);
-    const batcher = this.batchers.get(script.name);
-    const reply = (batcher ? await batcher.call(args) : await this.redis[script.name]!(...args)) as string[];
+    const reply = await this.redis[script.name]!(...script.args(this.keys, a));
     verdictOf(script.name, script.verdicts, reply[0]);
     return reply;
-  }
-
-  /** How the claims and settles went out so far: alone, or batched (and how many callers the batches served). */
-  batchCounts(): Record<string, BatchStats> {
-    return Object.fromEntries([...this.batchers].map(([name, b]) => [name, b.counts]));
   }
 
   /** An account's (or the app's) standing changed; its event is written with it. */

@@ -642,55 +642,6 @@ export const NOTE: Script<NoteArgs> = {
 export const LEDGER_SCRIPTS = [CLAIM, SETTLE, CANCEL, CHANGE, REGISTER, STANDING, NOTE] as const;
 
 /**
- * A batch of one script's calls in one call (src/ledger/batch.ts): the
- * claims, or the settles, that a worker's jobs make in the same turn of
- * the event loop. The script's own Lua runs once per call, in order, as a
- * function whose KEYS and ARGV are that call's own; so each call decides
- * exactly as it would alone, and the batch is one atomic step. A call that
- * raises an error answers that error in its place; the calls around it
- * still run (and a failed call's writes are what they would be alone).
- *
- * KEYS: each call's keys in turn (`keyCount` each; every key of a prefix
- * shares its hash tag, so a batch is one Cluster slot).
- * ARGV: for each call in turn, how many arguments it has, then those.
- *
- * Returns one reply per call, in order (an error reply for a call that failed).
- */
-export interface BatchScript {
-  readonly name: string;
-  /** The script each call is. */
-  readonly of: Script<never>;
-  readonly lua: string;
-}
-
-export function batchOf<A>(script: Script<A>): BatchScript {
-  return {
-    name: `${script.name}Batch`,
-    of: script as Script<never>,
-    lua: `local function one(KEYS, ARGV)
-${script.lua}
-end
-local out, k, i = {}, 0, 1
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  local keys, args = {}, {}
-  for j = 1, ${script.keyCount} do keys[j] = KEYS[k + j] end
-  for j = 1, n do args[j] = ARGV[i + j] end
-  local ok, reply = pcall(one, keys, args)
-  if ok then out[#out + 1] = reply
-  else out[#out + 1] = redis.error_reply(type(reply) == 'table' and reply.err or tostring(reply)) end
-  k = k + ${script.keyCount}; i = i + 1 + n
-end
-return out
-`,
-  };
-}
-
-/** The scripts a publish runs, batched across the jobs of a process. */
-export const CLAIM_BATCH = batchOf(CLAIM);
-export const SETTLE_BATCH = batchOf(SETTLE);
-
-/**
  * releaseLock — compare-and-delete: give a lock back only while we hold it
  * (every lock: the reconciliation pass, the OAuth 2.0 refresh).
  *
