@@ -3,7 +3,7 @@
  * side in one run; the product still uses a processor. And where does the
  * product's extra cost go: its two script calls, or the work inside them?
  *
- *   npm run build && node dist/bench/manual-processing.js [--jobs N=5000] [--concurrency C=20] [--rounds R=3]
+ *   npm run build && node dist/bench/manual-processing.js [--jobs N=5000] [--concurrency C=20] [--rounds R=3] [--side NAME]…
  *
  * Eight ways to drain N jobs already in the queue, on the same Redis:
  * - bare: a BullMQ Worker whose processor returns at once;
@@ -26,10 +26,9 @@
  *   answered in this process (the claim with each key's record, read
  *   before the clock starts), so no call reaches ioredis or Redis. What is
  *   left against `bare` is xactly's own code per job (and this stub's
- *   lookup); what `empty scripts` adds to it is the price of the two calls. This is the floor
- *   of any design that keeps xactly's processor and folds the claim and
- *   the settle into BullMQ's own scripts (it would still pay their Redis
- *   work inside those scripts);
+ *   lookup); what `empty scripts` adds to it is the price of the two
+ *   calls. It is the floor of any design that keeps xactly's processor,
+ *   even one whose ledger calls cost nothing (docs/performance.md);
  * - bare, auto-pipelining and xactly, auto-pipelining: bare and xactly on
  *   a connection with ioredis's `enableAutoPipelining` (the commands of
  *   one tick share one socket write): whether a call's price is its
