@@ -52,7 +52,7 @@ import { createLogger } from '../src/log.js';
 import { PUBLISH_JOB_OPTIONS, type PublishJobData } from '../src/queue/jobs.js';
 import { dropPrefix, newRedis, REDIS_URL } from '../test/support/redis.js';
 import { median } from '../test/support/stats.js';
-import { f0, f2, instantX, intOption, machine, run, textTable } from './common.js';
+import { type BenchReport, commandLine, f0, f2, type Figure, instantX, intOption, machine, mdTable, run, textTable, verdict, writeReport } from './common.js';
 import { redisCpuSeconds } from './redis-stats.js';
 
 const { values: a } = parseArgs({
@@ -61,6 +61,7 @@ const { values: a } = parseArgs({
     concurrency: { type: 'string', default: '20' },
     rounds: { type: 'string', default: '3' },
     side: { type: 'string', multiple: true },
+    report: { type: 'string' },
     help: { type: 'boolean' },
   },
 });
@@ -275,7 +276,66 @@ async function runSide(side: Side, admin: Redis, round: number): Promise<Result>
   }
 }
 
+interface Medians {
+  ms: number;
+  node: number;
+  redis: number;
+}
+
+/** The suite's report: the floor against #16's targets, and both tables (each given with its header first). */
+function floorReport(
+  m: { bare: Medians; xa: Medians; empty: Medians; none: Medians },
+  sides: readonly (readonly string[])[],
+  split: readonly (readonly string[])[],
+  started: number,
+): BenchReport {
+  const cpu = (x: Medians) => x.node + x.redis;
+  const noneCpu = cpu(m.none) / cpu(m.bare);
+  const noneThroughput = m.bare.ms / m.none.ms;
+  const figures: Figure[] = [
+    {
+      name: 'floor: Node + Redis CPU per publish with no ledger calls, xactly / bare',
+      value: `x${f2(noneCpu)} (${f0(cpu(m.none))} us vs ${f0(cpu(m.bare))} us)`,
+      target: '<= x1.3 (#16)',
+      verdict: verdict(noneCpu <= 1.3),
+    },
+    {
+      name: 'floor: processing throughput with no ledger calls, xactly / bare',
+      value: f2(noneThroughput),
+      target: '>= 0.75 (#16)',
+      verdict: verdict(noneThroughput >= 0.75),
+    },
+    { name: 'floor: Node + Redis CPU per publish with empty scripts, xactly / bare', value: `x${f2(cpu(m.empty) / cpu(m.bare))}`, target: '', verdict: '' },
+    { name: 'floor: Node + Redis CPU per publish, the product, xactly / bare', value: `x${f2(cpu(m.xa) / cpu(m.bare))}`, target: '', verdict: '' },
+  ];
+  const command = commandLine('manual-processing.js');
+  const table = ([header, ...rows]: readonly (readonly string[])[]) => mdTable(rows as string[][], header as string[], true);
+  const markdown = `## The floor: xactly with no ledger calls (\`bench/manual-processing.ts\`)
+
+\`${command}\`
+
+The product's publish worker drains ${f0(N)} queued jobs (an in-process X, ${C} in flight) against bare
+BullMQ, and two more ways: with its claim and settle scripts doing no work ("empty scripts"), and with
+both answered inside the process so that no ledger call is made at all ("no ledger calls"). The last
+is the floor of any design that keeps xactly's processor: even a ledger that cost nothing would be
+measured against #16's targets at that figure. Medians of ${ROUNDS} rounds, order rotating; CPU is this
+process's plus the Redis server's. [performance.md](performance.md) reads these figures.
+
+${table(sides)}
+
+${table(split)}
+
+${mdTable(
+  figures.map((f) => [f.name, f.value, f.target || '—', f.verdict || 'context']),
+  ['figure', 'value', 'target', 'verdict'],
+  true,
+)}
+`;
+  return { bench: 'floor', title: 'The floor: xactly with no ledger calls', command, figures, markdown, durationMs: performance.now() - started };
+}
+
 run(async () => {
+  const started = performance.now();
   if (a.help) {
     console.log(`node dist/bench/manual-processing.js [--jobs N] [--concurrency C] [--rounds R] [--side NAME]… (sides: ${SIDES.join('; ')})`);
     return 0;
@@ -295,39 +355,37 @@ run(async () => {
   const bare = med('bare');
   const ratio = (x: number | undefined, of: number | undefined) => (x === undefined || of === undefined ? '-' : f2(x / of));
   console.log(`${machine()} · Redis at ${REDIS_URL} · ${f0(N)} jobs, concurrency ${C}, ${ROUNDS} rounds (medians)`);
-  console.log(
-    textTable(
-      RUN.map((s) => {
-        const m = med(s)!;
-        return [
-          s,
-          `${f0(N / (m.ms / 1000))} jobs/s`,
-          ratio(bare?.ms, m.ms),
-          `${f0(m.node)} us`,
-          `${f0(m.redis)} us`,
-          `${f0(m.node + m.redis)} us`,
-          `x${ratio(m.node + m.redis, bare && bare.node + bare.redis)}`,
-        ];
-      }),
-      ['side', 'throughput', 'vs bare', 'Node CPU / job', 'Redis CPU / job', 'Node + Redis', 'vs bare'],
-    ),
-  );
+  const sideRows = RUN.map((s) => {
+    const m = med(s)!;
+    return [
+      s,
+      `${f0(N / (m.ms / 1000))} jobs/s`,
+      ratio(bare?.ms, m.ms),
+      `${f0(m.node)} us`,
+      `${f0(m.redis)} us`,
+      `${f0(m.node + m.redis)} us`,
+      `x${ratio(m.node + m.redis, bare && bare.node + bare.redis)}`,
+    ];
+  });
+  const sideHeader = ['side', 'throughput', 'vs bare', 'Node CPU / job', 'Redis CPU / job', 'Node + Redis', 'vs bare'];
+  console.log(textTable(sideRows, sideHeader));
   const xa = med('xactly');
   const empty = med('xactly, empty scripts');
   const none = med('xactly, no ledger calls');
-  if (!bare || !xa || !empty || !none) return 0;
+  if (!bare || !xa || !empty || !none) {
+    if (a.report) throw new Error("--report needs the sides 'bare', 'xactly', 'xactly, empty scripts' and 'xactly, no ledger calls'");
+    return 0;
+  }
   // xactly's extra CPU over bare, split: the scripts' work (xactly - empty scripts), the two calls
   // themselves (empty scripts - no ledger calls) and xactly's own code (no ledger calls - bare).
   const split = (pick: (m: NonNullable<typeof bare>) => number) => [f0(pick(xa) - pick(empty)), f0(pick(empty) - pick(none)), f0(pick(none) - pick(bare))];
-  console.log(
-    textTable(
-      [
-        ['Node', ...split((m) => m.node)],
-        ['Redis', ...split((m) => m.redis)],
-        ['both', ...split((m) => m.node + m.redis)],
-      ],
-      ["xactly's extra CPU / job (us)", "the scripts' work", 'the two calls themselves', "xactly's own code"],
-    ),
-  );
+  const splitRows = [
+    ['Node', ...split((m) => m.node)],
+    ['Redis', ...split((m) => m.redis)],
+    ['both', ...split((m) => m.node + m.redis)],
+  ];
+  const splitHeader = ["xactly's extra CPU / job (us)", "the scripts' work", 'the two calls themselves', "xactly's own code"];
+  console.log(textTable(splitRows, splitHeader));
+  await writeReport(a.report, floorReport({ bare, xa, empty, none }, [sideHeader, ...sideRows], [splitHeader, ...splitRows], started));
   return 0;
 });

@@ -2,7 +2,7 @@
  * The benchmark suite: every benchmark in sequence, each as its own process,
  * then one summary of every figure against its target.
  *
- *   npm run build && npm run bench -- [--write-docs] [--only overhead,burst,reconcile-cost,memory,thread,api,durability,media] [--quick]
+ *   npm run build && npm run bench -- [--write-docs] [--only overhead,burst,reconcile-cost,memory,thread,floor,api,durability,media] [--quick]
  *
  * Each child gets `--report FILE` and writes its figures and its Markdown
  * section there; with `--write-docs` the suite writes docs/benchmarks.md from
@@ -29,6 +29,9 @@ interface Bench {
   /** Items of the issue's benchmark list that it covers. */
   readonly items: string;
 }
+
+/** The sides of manual-processing.js that measure the floor (the suite runs only those). */
+const FLOOR_SIDES = ['bare', 'xactly', 'xactly, empty scripts', 'xactly, no ledger calls'].flatMap((side) => ['--side', side]);
 
 const BENCHES: readonly Bench[] = [
   {
@@ -57,6 +60,14 @@ const BENCHES: readonly Bench[] = [
     quickArgs: ['--runs', '2', '--concurrent', '5', '--concurrent-rounds', '1'],
     items: '#13',
   },
+  {
+    name: 'floor',
+    script: 'manual-processing.js',
+    nodeFlags: [],
+    args: ['--jobs', '5000', '--rounds', '3', ...FLOOR_SIDES],
+    quickArgs: ['--jobs', '500', '--rounds', '1', ...FLOOR_SIDES],
+    items: '#16',
+  },
   { name: 'api', script: 'api.js', nodeFlags: [], args: [], quickArgs: ['--requests', '20', '--rounds', '1'], items: '#14' },
   { name: 'durability', script: 'durability.js', nodeFlags: [], args: ['--rounds', '5'], quickArgs: ['--quick'], items: '#15' },
   { name: 'media', script: 'media.js', nodeFlags: ['--expose-gc'], args: [], quickArgs: ['--mb', '32', '--rounds', '1'], items: '#17' },
@@ -71,6 +82,7 @@ const ITEMS: readonly (readonly [prefix: string, item: string])[] = [
   ['round trips', '2'],
   ['burst', '3'],
   ['enqueue', '4'],
+  ['floor', '#16'],
   ['reconcile', '5'],
   ['memory', '6'],
   ['thread', '#13'],
