@@ -149,10 +149,15 @@ export async function writeReport(path: string | undefined, report: BenchReport)
   console.log(`\nreport written to ${path}`);
 }
 
+/** A command line as a shell reads it: an argument with a space (or another character the shell reads) in quotes. */
+export function shellLine(args: readonly string[]): string {
+  return args.map((a) => (/[\s'"$`\\|&;<>()*?]/.test(a) ? `'${a.replace(/'/g, `'\\''`)}'` : a)).join(' ');
+}
+
 /** The command line of this process, as `node dist/bench/...`. */
 export function commandLine(script: string): string {
   const flags = process.execArgv.filter((a) => a === '--expose-gc');
-  return ['node', ...flags, `dist/bench/${script}`, ...process.argv.slice(2).filter((a, i, all) => a !== '--report' && all[i - 1] !== '--report')].join(' ');
+  return shellLine(['node', ...flags, `dist/bench/${script}`, ...process.argv.slice(2).filter((a, i, all) => a !== '--report' && all[i - 1] !== '--report')]);
 }
 
 /** Run main(); exit with its code, or 1 on a throw. */

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { newRedis, REDIS_URL } from '../test/support/redis.js';
-import { type BenchReport, type Figure, machine, mdTable, redisVersion, type Row, run, secs, textTable, versionOf } from './common.js';
+import { type BenchReport, type Figure, machine, mdTable, redisVersion, type Row, run, secs, shellLine, textTable, versionOf } from './common.js';
 
 interface Bench {
   readonly name: string;
@@ -133,7 +133,7 @@ interface Outcome {
 
 function runChild(b: Bench, reportFile: string): Promise<Outcome> {
   const childArgs = [...(args.quick ? b.quickArgs : b.args), '--report', reportFile];
-  const command = ['node', ...b.nodeFlags, `dist/bench/${b.script}`, ...childArgs.slice(0, -2)].join(' ');
+  const command = shellLine(['node', ...b.nodeFlags, `dist/bench/${b.script}`, ...childArgs.slice(0, -2)]);
   console.log(`\n======== ${b.name}: ${command}\n`);
   const started = Date.now();
   return new Promise((resolve) => {
