@@ -119,6 +119,11 @@ export async function redisVersion(redis: Redis): Promise<string> {
 
 export type Verdict = 'meets target' | 'BELOW TARGET' | '';
 
+/** #16: processing throughput against bare BullMQ (overhead.ts; its floor in manual-processing.ts). */
+export const TARGET_PROCESSING_RATIO = 0.75;
+/** #16: Node + Redis CPU per publish against bare BullMQ. */
+export const TARGET_CPU_RATIO = 1.3;
+
 export const verdict = (ok: boolean): Verdict => (ok ? 'meets target' : 'BELOW TARGET');
 
 /** One figure of a benchmark, as the suite's summary table shows it. */

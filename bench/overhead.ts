@@ -49,6 +49,8 @@ import {
   mdTable,
   rand,
   type Row,
+  TARGET_CPU_RATIO,
+  TARGET_PROCESSING_RATIO,
   textTable,
   verdict,
   versionOf,
@@ -67,11 +69,8 @@ import {
   serverInfo,
 } from './redis-stats.js';
 
-const TARGET_PROCESSING_RATIO = 0.75;
 const TARGET_ENQUEUE_RATIO = 0.8;
 const TARGET_EXTRA_ROUND_TRIPS = 2;
-/** Node + Redis CPU per publish against bare BullMQ (#16). */
-const TARGET_CPU_RATIO = 1.3;
 /** The outcome events may add at most this share of Redis CPU per publish (#14). */
 const TARGET_EVENTS_SHARE = 0.1;
 const CHUNK = 1_000;
